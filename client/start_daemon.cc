@@ -1,0 +1,205 @@
+// StartDaemon (client/appkit.h): checks the options, then starts the
+// guardian detached and waits for its one readiness message.
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "client/appkit.h"
+#include "common/control_server.h"
+#include "common/entry.h"
+#include "common/errno_status.h"
+#include "common/fd_io.h"
+#include "common/host.h"
+#include "common/pid_file.h"
+#include "common/spawn.h"
+#include "common/time_format.h"
+#include "proto/launch.pb.h"
+
+namespace appkit {
+namespace {
+
+constexpr absl::Duration kGuardianReportTimeout = absl::Seconds(30);
+
+DaemonStartResult Failed(std::string error) {
+  return DaemonStartResult{DaemonRunStatus::kLaunchFailed, std::nullopt, std::move(error)};
+}
+
+DaemonStartResult Failed(const absl::Status& status) {
+  return Failed(std::string(status.message()));
+}
+
+// An output file must be writable: an existing file (or device) as it is,
+// a new one in a writable, existing directory.
+absl::Status CheckOutputFile(const std::string& path, const std::string& option) {
+  if (path.empty()) return absl::InvalidArgumentError(option + " is empty");
+  if (access(path.c_str(), F_OK) == 0) {
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat(option, " ", path, " is a directory"));
+    }
+    if (access(path.c_str(), W_OK) != 0) {
+      return ErrnoStatus(errno, absl::StrCat(option, " ", path, " is not writable"));
+    }
+    return absl::OkStatus();
+  }
+  return CheckParentDirWritable(path, option);
+}
+
+// "<control>.workers.sock" next to the guardian's socket (".sock" dropped).
+std::string ControllerSocketFor(const std::string& control_socket) {
+  std::string base = control_socket;
+  if (base.size() > 5 && base.compare(base.size() - 5, 5, ".sock") == 0) {
+    base.resize(base.size() - 5);
+  }
+  return base + ".workers.sock";
+}
+
+absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
+  v1::DaemonLaunch launch;
+  if (options.pid_filename.empty()) {
+    return absl::InvalidArgumentError("DaemonOptions.pid_filename is required");
+  }
+  if (options.daemon_entry.empty()) {
+    return absl::InvalidArgumentError("DaemonOptions.daemon_entry is required");
+  }
+  if (absl::Status s = CheckParentDirWritable(options.pid_filename, "pid file"); !s.ok()) return s;
+  struct stat st;
+  if (stat(options.pid_filename.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pid file path ", options.pid_filename, " is a directory"));
+  }
+  if (options.restart_interval && *options.restart_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "restart_interval ", absl::FormatDuration(*options.restart_interval), " is negative"));
+  }
+  if (options.stop_timeout && *options.stop_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stop_timeout ", absl::FormatDuration(*options.stop_timeout), " is negative"));
+  }
+  if (absl::Status s = CheckOutputFile(options.stdout_filename, "stdout_filename"); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckOutputFile(options.stderr_filename, "stderr_filename"); !s.ok()) {
+    return s;
+  }
+  if (options.logging_config) {
+    if (absl::Status s = internal::ValidateLoggingConfig(*options.logging_config); !s.ok()) {
+      return s;
+    }
+    *launch.mutable_logging_config() = *options.logging_config;
+  }
+  std::string control_socket =
+      options.control_socket.empty() ? options.pid_filename + ".sock" : options.control_socket;
+  if (absl::Status s = CheckUnixSocketPath(control_socket, "control socket path"); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckParentDirWritable(control_socket, "control socket"); !s.ok()) return s;
+  std::string controller_socket = ControllerSocketFor(control_socket);
+  if (absl::Status s = CheckUnixSocketPath(
+          controller_socket, "worker controller socket path (derived from the control socket)");
+      !s.ok()) {
+    return s;
+  }
+  auto resolved = internal::ResolveEntry(options.daemon_entry, internal::ModuleSearchDirs());
+  if (!resolved.ok()) return resolved.status();
+
+  if (auto guardian = internal::FindAppkitBinary("guardian"); !guardian.ok()) {
+    return guardian.status();
+  }
+  auto executor = internal::FindAppkitBinary("executor");
+  if (!executor.ok()) return executor.status();
+  auto worker = internal::FindAppkitBinary("worker");
+
+  launch.set_pid_filename(options.pid_filename);
+  launch.set_control_socket(control_socket);
+  launch.set_controller_socket(controller_socket);
+  launch.set_daemon_entry(options.daemon_entry);
+  launch.set_resolved_entry(*resolved);
+  *launch.mutable_daemon_args() = options.daemon_args.proto();
+  if (options.restart_interval) {
+    *launch.mutable_restart_interval() = ToProtoDuration(*options.restart_interval);
+  }
+  if (options.stop_timeout) *launch.mutable_stop_timeout() = ToProtoDuration(*options.stop_timeout);
+  launch.set_executor_path(*executor);
+  launch.set_worker_path(worker.ok() ? *worker : "");
+  launch.set_stdout_filename(options.stdout_filename);
+  launch.set_stderr_filename(options.stderr_filename);
+  return launch;
+}
+
+}  // namespace
+
+DaemonStartResult StartDaemon(const DaemonOptions& options) {
+  auto launch = BuildLaunch(options);
+  if (!launch.ok()) return Failed(launch.status());
+
+  // Fast path: a live guardian holds the pid file.
+  if (std::optional<pid_t> owner = PidFile::Owner(options.pid_filename)) {
+    return DaemonStartResult{DaemonRunStatus::kAlreadyRunning, *owner, ""};
+  }
+
+  auto guardian = internal::FindAppkitBinary("guardian");
+  if (!guardian.ok()) return Failed(guardian.status());
+
+  UniqueFd null_in(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  auto out = OpenForAppend(options.stdout_filename, "stdout_filename");
+  if (!out.ok()) return Failed(out.status());
+  UniqueFd err_storage;
+  int err_fd = out->get();
+  if (options.stderr_filename != options.stdout_filename) {
+    auto err = OpenForAppend(options.stderr_filename, "stderr_filename");
+    if (!err.ok()) return Failed(err.status());
+    err_storage = std::move(*err);
+    err_fd = err_storage.get();
+  }
+  auto memfd = MemfdWithContent("appkit-daemon-launch", launch->SerializeAsString());
+  if (!memfd.ok()) return Failed(memfd.status());
+  UniqueFd config(*memfd);
+  int ready_pipe[2];
+  if (pipe2(ready_pipe, O_CLOEXEC) != 0) return Failed(ErrnoStatus(errno, "pipe2"));
+  UniqueFd ready_read(ready_pipe[0]);
+  UniqueFd ready_write(ready_pipe[1]);
+
+  SpawnOptions spawn;
+  spawn.argv = {*guardian};
+  spawn.fds = {{null_in.get(), 0}, {out->get(), 1}, {err_fd, 2}, {config.get(), 3},
+               {ready_write.get(), 4}};
+  if (absl::Status status = SpawnDetached(spawn); !status.ok()) return Failed(status);
+  ready_write.reset();
+
+  // One message, then EOF. A guardian that dies first leaves only EOF.
+  std::string report;
+  absl::Time deadline = absl::Now() + kGuardianReportTimeout;
+  for (;;) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return Failed(absl::StrCat("the guardian did not report within ",
+                                 absl::FormatDuration(kGuardianReportTimeout)));
+    }
+    pollfd pfd = {ready_read.get(), POLLIN, 0};
+    timespec timeout = absl::ToTimespec(left);
+    if (ppoll(&pfd, 1, &timeout, nullptr) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(ready_read.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    report.append(buf, n);
+  }
+  v1::GuardianReady ready;
+  if (report.empty() || !ready.ParseFromString(report)) {
+    return Failed(absl::StrCat("the guardian exited before it reported (see ",
+                               options.stderr_filename, ")"));
+  }
+  if (!ready.error().empty()) return Failed(ready.error());
+  if (ready.running_pid() != 0) {
+    return DaemonStartResult{DaemonRunStatus::kAlreadyRunning,
+                             static_cast<pid_t>(ready.running_pid()), ""};
+  }
+  return DaemonStartResult{DaemonRunStatus::kLaunched, static_cast<pid_t>(ready.guardian_pid()),
+                           ""};
+}
+
+}  // namespace appkit

@@ -1,0 +1,34 @@
+// Whole-buffer reads and writes on file descriptors (retrying EINTR and
+// short transfers), and the small files appkit writes atomically.
+#ifndef APPKIT_COMMON_FD_IO_H_
+#define APPKIT_COMMON_FD_IO_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "common/unique_fd.h"
+
+namespace appkit {
+
+// Reads until EOF.
+absl::StatusOr<std::string> ReadAll(int fd);
+absl::Status WriteAll(int fd, std::string_view data);
+
+// Writes `content` to a temporary file next to `path`, then renames it
+// into place: readers see the old or the new file, never a torn one.
+absl::Status WriteFileAtomically(const std::string& path, std::string_view content);
+
+// Opens `path` for appending (O_APPEND | O_CREAT, mode 0644, close-on-exec).
+absl::StatusOr<UniqueFd> OpenForAppend(const std::string& path, const std::string& what);
+
+// "" for "/a/b" -> "/a"; "." for a bare name.
+std::string DirName(const std::string& path);
+
+// OK when the directory of `path` exists and is writable; else an error
+// naming `what`, the path and the directory.
+absl::Status CheckParentDirWritable(const std::string& path, const std::string& what);
+
+}  // namespace appkit
+
+#endif  // APPKIT_COMMON_FD_IO_H_

@@ -1,0 +1,133 @@
+#include "common/host.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/fd_io.h"
+#include "common/quit.h"
+#include "spdlog/spdlog.h"
+
+namespace appkit::internal {
+namespace {
+
+int g_hup_pipe_write = -1;
+
+void OnHangup(int) {
+  int saved = errno;
+  char byte = 1;
+  (void)!write(g_hup_pipe_write, &byte, 1);
+  errno = saved;
+}
+
+struct BinaryState {
+  std::mutex mu;
+  std::map<std::string, std::string> overrides;
+  std::string controller_socket;
+};
+
+BinaryState& Binaries() {
+  static BinaryState* state = new BinaryState();
+  return *state;
+}
+
+bool IsExecutable(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
+std::string SelfPath() {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) return "";
+  exe[n] = '\0';
+  return exe;
+}
+
+}  // namespace
+
+absl::Status StartHost(const HostConfig& config) {
+  InstallQuitSignalHandler(config.forward_quit_to);
+  absl::Status logging = ConfigureLogging(config.logging, config.role);
+  if (!logging.ok()) return logging;
+
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError("pipe2 for SIGHUP failed");
+  g_hup_pipe_write = fds[1];
+  struct sigaction action = {};
+  action.sa_handler = OnHangup;
+  action.sa_flags = SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGHUP, &action, nullptr);
+  std::thread([config, read_fd = fds[0]] {
+    char byte;
+    while (read(read_fd, &byte, 1) != 0) {
+      if (!config.stdout_filename.empty()) {
+        auto out = OpenForAppend(config.stdout_filename, "stdout file");
+        if (out.ok()) dup2(out->get(), 1);
+      }
+      if (!config.stderr_filename.empty()) {
+        auto err = OpenForAppend(config.stderr_filename, "stderr file");
+        if (err.ok()) dup2(err->get(), 2);
+      }
+      (void)ConfigureLogging(config.logging, config.role);
+      spdlog::info("SIGHUP: reopened stdout, stderr and log files");
+    }
+  }).detach();
+  return absl::OkStatus();
+}
+
+void SetAppkitBinaryOverride(const std::string& name, const std::string& path) {
+  std::lock_guard<std::mutex> lock(Binaries().mu);
+  Binaries().overrides[name] = path;
+}
+
+absl::StatusOr<std::string> FindAppkitBinary(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(Binaries().mu);
+    auto it = Binaries().overrides.find(name);
+    if (it != Binaries().overrides.end()) return it->second;
+  }
+  std::vector<std::string> candidates;
+  if (const char* dir = getenv("APPKIT_BIN_DIR"); dir && *dir) {
+    candidates.push_back(absl::StrCat(dir, "/", name));
+  }
+  const std::string self = SelfPath();
+  const std::string runfile = absl::StrCat("appkit/", name, "/", name);
+  for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
+    if (const char* dir = getenv(var); dir && *dir) {
+      candidates.push_back(absl::StrCat(dir, "/", runfile));
+    }
+  }
+  if (!self.empty()) {
+    candidates.push_back(absl::StrCat(self, ".runfiles/", runfile));
+    candidates.push_back(absl::StrCat(DirName(self), "/", name));
+  }
+  for (const std::string& candidate : candidates) {
+    if (IsExecutable(candidate)) return candidate;
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "appkit binary '", name, "' not found: looked at [", absl::StrJoin(candidates, ", "),
+      "] (set APPKIT_BIN_DIR to the directory holding guardian, executor and worker)"));
+}
+
+void SetControllerSocket(const std::string& path) {
+  std::lock_guard<std::mutex> lock(Binaries().mu);
+  Binaries().controller_socket = path;
+}
+
+std::string ControllerSocket() {
+  std::lock_guard<std::mutex> lock(Binaries().mu);
+  return Binaries().controller_socket;
+}
+
+}  // namespace appkit::internal

@@ -1,0 +1,45 @@
+// Process set-up shared by the binaries that run user code (executor,
+// worker): logging, quit on SIGTERM, and SIGHUP to reopen outputs.
+//
+// SIGHUP (sent on by the guardian after logrotate moved the files) makes a
+// small host thread, blocked on a self-pipe and otherwise idle, reopen
+// stdout, stderr and the log files by name. The signal handlers only store
+// and write(2): async-signal-safe.
+#ifndef APPKIT_COMMON_HOST_H_
+#define APPKIT_COMMON_HOST_H_
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/logging.h"
+
+namespace appkit::internal {
+
+struct HostConfig {
+  std::string role;  // logger name: "executor", "worker:<name>"
+  std::optional<LoggingConfig> logging;
+  std::string stdout_filename;
+  std::string stderr_filename;
+  pid_t forward_quit_to = 0;  // see InstallQuitSignalHandler
+};
+
+absl::Status StartHost(const HostConfig& config);
+
+// Where the appkit binaries are: `name` is "guardian", "executor" or
+// "worker". Looks in $APPKIT_BIN_DIR, then the running program's Bazel
+// runfiles, then next to the running program; an override set by the host
+// (the executor knows its worker binary) wins over all.
+absl::StatusOr<std::string> FindAppkitBinary(const std::string& name);
+void SetAppkitBinaryOverride(const std::string& name, const std::string& path);
+
+// The socket StartWorkers serves appkit.v1.Controller on in this process
+// ("" outside a daemon's executor).
+void SetControllerSocket(const std::string& path);
+std::string ControllerSocket();
+
+}  // namespace appkit::internal
+
+#endif  // APPKIT_COMMON_HOST_H_

@@ -1,0 +1,212 @@
+#include "common/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/errno_status.h"
+#include "common/unique_fd.h"
+
+extern char** environ;
+
+namespace appkit {
+namespace {
+
+[[noreturn]] void Fail(int error_fd, int err) {
+  (void)!write(error_fd, &err, sizeof(err));
+  _exit(127);
+}
+
+// Installs the fds, resets signals and execs. Child side, between fork and
+// exec: async-signal-safe calls only.
+[[noreturn]] void InstallAndExec(const SpawnOptions& options, char* const* argv,
+                                 char* const* envp, int error_fd) {
+  auto fail = [error_fd](int err) { Fail(error_fd, err); };
+  // Move every source out of the way first, so that a target number never
+  // clobbers a source still to be installed.
+  int moved[16];
+  size_t count = options.fds.size() < 16 ? options.fds.size() : 16;
+  int max_target = 2;
+  for (size_t i = 0; i < count; ++i) {
+    moved[i] = fcntl(options.fds[i].first, F_DUPFD_CLOEXEC, 64);
+    if (moved[i] < 0) fail(errno);
+    if (options.fds[i].second > max_target) max_target = options.fds[i].second;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (dup2(moved[i], options.fds[i].second) < 0) fail(errno);  // clears CLOEXEC
+  }
+  // Nothing else crosses exec, whatever the caller left open without
+  // O_CLOEXEC. The error pipe is close-on-exec already: keep it open.
+  for (int fd = max_target + 1; fd < 64; ++fd) {
+    if (fd != error_fd) close(fd);
+  }
+  if (error_fd >= 64) {
+    close_range(64, error_fd - 1, 0);
+    close_range(error_fd + 1, ~0U, 0);
+  } else {
+    close_range(64, ~0U, 0);
+  }
+  sigset_t empty;
+  sigemptyset(&empty);
+  sigprocmask(SIG_SETMASK, &empty, nullptr);
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // EINVAL for some: fine
+  execve(argv[0], argv, envp);
+  fail(errno);
+  _exit(127);
+}
+
+// Child side of Spawn.
+[[noreturn]] void ExecChild(const SpawnOptions& options, pid_t parent, char* const* argv,
+                            char* const* envp, int error_fd) {
+  auto fail = [error_fd](int err) { Fail(error_fd, err); };
+  if (options.group == SpawnOptions::Group::kNewSession) {
+    if (setsid() < 0) fail(errno);
+  } else if (options.group == SpawnOptions::Group::kNewProcessGroup) {
+    if (setpgid(0, 0) < 0) fail(errno);
+  }
+  if (options.parent_death_signal != 0) {
+    if (prctl(PR_SET_PDEATHSIG, options.parent_death_signal) < 0) fail(errno);
+    // The parent may have died before prctl: then nobody will signal us.
+    if (getppid() != parent) _exit(128 + options.parent_death_signal);
+  }
+  InstallAndExec(options, argv, envp, error_fd);
+}
+
+struct PreparedExec {
+  std::vector<char*> argv;
+  std::vector<std::string> env_storage;
+  std::vector<char*> envp;
+};
+
+void Prepare(const SpawnOptions& options, PreparedExec& exec) {
+  for (const std::string& arg : options.argv) exec.argv.push_back(const_cast<char*>(arg.c_str()));
+  exec.argv.push_back(nullptr);
+  exec.env_storage = options.extra_env;
+  for (char** e = environ; e && *e; ++e) exec.envp.push_back(*e);
+  for (std::string& entry : exec.env_storage) exec.envp.push_back(entry.data());
+  exec.envp.push_back(nullptr);
+}
+
+// Waits for the exec of a child holding the write end of `error_read`:
+// EOF means it happened; an int is the child's errno.
+int ReadExecError(int error_read) {
+  int child_errno = 0;
+  ssize_t n;
+  do {
+    n = read(error_read, &child_errno, sizeof(child_errno));
+  } while (n < 0 && errno == EINTR);
+  return n == sizeof(child_errno) ? child_errno : 0;
+}
+
+}  // namespace
+
+absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) {
+  if (options.argv.empty()) return absl::InvalidArgumentError("Spawn: empty argv");
+  if (options.fds.size() > 16) return absl::InvalidArgumentError("Spawn: too many fds");
+  PreparedExec exec;
+  Prepare(options, exec);
+
+  int error_pipe[2];
+  if (pipe2(error_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  UniqueFd error_read(error_pipe[0]);
+  UniqueFd error_write(error_pipe[1]);
+
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) return ErrnoStatus(errno, "fork for " + options.argv[0]);
+  if (pid == 0) ExecChild(options, parent, exec.argv.data(), exec.envp.data(), error_write.get());
+
+  error_write.reset();
+  if (int child_errno = ReadExecError(error_read.get()); child_errno != 0) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return ErrnoStatus(child_errno, "cannot start " + options.argv[0]);
+  }
+  return pid;
+}
+
+absl::Status SpawnDetached(const SpawnOptions& options) {
+  if (options.argv.empty()) return absl::InvalidArgumentError("SpawnDetached: empty argv");
+  if (options.fds.size() > 16) return absl::InvalidArgumentError("SpawnDetached: too many fds");
+  PreparedExec exec;
+  Prepare(options, exec);
+  int error_pipe[2];
+  if (pipe2(error_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  UniqueFd error_read(error_pipe[0]);
+  UniqueFd error_write(error_pipe[1]);
+
+  pid_t middle = fork();
+  if (middle < 0) return ErrnoStatus(errno, "fork for " + options.argv[0]);
+  if (middle == 0) {
+    if (setsid() < 0) Fail(error_write.get(), errno);
+    pid_t daemon = fork();
+    if (daemon < 0) Fail(error_write.get(), errno);
+    if (daemon > 0) _exit(0);
+    InstallAndExec(options, exec.argv.data(), exec.envp.data(), error_write.get());
+  }
+  error_write.reset();
+  int status;
+  while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (int child_errno = ReadExecError(error_read.get()); child_errno != 0) {
+    return ErrnoStatus(child_errno, "cannot start " + options.argv[0]);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> MemfdWithContent(const std::string& name, const std::string& content) {
+  UniqueFd fd(memfd_create(name.c_str(), MFD_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, "memfd_create");
+  const char* data = content.data();
+  size_t left = content.size();
+  while (left > 0) {
+    ssize_t n = write(fd.get(), data, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "write to memfd");
+    }
+    data += n;
+    left -= n;
+  }
+  if (lseek(fd.get(), 0, SEEK_SET) != 0) return ErrnoStatus(errno, "lseek on memfd");
+  return fd.release();
+}
+
+ProcessExit ProcessExit::FromSiginfo(const siginfo_t& info) {
+  ProcessExit exit;
+  exit.signaled = info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
+  exit.code = info.si_status;
+  return exit;
+}
+
+ProcessExit ProcessExit::FromWaitStatus(int status) {
+  ProcessExit exit;
+  if (WIFSIGNALED(status)) {
+    exit.signaled = true;
+    exit.code = WTERMSIG(status);
+  } else {
+    exit.code = WEXITSTATUS(status);
+  }
+  return exit;
+}
+
+std::string SignalName(int signal) {
+  const char* abbrev = sigabbrev_np(signal);
+  if (abbrev == nullptr) return absl::StrCat("signal ", signal);
+  return absl::StrCat("SIG", abbrev);
+}
+
+std::string ProcessExit::Describe() const {
+  if (signaled) return absl::StrCat("killed by signal ", code, " (", SignalName(code), ")");
+  return absl::StrCat("exited with code ", code);
+}
+
+}  // namespace appkit

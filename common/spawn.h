@@ -1,0 +1,77 @@
+// Spawn: start a supervised child process with fork + immediate exec.
+//
+// Safe in multi-threaded processes: everything the child needs (argv,
+// envp, fd plan) is prepared before fork(), and the child only makes
+// async-signal-safe system calls until execve(). The child:
+//   - becomes leader of a new process group (setpgid) or a new session
+//     (setsid), so its whole tree can be signalled with kill(-pgid, ...);
+//   - gets the parent-death signal when asked, without the classic race:
+//     right after prctl(PR_SET_PDEATHSIG) it checks that getppid() is
+//     still the spawning process, and dies otherwise. The signal is tied
+//     to the spawning *thread*: spawn only from a thread that lives as
+//     long as the child should (the owner's event-loop thread);
+//   - has an empty signal mask and default dispositions (a supervisor
+//     blocks signals for signalfd; the child must not inherit that);
+//   - has exactly fds 0, 1, 2 plus the ones in `fds` (every other fd of
+//     appkit is close-on-exec).
+// A failed exec is reported as an error from Spawn (through a close-on-exec
+// pipe), never as a child that exits 127.
+#ifndef APPKIT_COMMON_SPAWN_H_
+#define APPKIT_COMMON_SPAWN_H_
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace appkit {
+
+struct SpawnOptions {
+  std::vector<std::string> argv;  // argv[0] is the path of the binary
+  // fds to install in the child: {fd in the parent, fd number in the
+  // child}. 0, 1 and 2 are inherited unless remapped here.
+  std::vector<std::pair<int, int>> fds;
+  enum class Group { kInherit, kNewProcessGroup, kNewSession };
+  Group group = Group::kNewProcessGroup;
+  int parent_death_signal = 0;  // 0: none
+  // Extra "NAME=value" entries on top of the parent's environment.
+  std::vector<std::string> extra_env;
+};
+
+// The pid of the started child. It is the caller's child: reap it.
+absl::StatusOr<pid_t> Spawn(const SpawnOptions& options);
+
+// Starts a daemon: fork, setsid, fork again and exec in the grandchild,
+// which is nobody's child but init's (or the nearest subreaper's), so the
+// caller never has to reap it. `group` and `parent_death_signal` are
+// ignored. Returns once the exec succeeded, or why it failed.
+absl::Status SpawnDetached(const SpawnOptions& options);
+
+// A close-on-exec memfd holding `content`, positioned at 0: how appkit
+// hands a launch message to a child (any size, no blocking writer).
+absl::StatusOr<int> MemfdWithContent(const std::string& name, const std::string& content);
+
+// How a process ended, from a waitid() siginfo or a wait status.
+struct ProcessExit {
+  bool signaled = false;
+  int code = 0;  // exit status, or the signal number when signaled
+
+  static ProcessExit FromSiginfo(const siginfo_t& info);
+  static ProcessExit FromWaitStatus(int status);
+  // pyappkit's exitcode: the status, or minus the signal (-9 for SIGKILL).
+  int exitcode() const { return signaled ? -code : code; }
+  bool success() const { return !signaled && code == 0; }
+  // "exited with code 1", "killed by signal 9 (SIGKILL)".
+  std::string Describe() const;
+};
+
+// "SIGTERM" for 15, "signal 70" for an unnamed one.
+std::string SignalName(int signal);
+
+}  // namespace appkit
+
+#endif  // APPKIT_COMMON_SPAWN_H_

@@ -1,0 +1,57 @@
+// The executor binary: started by the guardian with an ExecutorLaunch
+// message on fd 3 and a readiness pipe on fd 4. Loads the daemon entry's
+// module, says "ready" on fd 4, runs the entry, and exits with its result
+// (0: OK; 1: error, exception, or the module could not be loaded).
+//
+// Linked with -rdynamic: modules resolve the appkit runtime (quit flag,
+// Args, StartWorkers, generated protos) against this binary, so there is
+// one copy of that state per process.
+#include <unistd.h>
+
+#include "common/entry.h"
+#include "common/fd_io.h"
+#include "common/host.h"
+#include "proto/launch.pb.h"
+#include "spdlog/spdlog.h"
+
+int main() {
+  auto data = appkit::ReadAll(3);
+  close(3);
+  appkit::v1::ExecutorLaunch launch;
+  if (!data.ok() || !launch.ParseFromString(*data)) {
+    fprintf(stderr, "executor: no valid launch message on fd 3 (it is started by the guardian)\n");
+    return 2;
+  }
+  appkit::internal::HostConfig host;
+  host.role = "executor";
+  if (launch.has_logging_config()) host.logging = launch.logging_config();
+  host.stdout_filename = launch.stdout_filename();
+  host.stderr_filename = launch.stderr_filename();
+  host.forward_quit_to = static_cast<pid_t>(launch.guardian_pid());
+  if (absl::Status status = appkit::internal::StartHost(host); !status.ok()) {
+    fprintf(stderr, "executor: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  appkit::internal::SetControllerSocket(launch.controller_socket());
+  if (!launch.worker_path().empty()) {
+    appkit::internal::SetAppkitBinaryOverride("worker", launch.worker_path());
+  }
+
+  auto entry = appkit::internal::LoadEntry(launch.resolved_entry());
+  if (!entry.ok()) {
+    spdlog::error("executor {} cannot run entry {}: {}", getpid(), launch.daemon_entry(),
+                  std::string(entry.status().message()));
+    return 1;
+  }
+  char ready = 1;
+  (void)!write(4, &ready, 1);
+  close(4);
+  appkit::Args args(launch.daemon_args());
+  int code = appkit::internal::RunEntry(*entry, args, launch.daemon_entry());
+  spdlog::info("entry {} {}", launch.daemon_entry(),
+               code == 0 ? "returned OK" : "failed, executor exits with code 1");
+  spdlog::default_logger()->flush();
+  fflush(stdout);
+  fflush(stderr);
+  _exit(code);
+}

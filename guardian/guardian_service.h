@@ -1,0 +1,32 @@
+// GuardianService: appkit.v1.Guardian over a Guardian (thin adapter; all
+// state and decisions stay in the Guardian's loop). GetDebugSnapshot adds
+// the worker controller's snapshot when StartWorkers runs in the executor.
+#ifndef APPKIT_GUARDIAN_GUARDIAN_SERVICE_H_
+#define APPKIT_GUARDIAN_GUARDIAN_SERVICE_H_
+
+#include "proto/guardian.grpc.pb.h"
+
+namespace appkit::guardian {
+
+class Guardian;
+
+class GuardianService final : public v1::Guardian::Service {
+ public:
+  explicit GuardianService(Guardian* guardian) : guardian_(guardian) {}
+
+  grpc::Status GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest* request,
+                         v1::GuardianStatus* response) override;
+  grpc::Status RequestQuit(grpc::ServerContext* context,
+                           const v1::GuardianRequestQuitRequest* request,
+                           v1::GuardianRequestQuitResponse* response) override;
+  grpc::Status GetDebugSnapshot(grpc::ServerContext* context,
+                                const v1::GetDebugSnapshotRequest* request,
+                                v1::GuardianDebugSnapshot* response) override;
+
+ private:
+  Guardian* const guardian_;
+};
+
+}  // namespace appkit::guardian
+
+#endif  // APPKIT_GUARDIAN_GUARDIAN_SERVICE_H_

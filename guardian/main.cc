@@ -1,0 +1,21 @@
+// The guardian binary: started by StartDaemon (never by hand) with a
+// DaemonLaunch message on fd 3 and the readiness pipe on fd 4.
+#include <unistd.h>
+
+#include "common/fd_io.h"
+#include "guardian/guardian.h"
+#include "proto/launch.pb.h"
+
+int main() {
+  auto data = appkit::ReadAll(3);
+  close(3);
+  appkit::v1::DaemonLaunch launch;
+  if (!data.ok() || !launch.ParseFromString(*data)) {
+    appkit::v1::GuardianReady ready;
+    ready.set_error("guardian: no valid launch message on fd 3 (start it with StartDaemon)");
+    (void)appkit::WriteAll(4, ready.SerializeAsString());
+    return 2;
+  }
+  appkit::guardian::Guardian guardian(std::move(launch));
+  return guardian.Run(4);
+}

@@ -1,0 +1,101 @@
+#include "testing/process_helpers.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+
+namespace appkit::testing {
+
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return true;
+}
+
+namespace {
+char StateOf(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  size_t paren = content.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= content.size()) return 0;
+  return content[paren + 2];
+}
+}  // namespace
+
+bool ProcessAlive(pid_t pid) {
+  char state = StateOf(pid);
+  return state != 0 && state != 'Z' && state != 'X';
+}
+
+bool WaitForExit(pid_t pid, absl::Duration timeout) {
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return true;  // already gone
+  pollfd pfd = {fd, POLLIN, 0};
+  int n = poll(&pfd, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  close(fd);
+  if (n > 0) return true;
+  return !ProcessAlive(pid);
+}
+
+pid_t ParentOf(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  size_t paren = content.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::vector<std::string> fields = absl::StrSplit(content.substr(paren + 2), ' ');
+  int ppid = 0;
+  if (fields.size() > 1) (void)absl::SimpleAtoi(fields[1], &ppid);
+  return ppid;
+}
+
+std::vector<std::string> LinesWithPrefix(const std::string& path, const std::string& prefix) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) lines.push_back(line);
+  }
+  return lines;
+}
+
+pid_t PidOfEvent(const std::string& path, const std::string& event, int nth) {
+  std::vector<std::string> lines = LinesWithPrefix(path, event + " ");
+  if (static_cast<int>(lines.size()) <= nth) return 0;
+  int pid = 0;
+  (void)absl::SimpleAtoi(lines[nth].substr(lines[nth].rfind(' ') + 1), &pid);
+  return pid;
+}
+
+ProcessReaper::~ProcessReaper() {
+  for (pid_t pid : pids_) {
+    if (pid > 0 && ProcessAlive(pid)) {
+      kill(pid, SIGKILL);
+      WaitForExit(pid, absl::Seconds(5));
+    }
+  }
+}
+
+void ProcessReaper::Track(pid_t pid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pid > 0) pids_.push_back(pid);
+}
+
+std::string RunfilePath(const std::string& path) {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  return std::string(srcdir ? srcdir : ".") + "/appkit/" + path;
+}
+
+}  // namespace appkit::testing
