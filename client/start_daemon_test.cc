@@ -199,6 +199,28 @@ TEST_F(StartDaemonTest, LoggingConfigGetsGuardianExecutorAndModuleLines) {
   EXPECT_NE(ReadFileOrEmpty(dir_.File("app.log")).find("launched"), std::string::npos);
 }
 
+TEST_F(StartDaemonTest, SighupReopensLogFilesAfterLogrotateMovedThem) {
+  const std::string log = dir_.File("app.log");
+  auto config = LoggingConfigFromJson(R"({"handlers": [{"file": {"filename": ")" + log +
+                                      R"("}}]})");
+  ASSERT_TRUE(config.ok()) << config.status();
+  options_.logging_config = *config;
+  DaemonStartResult result = Start("run_until_quit");
+  ASSERT_EQ(result.status, DaemonRunStatus::kLaunched);
+  ASSERT_TRUE(WaitFor([&] {
+    return ReadFileOrEmpty(log).find("module line") != std::string::npos;
+  }));
+  ASSERT_EQ(rename(log.c_str(), (log + ".1").c_str()), 0);
+  kill(*result.pid, SIGHUP);
+  EXPECT_TRUE(WaitFor([&] {
+    std::string fresh = ReadFileOrEmpty(log);
+    return fresh.find("[guardian]") != std::string::npos &&
+           fresh.find("[executor]") != std::string::npos;
+  })) << ReadFileOrEmpty(log);
+  EXPECT_NE(ReadFileOrEmpty(log).find("reopened"), std::string::npos);
+  EXPECT_TRUE(ProcessAlive(*result.pid));
+}
+
 TEST_F(StartDaemonTest, EntryReturningOkEndsTheDaemonAndCleansUp) {
   DaemonStartResult result = Start("exit_ok");
   ASSERT_EQ(result.status, DaemonRunStatus::kLaunched) << result.error;
