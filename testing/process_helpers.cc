@@ -1,5 +1,6 @@
 #include "testing/process_helpers.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -26,9 +27,20 @@ bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
 }
 
 namespace {
+// /proc/<pid>/stat, or "" (reading a file of a process that exits midway
+// fails with ESRCH: plain read(2), no stream exceptions).
+std::string ReadStat(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof(buf));
+  close(fd);
+  return n > 0 ? std::string(buf, n) : "";
+}
+
 char StateOf(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::string content = ReadStat(pid);
   size_t paren = content.rfind(')');
   if (paren == std::string::npos || paren + 2 >= content.size()) return 0;
   return content[paren + 2];
@@ -51,8 +63,7 @@ bool WaitForExit(pid_t pid, absl::Duration timeout) {
 }
 
 pid_t ParentOf(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::string content = ReadStat(pid);
   size_t paren = content.rfind(')');
   if (paren == std::string::npos) return 0;
   std::vector<std::string> fields = absl::StrSplit(content.substr(paren + 2), ' ');
