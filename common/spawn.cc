@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/errno_status.h"
+#include "common/fd_io.h"
 #include "common/unique_fd.h"
 
 extern char** environ;
@@ -165,17 +166,7 @@ absl::Status SpawnDetached(const SpawnOptions& options) {
 absl::StatusOr<int> MemfdWithContent(const std::string& name, const std::string& content) {
   UniqueFd fd(memfd_create(name.c_str(), MFD_CLOEXEC));
   if (!fd) return ErrnoStatus(errno, "memfd_create");
-  const char* data = content.data();
-  size_t left = content.size();
-  while (left > 0) {
-    ssize_t n = write(fd.get(), data, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "write to memfd");
-    }
-    data += n;
-    left -= n;
-  }
+  if (absl::Status written = WriteAll(fd.get(), content); !written.ok()) return written;
   if (lseek(fd.get(), 0, SEEK_SET) != 0) return ErrnoStatus(errno, "lseek on memfd");
   return fd.release();
 }
