@@ -22,10 +22,19 @@
 //   options.restart_interval = absl::Seconds(1);
 //   appkit::DaemonStartResult result = appkit::StartDaemon(options);
 //
+// Inside an entry, a pool of workers:
+//
+//   appkit::WorkerStartInfo worker;
+//   worker.name = "worker-1";
+//   worker.entry = "demo:worker_main";
+//   worker.pid_filename = "/run/demo/worker-1.pid";
+//   return appkit::StartWorkers({worker}, appkit::WorkersOptions{});
+//
 // Errors are absl::Status values or DaemonStartResult::error, with
 // messages that name the file, value or option at fault. Thread-safety:
 // StartDaemon may be called from any thread, concurrently (one pid file
-// has one winner); QuitRequested and Sleep are safe everywhere.
+// has one winner); StartWorkers runs one pool per process, on the calling
+// thread; QuitRequested and Sleep are safe everywhere.
 #ifndef APPKIT_CLIENT_APPKIT_H_
 #define APPKIT_CLIENT_APPKIT_H_
 
@@ -72,6 +81,35 @@ struct DaemonOptions {
 // (kAlreadyRunning), or it cannot start (kLaunchFailed, nothing left
 // behind). Does not wait for the entry to run.
 DaemonStartResult StartDaemon(const DaemonOptions& options);
+
+struct WorkerStartInfo {
+  std::string pid_filename;  // required
+  std::string entry;         // required, "module:function"
+  std::string name;          // required, unique in one StartWorkers call
+  Args args;
+  std::optional<LoggingConfig> logging_config;
+  std::string stdout_filename = "/dev/null";
+  std::string stderr_filename = "/dev/null";
+};
+
+struct WorkersOptions {
+  std::optional<std::string> debug_filename;
+  absl::Duration check_interval = absl::Minutes(1);
+  std::optional<absl::Duration> restart_interval = absl::Minutes(5);  // none: never restart
+  std::optional<absl::Duration> stop_timeout = absl::Seconds(10);     // per worker, then SIGKILL
+};
+
+// Runs a pool of named worker processes until quit is requested (SIGTERM,
+// a RequestQuit over the control plane), then asks every worker to quit,
+// waits for all of them (SIGKILL after stop_timeout) and returns OK.
+// Usually called from inside a daemon entry, where the pool also serves
+// appkit.v1.Controller; any process may call it, one pool at a time.
+// Bad input (empty or duplicate names, a bad entry, a missing directory, a
+// negative interval) returns InvalidArgument naming the culprit before
+// any worker starts. Worker modules are looked for in the directory of
+// the calling entry's module first, then as for StartDaemon.
+absl::Status StartWorkers(const std::vector<WorkerStartInfo>& workers,
+                          const WorkersOptions& options);
 
 }  // namespace appkit
 

@@ -31,23 +31,6 @@ DaemonStartResult Failed(const absl::Status& status) {
   return Failed(std::string(status.message()));
 }
 
-// An output file must be writable: an existing file (or device) as it is,
-// a new one in a writable, existing directory.
-absl::Status CheckOutputFile(const std::string& path, const std::string& option) {
-  if (path.empty()) return absl::InvalidArgumentError(option + " is empty");
-  if (access(path.c_str(), F_OK) == 0) {
-    struct stat st;
-    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-      return absl::InvalidArgumentError(absl::StrCat(option, " ", path, " is a directory"));
-    }
-    if (access(path.c_str(), W_OK) != 0) {
-      return ErrnoStatus(errno, absl::StrCat(option, " ", path, " is not writable"));
-    }
-    return absl::OkStatus();
-  }
-  return CheckParentDirWritable(path, option);
-}
-
 // "<control>.workers.sock" next to the guardian's socket (".sock" dropped).
 std::string ControllerSocketFor(const std::string& control_socket) {
   std::string base = control_socket;

@@ -83,4 +83,19 @@ absl::Status CheckParentDirWritable(const std::string& path, const std::string& 
   return absl::OkStatus();
 }
 
+absl::Status CheckOutputFile(const std::string& path, const std::string& option) {
+  if (path.empty()) return absl::InvalidArgumentError(option + " is empty");
+  if (access(path.c_str(), F_OK) == 0) {
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat(option, " ", path, " is a directory"));
+    }
+    if (access(path.c_str(), W_OK) != 0) {
+      return ErrnoStatus(errno, absl::StrCat(option, " ", path, " is not writable"));
+    }
+    return absl::OkStatus();
+  }
+  return CheckParentDirWritable(path, option);
+}
+
 }  // namespace appkit

@@ -29,6 +29,11 @@ std::string DirName(const std::string& path);
 // naming `what`, the path and the directory.
 absl::Status CheckParentDirWritable(const std::string& path, const std::string& what);
 
+// An output file (stdout, stderr, log) must be writable: an existing file
+// or device as it is, a new one in an existing, writable directory. Errors
+// name `option` and the path.
+absl::Status CheckOutputFile(const std::string& path, const std::string& option);
+
 }  // namespace appkit
 
 #endif  // APPKIT_COMMON_FD_IO_H_

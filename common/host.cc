@@ -33,6 +33,7 @@ struct BinaryState {
   std::mutex mu;
   std::map<std::string, std::string> overrides;
   std::string controller_socket;
+  std::string entry_module_dir;
 };
 
 BinaryState& Binaries() {
@@ -128,6 +129,16 @@ void SetControllerSocket(const std::string& path) {
 std::string ControllerSocket() {
   std::lock_guard<std::mutex> lock(Binaries().mu);
   return Binaries().controller_socket;
+}
+
+void SetEntryModuleDir(const std::string& dir) {
+  std::lock_guard<std::mutex> lock(Binaries().mu);
+  Binaries().entry_module_dir = dir;
+}
+
+std::string EntryModuleDir() {
+  std::lock_guard<std::mutex> lock(Binaries().mu);
+  return Binaries().entry_module_dir;
 }
 
 }  // namespace appkit::internal

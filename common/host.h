@@ -40,6 +40,11 @@ void SetAppkitBinaryOverride(const std::string& name, const std::string& path);
 void SetControllerSocket(const std::string& path);
 std::string ControllerSocket();
 
+// The directory of the module whose entry this process runs: StartWorkers
+// looks for worker modules there first ("" when not set).
+void SetEntryModuleDir(const std::string& dir);
+std::string EntryModuleDir();
+
 }  // namespace appkit::internal
 
 #endif  // APPKIT_COMMON_HOST_H_

@@ -37,6 +37,8 @@ int main() {
     appkit::internal::SetAppkitBinaryOverride("worker", launch.worker_path());
   }
 
+  appkit::internal::SetEntryModuleDir(
+      appkit::DirName(launch.resolved_entry().substr(0, launch.resolved_entry().rfind(':'))));
   auto entry = appkit::internal::LoadEntry(launch.resolved_entry());
   if (!entry.ok()) {
     spdlog::error("executor {} cannot run entry {}: {}", getpid(), launch.daemon_entry(),

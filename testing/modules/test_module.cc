@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
+#include <vector>
 
 #include "client/appkit.h"
 
@@ -80,4 +82,79 @@ APPKIT_ENTRY(crash) {
   Mark(args, "started");
   raise(SIGSEGV);
   return absl::OkStatus();
+}
+
+namespace {
+
+std::string StringField(const google::protobuf::Struct& s, const std::string& key) {
+  auto it = s.fields().find(key);
+  return it == s.fields().end() ? "" : it->second.string_value();
+}
+
+std::optional<absl::Duration> MillisField(const appkit::Args& args, const std::string& key) {
+  auto it = args.proto().fields().find(key);
+  if (it == args.proto().fields().end()) return std::nullopt;
+  return absl::Milliseconds(it->second.number_value());
+}
+
+}  // namespace
+
+// Runs StartWorkers from its args:
+//   {"workers": [{"name", "entry", "pid_filename", "stdout_filename",
+//                 "stderr_filename", "args": {...}, "logging_json": "..."}],
+//    "restart_interval_ms": n (absent: no restart), "stop_timeout_ms": n,
+//    "check_interval_ms": n, "debug_filename": "..."}
+// and marks "pool_returned" (or "pool_error <message>") when it returns.
+APPKIT_ENTRY(run_workers) {
+  std::vector<appkit::WorkerStartInfo> workers;
+  auto list = args.proto().fields().find("workers");
+  if (list != args.proto().fields().end()) {
+    for (const auto& value : list->second.list_value().values()) {
+      const google::protobuf::Struct& w = value.struct_value();
+      appkit::WorkerStartInfo info;
+      info.name = StringField(w, "name");
+      info.entry = StringField(w, "entry");
+      info.pid_filename = StringField(w, "pid_filename");
+      if (w.fields().count("stdout_filename")) info.stdout_filename = StringField(w, "stdout_filename");
+      if (w.fields().count("stderr_filename")) info.stderr_filename = StringField(w, "stderr_filename");
+      if (auto a = w.fields().find("args"); a != w.fields().end()) {
+        info.args = appkit::Args(a->second.struct_value());
+      }
+      if (std::string json = StringField(w, "logging_json"); !json.empty()) {
+        auto config = appkit::LoggingConfigFromJson(json);
+        if (!config.ok()) return config.status();
+        info.logging_config = *config;
+      }
+      workers.push_back(std::move(info));
+    }
+  }
+  appkit::WorkersOptions options;
+  options.restart_interval = MillisField(args, "restart_interval_ms");
+  if (auto stop = MillisField(args, "stop_timeout_ms")) options.stop_timeout = stop;
+  if (auto check = MillisField(args, "check_interval_ms")) options.check_interval = *check;
+  if (auto debug = args.GetString("debug_filename"); debug.ok()) options.debug_filename = *debug;
+  Mark(args, "pool_starting");
+  absl::Status status = appkit::StartWorkers(workers, options);
+  Mark(args, status.ok() ? std::string("pool_returned") : "pool_error " + std::string(status.message()));
+  return status;
+}
+
+// A worker that writes its stdout/stderr lines and logs, then runs until quit.
+APPKIT_ENTRY(chatty_worker) {
+  Mark(args, "started");
+  spdlog::info("worker module line");
+  printf("worker stdout line\n");
+  fflush(stdout);
+  fprintf(stderr, "worker stderr line\n");
+  while (!appkit::QuitRequested()) appkit::Sleep(absl::Hours(1));
+  Mark(args, "quit");
+  return absl::OkStatus();
+}
+
+// Exits with code 1 at once (as fail_fast), or with args "code".
+APPKIT_ENTRY(exit_code) {
+  Mark(args, "started");
+  auto code = args.GetInt("code");
+  fflush(nullptr);
+  _exit(code.ok() ? static_cast<int>(*code) : 1);
 }

@@ -1,0 +1,135 @@
+// StartWorkers (client/appkit.h): checks every worker and option before
+// anything starts, then runs the worker controller (controller/) on the
+// calling thread.
+#include <atomic>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "client/appkit.h"
+#include "common/entry.h"
+#include "common/fd_io.h"
+#include "common/host.h"
+#include "controller/worker_pool.h"
+
+namespace appkit {
+namespace {
+
+std::atomic<bool> g_pool_running{false};
+
+absl::Status Invalid(const std::string& who, const absl::Status& status) {
+  return absl::InvalidArgumentError(absl::StrCat(who, ": ", status.message()));
+}
+
+absl::Status CheckDuration(const char* option, absl::Duration value, bool zero_ok) {
+  if (value < absl::ZeroDuration() || (!zero_ok && value == absl::ZeroDuration())) {
+    return absl::InvalidArgumentError(absl::StrCat("WorkersOptions.", option, " ",
+                                                   absl::FormatDuration(value), " is ",
+                                                   zero_ok ? "negative" : "not positive"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<controller::PoolConfig> BuildPool(const std::vector<WorkerStartInfo>& workers,
+                                                 const WorkersOptions& options) {
+  controller::PoolConfig pool;
+  if (absl::Status s = CheckDuration("check_interval", options.check_interval, false); !s.ok()) {
+    return s;
+  }
+  if (options.restart_interval) {
+    if (absl::Status s = CheckDuration("restart_interval", *options.restart_interval, true);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (options.stop_timeout) {
+    if (absl::Status s = CheckDuration("stop_timeout", *options.stop_timeout, true); !s.ok()) {
+      return s;
+    }
+  }
+  if (options.debug_filename) {
+    if (absl::Status s = CheckOutputFile(*options.debug_filename, "debug_filename"); !s.ok()) {
+      return absl::InvalidArgumentError(s.message());
+    }
+  }
+  pool.debug_filename = options.debug_filename;
+  pool.check_interval = options.check_interval;
+  pool.restart_interval = options.restart_interval;
+  pool.stop_timeout = options.stop_timeout;
+
+  std::vector<std::string> module_dirs;
+  if (std::string dir = internal::EntryModuleDir(); !dir.empty()) module_dirs.push_back(dir);
+  const std::vector<std::string> search_dirs = internal::ModuleSearchDirs(module_dirs);
+  std::map<std::string, size_t> names;
+  std::map<std::string, std::string> pid_files;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    const WorkerStartInfo& info = workers[i];
+    if (info.name.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("worker #", i, " (entry '", info.entry,
+                                                     "') has an empty name"));
+    }
+    const std::string who = absl::StrCat("worker '", info.name, "'");
+    if (auto [it, added] = names.emplace(info.name, i); !added) {
+      return absl::InvalidArgumentError(absl::StrCat("duplicate worker name '", info.name,
+                                                     "' (workers #", it->second, " and #", i,
+                                                     ")"));
+    }
+    if (info.pid_filename.empty()) {
+      return absl::InvalidArgumentError(who + ": pid_filename is required");
+    }
+    if (auto [it, added] = pid_files.emplace(info.pid_filename, info.name); !added) {
+      return absl::InvalidArgumentError(absl::StrCat(who, ": pid file ", info.pid_filename,
+                                                     " is also worker '", it->second, "''s"));
+    }
+    if (absl::Status s = CheckOutputFile(info.pid_filename, "pid_filename"); !s.ok()) {
+      return Invalid(who, s);
+    }
+    if (absl::Status s = CheckOutputFile(info.stdout_filename, "stdout_filename"); !s.ok()) {
+      return Invalid(who, s);
+    }
+    if (absl::Status s = CheckOutputFile(info.stderr_filename, "stderr_filename"); !s.ok()) {
+      return Invalid(who, s);
+    }
+    if (info.logging_config) {
+      if (absl::Status s = internal::ValidateLoggingConfig(*info.logging_config); !s.ok()) {
+        return Invalid(who, s);
+      }
+    }
+    if (info.entry.empty()) return absl::InvalidArgumentError(who + ": entry is required");
+    absl::StatusOr<std::string> resolved = internal::ResolveEntry(info.entry, search_dirs);
+    if (!resolved.ok()) return Invalid(who, resolved.status());
+
+    controller::WorkerConfig worker;
+    worker.name = info.name;
+    worker.entry = info.entry;
+    worker.resolved_entry = *resolved;
+    worker.args = info.args.proto();
+    worker.logging = info.logging_config;
+    worker.pid_filename = info.pid_filename;
+    worker.stdout_filename = info.stdout_filename;
+    worker.stderr_filename = info.stderr_filename;
+    pool.workers.push_back(std::move(worker));
+  }
+  absl::StatusOr<std::string> binary = internal::FindAppkitBinary("worker");
+  if (!binary.ok()) return absl::FailedPreconditionError(binary.status().message());
+  pool.worker_binary = *binary;
+  pool.control_socket = internal::ControllerSocket();
+  return pool;
+}
+
+}  // namespace
+
+absl::Status StartWorkers(const std::vector<WorkerStartInfo>& workers,
+                          const WorkersOptions& options) {
+  absl::StatusOr<controller::PoolConfig> pool = BuildPool(workers, options);
+  if (!pool.ok()) return pool.status();
+  if (g_pool_running.exchange(true)) {
+    return absl::FailedPreconditionError(
+        "StartWorkers is already running in this process (one pool per process)");
+  }
+  controller::WorkerPool controller(std::move(*pool));
+  absl::Status status = controller.Run();
+  g_pool_running = false;
+  return status;
+}
+
+}  // namespace appkit

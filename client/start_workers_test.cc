@@ -1,0 +1,498 @@
+// Integration tests of StartWorkers: a real daemon (guardian, executor)
+// whose entry runs a worker pool of real worker processes, in a private
+// temp dir. Every pid a test sees is tracked and killed if it survives.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client/appkit.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "proto/controller.grpc.pb.h"
+#include "proto/guardian.grpc.pb.h"
+#include "testing/process_helpers.h"
+#include "testing/temp_dir.h"
+
+namespace appkit {
+namespace {
+
+using ::appkit::testing::FileExists;
+using ::appkit::testing::PidOfEvent;
+using ::appkit::testing::ProcessAlive;
+using ::appkit::testing::ReadFileOrEmpty;
+using ::appkit::testing::WaitFor;
+using ::appkit::testing::WaitForExit;
+using Json = nlohmann::json;
+
+std::string Module() { return testing::RunfilePath("testing/libtest_module.so"); }
+
+std::chrono::system_clock::time_point Deadline() {
+  return std::chrono::system_clock::now() + std::chrono::seconds(5);
+}
+
+class StartWorkersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.pid_filename = dir_.File("d.pid");
+    options_.stderr_filename = dir_.File("daemon.err");
+    auto logging = LoggingConfigFromJson(R"({"level": "DEBUG", "handlers": [{"file": {"filename": ")" +
+                                         dir_.File("daemon.log") + R"("}}]})");
+    options_.logging_config = *logging;
+    pool_["events"] = dir_.File("pool.events");
+    pool_["workers"] = Json::array();
+    pool_["check_interval_ms"] = 3600 * 1000;  // an hour: exits must not wait for it
+  }
+
+  void TearDown() override {
+    if (guardian_ > 0 && ProcessAlive(guardian_)) {
+      kill(guardian_, SIGTERM);
+      WaitForExit(guardian_, absl::Seconds(15));
+    }
+  }
+
+  std::string Events(const std::string& worker) const { return dir_.File(worker + ".events"); }
+  std::string PidFile(const std::string& worker) const { return dir_.File(worker + ".pid"); }
+  std::string Socket() const { return dir_.File("d.pid.workers.sock"); }
+
+  Json& AddWorker(const std::string& name, const std::string& function, Json args = Json::object()) {
+    args["events"] = Events(name);
+    pool_["workers"].push_back({{"name", name},
+                                {"entry", Module() + ":" + function},
+                                {"pid_filename", PidFile(name)},
+                                {"args", args}});
+    return pool_["workers"].back();
+  }
+
+  void StartPool() {
+    auto args = Args::FromJson(pool_.dump());
+    ASSERT_TRUE(args.ok()) << args.status();
+    options_.daemon_args = *args;
+    options_.daemon_entry = Module() + ":run_workers";
+    DaemonStartResult result = StartDaemon(options_);
+    ASSERT_EQ(result.status, DaemonRunStatus::kLaunched) << result.error;
+    guardian_ = *result.pid;
+    reaper_.Track(guardian_);
+    ASSERT_TRUE(WaitFor([&] { return (executor_ = PidOfEvent(pool_["events"], "pool_starting")) != 0; }))
+        << ReadFileOrEmpty(dir_.File("daemon.log"));
+    reaper_.Track(executor_);
+  }
+
+  // The pid of the nth process of `worker` that marked "started".
+  pid_t WaitStarted(const std::string& worker, int nth = 0) {
+    pid_t pid = 0;
+    WaitFor([&] { return (pid = PidOfEvent(Events(worker), "started", nth)) != 0; });
+    if (pid != 0) reaper_.Track(pid);
+    return pid;
+  }
+
+  std::unique_ptr<v1::Controller::Stub> Controller() {
+    return v1::Controller::NewStub(
+        grpc::CreateChannel("unix:" + Socket(), grpc::InsecureChannelCredentials()));
+  }
+
+  v1::ListWorkersResponse List() {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    v1::ListWorkersResponse response;
+    grpc::Status status = Controller()->ListWorkers(&context, {}, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+
+  grpc::Status QuitWorker(const std::string& name) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    v1::ControllerRequestQuitRequest request;
+    request.set_worker_name(name);
+    v1::ControllerRequestQuitResponse response;
+    return Controller()->RequestQuit(&context, request, &response);
+  }
+
+  v1::WorkerState StateOf(const std::string& name) {
+    v1::ListWorkersResponse list = List();
+    for (const auto& worker : list.workers()) {
+      if (worker.name() == name) return worker.state();
+    }
+    return v1::WORKER_STATE_UNSPECIFIED;
+  }
+
+  Json DebugFile() {
+    std::string text = ReadFileOrEmpty(dir_.File("debug.json"));
+    return text.empty() ? Json() : Json::parse(text);
+  }
+
+  std::string Log() const { return ReadFileOrEmpty(dir_.File("daemon.log")); }
+
+  testing::TempDir dir_;
+  testing::ProcessReaper reaper_;
+  DaemonOptions options_;
+  Json pool_;
+  pid_t guardian_ = 0;
+  pid_t executor_ = 0;
+};
+
+TEST_F(StartWorkersTest, PidFilesExistWhileRunningAndVanishAfter) {
+  AddWorker("w1", "run_until_quit");
+  AddWorker("w2", "run_until_quit");
+  StartPool();
+  pid_t w1 = WaitStarted("w1");
+  pid_t w2 = WaitStarted("w2");
+  ASSERT_GT(w1, 0) << Log();
+  ASSERT_GT(w2, 0);
+  EXPECT_EQ(ReadFileOrEmpty(PidFile("w1")), std::to_string(w1) + "\n");
+  EXPECT_EQ(ReadFileOrEmpty(PidFile("w2")), std::to_string(w2) + "\n");
+  // Children of the controller (the executor), each in its own group.
+  EXPECT_EQ(testing::ParentOf(w1), executor_);
+  EXPECT_EQ(getpgid(w1), w1);
+
+  kill(guardian_, SIGTERM);
+  ASSERT_TRUE(WaitForExit(guardian_, absl::Seconds(15)));
+  EXPECT_FALSE(ProcessAlive(w1));
+  EXPECT_FALSE(ProcessAlive(w2));
+  EXPECT_FALSE(FileExists(PidFile("w1")));
+  EXPECT_FALSE(FileExists(PidFile("w2")));
+  EXPECT_FALSE(FileExists(Socket()));
+  EXPECT_NE(PidOfEvent(Events("w1"), "quit"), 0);
+  EXPECT_NE(PidOfEvent(pool_["events"], "pool_returned"), 0) << Log();
+}
+
+TEST_F(StartWorkersTest, RedirectsOutputAndConfiguresLoggingPerWorker) {
+  Json& worker = AddWorker("w1", "chatty_worker");
+  worker["stdout_filename"] = dir_.File("w1.out");
+  worker["stderr_filename"] = dir_.File("w1.err");
+  worker["logging_json"] =
+      R"({"handlers": [{"file": {"filename": ")" + dir_.File("w1.log") + R"("}}]})";
+  Json& shared = AddWorker("w2", "chatty_worker");
+  shared["stdout_filename"] = dir_.File("w2.both");
+  shared["stderr_filename"] = dir_.File("w2.both");
+  StartPool();
+  EXPECT_TRUE(WaitFor([&] {
+    return ReadFileOrEmpty(dir_.File("w1.out")).find("worker stdout line") != std::string::npos &&
+           ReadFileOrEmpty(dir_.File("w1.err")).find("worker stderr line") != std::string::npos &&
+           ReadFileOrEmpty(dir_.File("w1.log")).find("worker module line") != std::string::npos;
+  })) << Log();
+  EXPECT_EQ(ReadFileOrEmpty(dir_.File("w1.out")).find("stderr"), std::string::npos);
+  EXPECT_NE(ReadFileOrEmpty(dir_.File("w1.log")).find("[worker:w1]"), std::string::npos);
+  EXPECT_TRUE(WaitFor([&] {
+    std::string both = ReadFileOrEmpty(dir_.File("w2.both"));
+    return both.find("worker stdout line") != std::string::npos &&
+           both.find("worker stderr line") != std::string::npos;
+  }));
+  // w2 has no logging config: its info line goes nowhere.
+  EXPECT_EQ(ReadFileOrEmpty(dir_.File("w1.log")).find("[worker:w2]"), std::string::npos);
+}
+
+TEST_F(StartWorkersTest, ArgsReachTheEntry) {
+  AddWorker("w1", "check_args", Json{{"foo", 42}, {"name", "appkit"}});
+  StartPool();
+  EXPECT_TRUE(WaitFor([&] {
+    return ReadFileOrEmpty(Events("w1")).find("args foo=42 name=appkit") != std::string::npos;
+  })) << Log();
+}
+
+struct ExitCase {
+  const char* label;
+  int exit_code;   // via the exit_code entry; -9: SIGKILL from the test
+  int exitcode;    // expected in the history
+};
+
+class WorkerRestartTest : public StartWorkersTest,
+                          public ::testing::WithParamInterface<ExitCase> {};
+
+TEST_P(WorkerRestartTest, ExitedWorkerRestartsAfterTheIntervalWithHistory) {
+  const ExitCase& exit_case = GetParam();
+  pool_["restart_interval_ms"] = 300;
+  pool_["debug_filename"] = dir_.File("debug.json");
+  if (exit_case.exit_code < 0) {
+    AddWorker("w1", "run_until_quit");
+  } else {
+    AddWorker("w1", "exit_code", Json{{"code", exit_case.exit_code}});
+  }
+  StartPool();
+  pid_t first = WaitStarted("w1");
+  ASSERT_GT(first, 0) << Log();
+  absl::Time killed = absl::Now();
+  if (exit_case.exit_code < 0) {
+    ASSERT_TRUE(WaitFor([&] { return FileExists(PidFile("w1")); }));
+    kill(first, SIGKILL);
+  }
+  pid_t second = WaitStarted("w1", 1);
+  ASSERT_GT(second, 0) << Log();
+  EXPECT_NE(second, first);
+  // check_interval is an hour: the exit was seen at once, and the restart
+  // honoured the 300 ms interval.
+  EXPECT_GE(absl::Now() - killed, absl::Milliseconds(300));
+  EXPECT_LT(absl::Now() - killed, absl::Seconds(3));
+
+  Json run;
+  ASSERT_TRUE(WaitFor([&] {
+    Json debug = DebugFile();
+    if (debug.is_null() || debug["worker_info_list"][0]["history"].empty()) return false;
+    run = debug["worker_info_list"][0]["history"][0];
+    return true;
+  }));
+  EXPECT_EQ(run["pid"], first);
+  EXPECT_EQ(run["exitcode"], exit_case.exitcode);
+  EXPECT_TRUE(run["start_time"].is_string());
+  EXPECT_TRUE(run["end_time"].is_string());
+  EXPECT_LE(run["start_time"].get<std::string>(), run["end_time"].get<std::string>());
+  if (exit_case.exit_code < 0) {
+    EXPECT_NE(Log().find("killed by signal 9"), std::string::npos) << Log();
+    EXPECT_NE(Log().find("restart in 300ms"), std::string::npos);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Exits, WorkerRestartTest,
+                         ::testing::Values(ExitCase{"code0", 0, 0}, ExitCase{"code1", 1, 1},
+                                           ExitCase{"sigkill", -9, -9}),
+                         [](const auto& info) { return std::string(info.param.label); });
+
+TEST_F(StartWorkersTest, NoRestartWithoutRestartInterval) {
+  pool_["debug_filename"] = dir_.File("debug.json");
+  AddWorker("w1", "exit_code", Json{{"code", 3}});
+  AddWorker("w2", "run_until_quit");
+  StartPool();
+  pid_t first = WaitStarted("w1");
+  ASSERT_GT(first, 0);
+  ASSERT_TRUE(WaitForExit(first));
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_EXITED; })) << Log();
+  Json debug = DebugFile();
+  ASSERT_TRUE(WaitFor([&] {
+    debug = DebugFile();
+    return !debug.is_null() && debug["worker_info_list"][0]["history"].size() == 1;
+  }));
+  EXPECT_TRUE(debug["worker_info_list"][0]["pid"].is_null());
+  EXPECT_TRUE(debug["worker_info_list"][0]["start_after"].is_null());
+  EXPECT_EQ(debug["worker_info_list"][0]["history"][0]["exitcode"], 3);
+  EXPECT_NE(Log().find("not restarted"), std::string::npos);
+  // The pool goes on with the others.
+  EXPECT_EQ(StateOf("w2"), v1::WORKER_STATE_RUNNING);
+}
+
+TEST_F(StartWorkersTest, SigtermToAWorkerMakesQuitRequestedTrueThere) {
+  pool_["restart_interval_ms"] = 0;
+  AddWorker("w1", "run_until_quit");
+  StartPool();
+  pid_t first = WaitStarted("w1");
+  ASSERT_GT(first, 0);
+  kill(first, SIGTERM);
+  EXPECT_TRUE(WaitFor([&] { return PidOfEvent(Events("w1"), "quit") == first; }));
+  EXPECT_GT(WaitStarted("w1", 1), 0);  // and it is restarted like any exit
+}
+
+TEST_F(StartWorkersTest, SigtermToTheExecutorStopsEveryWorker) {
+  AddWorker("w1", "run_until_quit");
+  AddWorker("w2", "sleep_long");
+  StartPool();
+  pid_t w1 = WaitStarted("w1");
+  pid_t w2 = WaitStarted("w2");
+  ASSERT_GT(w1, 0);
+  ASSERT_GT(w2, 0);
+  kill(executor_, SIGTERM);
+  EXPECT_TRUE(WaitFor([&] { return PidOfEvent(pool_["events"], "pool_returned") != 0; })) << Log();
+  EXPECT_TRUE(WaitForExit(w1));
+  EXPECT_TRUE(WaitForExit(w2));
+  EXPECT_TRUE(WaitForExit(guardian_));
+  EXPECT_FALSE(FileExists(PidFile("w1")));
+  EXPECT_FALSE(FileExists(PidFile("w2")));
+}
+
+TEST_F(StartWorkersTest, WorkerIgnoringQuitIsKilledAfterStopTimeout) {
+  pool_["stop_timeout_ms"] = 300;
+  AddWorker("w1", "ignore_quit");
+  StartPool();
+  pid_t w1 = WaitStarted("w1");
+  ASSERT_GT(w1, 0);
+  ASSERT_TRUE(WaitFor([&] { return FileExists(PidFile("w1")); }));
+  absl::Time asked = absl::Now();
+  kill(guardian_, SIGTERM);
+  ASSERT_TRUE(WaitForExit(w1));
+  EXPECT_GE(absl::Now() - asked, absl::Milliseconds(300));
+  EXPECT_TRUE(WaitForExit(guardian_));
+  EXPECT_NE(Log().find("stop timeout: worker w1"), std::string::npos) << Log();
+  EXPECT_FALSE(FileExists(PidFile("w1")));  // removed by the controller
+}
+
+TEST_F(StartWorkersTest, SigkillToTheExecutorLeavesNoWorkerAlive) {
+  pool_["restart_interval_ms"] = 100;
+  AddWorker("w1", "run_until_quit");
+  AddWorker("w2", "ignore_quit");
+  StartPool();
+  pid_t w1 = WaitStarted("w1");
+  pid_t w2 = WaitStarted("w2");
+  ASSERT_GT(w1, 0);
+  ASSERT_GT(w2, 0);
+  kill(executor_, SIGKILL);
+  EXPECT_TRUE(WaitForExit(w1, absl::Seconds(1)));
+  EXPECT_TRUE(WaitForExit(w2, absl::Seconds(1)));
+}
+
+TEST_F(StartWorkersTest, ControlPlaneListsQuitsOneAndSnapshots) {
+  pool_["restart_interval_ms"] = 100;
+  pool_["debug_filename"] = dir_.File("debug.json");
+  AddWorker("w1", "run_until_quit");
+  AddWorker("w2", "run_until_quit");
+  StartPool();
+  ASSERT_GT(WaitStarted("w1"), 0);
+  ASSERT_GT(WaitStarted("w2"), 0);
+  ASSERT_TRUE(WaitFor([&] {
+    return StateOf("w1") == v1::WORKER_STATE_RUNNING && StateOf("w2") == v1::WORKER_STATE_RUNNING;
+  }));
+  v1::ListWorkersResponse list = List();
+  ASSERT_EQ(list.workers_size(), 2);
+  EXPECT_EQ(list.controller_pid(), executor_);
+  EXPECT_EQ(list.workers(0).name(), "w1");
+  EXPECT_EQ(list.workers(0).current().pid(), PidOfEvent(Events("w1"), "started"));
+  EXPECT_EQ(list.workers(1).pid_filename(), PidFile("w2"));
+
+  // The guardian points to the controller and embeds its snapshot.
+  auto guardian = v1::Guardian::NewStub(grpc::CreateChannel(
+      "unix:" + options_.pid_filename + ".sock", grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    v1::GuardianStatus status;
+    ASSERT_TRUE(guardian->GetStatus(&context, {}, &status).ok());
+    EXPECT_EQ(status.controller_socket(), Socket());
+  }
+
+  // Unknown name: NOT_FOUND naming it; nothing changes.
+  grpc::Status unknown = QuitWorker("nope");
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(unknown.error_message().find("nope"), std::string::npos);
+
+  // One worker: it quits and stays stopped; the other runs on.
+  ASSERT_TRUE(QuitWorker("w1").ok());
+  EXPECT_TRUE(WaitFor([&] { return PidOfEvent(Events("w1"), "quit") != 0; }));
+  EXPECT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_EXITED; }));
+  EXPECT_EQ(StateOf("w2"), v1::WORKER_STATE_RUNNING);
+
+  // Snapshot == debug file, once the last change is written.
+  std::string snapshot;
+  EXPECT_TRUE(WaitFor([&] {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    v1::DebugSnapshot response;
+    if (!Controller()->GetDebugSnapshot(&context, {}, &response).ok()) return false;
+    snapshot = response.json();
+    Json parsed = Json::parse(snapshot);
+    return parsed["worker_info_list"][0]["pid"].is_null() &&
+           snapshot == ReadFileOrEmpty(dir_.File("debug.json"));
+  })) << snapshot;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    v1::GuardianDebugSnapshot response;
+    ASSERT_TRUE(guardian->GetDebugSnapshot(&context, {}, &response).ok());
+    EXPECT_EQ(response.workers().json(), snapshot);
+  }
+
+  // The whole pool: StartWorkers returns, the entry returns OK, the daemon ends.
+  ASSERT_TRUE(QuitWorker("").ok());
+  EXPECT_TRUE(WaitFor([&] { return PidOfEvent(pool_["events"], "pool_returned") != 0; }));
+  EXPECT_TRUE(WaitForExit(guardian_));
+  EXPECT_FALSE(FileExists(Socket()));
+  EXPECT_FALSE(FileExists(options_.pid_filename));
+}
+
+TEST_F(StartWorkersTest, TwoPoolsInOneProcessAreRefused) {
+  // Inside the pool's own executor a second StartWorkers is refused; here
+  // (a plain process) bad input is checked before that, and a good pool
+  // is covered above. This checks the validation order on bad input only.
+  std::vector<WorkerStartInfo> none;
+  WorkersOptions options;
+  options.check_interval = absl::ZeroDuration();
+  absl::Status status = StartWorkers(none, options);
+  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+  EXPECT_NE(status.message().find("check_interval"), std::string::npos);
+}
+
+// Bad input: InvalidArgument naming the culprit, before any process starts.
+class StartWorkersBadInputTest : public ::testing::Test {
+ protected:
+  WorkerStartInfo Worker(const std::string& name) {
+    WorkerStartInfo info;
+    info.name = name;
+    info.entry = Module() + ":run_until_quit";
+    info.pid_filename = dir_.File(name + ".pid");
+    return info;
+  }
+
+  void ExpectInvalid(const std::vector<WorkerStartInfo>& workers, const WorkersOptions& options,
+                     const std::string& culprit) {
+    absl::Status status = StartWorkers(workers, options);
+    EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+    EXPECT_NE(status.message().find(culprit), std::string::npos)
+        << "'" << culprit << "' not in: " << status.message();
+    for (const WorkerStartInfo& worker : workers) {
+      EXPECT_FALSE(FileExists(worker.pid_filename)) << worker.pid_filename;
+    }
+  }
+
+  testing::TempDir dir_;
+  WorkersOptions options_;
+};
+
+TEST_F(StartWorkersBadInputTest, DuplicateName) {
+  ExpectInvalid({Worker("a"), Worker("b"), Worker("a")}, options_, "'a'");
+}
+
+TEST_F(StartWorkersBadInputTest, EmptyName) {
+  ExpectInvalid({Worker("a"), Worker("")}, options_, "empty name");
+}
+
+TEST_F(StartWorkersBadInputTest, MalformedEntry) {
+  WorkerStartInfo worker = Worker("a");
+  worker.entry = "no-colon-here";
+  ExpectInvalid({worker}, options_, "no-colon-here");
+}
+
+TEST_F(StartWorkersBadInputTest, MissingFunction) {
+  WorkerStartInfo worker = Worker("a");
+  worker.entry = Module() + ":no_such_entry";
+  ExpectInvalid({worker}, options_, "no_such_entry");
+}
+
+TEST_F(StartWorkersBadInputTest, MissingModule) {
+  WorkerStartInfo worker = Worker("a");
+  worker.entry = "no_such_module:main";
+  ExpectInvalid({worker}, options_, "no_such_module");
+}
+
+TEST_F(StartWorkersBadInputTest, NegativeIntervals) {
+  WorkersOptions options;
+  options.restart_interval = absl::Seconds(-1);
+  ExpectInvalid({Worker("a")}, options, "restart_interval");
+  options = {};
+  options.stop_timeout = absl::Milliseconds(-5);
+  ExpectInvalid({Worker("a")}, options, "stop_timeout");
+  options = {};
+  options.check_interval = absl::Seconds(-1);
+  ExpectInvalid({Worker("a")}, options, "check_interval");
+}
+
+TEST_F(StartWorkersBadInputTest, MissingDirectories) {
+  const std::string missing = dir_.File("missing");
+  WorkerStartInfo worker = Worker("a");
+  worker.pid_filename = missing + "/a.pid";
+  ExpectInvalid({worker}, options_, missing);
+  worker = Worker("a");
+  worker.stdout_filename = missing + "/out";
+  ExpectInvalid({worker}, options_, missing);
+  worker = Worker("a");
+  worker.stderr_filename = missing + "/err";
+  ExpectInvalid({worker}, options_, missing);
+  WorkersOptions options;
+  options.debug_filename = missing + "/debug.json";
+  ExpectInvalid({Worker("a")}, options, missing);
+}
+
+TEST_F(StartWorkersBadInputTest, SharedPidFile) {
+  WorkerStartInfo b = Worker("b");
+  b.pid_filename = dir_.File("a.pid");
+  ExpectInvalid({Worker("a"), b}, options_, "a.pid");
+}
+
+}  // namespace
+}  // namespace appkit

@@ -1,0 +1,82 @@
+// ForkServer: a pre-started process that forks supervised children on
+// request, so that starting a child costs a fork, not an exec.
+//
+// Exec'ing a binary that links gRPC, protobuf and abseil costs 15-18 ms
+// here (dozens of shared libraries to map and relocate); a supervisor that
+// starts 1000 workers, or restarts one within 5 ms, cannot pay that per
+// child. So the supervisor execs its server binary once (Start), and asks
+// it for each child (Fork). The server is single-threaded and runs no
+// user code, so forking it is safe; each child then runs `run_child` with
+// the request.
+//
+// Children are the *supervisor's* children, not the server's: the server
+// forks with CLONE_PARENT. The supervisor reaps them, gets their exit
+// status, and owns their pidfds exactly as if it had forked them itself.
+// Each child:
+//   - leads a new process group (its tree can be signalled as one);
+//   - gets SIGKILL when the supervisor's spawning thread dies, set without
+//     the race (prctl(PR_SET_PDEATHSIG) then a getppid() check);
+//   - has an empty signal mask and default signal dispositions;
+//   - has exactly fds 0, 1, 2 plus the ones sent with the request
+//     (stdin is /dev/null unless fd 0 is sent).
+// The server itself dies with the supervisor's thread too, and exits when
+// the supervisor closes its end.
+//
+// Client side: not thread-safe; use it from the thread that Started it
+// (the parent-death signal is tied to that thread).
+#ifndef APPKIT_COMMON_FORK_SERVER_H_
+#define APPKIT_COMMON_FORK_SERVER_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/unique_fd.h"
+
+namespace appkit {
+
+class ForkServer {
+ public:
+  // Execs `binary` with `args` and a socket as fd 3 (see ServeForkRequests).
+  static absl::StatusOr<std::unique_ptr<ForkServer>> Start(const std::string& binary,
+                                                           const std::vector<std::string>& args);
+
+  // Closes the socket (the server exits) and reaps the server.
+  ~ForkServer();
+  ForkServer(const ForkServer&) = delete;
+  ForkServer& operator=(const ForkServer&) = delete;
+
+  // Starts a child running `request`, with {fd here, fd number in the
+  // child} installed (at most 8). Returns its pid: a child of this
+  // process, to be reaped by the caller. Fails if the server is gone or
+  // did not answer within `timeout`; the server is then unusable (start a
+  // new one).
+  absl::StatusOr<pid_t> Fork(const std::string& request,
+                             const std::vector<std::pair<int, int>>& fds,
+                             absl::Duration timeout = absl::Seconds(5));
+
+  pid_t pid() const { return pid_; }
+
+ private:
+  ForkServer(pid_t pid, UniqueFd socket) : pid_(pid), socket_(std::move(socket)) {}
+
+  pid_t pid_;
+  UniqueFd socket_;
+  bool broken_ = false;
+};
+
+// Server side: the main of the server binary calls this with fd 3. Serves
+// requests until the supervisor closes its end, then returns 0. In each
+// child, `run_child(request)` runs with the fds installed, and the child
+// exits with its return value.
+int ServeForkRequests(int socket_fd, const std::function<int(const std::string& request)>& run_child);
+
+}  // namespace appkit
+
+#endif  // APPKIT_COMMON_FORK_SERVER_H_

@@ -1,0 +1,445 @@
+#include "controller/worker_pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/errno_status.h"
+#include "common/fd_io.h"
+#include "common/pid_file.h"
+#include "common/quit.h"
+#include "common/status_macros.h"
+#include "common/time_format.h"
+#include "controller/controller_service.h"
+#include "controller/debug_info.h"
+#include "proto/launch.pb.h"
+#include "spdlog/spdlog.h"
+
+namespace appkit::controller {
+namespace {
+
+constexpr absl::Duration kDebugWriteSpacing = absl::Milliseconds(10);
+
+int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+// A pool of 1000 workers holds two fds per worker.
+void RaiseFdLimit() {
+  rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+void SendToWorker(int channel, char request) {
+  if (channel >= 0) (void)!send(channel, &request, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+}  // namespace
+
+WorkerPool::WorkerPool(PoolConfig config) : config_(std::move(config)) {
+  absl::MutexLock lock(&mu_);
+  workers_.resize(config_.workers.size());
+  for (size_t i = 0; i < config_.workers.size(); ++i) {
+    workers_[i].index = static_cast<int>(i);
+    workers_[i].config = config_.workers[i];
+    index_by_name_[config_.workers[i].name] = static_cast<int>(i);
+  }
+}
+
+WorkerPool::~WorkerPool() = default;
+
+absl::Status WorkerPool::Run() {
+  auto fork_server = ForkServer::Start(config_.worker_binary, {});
+  if (!fork_server.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot start the worker binary ",
+                                                      config_.worker_binary, ": ",
+                                                      fork_server.status().message()));
+  }
+  fork_server_ = std::move(*fork_server);
+  RaiseFdLimit();  // after the fork server: workers keep the usual limit
+
+  if (!config_.control_socket.empty()) {
+    service_ = std::make_unique<ControllerService>(this);
+    auto server = ControlServer::Listen(config_.control_socket,
+                                        {{v1::Controller::service_full_name(), service_.get()}});
+    if (!server.ok()) return server.status();
+    server_ = std::move(*server);
+    APPKIT_RETURN_IF_ERROR(loop_.Watch(server_->fd(), [this] { server_->AcceptPending(); }));
+  }
+  const int quit_fd = internal::QuitFd();
+  APPKIT_RETURN_IF_ERROR(loop_.Watch(quit_fd, [this, quit_fd] {
+    loop_.Unwatch(quit_fd);  // a latch: it stays readable
+    absl::MutexLock lock(&mu_);
+    QuitAll("quit requested");
+  }));
+  loop_.SetWakeHandler([this] { OnWake(); });
+
+  spdlog::info("worker controller {} starting {} workers", getpid(), config_.workers.size());
+  {
+    absl::MutexLock lock(&mu_);
+    for (Worker& worker : workers_) StartWorker(worker);
+  }
+  WriteDebugInfo();
+  check_timer_ = loop_.AddTimer(absl::Now() + config_.check_interval, [this] { OnCheckTimer(); });
+  loop_.Run();
+
+  loop_.CancelTimer(check_timer_);
+  loop_.CancelTimer(debug_timer_);
+  debug_dirty_ = true;
+  WriteDebugInfo();
+  server_.reset();  // unlinks the socket
+  fork_server_.reset();
+  spdlog::info("worker controller {}: every worker stopped", getpid());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<pid_t> WorkerPool::ForkWorker(Worker& worker, UniqueFd& channel) {
+  const WorkerConfig& config = worker.config;
+  auto out = OpenForAppend(config.stdout_filename, "stdout file");
+  if (!out.ok()) return out.status();
+  UniqueFd err_storage;
+  int err_fd = out->get();
+  if (config.stderr_filename != config.stdout_filename) {
+    auto err = OpenForAppend(config.stderr_filename, "stderr file");
+    if (!err.ok()) return err.status();
+    err_storage = std::move(*err);
+    err_fd = err_storage.get();
+  }
+  int ends[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
+    return ErrnoStatus(errno, "socketpair for a worker channel");
+  }
+  UniqueFd ours(ends[0]);
+  UniqueFd theirs(ends[1]);
+
+  v1::WorkerLaunch launch;
+  launch.set_name(config.name);
+  launch.set_entry(config.entry);
+  launch.set_resolved_entry(config.resolved_entry);
+  *launch.mutable_args() = config.args;
+  if (config.logging) *launch.mutable_logging_config() = *config.logging;
+  launch.set_pid_filename(config.pid_filename);
+  launch.set_stdout_filename(config.stdout_filename);
+  launch.set_stderr_filename(config.stderr_filename);
+  const std::string request = launch.SerializeAsString();
+  const std::vector<std::pair<int, int>> fds = {{out->get(), 1}, {err_fd, 2}, {theirs.get(), 3}};
+
+  absl::StatusOr<pid_t> pid = absl::UnavailableError("no fork server");
+  if (fork_server_) pid = fork_server_->Fork(request, fds);
+  if (!pid.ok() && absl::IsUnavailable(pid.status())) {
+    // The fork server died (or hangs): replace it and try once more.
+    spdlog::warn("worker fork server: {}; starting a new one", std::string(pid.status().message()));
+    fork_server_.reset();
+    auto server = ForkServer::Start(config_.worker_binary, {});
+    if (!server.ok()) return server.status();
+    fork_server_ = std::move(*server);
+    pid = fork_server_->Fork(request, fds);
+  }
+  if (pid.ok()) channel = std::move(ours);
+  return pid;
+}
+
+void WorkerPool::StartWorker(Worker& worker) {
+  worker.restart_timer = 0;
+  worker.start_after.reset();
+  worker.kill_at.reset();
+  UniqueFd channel;
+  absl::StatusOr<pid_t> pid = ForkWorker(worker, channel);
+  UniqueFd pidfd(pid.ok() ? PidfdOpen(*pid) : -1);
+  if (pid.ok() && !pidfd) {
+    // Cannot happen short of fd exhaustion; never leave it unwatched.
+    pid = ErrnoStatus(errno, "pidfd_open");
+    kill(-*pid, SIGKILL);
+  }
+  if (!pid.ok()) {
+    spdlog::error("cannot start worker {}: {}", worker.config.name,
+                  std::string(pid.status().message()));
+    if (config_.restart_interval && !quitting_ && !worker.stopped) {
+      worker.start_after = absl::Now() + *config_.restart_interval;
+      worker.state = v1::WORKER_STATE_WAITING_TO_RESTART;
+      worker.restart_timer = loop_.AddTimer(*worker.start_after, [this, &worker] {
+        absl::MutexLock lock(&mu_);
+        ++worker.restart_count;
+        StartWorker(worker);
+      });
+    } else {
+      worker.state = v1::WORKER_STATE_EXITED;
+    }
+    MarkChanged();
+    return;
+  }
+  worker.pid = *pid;
+  worker.pidfd = std::move(pidfd);
+  worker.channel = std::move(channel);
+  worker.start_time = absl::Now();
+  worker.state = v1::WORKER_STATE_STARTING;
+  ++alive_;
+  (void)loop_.Watch(worker.pidfd.get(), [this, &worker] { OnWorkerExited(worker); });
+  worker.channel_watched =
+      loop_.Watch(worker.channel.get(), [this, &worker] { OnChannelReadable(worker); }).ok();
+  spdlog::info("worker {} launched (pid {}, entry {})", worker.config.name, worker.pid,
+               worker.config.entry);
+  MarkChanged();
+}
+
+void WorkerPool::OnChannelReadable(Worker& worker) {
+  char message;
+  ssize_t n = recv(worker.channel.get(), &message, 1, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  // One message is expected ("r"); after it, or at EOF, the exit comes
+  // through the pidfd.
+  loop_.Unwatch(worker.channel.get());
+  worker.channel_watched = false;
+  absl::MutexLock lock(&mu_);
+  if (n == 1 && message == 'r' && worker.state == v1::WORKER_STATE_STARTING) {
+    worker.state = v1::WORKER_STATE_RUNNING;
+  }
+}
+
+void WorkerPool::OnWorkerExited(Worker& worker) {
+  const pid_t pid = worker.pid;
+  siginfo_t info = {};
+  ProcessExit exit;
+  std::string description;
+  if (waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
+    if (info.si_pid == 0) return;  // not yet
+    // The zombie pins the process group: kill what the worker left in it.
+    kill(-pid, SIGKILL);
+    waitid(P_PID, pid, &info, WEXITED);
+    exit = ProcessExit::FromSiginfo(info);
+    description = exit.Describe();
+  } else {
+    // Reaped by someone else (SIGCHLD set to SIG_IGN in this process).
+    exit.code = 255;
+    description = "exited (status unknown: reaped elsewhere)";
+  }
+  loop_.Unwatch(worker.pidfd.get());
+  if (worker.channel_watched) loop_.Unwatch(worker.channel.get());
+  worker.channel_watched = false;
+  worker.pidfd.reset();
+  worker.channel.reset();
+  if (worker.kill_timer != 0) loop_.CancelTimer(worker.kill_timer);
+  worker.kill_timer = 0;
+
+  // A worker killed by a signal could not remove its pid file.
+  struct stat st;
+  const std::string& pid_file = worker.config.pid_filename;
+  if (stat(pid_file.c_str(), &st) == 0 && !PidFile::Owner(pid_file)) unlink(pid_file.c_str());
+
+  absl::MutexLock lock(&mu_);
+  --alive_;
+  RecordEnd(worker, exit, description);
+  AfterEnd(worker);
+}
+
+void WorkerPool::RecordEnd(Worker& worker, const ProcessExit& exit,
+                           const std::string& description) {
+  v1::ProcessRun run;
+  run.set_pid(worker.pid);
+  *run.mutable_start_time() = ToProtoTime(worker.start_time);
+  *run.mutable_end_time() = ToProtoTime(absl::Now());
+  run.set_exitcode(exit.exitcode());
+  run.set_description(description);
+  worker.history.push_back(std::move(run));
+  if (worker.history.size() > kHistoryLength) worker.history.pop_front();
+  const bool ends = quitting_ || worker.stopped || !config_.restart_interval;
+  const std::string next =
+      quitting_ || worker.stopped
+          ? "stopped"
+          : (config_.restart_interval
+                 ? absl::StrCat("restart in ", absl::FormatDuration(*config_.restart_interval))
+                 : "not restarted (no restart_interval)");
+  if (ends && (quitting_ || worker.stopped)) {
+    spdlog::info("worker {} (pid {}) {}; {}", worker.config.name, worker.pid, description, next);
+  } else {
+    spdlog::warn("worker {} (pid {}) {}; {}", worker.config.name, worker.pid, description, next);
+  }
+}
+
+void WorkerPool::AfterEnd(Worker& worker) {
+  worker.pid = 0;
+  worker.kill_at.reset();
+  if (quitting_ || worker.stopped || !config_.restart_interval) {
+    worker.state = v1::WORKER_STATE_EXITED;
+  } else {
+    worker.start_after = absl::Now() + *config_.restart_interval;
+    worker.state = v1::WORKER_STATE_WAITING_TO_RESTART;
+    worker.restart_timer = loop_.AddTimer(*worker.start_after, [this, &worker] {
+      absl::MutexLock lock(&mu_);
+      ++worker.restart_count;
+      StartWorker(worker);
+    });
+  }
+  MarkChanged();
+  MaybeFinish();
+}
+
+void WorkerPool::StopWorker(Worker& worker, const std::string& reason) {
+  worker.stopped = true;
+  switch (worker.state) {
+    case v1::WORKER_STATE_WAITING_TO_RESTART:
+      loop_.CancelTimer(worker.restart_timer);
+      worker.restart_timer = 0;
+      worker.start_after.reset();
+      worker.state = v1::WORKER_STATE_EXITED;
+      MarkChanged();
+      return;
+    case v1::WORKER_STATE_STARTING:
+    case v1::WORKER_STATE_RUNNING:
+      break;
+    default:
+      return;
+  }
+  spdlog::info("asking worker {} (pid {}) to quit ({})", worker.config.name, worker.pid, reason);
+  SendToWorker(worker.channel.get(), 'q');
+  worker.state = v1::WORKER_STATE_STOPPING;
+  if (config_.stop_timeout) {
+    worker.kill_at = absl::Now() + *config_.stop_timeout;
+    worker.kill_timer = loop_.AddTimer(*worker.kill_at, [this, &worker] { OnKillTimer(worker); });
+  }
+  MarkChanged();
+}
+
+void WorkerPool::QuitAll(const std::string& reason) {
+  if (quitting_) return;
+  quitting_ = true;
+  spdlog::info("worker controller {}: {}; stopping {} workers", getpid(), reason,
+               workers_.size());
+  for (Worker& worker : workers_) StopWorker(worker, reason);
+  MaybeFinish();
+}
+
+void WorkerPool::OnKillTimer(Worker& worker) {
+  worker.kill_timer = 0;
+  absl::MutexLock lock(&mu_);
+  if (worker.pid <= 0 || worker.state != v1::WORKER_STATE_STOPPING) return;
+  spdlog::warn("stop timeout: worker {} (pid {}) still running {} after the quit request; "
+               "killed with SIGKILL",
+               worker.config.name, worker.pid, absl::FormatDuration(*config_.stop_timeout));
+  kill(-worker.pid, SIGKILL);
+}
+
+void WorkerPool::OnCheckTimer() {
+  {
+    absl::MutexLock lock(&mu_);
+    for (Worker& worker : workers_) {
+      if (worker.state != v1::WORKER_STATE_RUNNING) continue;
+      if (access(worker.config.pid_filename.c_str(), F_OK) != 0 && errno == ENOENT) {
+        spdlog::warn("pid file {} of worker {} (pid {}) is gone; asking the worker to write it "
+                     "again",
+                     worker.config.pid_filename, worker.config.name, worker.pid);
+        SendToWorker(worker.channel.get(), 'p');
+      }
+    }
+  }
+  check_timer_ = loop_.AddTimer(absl::Now() + config_.check_interval, [this] { OnCheckTimer(); });
+}
+
+void WorkerPool::OnWake() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> quits = std::move(pending_quits_);
+  pending_quits_.clear();
+  for (const std::string& name : quits) {
+    if (name.empty()) {
+      QuitAll("RequestQuit over the control socket");
+    } else {
+      StopWorker(workers_[index_by_name_.at(name)], "RequestQuit over the control socket");
+    }
+  }
+}
+
+absl::Status WorkerPool::RequestQuit(const std::string& worker_name) {
+  if (!worker_name.empty() && index_by_name_.count(worker_name) == 0) {
+    return absl::NotFoundError(absl::StrCat("no worker named '", worker_name, "'"));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    pending_quits_.push_back(worker_name);
+  }
+  loop_.Wake();
+  return absl::OkStatus();
+}
+
+void WorkerPool::MaybeFinish() {
+  if (quitting_ && alive_ == 0) loop_.Stop();
+}
+
+void WorkerPool::MarkChanged() {
+  debug_dirty_ = true;
+  if (debug_timer_ != 0) return;
+  absl::Time at = std::max(absl::Now(), last_debug_write_ + kDebugWriteSpacing);
+  debug_timer_ = loop_.AddTimer(at, [this] {
+    debug_timer_ = 0;
+    WriteDebugInfo();
+  });
+}
+
+void WorkerPool::WriteDebugInfo() {
+  if (!debug_dirty_) return;
+  debug_dirty_ = false;
+  const absl::Time now = absl::Now();
+  last_debug_write_ = now;
+  std::string json;
+  {
+    absl::MutexLock lock(&mu_);
+    std::vector<v1::WorkerStatus> statuses;
+    statuses.reserve(workers_.size());
+    for (const Worker& worker : workers_) statuses.push_back(StatusOf(worker));
+    debug_json_ = RenderDebugInfo(now, statuses);
+    json = debug_json_;
+  }
+  if (config_.debug_filename) {
+    absl::Status written = WriteFileAtomically(*config_.debug_filename, json);
+    if (!written.ok()) {
+      spdlog::warn("cannot write debug file: {}", std::string(written.message()));
+    }
+  }
+}
+
+v1::WorkerStatus WorkerPool::StatusOf(const Worker& worker) const {
+  v1::WorkerStatus status;
+  status.set_index(worker.index);
+  status.set_name(worker.config.name);
+  status.set_entry(worker.config.entry);
+  status.set_state(worker.state);
+  status.set_running(worker.pid > 0);
+  if (worker.start_time != absl::InfinitePast()) {
+    v1::ProcessRun* current = status.mutable_current();
+    current->set_pid(worker.pid);
+    *current->mutable_start_time() = ToProtoTime(worker.start_time);
+  }
+  status.set_restart_count(worker.restart_count);
+  if (worker.start_after) *status.mutable_start_after() = ToProtoTime(*worker.start_after);
+  if (worker.kill_at) *status.mutable_kill_at() = ToProtoTime(*worker.kill_at);
+  for (const v1::ProcessRun& run : worker.history) *status.add_history() = run;
+  status.set_pid_filename(worker.config.pid_filename);
+  status.set_stdout_filename(worker.config.stdout_filename);
+  status.set_stderr_filename(worker.config.stderr_filename);
+  return status;
+}
+
+v1::ListWorkersResponse WorkerPool::ListWorkers() const {
+  v1::ListWorkersResponse response;
+  response.set_controller_pid(getpid());
+  absl::MutexLock lock(&mu_);
+  response.set_quit_requested(quitting_);
+  for (const Worker& worker : workers_) *response.add_workers() = StatusOf(worker);
+  return response;
+}
+
+std::string WorkerPool::DebugSnapshotJson() const {
+  absl::MutexLock lock(&mu_);
+  return debug_json_;
+}
+
+}  // namespace appkit::controller

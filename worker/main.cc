@@ -1,0 +1,30 @@
+// The worker binary: a fork server for one worker pool (see
+// common/fork_server.h). The controller execs it once, with its socket on
+// fd 3; every worker is a fork of it that runs RunWorker with the
+// WorkerLaunch it was sent.
+//
+// Linked with -rdynamic (like the executor): worker modules bind to this
+// binary's one copy of the appkit runtime.
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "common/fork_server.h"
+#include "proto/launch.pb.h"
+#include "worker/run_worker.h"
+
+int main() {
+  struct stat st;
+  if (fstat(3, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    fprintf(stderr, "worker: no fork-server socket on fd 3 (it is started by StartWorkers)\n");
+    return 2;
+  }
+  return appkit::ServeForkRequests(3, [](const std::string& request) {
+    appkit::v1::WorkerLaunch launch;
+    if (!launch.ParseFromString(request)) {
+      fprintf(stderr, "worker: malformed launch message\n");
+      return 2;
+    }
+    return appkit::worker::RunWorker(launch);
+  });
+}

@@ -1,0 +1,122 @@
+#include "worker/run_worker.h"
+
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "client/appkit.h"
+#include "common/entry.h"
+#include "common/fd_io.h"
+#include "common/host.h"
+#include "common/pid_file.h"
+#include "spdlog/spdlog.h"
+
+namespace appkit::worker {
+namespace {
+
+// The pid file, shared by the main thread (creates and removes it) and
+// the channel thread (writes it again on "p").
+struct PidFileHolder {
+  std::mutex mu;
+  std::unique_ptr<PidFile> file;
+  std::string path;
+  bool done = false;
+};
+
+absl::Status AcquirePidFile(PidFileHolder& holder) {
+  auto acquired = PidFile::Acquire(holder.path, getpid());
+  if (!acquired.ok()) return acquired.status();
+  if (acquired->running_pid != 0) {
+    return absl::AlreadyExistsError(absl::StrCat("pid file ", holder.path,
+                                                 " is held by running process ",
+                                                 acquired->running_pid));
+  }
+  holder.file = std::move(acquired->file);
+  return absl::OkStatus();
+}
+
+// Reads the controller's requests until EOF; never returns before that.
+void ServeChannel(PidFileHolder* holder, std::string name) {
+  for (;;) {
+    char request;
+    ssize_t n = recv(kChannelFd, &request, 1, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (!QuitRequested()) spdlog::warn("worker {}: controller gone; quitting", name);
+      internal::RequestQuit();
+      return;
+    }
+    if (request == 'q') {
+      spdlog::info("worker {}: quit requested by the controller", name);
+      internal::RequestQuit();
+    } else if (request == 'p') {
+      std::lock_guard<std::mutex> lock(holder->mu);
+      if (holder->done) continue;
+      holder->file.reset();  // no-op on the file when it is no longer ours
+      absl::Status status = AcquirePidFile(*holder);
+      if (status.ok()) {
+        spdlog::warn("worker {}: pid file {} was removed; written again", name, holder->path);
+      } else {
+        spdlog::error("worker {}: cannot write pid file again: {}", name,
+                      std::string(status.message()));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int RunWorker(const v1::WorkerLaunch& launch) {
+  const std::string& name = launch.name();
+  internal::HostConfig host;
+  host.role = "worker:" + name;
+  if (launch.has_logging_config()) host.logging = launch.logging_config();
+  host.stdout_filename = launch.stdout_filename();
+  host.stderr_filename = launch.stderr_filename();
+  if (absl::Status status = internal::StartHost(host); !status.ok()) {
+    fprintf(stderr, "worker %s: %s\n", name.c_str(), std::string(status.message()).c_str());
+    return 1;
+  }
+  const std::string resolved = launch.resolved_entry();
+  internal::SetEntryModuleDir(DirName(resolved.substr(0, resolved.rfind(':'))));
+
+  // Leaked on purpose: the channel thread may still use it at _exit.
+  auto* holder = new PidFileHolder();
+  holder->path = launch.pid_filename();
+  {
+    std::lock_guard<std::mutex> lock(holder->mu);
+    if (absl::Status status = AcquirePidFile(*holder); !status.ok()) {
+      spdlog::error("worker {} cannot start: {}", name, std::string(status.message()));
+      return 1;
+    }
+  }
+  std::thread(ServeChannel, holder, name).detach();
+
+  auto entry = internal::LoadEntry(resolved);
+  int code = 1;
+  if (!entry.ok()) {
+    spdlog::error("worker {} (pid {}) cannot run entry {}: {}", name, getpid(), launch.entry(),
+                  std::string(entry.status().message()));
+  } else {
+    char ready = 'r';
+    (void)!send(kChannelFd, &ready, 1, MSG_NOSIGNAL);
+    spdlog::info("worker {} (pid {}) running entry {}", name, getpid(), launch.entry());
+    Args args(launch.args());
+    code = internal::RunEntry(*entry, args, launch.entry());
+    spdlog::info("worker {} (pid {}): entry {} {}", name, getpid(), launch.entry(),
+                 code == 0 ? "returned OK" : "failed, exit code 1");
+  }
+  {
+    std::lock_guard<std::mutex> lock(holder->mu);
+    holder->done = true;
+    holder->file.reset();
+  }
+  spdlog::default_logger()->flush();
+  return code;
+}
+
+}  // namespace appkit::worker
