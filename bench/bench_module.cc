@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "client/appkit.h"
 
@@ -34,4 +37,34 @@ APPKIT_ENTRY(mark_and_fail) {
   Mark(args, "start");
   Mark(args, "exit");
   return absl::InternalError("benchmark crash");
+}
+
+// Runs StartWorkers with args "count" workers named w0..wN-1 running args
+// "entry" (a function of this module), pid files under args "dir";
+// "restart_interval_ms" (absent: no restart). Marks "pool" first.
+APPKIT_ENTRY(run_pool) {
+  auto count = args.GetInt("count");
+  auto entry = args.GetString("entry");
+  auto dir = args.GetString("dir");
+  if (!count.ok() || !entry.ok() || !dir.ok()) {
+    return absl::InvalidArgumentError("run_pool needs count, entry, dir");
+  }
+  appkit::Args worker_args;
+  worker_args.Set("events", *args.GetString("events"));
+  std::vector<appkit::WorkerStartInfo> workers;
+  for (int64_t i = 0; i < *count; ++i) {
+    appkit::WorkerStartInfo info;
+    info.name = "w" + std::to_string(i);
+    info.entry = "bench_module:" + *entry;
+    info.pid_filename = *dir + "/" + info.name + ".pid";
+    info.args = worker_args;
+    workers.push_back(std::move(info));
+  }
+  appkit::WorkersOptions options;
+  auto restart = args.GetInt("restart_interval_ms");
+  options.restart_interval =
+      restart.ok() ? std::optional<absl::Duration>(absl::Milliseconds(*restart)) : std::nullopt;
+  if (auto debug = args.GetString("debug_filename"); debug.ok()) options.debug_filename = *debug;
+  Mark(args, "pool");
+  return appkit::StartWorkers(workers, options);
 }

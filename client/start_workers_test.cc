@@ -396,16 +396,35 @@ TEST_F(StartWorkersTest, ControlPlaneListsQuitsOneAndSnapshots) {
   EXPECT_FALSE(FileExists(options_.pid_filename));
 }
 
-TEST_F(StartWorkersTest, TwoPoolsInOneProcessAreRefused) {
-  // Inside the pool's own executor a second StartWorkers is refused; here
-  // (a plain process) bad input is checked before that, and a good pool
-  // is covered above. This checks the validation order on bad input only.
-  std::vector<WorkerStartInfo> none;
-  WorkersOptions options;
-  options.check_interval = absl::ZeroDuration();
-  absl::Status status = StartWorkers(none, options);
-  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
-  EXPECT_NE(status.message().find("check_interval"), std::string::npos);
+TEST_F(StartWorkersTest, SighupToTheGuardianReopensWorkerLogsAfterLogrotate) {
+  const std::string log = dir_.File("w1.log");
+  Json& worker = AddWorker("w1", "chatty_worker");
+  worker["logging_json"] = R"({"handlers": [{"file": {"filename": ")" + log + R"("}}]})";
+  worker["stdout_filename"] = dir_.File("w1.out");
+  StartPool();
+  ASSERT_TRUE(WaitFor([&] { return ReadFileOrEmpty(log).find("worker module line") != std::string::npos; }));
+  ASSERT_EQ(rename(log.c_str(), (log + ".1").c_str()), 0);
+  ASSERT_EQ(rename(dir_.File("w1.out").c_str(), dir_.File("w1.out.1").c_str()), 0);
+  kill(guardian_, SIGHUP);
+  EXPECT_TRUE(WaitFor([&] {
+    return ReadFileOrEmpty(log).find("[worker:w1]") != std::string::npos &&
+           ReadFileOrEmpty(log).find("reopened") != std::string::npos;
+  })) << Log();
+  EXPECT_TRUE(FileExists(dir_.File("w1.out")));  // stdout reopened by name too
+  EXPECT_TRUE(ProcessAlive(PidOfEvent(Events("w1"), "started")));
+}
+
+TEST_F(StartWorkersTest, PidFileRemovedByHandIsWrittenAgainWithinCheckInterval) {
+  pool_["check_interval_ms"] = 100;
+  AddWorker("w1", "run_until_quit");
+  StartPool();
+  pid_t w1 = WaitStarted("w1");
+  ASSERT_GT(w1, 0);
+  ASSERT_TRUE(WaitFor([&] { return FileExists(PidFile("w1")); }));
+  ASSERT_EQ(unlink(PidFile("w1").c_str()), 0);
+  EXPECT_TRUE(WaitFor([&] { return ReadFileOrEmpty(PidFile("w1")) == std::to_string(w1) + "\n"; }))
+      << Log();
+  EXPECT_NE(Log().find("is gone"), std::string::npos);
 }
 
 // Bad input: InvalidArgument naming the culprit, before any process starts.
@@ -486,6 +505,12 @@ TEST_F(StartWorkersBadInputTest, MissingDirectories) {
   WorkersOptions options;
   options.debug_filename = missing + "/debug.json";
   ExpectInvalid({Worker("a")}, options, missing);
+}
+
+TEST_F(StartWorkersBadInputTest, ZeroCheckInterval) {
+  WorkersOptions options;
+  options.check_interval = absl::ZeroDuration();
+  ExpectInvalid({Worker("a")}, options, "check_interval");
 }
 
 TEST_F(StartWorkersBadInputTest, SharedPidFile) {

@@ -22,6 +22,16 @@ namespace {
 
 int g_hup_pipe_write = -1;
 
+std::mutex& HookMutex() {
+  static std::mutex* mu = new std::mutex();
+  return *mu;
+}
+
+std::function<void()>& Hook() {
+  static std::function<void()>* hook = new std::function<void()>();
+  return *hook;
+}
+
 void OnHangup(int) {
   int saved = errno;
   char byte = 1;
@@ -82,9 +92,16 @@ absl::Status StartHost(const HostConfig& config) {
       }
       (void)ConfigureLogging(config.logging, config.role);
       spdlog::info("SIGHUP: reopened stdout, stderr and log files");
+      std::lock_guard<std::mutex> lock(HookMutex());
+      if (Hook()) Hook()();
     }
   }).detach();
   return absl::OkStatus();
+}
+
+void SetHangupHook(std::function<void()> hook) {
+  std::lock_guard<std::mutex> lock(HookMutex());
+  Hook() = std::move(hook);
 }
 
 void SetAppkitBinaryOverride(const std::string& name, const std::string& path) {

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -27,6 +28,11 @@ struct HostConfig {
 };
 
 absl::Status StartHost(const HostConfig& config);
+
+// Runs on the host's SIGHUP thread after this process reopened its files
+// (the worker controller passes SIGHUP on to its workers). Replacing or
+// clearing (nullptr) the hook waits for a running call to finish.
+void SetHangupHook(std::function<void()> hook);
 
 // Where the appkit binaries are: `name` is "guardian", "executor" or
 // "worker". Looks in $APPKIT_BIN_DIR, then the running program's Bazel

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/errno_status.h"
 #include "common/fd_io.h"
+#include "common/host.h"
 #include "common/pid_file.h"
 #include "common/quit.h"
 #include "common/status_macros.h"
@@ -83,6 +85,8 @@ absl::Status WorkerPool::Run() {
     QuitAll("quit requested");
   }));
   loop_.SetWakeHandler([this] { OnWake(); });
+  // SIGHUP (logrotate) reached this process: pass it on to every worker.
+  internal::SetHangupHook([this] { ForwardHangup(); });
 
   spdlog::info("worker controller {} starting {} workers", getpid(), config_.workers.size());
   {
@@ -93,6 +97,7 @@ absl::Status WorkerPool::Run() {
   check_timer_ = loop_.AddTimer(absl::Now() + config_.check_interval, [this] { OnCheckTimer(); });
   loop_.Run();
 
+  internal::SetHangupHook(nullptr);
   loop_.CancelTimer(check_timer_);
   loop_.CancelTimer(debug_timer_);
   debug_dirty_ = true;
@@ -207,6 +212,9 @@ void WorkerPool::OnChannelReadable(Worker& worker) {
 }
 
 void WorkerPool::OnWorkerExited(Worker& worker) {
+  // Held from before the reap: a reaped pid is never signalled (SIGHUP
+  // forwarding reads pidfds under mu_).
+  absl::MutexLock lock(&mu_);
   const pid_t pid = worker.pid;
   siginfo_t info = {};
   ProcessExit exit;
@@ -236,7 +244,6 @@ void WorkerPool::OnWorkerExited(Worker& worker) {
   const std::string& pid_file = worker.config.pid_filename;
   if (stat(pid_file.c_str(), &st) == 0 && !PidFile::Owner(pid_file)) unlink(pid_file.c_str());
 
-  absl::MutexLock lock(&mu_);
   --alive_;
   RecordEnd(worker, exit, description);
   AfterEnd(worker);
@@ -345,6 +352,13 @@ void WorkerPool::OnCheckTimer() {
   check_timer_ = loop_.AddTimer(absl::Now() + config_.check_interval, [this] { OnCheckTimer(); });
 }
 
+void WorkerPool::ForwardHangup() {
+  absl::MutexLock lock(&mu_);
+  for (const Worker& worker : workers_) {
+    if (worker.pidfd) syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGHUP, nullptr, 0);
+  }
+}
+
 void WorkerPool::OnWake() {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> quits = std::move(pending_quits_);
@@ -404,6 +418,8 @@ void WorkerPool::WriteDebugInfo() {
       spdlog::warn("cannot write debug file: {}", std::string(written.message()));
     }
   }
+  // Rendering a big pool builds a large JSON tree: give its pages back.
+  if (json.size() > (256 << 10)) malloc_trim(0);
 }
 
 v1::WorkerStatus WorkerPool::StatusOf(const Worker& worker) const {

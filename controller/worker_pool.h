@@ -14,6 +14,7 @@
 //                             |   WAITING_TO_RESTART -> EXITED
 //   stop timeout timer        | STOPPING: SIGKILL to the worker's group
 //   check_interval timer      | pid files removed by hand are rewritten
+//   SIGHUP to this process    | SIGHUP to every worker (reopen outputs)
 //
 // Every event costs O(1) in the number of workers (fds and timers are
 // keyed by worker); the debug file and snapshot (O(N) to render) are
@@ -129,6 +130,7 @@ class WorkerPool {
   void OnKillTimer(Worker& worker);
   void OnCheckTimer();
   void OnWake();
+  void ForwardHangup();  // host SIGHUP thread
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkChanged() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteDebugInfo();
