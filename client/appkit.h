@@ -93,7 +93,7 @@ struct WorkerStartInfo {
 };
 
 struct WorkersOptions {
-  std::optional<std::string> debug_filename;
+  std::optional<std::string> debug_filename;  // none: $APPKIT_DEBUG_FILE if set, else no file
   absl::Duration check_interval = absl::Minutes(1);
   std::optional<absl::Duration> restart_interval = absl::Minutes(5);  // none: never restart
   std::optional<absl::Duration> stop_timeout = absl::Seconds(10);     // per worker, then SIGKILL

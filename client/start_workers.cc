@@ -1,6 +1,8 @@
 // StartWorkers (client/appkit.h): checks every worker and option before
 // anything starts, then runs the worker controller (controller/) on the
 // calling thread.
+#include <stdlib.h>
+
 #include <atomic>
 #include <set>
 
@@ -52,6 +54,10 @@ absl::StatusOr<controller::PoolConfig> BuildPool(const std::vector<WorkerStartIn
     }
   }
   pool.debug_filename = options.debug_filename;
+  // `appkitctl --config` names the debug file of the daemon it starts.
+  if (const char* env = getenv("APPKIT_DEBUG_FILE"); !pool.debug_filename && env && *env) {
+    pool.debug_filename = env;
+  }
   pool.check_interval = options.check_interval;
   pool.restart_interval = options.restart_interval;
   pool.stop_timeout = options.stop_timeout;

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -107,6 +108,43 @@ void ProcessReaper::Track(pid_t pid) {
 std::string RunfilePath(const std::string& path) {
   const char* srcdir = getenv("TEST_SRCDIR");
   return std::string(srcdir ? srcdir : ".") + "/appkit/" + path;
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout) {
+  CommandResult result;
+  char out_name[] = "/tmp/appkit-cmd-out-XXXXXX";
+  char err_name[] = "/tmp/appkit-cmd-err-XXXXXX";
+  int out = mkstemp(out_name);
+  int err = mkstemp(err_name);
+  unlink(out_name);
+  unlink(err_name);
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out, 1);
+    dup2(err, 2);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  if (pid > 0) {
+    if (!WaitForExit(pid, timeout)) kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  }
+  for (auto [fd, text] : {std::pair<int, std::string*>{out, &result.out}, {err, &result.err}}) {
+    char buf[4096];
+    ssize_t n;
+    off_t offset = 0;
+    while ((n = pread(fd, buf, sizeof(buf), offset)) > 0) {
+      text->append(buf, n);
+      offset += n;
+    }
+    close(fd);
+  }
+  return result;
 }
 
 }  // namespace appkit::testing

@@ -48,6 +48,16 @@ class ProcessReaper {
   std::vector<pid_t> pids_;
 };
 
+// Runs a program to completion (killed after `timeout`) and returns what
+// it printed.
+struct CommandResult {
+  int exit_code = -1;  // -1: killed or not started
+  std::string out;
+  std::string err;
+};
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         absl::Duration timeout = absl::Seconds(30));
+
 // The runfiles path of a file of this workspace ("testing/libtest_module.so").
 std::string RunfilePath(const std::string& path);
 

@@ -158,3 +158,11 @@ APPKIT_ENTRY(exit_code) {
   fflush(nullptr);
   _exit(code.ok() ? static_cast<int>(*code) : 1);
 }
+
+// mordor's default entry name ("<module>:daemon_entry"): runs until quit.
+APPKIT_ENTRY(daemon_entry) {
+  Mark(args, "started");
+  spdlog::info("daemon_entry running");
+  while (!appkit::QuitRequested()) appkit::Sleep(absl::Hours(1));
+  return absl::OkStatus();
+}
