@@ -72,7 +72,9 @@ ControlServer::~ControlServer() {
   unlink(path_.c_str());
   listen_fd_.reset();
   if (server_) {
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    // In-flight calls get 100 ms; an idle client connection must not hold
+    // up the exit of a stopping supervisor.
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     server_->Wait();
   }
 }

@@ -177,11 +177,16 @@ int Stop(const Target& target, absl::Duration timeout) {
            WhyNotRunning(target.pid_filename).c_str());
     return kOk;
   }
-  auto stub = v1::Guardian::NewStub(Channel(target.socket()));
-  grpc::ClientContext context;
-  SetDeadline(context);
-  v1::GuardianRequestQuitResponse response;
-  grpc::Status rpc = stub->RequestQuit(&context, {}, &response);
+  grpc::Status rpc;
+  {
+    // The channel closes at the end of this scope: the guardian's gRPC
+    // server need not wait for a client that is only watching it exit.
+    auto stub = v1::Guardian::NewStub(Channel(target.socket()));
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::GuardianRequestQuitResponse response;
+    rpc = stub->RequestQuit(&context, {}, &response);
+  }
   if (!rpc.ok()) {
     // The pid is the live holder of the pid-file lock: SIGTERM is the
     // same request.

@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # The quickstart runs to completion, twice in a row, and leaves nothing
-# running: every guardian and executor pid it printed is gone.
+# running: every guardian, executor and worker pid it printed is gone.
 set -euo pipefail
 bin="$TEST_SRCDIR/appkit/examples/quickstart/quickstart"
 for round in 1 2; do
-  out=$("$bin")
+  out=$(timeout 60 "$bin")
   echo "$out"
   grep -q "launched: guardian pid" <<<"$out"
-  grep -q "restarts 1" <<<"$out"
+  grep -qE "greeter-1 +RUNNING" <<<"$out"
+  grep -qE "greeter-1: pid [0-9]+ -> [0-9]+" <<<"$out"
   grep -q "guardian exited; pid file removed" <<<"$out"
-  for pid in $(grep -oE '(guardian|executor) [0-9]+' <<<"$out" | awk '{print $2}' | sort -u); do
+  pids=$( { grep -oE '(guardian|executor) [0-9]+' <<<"$out" | awk '{print $2}'
+            grep -oE 'pid [0-9]+ -> [0-9]+' <<<"$out" | awk '{print $2; print $4}'
+            grep -E '^ +(greeter-[12]|flaky) +[A-Z_]+ +[0-9]+' <<<"$out" | awk '{print $3}'
+          } | sort -u)
+  for pid in $pids; do
     if [[ -d /proc/$pid ]] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
-      echo "process $pid survived the quickstart" >&2
+      echo "process $pid survived the quickstart: $(cat /proc/$pid/cmdline | tr '\0' ' ')" >&2
       exit 1
     fi
   done
 done
+[[ ! -e /tmp/appkit-quickstart/demo.pid ]]
 echo "quickstart ran twice and left nothing running"
