@@ -108,6 +108,7 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(
 
 ForkServer::~ForkServer() {
   socket_.reset();
+  if (reaped_) return;
   // It holds nothing worth a graceful exit; never wait on a stuck one.
   kill(pid_, SIGKILL);
   int status;

@@ -63,12 +63,20 @@ class ForkServer {
 
   pid_t pid() const { return pid_; }
 
+  // The owner reaped the server itself (it reaps all its children with
+  // waitid(P_ALL)): the destructor must not signal or wait for that pid.
+  void Reaped() {
+    reaped_ = true;
+    broken_ = true;
+  }
+
  private:
   ForkServer(pid_t pid, UniqueFd socket) : pid_(pid), socket_(std::move(socket)) {}
 
   pid_t pid_;
   UniqueFd socket_;
   bool broken_ = false;
+  bool reaped_ = false;
 };
 
 // Server side: the main of the server binary calls this with fd 3. Serves

@@ -1,27 +1,28 @@
-// The executor binary: started by the guardian with an ExecutorLaunch
-// message on fd 3 and a readiness pipe on fd 4. Loads the daemon entry's
-// module, says "ready" on fd 4, runs the entry, and exits with its result
-// (0: OK; 1: error, exception, or the module could not be loaded).
+// The executor binary: a fork server for one guardian (see
+// common/fork_server.h). The guardian execs it once, with its socket on
+// fd 3; every executor (first start and each restart) is a fork of it
+// that gets an ExecutorLaunch and, on fd 4, the readiness pipe. The
+// executor loads the daemon entry's module, says "ready" on fd 4, runs
+// the entry, and exits with its result (0: OK; 1: error, exception, or
+// the module could not be loaded).
 //
 // Linked with -rdynamic: modules resolve the appkit runtime (quit flag,
 // Args, StartWorkers, generated protos) against this binary, so there is
 // one copy of that state per process.
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/entry.h"
 #include "common/fd_io.h"
+#include "common/fork_server.h"
 #include "common/host.h"
 #include "proto/launch.pb.h"
 #include "spdlog/spdlog.h"
 
-int main() {
-  auto data = appkit::ReadAll(3);
-  close(3);
-  appkit::v1::ExecutorLaunch launch;
-  if (!data.ok() || !launch.ParseFromString(*data)) {
-    fprintf(stderr, "executor: no valid launch message on fd 3 (it is started by the guardian)\n");
-    return 2;
-  }
+namespace {
+
+int RunExecutor(const appkit::v1::ExecutorLaunch& launch) {
   appkit::internal::HostConfig host;
   host.role = "executor";
   if (launch.has_logging_config()) host.logging = launch.logging_config();
@@ -36,10 +37,9 @@ int main() {
   if (!launch.worker_path().empty()) {
     appkit::internal::SetAppkitBinaryOverride("worker", launch.worker_path());
   }
-
-  appkit::internal::SetEntryModuleDir(
-      appkit::DirName(launch.resolved_entry().substr(0, launch.resolved_entry().rfind(':'))));
-  auto entry = appkit::internal::LoadEntry(launch.resolved_entry());
+  const std::string& resolved = launch.resolved_entry();
+  appkit::internal::SetEntryModuleDir(appkit::DirName(resolved.substr(0, resolved.rfind(':'))));
+  auto entry = appkit::internal::LoadEntry(resolved);
   if (!entry.ok()) {
     spdlog::error("executor {} cannot run entry {}: {}", getpid(), launch.daemon_entry(),
                   std::string(entry.status().message()));
@@ -53,7 +53,23 @@ int main() {
   spdlog::info("entry {} {}", launch.daemon_entry(),
                code == 0 ? "returned OK" : "failed, executor exits with code 1");
   spdlog::default_logger()->flush();
-  fflush(stdout);
-  fflush(stderr);
-  _exit(code);
+  return code;
+}
+
+}  // namespace
+
+int main() {
+  struct stat st;
+  if (fstat(3, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    fprintf(stderr, "executor: no fork-server socket on fd 3 (it is started by the guardian)\n");
+    return 2;
+  }
+  return appkit::ServeForkRequests(3, [](const std::string& request) {
+    appkit::v1::ExecutorLaunch launch;
+    if (!launch.ParseFromString(request)) {
+      fprintf(stderr, "executor: malformed launch message\n");
+      return 2;
+    }
+    return RunExecutor(launch);
+  });
 }

@@ -122,6 +122,7 @@ int Guardian::Run(int ready_fd) {
   StartExecutor();
   loop_.Run();
 
+  executor_server_.reset();
   KillRemainingDescendants();
   server_.reset();    // unlinks the socket
   pid_file_.reset();  // unlinks the pid file, releases the lock
@@ -131,20 +132,30 @@ int Guardian::Run(int ready_fd) {
 
 void Guardian::SetState(v1::GuardianState state) { status_.set_state(state); }
 
+absl::StatusOr<pid_t> Guardian::ForkExecutor(const std::string& request, int ready_fd) {
+  if (!executor_server_) {
+    auto server = ForkServer::Start(launch_.executor_path(), {});
+    if (!server.ok()) return server.status();
+    executor_server_ = std::move(*server);
+  }
+  // stdout/stderr as they are now (SIGHUP may have reopened them).
+  return executor_server_->Fork(request, {{1, 1}, {2, 2}, {ready_fd, 4}});
+}
+
 absl::StatusOr<pid_t> Guardian::SpawnExecutor(const v1::ExecutorLaunch& launch) {
-  auto memfd = MemfdWithContent("appkit-executor-launch", launch.SerializeAsString());
-  if (!memfd.ok()) return memfd.status();
-  UniqueFd config(*memfd);
   int ready_pipe[2];
   if (pipe2(ready_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
   UniqueFd ready_read(ready_pipe[0]);
   UniqueFd ready_write(ready_pipe[1]);
-  SpawnOptions options;
-  options.argv = {launch_.executor_path()};
-  options.fds = {{config.get(), 3}, {ready_write.get(), 4}};
-  options.group = SpawnOptions::Group::kNewProcessGroup;
-  options.parent_death_signal = SIGKILL;
-  absl::StatusOr<pid_t> pid = Spawn(options);
+  const std::string request = launch.SerializeAsString();
+  absl::StatusOr<pid_t> pid = ForkExecutor(request, ready_write.get());
+  if (!pid.ok() && absl::IsUnavailable(pid.status())) {
+    // The executor fork server died (or hangs): replace it once.
+    spdlog::warn("executor fork server: {}; starting a new one",
+                 std::string(pid.status().message()));
+    executor_server_.reset();
+    pid = ForkExecutor(request, ready_write.get());
+  }
   if (!pid.ok()) return pid;
   executor_pid_ = *pid;
   executor_ready_fd_ = std::move(ready_read);
@@ -228,6 +239,12 @@ void Guardian::ReapChildren() {
       kill(-pid, SIGKILL);
       waitid(P_PID, pid, &info, WEXITED);
       OnExecutorExited(ProcessExit::FromSiginfo(info));
+    } else if (executor_server_ && pid == executor_server_->pid()) {
+      waitid(P_PID, pid, &info, WEXITED);
+      spdlog::warn("executor fork server {} {}; a new one starts with the next executor", pid,
+                   ProcessExit::FromSiginfo(info).Describe());
+      executor_server_->Reaped();
+      executor_server_.reset();
     } else {
       waitid(P_PID, pid, &info, WEXITED);
       spdlog::debug("reaped orphan {} ({})", pid, ProcessExit::FromSiginfo(info).Describe());

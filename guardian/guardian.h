@@ -44,6 +44,7 @@
 #include "absl/time/time.h"
 #include "common/control_server.h"
 #include "common/event_loop.h"
+#include "common/fork_server.h"
 #include "common/pid_file.h"
 #include "common/spawn.h"
 #include "common/unique_fd.h"
@@ -80,6 +81,7 @@ class Guardian {
   void Quit(const std::string& reason);
   void StartExecutor();
   absl::StatusOr<pid_t> SpawnExecutor(const v1::ExecutorLaunch& launch);
+  absl::StatusOr<pid_t> ForkExecutor(const std::string& request, int ready_fd);
   void Finish(const std::string& why);
   void ReopenOutputs();
   void KillRemainingDescendants();
@@ -99,6 +101,8 @@ class Guardian {
   // The current executor (loop thread only).
   pid_t executor_pid_ = 0;
   UniqueFd executor_ready_fd_;
+  // The executor binary, exec'd once: each (re)start is a fork of it.
+  std::unique_ptr<ForkServer> executor_server_;
   EventLoop::TimerId restart_timer_ = 0;
   EventLoop::TimerId kill_timer_ = 0;
 
