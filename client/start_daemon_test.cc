@@ -313,6 +313,25 @@ TEST_F(StartDaemonTest, SigkillToGuardianTakesTheExecutorDownWithinOneSecond) {
   pid_t executor = WaitForStarted();
   kill(*result.pid, SIGKILL);
   EXPECT_TRUE(WaitForExit(executor, absl::Seconds(1)));
+  // The executor fork server survives it long enough to remove the dead
+  // guardian's pid file and socket: nothing stale is left.
+  EXPECT_TRUE(WaitFor([&] {
+    return !FileExists(options_.pid_filename) && !FileExists(options_.pid_filename + ".sock");
+  }, absl::Seconds(3))) << ReadFileOrEmpty(dir_.File("err.txt"));
+  // And a new start works at once.
+  DaemonStartResult again = Start("run_until_quit");
+  EXPECT_EQ(again.status, DaemonRunStatus::kLaunched) << again.error;
+}
+
+TEST_F(StartDaemonTest, SigkillToGuardianKillsTheEntrysGrandchildren) {
+  DaemonStartResult result = Start("fork_grandchild");
+  ASSERT_EQ(result.status, DaemonRunStatus::kLaunched);
+  std::vector<std::string> lines;
+  ASSERT_TRUE(WaitFor([&] { return !(lines = LinesWithPrefix(events(), "grandchild=")).empty(); }));
+  pid_t grandchild = std::stoi(lines[0].substr(11));
+  reaper_.Track(grandchild);
+  kill(*result.pid, SIGKILL);
+  EXPECT_TRUE(WaitForExit(grandchild, absl::Seconds(3)));
 }
 
 TEST_F(StartDaemonTest, EntryIgnoringQuitIsKilledAfterStopTimeout) {

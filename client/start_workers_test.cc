@@ -323,9 +323,33 @@ TEST_F(StartWorkersTest, SigkillToTheExecutorLeavesNoWorkerAlive) {
   pid_t w2 = WaitStarted("w2");
   ASSERT_GT(w1, 0);
   ASSERT_GT(w2, 0);
+  ASSERT_TRUE(WaitFor([&] { return FileExists(PidFile("w1")) && FileExists(PidFile("w2")); }));
   kill(executor_, SIGKILL);
   EXPECT_TRUE(WaitForExit(w1, absl::Seconds(1)));
   EXPECT_TRUE(WaitForExit(w2, absl::Seconds(1)));
+  // The worker fork server outlives the controller long enough to remove
+  // the pid files the killed workers could not.
+  EXPECT_TRUE(WaitFor([&] { return !FileExists(PidFile("w1")) && !FileExists(PidFile("w2")); },
+                      absl::Seconds(3)));
+}
+
+TEST_F(StartWorkersTest, SigkillToTheGuardianLeavesNothingBehind) {
+  AddWorker("w1", "fork_grandchild");
+  StartPool();
+  std::vector<std::string> lines;
+  ASSERT_TRUE(WaitFor([&] {
+    return !(lines = testing::LinesWithPrefix(Events("w1"), "grandchild=")).empty();
+  })) << Log();
+  pid_t grandchild = std::stoi(lines[0].substr(11));
+  reaper_.Track(grandchild);
+  ASSERT_TRUE(WaitFor([&] { return FileExists(PidFile("w1")); }));
+  kill(guardian_, SIGKILL);
+  EXPECT_TRUE(WaitForExit(executor_, absl::Seconds(1)));
+  EXPECT_TRUE(WaitForExit(grandchild, absl::Seconds(3)));
+  EXPECT_TRUE(WaitFor([&] {
+    return !FileExists(PidFile("w1")) && !FileExists(options_.pid_filename) &&
+           !FileExists(options_.pid_filename + ".sock") && !FileExists(Socket());
+  }, absl::Seconds(3)));
 }
 
 TEST_F(StartWorkersTest, ControlPlaneListsQuitsOneAndSnapshots) {

@@ -13,9 +13,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/errno_status.h"
 #include "common/spawn.h"
 
@@ -39,10 +41,14 @@ union ControlBuffer {
 // Child side, right after the fork: becomes a supervised child as
 // described in the header, then runs the request.
 [[noreturn]] void RunChild(pid_t supervisor, const RequestHeader& header, int* fds,
+                           int settled_fd,
                            const std::function<int(const std::string&)>& run_child) {
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != supervisor) _exit(128 + SIGKILL);  // it died before prctl
+  // Tell the server we lead our group: the supervisor may signal it as
+  // soon as Fork returns.
+  close(settled_fd);
 
   std::string request;
   char chunk[65536];
@@ -73,12 +79,17 @@ union ControlBuffer {
   }
   close_range(max_target + 1, ~0U, 0);  // the server's socket, the memfd, the copies
 
-  sigset_t empty;
-  sigemptyset(&empty);
-  sigprocmask(SIG_SETMASK, &empty, nullptr);
+  // Default dispositions; SIGTERM, SIGINT and SIGHUP stay blocked (as the
+  // server blocked them around the fork) until the host installs its
+  // handlers: a quit or a logrotate that comes while the child starts is
+  // handled, not lost and not fatal.
   struct sigaction dfl = {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
+  sigset_t held;
+  sigemptyset(&held);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&held, sig);
+  sigprocmask(SIG_SETMASK, &held, nullptr);
 
   int code = run_child(request);
   fflush(nullptr);
@@ -100,7 +111,8 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(
   options.argv.insert(options.argv.end(), args.begin(), args.end());
   options.fds = {{theirs.get(), 3}};
   options.group = SpawnOptions::Group::kNewProcessGroup;
-  options.parent_death_signal = SIGKILL;
+  // SIGTERM, not SIGKILL: the server cleans up after a dead supervisor.
+  options.parent_death_signal = SIGTERM;
   absl::StatusOr<pid_t> pid = Spawn(options);
   if (!pid.ok()) return pid.status();
   return std::unique_ptr<ForkServer>(new ForkServer(*pid, std::move(ours)));
@@ -173,8 +185,36 @@ absl::StatusOr<pid_t> ForkServer::Fork(const std::string& request,
   return static_cast<pid_t>(reply);
 }
 
-int ServeForkRequests(int socket_fd, const std::function<int(const std::string& request)>& run_child) {
+namespace {
+void OnTerm(int) {}  // only interrupts recvmsg
+}  // namespace
+
+int ServeForkRequests(int socket_fd, const std::function<int(const std::string& request)>& run_child,
+                      const ForkServerHooks& hooks) {
   const pid_t supervisor = getppid();
+  struct sigaction term = {};
+  term.sa_handler = OnTerm;  // no SA_RESTART: recvmsg returns EINTR
+  sigemptyset(&term.sa_mask);
+  sigaction(SIGTERM, &term, nullptr);
+  // Identifies the supervisor even after its pid is reused.
+  UniqueFd supervisor_fd(static_cast<int>(syscall(SYS_pidfd_open, supervisor, 0)));
+  auto supervisor_gone = [&] {
+    if (!hooks.on_supervisor_gone) return;
+    // A supervisor closing its end on purpose kills us right after; one
+    // that died closes it a moment before it exits: wait to know which.
+    // (The parent-death signal itself may interrupt this wait.)
+    if (supervisor_fd) {
+      pollfd wait = {supervisor_fd.get(), POLLIN, 0};
+      const absl::Time deadline = absl::Now() + absl::Seconds(2);
+      int ready;
+      do {
+        int left_ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+        ready = poll(&wait, 1, std::max(left_ms, 0));
+      } while (ready < 0 && errno == EINTR);
+      if (ready != 1) return;
+    }
+    hooks.on_supervisor_gone();
+  };
   for (;;) {
     RequestHeader header = {};
     iovec iov = {&header, sizeof(header)};
@@ -185,9 +225,18 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
     message.msg_control = control.buffer;
     message.msg_controllen = sizeof(control.buffer);
     ssize_t n = recvmsg(socket_fd, &message, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) return 0;  // the supervisor closed its end
-    if (n < 0) return 1;
+    if (n < 0 && errno == EINTR) {
+      if (getppid() == supervisor) continue;  // a stray SIGTERM
+      supervisor_gone();
+      return 0;
+    }
+    if (n <= 0) {
+      // The supervisor closed its end: on purpose, or by dying. Its death
+      // may still be on the way (our parent-death signal): when our
+      // parent is alive, this was a normal close.
+      supervisor_gone();
+      return n == 0 ? 0 : 1;
+    }
 
     int fds[kMaxFds + 1];
     int fd_count = 0;
@@ -203,10 +252,42 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
         fd_count != static_cast<int>(header.fd_count) + 1) {
       reply = -EINVAL;
     } else {
-      // A fork whose child's parent is the supervisor, not us.
+      // A fork whose child's parent is the supervisor, not us. Signals the
+      // child must not lose are blocked across it (see RunChild).
+      sigset_t held, saved;
+      sigemptyset(&held);
+      for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&held, sig);
+      sigprocmask(SIG_BLOCK, &held, &saved);
+      int settled[2] = {-1, -1};
+      (void)pipe2(settled, O_CLOEXEC);
       long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, nullptr, nullptr, 0);
-      if (pid == 0) RunChild(supervisor, header, fds, run_child);
-      reply = pid < 0 ? -errno : pid;
+      if (pid == 0) {
+        close(settled[0]);
+        RunChild(supervisor, header, fds, settled[1], run_child);
+      }
+      const int clone_errno = errno;
+      close(settled[1]);
+      if (pid > 0) {
+        // EOF once the child has its own group (or died trying).
+        char byte;
+        while (read(settled[0], &byte, 1) < 0 && errno == EINTR) {
+        }
+      }
+      close(settled[0]);
+      sigprocmask(SIG_SETMASK, &saved, nullptr);
+      reply = pid < 0 ? -clone_errno : pid;
+      if (pid > 0 && hooks.on_forked) {
+        std::string request;
+        char chunk[65536];
+        for (off_t offset = 0;;) {
+          ssize_t got = pread(fds[0], chunk, sizeof(chunk), offset);
+          if (got < 0 && errno == EINTR) continue;
+          if (got <= 0) break;
+          request.append(chunk, got);
+          offset += got;
+        }
+        hooks.on_forked(request, static_cast<pid_t>(pid));
+      }
     }
     for (int i = 0; i < fd_count; ++i) close(fds[i]);
     if (send(socket_fd, &reply, sizeof(reply), MSG_NOSIGNAL) != sizeof(reply)) return 1;

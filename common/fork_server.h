@@ -16,11 +16,17 @@
 //   - leads a new process group (its tree can be signalled as one);
 //   - gets SIGKILL when the supervisor's spawning thread dies, set without
 //     the race (prctl(PR_SET_PDEATHSIG) then a getppid() check);
-//   - has an empty signal mask and default signal dispositions;
+//   - has default signal dispositions and SIGTERM, SIGINT and SIGHUP
+//     blocked: `run_child` unblocks them once it handles them (the appkit
+//     host does, in StartHost), so none that arrives early is lost;
 //   - has exactly fds 0, 1, 2 plus the ones sent with the request
 //     (stdin is /dev/null unless fd 0 is sent).
-// The server itself dies with the supervisor's thread too, and exits when
-// the supervisor closes its end.
+// The server exits when the supervisor closes its end. When the supervisor
+// dies (SIGKILL: its end closes, and the server gets SIGTERM as its
+// parent-death signal) the server runs `on_supervisor_gone` first: it is
+// the survivor that kills what is left of the children's process groups
+// and removes the pid files and sockets the dead could not (see
+// OrphanCleanup).
 //
 // Client side: not thread-safe; use it from the thread that Started it
 // (the parent-death signal is tied to that thread).
@@ -79,11 +85,20 @@ class ForkServer {
   bool reaped_ = false;
 };
 
+struct ForkServerHooks {
+  // In the server, after each fork: the request and the child's pid.
+  std::function<void(const std::string& request, pid_t pid)> on_forked;
+  // In the server, once the supervisor is gone (not when it closed its end
+  // on purpose while alive, which it does after its children are gone).
+  std::function<void()> on_supervisor_gone;
+};
+
 // Server side: the main of the server binary calls this with fd 3. Serves
 // requests until the supervisor closes its end, then returns 0. In each
 // child, `run_child(request)` runs with the fds installed, and the child
 // exits with its return value.
-int ServeForkRequests(int socket_fd, const std::function<int(const std::string& request)>& run_child);
+int ServeForkRequests(int socket_fd, const std::function<int(const std::string& request)>& run_child,
+                      const ForkServerHooks& hooks = {});
 
 }  // namespace appkit
 

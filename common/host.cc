@@ -79,6 +79,12 @@ absl::Status StartHost(const HostConfig& config) {
   action.sa_flags = SA_RESTART;
   sigemptyset(&action.sa_mask);
   sigaction(SIGHUP, &action, nullptr);
+  // A fork-server child starts with these blocked (common/fork_server.h):
+  // now that they are handled, let any that came early through.
+  sigset_t handled;
+  sigemptyset(&handled);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, sig);
+  pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
   std::thread([config, read_fd = fds[0]] {
     char byte;
     while (read(read_fd, &byte, 1) != 0) {

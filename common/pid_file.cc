@@ -143,6 +143,15 @@ std::optional<pid_t> PidFile::Owner(const std::string& path) {
   return holder;
 }
 
+bool PidFile::RemoveIfStale(const std::string& path, pid_t dead_pid,
+                            const std::function<void()>& while_locked) {
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd || !LockWhole(fd.get())) return false;
+  if (ReadPid(fd.get()) != dead_pid || !SameFile(fd.get(), path)) return false;
+  if (while_locked) while_locked();
+  return unlink(path.c_str()) == 0;
+}
+
 PidFile::~PidFile() {
   if (SameFile(fd_.get(), path_)) unlink(path_.c_str());
 }

@@ -19,6 +19,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,13 @@ class PidFile {
   // The pid of the live process holding `path`, if any (nullopt when the
   // file is missing or stale).
   static std::optional<pid_t> Owner(const std::string& path);
+
+  // For a survivor cleaning up after an owner that died by SIGKILL: when
+  // `path` holds `dead_pid` and nobody holds its lock, takes the lock,
+  // runs `while_locked` (remove the owner's sockets), removes the file and
+  // returns true. A concurrent Acquire waits for this to finish.
+  static bool RemoveIfStale(const std::string& path, pid_t dead_pid,
+                            const std::function<void()>& while_locked = nullptr);
 
   // Removes the file (if it is still ours) and releases the lock.
   ~PidFile();

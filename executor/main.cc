@@ -13,9 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <string>
+#include <vector>
+
 #include "common/entry.h"
 #include "common/fd_io.h"
 #include "common/fork_server.h"
+#include "common/orphan_cleanup.h"
+#include "common/pid_file.h"
 #include "common/host.h"
 #include "proto/launch.pb.h"
 #include "spdlog/spdlog.h"
@@ -58,18 +63,44 @@ int RunExecutor(const appkit::v1::ExecutorLaunch& launch) {
 
 }  // namespace
 
-int main() {
+// argv: executor <pid file> <control socket> <controller socket>, the
+// guardian's files, removed here if the guardian dies by SIGKILL.
+int main(int argc, char** argv) {
   struct stat st;
   if (fstat(3, &st) != 0 || !S_ISSOCK(st.st_mode)) {
     fprintf(stderr, "executor: no fork-server socket on fd 3 (it is started by the guardian)\n");
     return 2;
   }
-  return appkit::ServeForkRequests(3, [](const std::string& request) {
-    appkit::v1::ExecutorLaunch launch;
-    if (!launch.ParseFromString(request)) {
-      fprintf(stderr, "executor: malformed launch message\n");
-      return 2;
+  const pid_t guardian = getppid();
+  std::vector<std::string> guardian_files(argv + 1, argv + argc);
+  appkit::OrphanCleanup orphans;
+  appkit::ForkServerHooks hooks;
+  hooks.on_forked = [&orphans](const std::string&, pid_t pid) { orphans.Track(pid, ""); };
+  hooks.on_supervisor_gone = [&] {
+    // The guardian died by SIGKILL: its executor died with it; kill what
+    // the entry left in its process group, then remove the guardian's pid
+    // file and sockets (only if they are still its own and unheld).
+    orphans.Cleanup();
+    if (guardian_files.size() == 3) {
+      bool removed = appkit::PidFile::RemoveIfStale(guardian_files[0], guardian, [&] {
+        unlink(guardian_files[1].c_str());
+        unlink(guardian_files[2].c_str());
+      });
+      // To the daemon's stderr file: the guardian's log may be gone with it.
+      fprintf(stderr, "executor fork server %d: guardian %d died; %s\n", getpid(), guardian,
+              removed ? ("removed its stale pid file " + guardian_files[0] + " and sockets").c_str()
+                      : ("its pid file " + guardian_files[0] + " is not stale; left alone").c_str());
     }
-    return RunExecutor(launch);
-  });
+  };
+  return appkit::ServeForkRequests(
+      3,
+      [](const std::string& request) {
+        appkit::v1::ExecutorLaunch launch;
+        if (!launch.ParseFromString(request)) {
+          fprintf(stderr, "executor: malformed launch message\n");
+          return 2;
+        }
+        return RunExecutor(launch);
+      },
+      hooks);
 }

@@ -6,7 +6,9 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -134,7 +136,10 @@ void Guardian::SetState(v1::GuardianState state) { status_.set_state(state); }
 
 absl::StatusOr<pid_t> Guardian::ForkExecutor(const std::string& request, int ready_fd) {
   if (!executor_server_) {
-    auto server = ForkServer::Start(launch_.executor_path(), {});
+    // It removes our pid file and sockets if we die by SIGKILL.
+    auto server = ForkServer::Start(launch_.executor_path(),
+                                    {launch_.pid_filename(), launch_.control_socket(),
+                                     launch_.controller_socket()});
     if (!server.ok()) return server.status();
     executor_server_ = std::move(*server);
   }
@@ -391,7 +396,11 @@ void Guardian::ReopenOutputs() {
 void Guardian::KillRemainingDescendants() {
   // Anything still our child escaped the executor's process group (for
   // example with setsid) and was re-parented to us: it must not outlive
-  // the daemon.
+  // the daemon. A worker fork server orphaned by a killed executor is the
+  // exception for a moment: it is killing its workers' groups and
+  // removing their pid files (common/orphan_cleanup.h), and exits when
+  // done; it gets 2 s.
+  std::vector<pid_t> cleaners;
   std::error_code error;
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", error)) {
     std::ifstream children(task.path() / "children");
@@ -399,13 +408,31 @@ void Guardian::KillRemainingDescendants() {
     std::getline(children, line);
     for (absl::string_view token : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
       int pid;
-      if (absl::SimpleAtoi(token, &pid) && pid > 0) {
-        spdlog::warn("killing leftover process {} of the daemon", pid);
-        kill(pid, SIGKILL);
-        siginfo_t info;
-        waitid(P_PID, pid, &info, WEXITED);
+      if (!absl::SimpleAtoi(token, &pid) || pid <= 0) continue;
+      std::error_code exe_error;
+      auto exe = std::filesystem::read_symlink(absl::StrCat("/proc/", pid, "/exe"), exe_error);
+      if (!exe_error && !launch_.worker_path().empty() &&
+          std::filesystem::equivalent(exe, launch_.worker_path(), exe_error)) {
+        cleaners.push_back(pid);
+        continue;
       }
+      spdlog::warn("killing leftover process {} of the daemon", pid);
+      kill(pid, SIGKILL);
+      siginfo_t info;
+      waitid(P_PID, pid, &info, WEXITED);
     }
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(2);
+  for (pid_t pid : cleaners) {
+    UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+    pollfd done = {pidfd.get(), POLLIN, 0};
+    int left_ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    if (pidfd && poll(&done, 1, std::max(left_ms, 0)) != 1) {
+      spdlog::warn("worker fork server {} still cleaning up after 2s; killed", pid);
+      kill(pid, SIGKILL);
+    }
+    siginfo_t info;
+    waitid(P_PID, pid, &info, WEXITED);
   }
 }
 

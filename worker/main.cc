@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "common/fork_server.h"
+#include "common/orphan_cleanup.h"
 #include "proto/launch.pb.h"
 #include "worker/run_worker.h"
 
@@ -19,12 +20,29 @@ int main() {
     fprintf(stderr, "worker: no fork-server socket on fd 3 (it is started by StartWorkers)\n");
     return 2;
   }
-  return appkit::ServeForkRequests(3, [](const std::string& request) {
+  // If the controller dies by SIGKILL, its workers die with it (their
+  // parent-death signal); this server then kills what they left in their
+  // process groups and removes their pid files.
+  appkit::OrphanCleanup orphans;
+  appkit::ForkServerHooks hooks;
+  hooks.on_forked = [&orphans](const std::string& request, pid_t pid) {
     appkit::v1::WorkerLaunch launch;
-    if (!launch.ParseFromString(request)) {
-      fprintf(stderr, "worker: malformed launch message\n");
-      return 2;
-    }
-    return appkit::worker::RunWorker(launch);
-  });
+    if (launch.ParseFromString(request)) orphans.Track(pid, launch.pid_filename());
+  };
+  hooks.on_supervisor_gone = [&orphans] {
+    orphans.Cleanup();
+    fprintf(stderr, "worker fork server %d: its controller died; killed what was left of the "
+                    "workers and removed their stale pid files\n", getpid());
+  };
+  return appkit::ServeForkRequests(
+      3,
+      [](const std::string& request) {
+        appkit::v1::WorkerLaunch launch;
+        if (!launch.ParseFromString(request)) {
+          fprintf(stderr, "worker: malformed launch message\n");
+          return 2;
+        }
+        return appkit::worker::RunWorker(launch);
+      },
+      hooks);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -22,7 +23,11 @@
 
 namespace {
 
-const std::string kStateDir = "/tmp/appkit-quickstart";
+// Where the tour's files go ($APPKIT_QUICKSTART_DIR overrides, for tests).
+const std::string kStateDir = [] {
+  const char* dir = getenv("APPKIT_QUICKSTART_DIR");
+  return std::string(dir && *dir ? dir : "/tmp/appkit-quickstart");
+}();
 
 std::string Short(const std::string& state, const std::string& prefix) {
   return state.rfind(prefix, 0) == 0 ? state.substr(prefix.size()) : state;

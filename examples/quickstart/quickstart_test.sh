@@ -3,6 +3,9 @@
 # running: every guardian, executor and worker pid it printed is gone.
 set -euo pipefail
 bin="$TEST_SRCDIR/appkit/examples/quickstart/quickstart"
+# A private state dir (short: it holds Unix sockets), removed at the end.
+export APPKIT_QUICKSTART_DIR=$(mktemp -d /tmp/appkit-qs-XXXXXX)
+trap 'rm -rf "$APPKIT_QUICKSTART_DIR"' EXIT
 for round in 1 2; do
   out=$(timeout 60 "$bin")
   echo "$out"
@@ -21,5 +24,5 @@ for round in 1 2; do
     fi
   done
 done
-[[ ! -e /tmp/appkit-quickstart/demo.pid ]]
+[[ ! -e $APPKIT_QUICKSTART_DIR/demo.pid ]]
 echo "quickstart ran twice and left nothing running"

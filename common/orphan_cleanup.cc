@@ -1,0 +1,83 @@
+#include "common/orphan_cleanup.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "common/pid_file.h"
+
+namespace appkit {
+namespace {
+
+// The start time of `pid` (clock ticks since boot), 0 if it is gone.
+unsigned long long StartTime(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* p = strrchr(buf, ')');  // the command may hold spaces
+  if (p == nullptr) return 0;
+  // Fields after ")": 3 state ... 22 starttime.
+  unsigned long long value = 0;
+  int field = 2;
+  for (const char* c = p + 1; *c != '\0'; ++c) {
+    if (*c == ' ') {
+      ++field;
+      if (field == 22) {
+        value = strtoull(c + 1, nullptr, 10);
+        break;
+      }
+    }
+  }
+  return value;
+}
+
+// Whether the process group `pid` can only be the one `child` led.
+bool GroupIsStillTheChilds(pid_t pid, unsigned long long start_time) {
+  if (kill(pid, 0) != 0) return errno == ESRCH;  // nobody holds the pid
+  return start_time != 0 && StartTime(pid) == start_time;  // the child or its zombie
+}
+
+}  // namespace
+
+void OrphanCleanup::Track(pid_t pid, const std::string& pid_file) {
+  Child child;
+  child.pid = pid;
+  child.pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  child.start_time = StartTime(pid);
+  const std::string key = pid_file.empty() ? "pid:" + std::to_string(pid) : pid_file;
+  children_[key] = std::move(child);
+}
+
+void OrphanCleanup::Cleanup(absl::Duration wait) {
+  for (auto& [key, child] : children_) {
+    if (GroupIsStillTheChilds(child.pid, child.start_time)) kill(-child.pid, SIGKILL);
+  }
+  const absl::Time deadline = absl::Now() + wait;
+  for (auto& [key, child] : children_) {
+    if (!child.pidfd) continue;
+    pollfd gone = {child.pidfd.get(), POLLIN, 0};
+    int left_ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    while (poll(&gone, 1, left_ms < 0 ? 0 : left_ms) < 0 && errno == EINTR) {
+    }
+  }
+  for (auto& [key, child] : children_) {
+    if (key.rfind("pid:", 0) != 0) PidFile::RemoveIfStale(key, child.pid);
+  }
+}
+
+}  // namespace appkit
