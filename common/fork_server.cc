@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/errno_status.h"
@@ -25,6 +27,7 @@ namespace appkit {
 namespace {
 
 constexpr int kMaxFds = 8;
+constexpr char kSupervisorEnv[] = "APPKIT_FORK_SERVER_SUPERVISOR";
 
 // The fixed part of a request; the request bytes travel in a memfd sent
 // as the first fd (any size, one message).
@@ -110,9 +113,14 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(
   options.argv = {binary};
   options.argv.insert(options.argv.end(), args.begin(), args.end());
   options.fds = {{theirs.get(), 3}};
+  // Who the supervisor is, even if it dies before the server's main runs
+  // (then getppid() would already name the new parent).
+  options.extra_env = {absl::StrCat(kSupervisorEnv, "=", getpid())};
   options.group = SpawnOptions::Group::kNewProcessGroup;
   // SIGTERM, not SIGKILL: the server cleans up after a dead supervisor.
+  // Blocked until the server handles it, so an early death is not missed.
   options.parent_death_signal = SIGTERM;
+  options.blocked_signals = {SIGTERM};
   absl::StatusOr<pid_t> pid = Spawn(options);
   if (!pid.ok()) return pid.status();
   return std::unique_ptr<ForkServer>(new ForkServer(*pid, std::move(ours)));
@@ -189,13 +197,25 @@ namespace {
 void OnTerm(int) {}  // only interrupts recvmsg
 }  // namespace
 
+pid_t ForkServerSupervisor() {
+  int pid = 0;
+  const char* value = getenv(kSupervisorEnv);
+  if (value != nullptr && absl::SimpleAtoi(value, &pid) && pid > 0) return pid;
+  return getppid();
+}
+
 int ServeForkRequests(int socket_fd, const std::function<int(const std::string& request)>& run_child,
                       const ForkServerHooks& hooks) {
-  const pid_t supervisor = getppid();
+  const pid_t supervisor = ForkServerSupervisor();
+  unsetenv(kSupervisorEnv);  // not for the children
   struct sigaction term = {};
   term.sa_handler = OnTerm;  // no SA_RESTART: recvmsg returns EINTR
   sigemptyset(&term.sa_mask);
   sigaction(SIGTERM, &term, nullptr);
+  sigset_t term_only;
+  sigemptyset(&term_only);
+  sigaddset(&term_only, SIGTERM);
+  sigprocmask(SIG_UNBLOCK, &term_only, nullptr);
   // Identifies the supervisor even after its pid is reused.
   UniqueFd supervisor_fd(static_cast<int>(syscall(SYS_pidfd_open, supervisor, 0)));
   auto supervisor_gone = [&] {
@@ -203,7 +223,7 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
     // A supervisor closing its end on purpose kills us right after; one
     // that died closes it a moment before it exits: wait to know which.
     // (The parent-death signal itself may interrupt this wait.)
-    if (supervisor_fd) {
+    if (supervisor_fd) {  // (no pidfd: the supervisor was gone already)
       pollfd wait = {supervisor_fd.get(), POLLIN, 0};
       const absl::Time deadline = absl::Now() + absl::Seconds(2);
       int ready;
@@ -290,7 +310,10 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
       }
     }
     for (int i = 0; i < fd_count; ++i) close(fds[i]);
-    if (send(socket_fd, &reply, sizeof(reply), MSG_NOSIGNAL) != sizeof(reply)) return 1;
+    if (send(socket_fd, &reply, sizeof(reply), MSG_NOSIGNAL) != sizeof(reply)) {
+      supervisor_gone();  // it sent a request and died
+      return 1;
+    }
   }
 }
 

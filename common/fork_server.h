@@ -85,6 +85,11 @@ class ForkServer {
   bool reaped_ = false;
 };
 
+// Server side: the supervisor's pid (set by ForkServer::Start; correct even
+// when the supervisor died before the server's main ran). Call before
+// ServeForkRequests, which clears the variable it comes from.
+pid_t ForkServerSupervisor();
+
 struct ForkServerHooks {
   // In the server, after each fork: the request and the child's pid.
   std::function<void(const std::string& request, pid_t pid)> on_forked;

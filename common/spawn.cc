@@ -52,9 +52,10 @@ namespace {
   } else {
     close_range(64, ~0U, 0);
   }
-  sigset_t empty;
-  sigemptyset(&empty);
-  sigprocmask(SIG_SETMASK, &empty, nullptr);
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int sig : options.blocked_signals) sigaddset(&mask, sig);
+  sigprocmask(SIG_SETMASK, &mask, nullptr);
   struct sigaction dfl = {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // EINVAL for some: fine

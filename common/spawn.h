@@ -10,8 +10,9 @@
 //     still the spawning process, and dies otherwise. The signal is tied
 //     to the spawning *thread*: spawn only from a thread that lives as
 //     long as the child should (the owner's event-loop thread);
-//   - has an empty signal mask and default dispositions (a supervisor
-//     blocks signals for signalfd; the child must not inherit that);
+//   - has default dispositions and an empty signal mask, except for
+//     `blocked_signals` (a supervisor blocks signals for signalfd; the
+//     child must not inherit that);
 //   - has exactly fds 0, 1, 2 plus the ones in `fds` (every other fd of
 //     appkit is close-on-exec).
 // A failed exec is reported as an error from Spawn (through a close-on-exec
@@ -38,6 +39,9 @@ struct SpawnOptions {
   enum class Group { kInherit, kNewProcessGroup, kNewSession };
   Group group = Group::kNewProcessGroup;
   int parent_death_signal = 0;  // 0: none
+  // Signals left blocked across exec (the child unblocks them once it
+  // handles them); every other signal is unblocked.
+  std::vector<int> blocked_signals;
   // Extra "NAME=value" entries on top of the parent's environment.
   std::vector<std::string> extra_env;
 };

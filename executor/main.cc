@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "executor: no fork-server socket on fd 3 (it is started by the guardian)\n");
     return 2;
   }
-  const pid_t guardian = getppid();
+  const pid_t guardian = appkit::ForkServerSupervisor();
   std::vector<std::string> guardian_files(argv + 1, argv + argc);
   appkit::OrphanCleanup orphans;
   appkit::ForkServerHooks hooks;

@@ -82,6 +82,14 @@ int Guardian::Run(int ready_fd) {
     return 1;
   }
 
+  // The executor fork server first: from before our pid file exists, a
+  // survivor that removes it (and our sockets) if we die by SIGKILL.
+  if (auto server = StartExecutorServer(); !server.ok()) {
+    ready.set_error(std::string(server.message()));
+    Report(ready_fd, ready);
+    return 1;
+  }
+
   auto acquired = PidFile::Acquire(launch_.pid_filename(), getpid());
   if (!acquired.ok()) {
     ready.set_error(std::string(acquired.status().message()));
@@ -134,14 +142,23 @@ int Guardian::Run(int ready_fd) {
 
 void Guardian::SetState(v1::GuardianState state) { status_.set_state(state); }
 
+absl::Status Guardian::StartExecutorServer() {
+  // It removes our pid file and sockets if we die by SIGKILL.
+  auto server = ForkServer::Start(launch_.executor_path(),
+                                  {launch_.pid_filename(), launch_.control_socket(),
+                                   launch_.controller_socket()});
+  if (!server.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot start the executor binary ", launch_.executor_path(), ": ",
+        server.status().message()));
+  }
+  executor_server_ = std::move(*server);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<pid_t> Guardian::ForkExecutor(const std::string& request, int ready_fd) {
   if (!executor_server_) {
-    // It removes our pid file and sockets if we die by SIGKILL.
-    auto server = ForkServer::Start(launch_.executor_path(),
-                                    {launch_.pid_filename(), launch_.control_socket(),
-                                     launch_.controller_socket()});
-    if (!server.ok()) return server.status();
-    executor_server_ = std::move(*server);
+    if (absl::Status started = StartExecutorServer(); !started.ok()) return started;
   }
   // stdout/stderr as they are now (SIGHUP may have reopened them).
   return executor_server_->Fork(request, {{1, 1}, {2, 2}, {ready_fd, 4}});

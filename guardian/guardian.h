@@ -82,6 +82,7 @@ class Guardian {
   void StartExecutor();
   absl::StatusOr<pid_t> SpawnExecutor(const v1::ExecutorLaunch& launch);
   absl::StatusOr<pid_t> ForkExecutor(const std::string& request, int ready_fd);
+  absl::Status StartExecutorServer();
   void Finish(const std::string& why);
   void ReopenOutputs();
   void KillRemainingDescendants();
