@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
 
 namespace appkit {
 namespace {
@@ -40,6 +41,12 @@ absl::StatusOr<Args> Args::FromJson(std::string_view json) {
   if (trimmed.empty() || trimmed.front() != '{') {
     return absl::InvalidArgumentError(absl::StrCat(
         "args must be a JSON object like {\"x\": 1}, got: ", Snippet(trimmed)));
+  }
+  // protobuf's parser is lenient (single quotes, ...): check strict JSON
+  // (RFC 8259) first, without building a tree.
+  if (!nlohmann::json::accept(json.begin(), json.end())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("args are not valid JSON: ", Snippet(trimmed)));
   }
   Args args;
   auto status = google::protobuf::util::JsonStringToMessage(

@@ -73,6 +73,13 @@ union ControlBuffer {
     if (header.targets[i] == 0) has_stdin = true;
   }
   for (uint32_t i = 0; i < header.fd_count; ++i) dup2(moved[i], header.targets[i]);
+  // Below the highest target, close what is not a target (the server's
+  // own socket is fd 3).
+  for (int fd = 3; fd < max_target; ++fd) {
+    bool target = false;
+    for (uint32_t i = 0; i < header.fd_count; ++i) target = target || header.targets[i] == fd;
+    if (!target) close(fd);
+  }
   if (!has_stdin) {
     int null_fd = open("/dev/null", O_RDONLY);
     if (null_fd > 0) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -67,6 +68,10 @@ std::string SelfPath() {
 }  // namespace
 
 absl::Status StartHost(const HostConfig& config) {
+  // stdout is a file, so stdio would buffer it by the 4 KiB block: a
+  // line printed just before a crash would be lost. Line-buffered, it is
+  // written when the line ends (stderr is unbuffered already).
+  setvbuf(stdout, nullptr, _IOLBF, 0);
   InstallQuitSignalHandler(config.forward_quit_to);
   absl::Status logging = ConfigureLogging(config.logging, config.role);
   if (!logging.ok()) return logging;

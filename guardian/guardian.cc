@@ -166,7 +166,7 @@ absl::StatusOr<pid_t> Guardian::ForkExecutor(const std::string& request, int rea
 
 absl::StatusOr<pid_t> Guardian::SpawnExecutor(const v1::ExecutorLaunch& launch) {
   int ready_pipe[2];
-  if (pipe2(ready_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  if (pipe2(ready_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return ErrnoStatus(errno, "pipe2");
   UniqueFd ready_read(ready_pipe[0]);
   UniqueFd ready_write(ready_pipe[1]);
   const std::string request = launch.SerializeAsString();
@@ -180,6 +180,7 @@ absl::StatusOr<pid_t> Guardian::SpawnExecutor(const v1::ExecutorLaunch& launch) 
   }
   if (!pid.ok()) return pid;
   executor_pid_ = *pid;
+  executor_ran_ = false;
   executor_ready_fd_ = std::move(ready_read);
   (void)loop_.Watch(executor_ready_fd_.get(), [this] { OnExecutorReadable(); });
   return pid;
@@ -225,6 +226,7 @@ void Guardian::OnExecutorReadable() {
   loop_.Unwatch(executor_ready_fd_.get());
   executor_ready_fd_.reset();
   if (n != 1) return;  // EOF: it died while loading; SIGCHLD tells the rest
+  executor_ran_ = true;
   absl::MutexLock lock(&mu_);
   if (status_.state() == v1::GUARDIAN_STATE_STARTING) {
     SetState(v1::GUARDIAN_STATE_RUNNING);
@@ -277,10 +279,18 @@ void Guardian::ReapChildren() {
 void Guardian::OnExecutorExited(const ProcessExit& exit) {
   pid_t pid = executor_pid_;
   executor_pid_ = 0;
+  // Did the entry ever run? (Its "ready" byte may still be unread.)
+  bool ran = executor_ran_;
   if (executor_ready_fd_) {
+    char byte;
+    ran = ran || read(executor_ready_fd_.get(), &byte, 1) == 1;
     loop_.Unwatch(executor_ready_fd_.get());
     executor_ready_fd_.reset();
   }
+  const std::string how =
+      ran ? exit.Describe()
+          : absl::StrCat(exit.Describe(), " while loading entry ", launch_.daemon_entry(),
+                         " (before it ran)");
   if (kill_timer_ != 0) {
     loop_.CancelTimer(kill_timer_);
     kill_timer_ = 0;
@@ -293,14 +303,14 @@ void Guardian::OnExecutorExited(const ProcessExit& exit) {
   v1::ProcessRun* run = status_.mutable_executor();
   *run->mutable_end_time() = ToProtoTime(now);
   run->set_exitcode(exit.exitcode());
-  run->set_description(exit.Describe());
+  run->set_description(how);
   status_.set_executor_running(false);
   history_.push_back(*run);
   if (history_.size() > kHistoryLength) history_.pop_front();
 
   const v1::GuardianState state = status_.state();
   if (state == v1::GUARDIAN_STATE_STOPPING) {
-    spdlog::info("executor {} {}; daemon stopped", pid, exit.Describe());
+    spdlog::info("executor {} {}; daemon stopped", pid, how);
     SetState(v1::GUARDIAN_STATE_EXITED);
     loop_.Stop();
     return;
@@ -313,14 +323,14 @@ void Guardian::OnExecutorExited(const ProcessExit& exit) {
     return;
   }
   if (!restart_interval_) {
-    spdlog::warn("executor {} {}; no restart_interval, daemon stopped", pid, exit.Describe());
-    status_.set_quit_reason(absl::StrCat("executor ", exit.Describe(), ", no restart"));
+    spdlog::warn("executor {} {}; no restart_interval, daemon stopped", pid, how);
+    status_.set_quit_reason(absl::StrCat("executor ", how, ", no restart"));
     SetState(v1::GUARDIAN_STATE_EXITED);
     loop_.Stop();
     return;
   }
   absl::Time restart_at = now + *restart_interval_;
-  spdlog::warn("executor {} {}; restart in {}", pid, exit.Describe(),
+  spdlog::warn("executor {} {}; restart in {}", pid, how,
                absl::FormatDuration(*restart_interval_));
   *status_.mutable_restart_at() = ToProtoTime(restart_at);
   SetState(v1::GUARDIAN_STATE_WAITING_TO_RESTART);

@@ -102,6 +102,7 @@ class Guardian {
   // The current executor (loop thread only).
   pid_t executor_pid_ = 0;
   UniqueFd executor_ready_fd_;
+  bool executor_ran_ = false;  // its "ready" byte came: the entry runs
   // The executor binary, exec'd once: each (re)start is a fork of it.
   std::unique_ptr<ForkServer> executor_server_;
   EventLoop::TimerId restart_timer_ = 0;

@@ -2,6 +2,7 @@
 // Each appends "<event> <pid>" lines to the file named by args "events"
 // (when given), so tests wait for events instead of sleeping.
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -164,5 +165,52 @@ APPKIT_ENTRY(daemon_entry) {
   Mark(args, "started");
   spdlog::info("daemon_entry running");
   while (!appkit::QuitRequested()) appkit::Sleep(absl::Hours(1));
+  return absl::OkStatus();
+}
+
+// Exits through exit(3) (atexit handlers run), or abort()s.
+APPKIT_ENTRY(call_exit) {
+  Mark(args, "started");
+  exit(3);
+}
+
+APPKIT_ENTRY(call_abort) {
+  Mark(args, "started");
+  abort();
+}
+
+// Records the size of its args' JSON, then runs until quit.
+APPKIT_ENTRY(args_size) {
+  Mark(args, "args_bytes=" + std::to_string(args.ToJson().size()));
+  while (!appkit::QuitRequested()) appkit::Sleep(absl::Hours(1));
+  return absl::OkStatus();
+}
+
+// Records every open fd ("fd=<n>:<what it is>"), then runs until quit.
+APPKIT_ENTRY(list_fds) {
+  std::vector<std::string> lines;
+  for (int fd = 0; fd < 1024; ++fd) {
+    char link[64];
+    char target[512];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    if (n < 0) continue;
+    target[n] = '\0';
+    lines.push_back("fd=" + std::to_string(fd) + ":" + target);
+  }
+  for (const std::string& line : lines) Mark(args, line);
+  Mark(args, "started");
+  while (!appkit::QuitRequested()) appkit::Sleep(absl::Hours(1));
+  return absl::OkStatus();
+}
+
+// Prints to stdout (no flush), logs, then crashes: nothing may be lost.
+APPKIT_ENTRY(print_and_crash) {
+  Mark(args, "started");
+  printf("last words on stdout\n");
+  spdlog::info("last words in the log");
+  rlimit no_core = {0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+  raise(SIGSEGV);
   return absl::OkStatus();
 }
