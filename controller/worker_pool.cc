@@ -403,14 +403,17 @@ void WorkerPool::WriteDebugInfo() {
   debug_dirty_ = false;
   const absl::Time now = absl::Now();
   last_debug_write_ = now;
-  std::string json;
+  std::vector<v1::WorkerStatus> statuses;
   {
     absl::MutexLock lock(&mu_);
-    std::vector<v1::WorkerStatus> statuses;
     statuses.reserve(workers_.size());
     for (const Worker& worker : workers_) statuses.push_back(StatusOf(worker));
-    debug_json_ = RenderDebugInfo(now, statuses);
-    json = debug_json_;
+  }
+  // Rendered outside the lock: RPCs are not held up by it.
+  std::string json = RenderDebugInfo(now, statuses);
+  {
+    absl::MutexLock lock(&mu_);
+    debug_json_ = json;
   }
   if (config_.debug_filename) {
     absl::Status written = WriteFileAtomically(*config_.debug_filename, json);

@@ -214,3 +214,11 @@ APPKIT_ENTRY(print_and_crash) {
   raise(SIGSEGV);
   return absl::OkStatus();
 }
+
+// Lives args "ms" milliseconds (or until quit), then fails: a crash loop.
+APPKIT_ENTRY(exit_after) {
+  auto ms = args.GetInt("ms");
+  appkit::Sleep(absl::Milliseconds(ms.ok() ? *ms : 100));
+  if (appkit::QuitRequested()) return absl::OkStatus();
+  return absl::InternalError("exit_after: time is up");
+}
