@@ -451,6 +451,26 @@ TEST_F(StartWorkersTest, PidFileRemovedByHandIsWrittenAgainWithinCheckInterval) 
   EXPECT_NE(Log().find("is gone"), std::string::npos);
 }
 
+TEST_F(StartWorkersTest, HungControlChannelIsNoticedWithinCheckInterval) {
+  pool_["check_interval_ms"] = 100;
+  AddWorker("w1", "run_until_quit");
+  StartPool();
+  pid_t w1 = WaitStarted("w1");
+  ASSERT_GT(w1, 0);
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_RUNNING; }));
+  kill(w1, SIGSTOP);  // frozen: its channel thread cannot answer the pings
+  EXPECT_TRUE(WaitFor([&] {
+    return Log().find("w1 (pid " + std::to_string(w1) + ") has not answered its control channel") !=
+           std::string::npos;
+  }, absl::Seconds(3))) << Log();
+  kill(w1, SIGCONT);
+  EXPECT_TRUE(WaitFor([&] {
+    return Log().find("w1 (pid " + std::to_string(w1) + ") answers its control channel again") !=
+           std::string::npos;
+  }, absl::Seconds(3))) << Log();
+  EXPECT_TRUE(ProcessAlive(w1));
+}
+
 // Bad input: InvalidArgument naming the culprit, before any process starts.
 class StartWorkersBadInputTest : public ::testing::Test {
  protected:

@@ -188,6 +188,8 @@ void WorkerPool::StartWorker(Worker& worker) {
   worker.channel = std::move(channel);
   worker.start_time = absl::Now();
   worker.state = v1::WORKER_STATE_STARTING;
+  worker.ping_outstanding = false;
+  worker.unresponsive = false;
   ++alive_;
   (void)loop_.Watch(worker.pidfd.get(), [this, &worker] { OnWorkerExited(worker); });
   worker.channel_watched =
@@ -201,13 +203,22 @@ void WorkerPool::OnChannelReadable(Worker& worker) {
   char message;
   ssize_t n = recv(worker.channel.get(), &message, 1, MSG_DONTWAIT);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  // One message is expected ("r"); after it, or at EOF, the exit comes
-  // through the pidfd.
-  loop_.Unwatch(worker.channel.get());
-  worker.channel_watched = false;
+  if (n <= 0) {
+    // EOF (or a broken channel): the exit comes through the pidfd.
+    loop_.Unwatch(worker.channel.get());
+    worker.channel_watched = false;
+    return;
+  }
   absl::MutexLock lock(&mu_);
-  if (n == 1 && message == 'r' && worker.state == v1::WORKER_STATE_STARTING) {
+  if (message == 'r' && worker.state == v1::WORKER_STATE_STARTING) {
     worker.state = v1::WORKER_STATE_RUNNING;
+  } else if (message == 'H') {  // the answer to a check_interval ping
+    worker.ping_outstanding = false;
+    if (worker.unresponsive) {
+      worker.unresponsive = false;
+      spdlog::info("worker {} (pid {}) answers its control channel again", worker.config.name,
+                   worker.pid);
+    }
   }
 }
 
@@ -341,6 +352,16 @@ void WorkerPool::OnCheckTimer() {
     absl::MutexLock lock(&mu_);
     for (Worker& worker : workers_) {
       if (worker.state != v1::WORKER_STATE_RUNNING) continue;
+      // A ping on the control channel: a worker that has not answered the
+      // previous one within check_interval is hung (or stopped).
+      if (worker.ping_outstanding && !worker.unresponsive) {
+        worker.unresponsive = true;
+        spdlog::warn("worker {} (pid {}) has not answered its control channel for {}: hung or "
+                     "stopped?",
+                     worker.config.name, worker.pid, absl::FormatDuration(config_.check_interval));
+      }
+      worker.ping_outstanding = true;
+      SendToWorker(worker.channel.get(), 'h');
       if (access(worker.config.pid_filename.c_str(), F_OK) != 0 && errno == ENOENT) {
         spdlog::warn("pid file {} of worker {} (pid {}) is gone; asking the worker to write it "
                      "again",

@@ -13,7 +13,10 @@
 //                             |   SIGKILL timer at stop_timeout);
 //                             |   WAITING_TO_RESTART -> EXITED
 //   stop timeout timer        | STOPPING: SIGKILL to the worker's group
-//   check_interval timer      | pid files removed by hand are rewritten
+//   check_interval timer      | pid files removed by hand are rewritten;
+//                             |   each RUNNING worker is pinged ("h") on its
+//                             |   channel; one that has not answered ("H")
+//                             |   the previous ping is logged as hung
 //   SIGHUP to this process    | SIGHUP to every worker (reopen outputs)
 //
 // Every event costs O(1) in the number of workers (fds and timers are
@@ -106,7 +109,7 @@ class WorkerPool {
     pid_t pid = 0;  // the current process, 0 when none
     UniqueFd pidfd;
     UniqueFd channel;  // our end of the control channel
-    bool channel_watched = false;
+    bool channel_watched = false;  // for the worker's life, until EOF
     absl::Time start_time = absl::InfinitePast();  // of the current or last run
     std::optional<absl::Time> start_after;         // restart due
     std::optional<absl::Time> kill_at;             // SIGKILL due
@@ -114,6 +117,8 @@ class WorkerPool {
     EventLoop::TimerId kill_timer = 0;
     int restart_count = 0;
     bool stopped = false;  // quit requested for this worker: no restart
+    bool ping_outstanding = false;  // "h" sent at the last check, no "H" yet
+    bool unresponsive = false;      // missed a whole check_interval
     std::deque<v1::ProcessRun> history;
   };
 

@@ -50,7 +50,10 @@ void ServeChannel(PidFileHolder* holder, std::string name) {
       internal::RequestQuit();
       return;
     }
-    if (request == 'q') {
+    if (request == 'h') {  // the controller's liveness ping
+      char answer = 'H';
+      (void)!send(kChannelFd, &answer, 1, MSG_NOSIGNAL);
+    } else if (request == 'q') {
       spdlog::info("worker {}: quit requested by the controller", name);
       internal::RequestQuit();
     } else if (request == 'p') {

@@ -6,7 +6,8 @@
 // The control channel is a SOCK_SEQPACKET socket. Worker -> controller:
 // "r" once the entry is loaded (the worker is running). Controller ->
 // worker: "q" asks the worker to quit (QuitRequested() becomes true),
-// "p" asks it to write its pid file again (someone removed it). EOF means
+// "p" asks it to write its pid file again (someone removed it), "h" is a
+// liveness ping (answered "H", each check_interval). EOF means
 // the controller is gone: that is a quit request too.
 //
 // The worker holds its pid file (created and locked like a guardian's,
