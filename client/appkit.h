@@ -103,7 +103,9 @@ struct WorkersOptions {
 // a RequestQuit over the control plane), then asks every worker to quit,
 // waits for all of them (SIGKILL after stop_timeout) and returns OK.
 // Usually called from inside a daemon entry, where the pool also serves
-// appkit.v1.Controller; any process may call it, one pool at a time.
+// appkit.v1.Controller; any process may call it, one pool at a time (in a
+// plain process whose SIGTERM/SIGINT are at their default, they then
+// request quit instead of killing it).
 // Bad input (empty or duplicate names, a bad entry, a missing directory, a
 // negative interval) returns InvalidArgument naming the culprit before
 // any worker starts. Worker modules are looked for in the directory of

@@ -1,7 +1,9 @@
 // StartWorkers (client/appkit.h): checks every worker and option before
 // anything starts, then runs the worker controller (controller/) on the
 // calling thread.
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <set>
@@ -11,6 +13,8 @@
 #include "common/entry.h"
 #include "common/fd_io.h"
 #include "common/host.h"
+#include "common/quit.h"
+#include "spdlog/spdlog.h"
 #include "controller/worker_pool.h"
 
 namespace appkit {
@@ -131,6 +135,18 @@ absl::Status StartWorkers(const std::vector<WorkerStartInfo>& workers,
   if (g_pool_running.exchange(true)) {
     return absl::FailedPreconditionError(
         "StartWorkers is already running in this process (one pool per process)");
+  }
+  // In a process that is not an appkit host (not an executor or worker),
+  // SIGTERM and SIGINT would kill the caller outright and the pool with
+  // it: unless the program handles them itself, they request quit, so the
+  // pool stops its workers and StartWorkers returns.
+  if (!internal::QuitSignalHandlerInstalled()) {
+    struct sigaction current = {};
+    sigaction(SIGTERM, nullptr, &current);
+    if (current.sa_handler == SIG_DFL) {
+      internal::InstallQuitSignalHandler(0);
+      spdlog::info("StartWorkers: SIGTERM and SIGINT now request quit in process {}", getpid());
+    }
   }
   controller::WorkerPool controller(std::move(*pool));
   absl::Status status = controller.Run();

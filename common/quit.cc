@@ -18,6 +18,7 @@ struct QuitState {
   std::atomic<bool> quit{false};
   std::atomic<int> fd{-1};
   std::atomic<pid_t> forward_to{0};
+  std::atomic<bool> handler_installed{false};
 };
 
 QuitState& State() {
@@ -70,8 +71,11 @@ void RequestQuit() {
   }
 }
 
+bool QuitSignalHandlerInstalled() { return State().handler_installed.load(); }
+
 void InstallQuitSignalHandler(pid_t forward_to) {
   QuitFd();
+  State().handler_installed.store(true);
   State().forward_to.store(forward_to);
   struct sigaction action = {};
   action.sa_sigaction = OnQuitSignal;

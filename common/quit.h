@@ -35,6 +35,7 @@ int QuitFd();
 // is also sent on to it (the executor tells its guardian). The handler
 // only stores, writes the eventfd and calls kill: async-signal-safe.
 void InstallQuitSignalHandler(pid_t forward_to);
+bool QuitSignalHandlerInstalled();
 
 }  // namespace internal
 }  // namespace appkit
