@@ -44,14 +44,10 @@ union ControlBuffer {
 // Child side, right after the fork: becomes a supervised child as
 // described in the header, then runs the request.
 [[noreturn]] void RunChild(pid_t supervisor, const RequestHeader& header, int* fds,
-                           int settled_fd,
                            const std::function<int(const std::string&)>& run_child) {
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != supervisor) _exit(128 + SIGKILL);  // it died before prctl
-  // Tell the server we lead our group: the supervisor may signal it as
-  // soon as Fork returns.
-  close(settled_fd);
 
   std::string request;
   char chunk[65536];
@@ -274,7 +270,7 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
         memcpy(fds, CMSG_DATA(cmsg), sizeof(int) * fd_count);
       }
     }
-    int64_t reply;
+    int64_t reply = 0;
     if (n != sizeof(header) || header.fd_count > kMaxFds ||
         fd_count != static_cast<int>(header.fd_count) + 1) {
       reply = -EINVAL;
@@ -285,39 +281,29 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
       sigemptyset(&held);
       for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&held, sig);
       sigprocmask(SIG_BLOCK, &held, &saved);
-      int settled[2] = {-1, -1};
-      (void)pipe2(settled, O_CLOEXEC);
       long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, nullptr, nullptr, 0);
-      if (pid == 0) {
-        close(settled[0]);
-        RunChild(supervisor, header, fds, settled[1], run_child);
-      }
+      if (pid == 0) RunChild(supervisor, header, fds, run_child);
       const int clone_errno = errno;
-      close(settled[1]);
-      if (pid > 0) {
-        // EOF once the child has its own group (or died trying).
-        char byte;
-        while (read(settled[0], &byte, 1) < 0 && errno == EINTR) {
-        }
-      }
-      close(settled[0]);
       sigprocmask(SIG_SETMASK, &saved, nullptr);
       reply = pid < 0 ? -clone_errno : pid;
-      if (pid > 0 && hooks.on_forked) {
-        std::string request;
-        char chunk[65536];
-        for (off_t offset = 0;;) {
-          ssize_t got = pread(fds[0], chunk, sizeof(chunk), offset);
-          if (got < 0 && errno == EINTR) continue;
-          if (got <= 0) break;
-          request.append(chunk, got);
-          offset += got;
-        }
-        hooks.on_forked(request, static_cast<pid_t>(pid));
+
+    }
+    // Answer first: the supervisor goes on while we record the child.
+    const bool answered = send(socket_fd, &reply, sizeof(reply), MSG_NOSIGNAL) == sizeof(reply);
+    if (reply > 0 && hooks.on_forked) {
+      std::string request;
+      char chunk[65536];
+      for (off_t offset = 0;;) {
+        ssize_t got = pread(fds[0], chunk, sizeof(chunk), offset);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        request.append(chunk, got);
+        offset += got;
       }
+      hooks.on_forked(request, static_cast<pid_t>(reply));
     }
     for (int i = 0; i < fd_count; ++i) close(fds[i]);
-    if (send(socket_fd, &reply, sizeof(reply), MSG_NOSIGNAL) != sizeof(reply)) {
+    if (!answered) {
       supervisor_gone();  // it sent a request and died
       return 1;
     }

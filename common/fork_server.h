@@ -13,7 +13,9 @@
 // forks with CLONE_PARENT. The supervisor reaps them, gets their exit
 // status, and owns their pidfds exactly as if it had forked them itself.
 // Each child:
-//   - leads a new process group (its tree can be signalled as one);
+//   - leads a new process group (its tree can be signalled as one); it
+//     makes the group itself right after the fork, so signal it with
+//     SignalProcessGroup (common/spawn.h), which covers that instant;
 //   - gets SIGKILL when the supervisor's spawning thread dies, set without
 //     the race (prctl(PR_SET_PDEATHSIG) then a getppid() check);
 //   - has default signal dispositions and SIGTERM, SIGINT and SIGHUP

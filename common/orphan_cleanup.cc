@@ -14,6 +14,7 @@
 
 #include "absl/time/clock.h"
 #include "common/pid_file.h"
+#include "common/spawn.h"
 
 namespace appkit {
 namespace {
@@ -65,7 +66,7 @@ void OrphanCleanup::Track(pid_t pid, const std::string& pid_file) {
 
 void OrphanCleanup::Cleanup(absl::Duration wait) {
   for (auto& [key, child] : children_) {
-    if (GroupIsStillTheChilds(child.pid, child.start_time)) kill(-child.pid, SIGKILL);
+    if (GroupIsStillTheChilds(child.pid, child.start_time)) SignalProcessGroup(child.pid, SIGKILL);
   }
   const absl::Time deadline = absl::Now() + wait;
   for (auto& [key, child] : children_) {

@@ -201,4 +201,10 @@ std::string ProcessExit::Describe() const {
   return absl::StrCat("exited with code ", code);
 }
 
+int SignalProcessGroup(pid_t leader, int sig) {
+  if (kill(-leader, sig) == 0) return 0;
+  if (errno != ESRCH) return -1;
+  return kill(leader, sig);
+}
+
 }  // namespace appkit

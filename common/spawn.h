@@ -73,6 +73,12 @@ struct ProcessExit {
   std::string Describe() const;
 };
 
+// kill(-leader, sig); when that group does not exist yet (a fork-server
+// child between its fork and its setpgid), kill(leader, sig) instead: the
+// child has nothing of its own yet, and it keeps SIGTERM/SIGINT/SIGHUP
+// blocked until it handles them, so nothing is lost.
+int SignalProcessGroup(pid_t leader, int sig);
+
 // "SIGTERM" for 15, "signal 70" for an unnamed one.
 std::string SignalName(int signal);
 

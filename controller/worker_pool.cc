@@ -164,7 +164,7 @@ void WorkerPool::StartWorker(Worker& worker) {
   if (pid.ok() && !pidfd) {
     // Cannot happen short of fd exhaustion; never leave it unwatched.
     pid = ErrnoStatus(errno, "pidfd_open");
-    kill(-*pid, SIGKILL);
+    SignalProcessGroup(*pid, SIGKILL);
   }
   if (!pid.ok()) {
     spdlog::error("cannot start worker {}: {}", worker.config.name,
@@ -344,7 +344,7 @@ void WorkerPool::OnKillTimer(Worker& worker) {
   spdlog::warn("stop timeout: worker {} (pid {}) still running {} after the quit request; "
                "killed with SIGKILL",
                worker.config.name, worker.pid, absl::FormatDuration(*config_.stop_timeout));
-  kill(-worker.pid, SIGKILL);
+  SignalProcessGroup(worker.pid, SIGKILL);
 }
 
 void WorkerPool::OnCheckTimer() {

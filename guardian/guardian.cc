@@ -361,7 +361,7 @@ void Guardian::Quit(const std::string& reason) {
     return;
   }
   SetState(v1::GUARDIAN_STATE_STOPPING);
-  if (executor_pid_ > 0) kill(-executor_pid_, SIGTERM);
+  if (executor_pid_ > 0) SignalProcessGroup(executor_pid_, SIGTERM);
   if (stop_timeout_) {
     absl::Time kill_at = absl::Now() + *stop_timeout_;
     *status_.mutable_kill_at() = ToProtoTime(kill_at);
@@ -374,7 +374,7 @@ void Guardian::OnKillTimer() {
   if (executor_pid_ <= 0) return;
   spdlog::warn("stop timeout: executor {} still running {} after SIGTERM; killed with SIGKILL",
                executor_pid_, absl::FormatDuration(*stop_timeout_));
-  kill(-executor_pid_, SIGKILL);
+  SignalProcessGroup(executor_pid_, SIGKILL);
 }
 
 void Guardian::RequestQuitFromRpc() {
