@@ -162,9 +162,12 @@ void WorkerPool::StartWorker(Worker& worker) {
   absl::StatusOr<pid_t> pid = ForkWorker(worker, channel);
   UniqueFd pidfd(pid.ok() ? PidfdOpen(*pid) : -1);
   if (pid.ok() && !pidfd) {
-    // Cannot happen short of fd exhaustion; never leave it unwatched.
+    // Only with the fd table full: never leave a child unwatched.
+    const pid_t orphan = *pid;
     pid = ErrnoStatus(errno, "pidfd_open");
-    SignalProcessGroup(*pid, SIGKILL);
+    SignalProcessGroup(orphan, SIGKILL);
+    while (waitpid(orphan, nullptr, 0) < 0 && errno == EINTR) {
+    }
   }
   if (!pid.ok()) {
     spdlog::error("cannot start worker {}: {}", worker.config.name,
