@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <set>
+
 #include "client/appkit.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
@@ -469,6 +472,39 @@ TEST_F(StartWorkersTest, HungControlChannelIsNoticedWithinCheckInterval) {
            std::string::npos;
   }, absl::Seconds(3))) << Log();
   EXPECT_TRUE(ProcessAlive(w1));
+}
+
+// The worker fork server: the executor's child that is not a worker.
+pid_t ForkServerOf(pid_t executor, const std::set<pid_t>& workers) {
+  std::ifstream in("/proc/" + std::to_string(executor) + "/task/" + std::to_string(executor) +
+                   "/children");
+  pid_t pid;
+  while (in >> pid) {
+    if (workers.count(pid) == 0) return pid;
+  }
+  return 0;
+}
+
+TEST_F(StartWorkersTest, ForkServerSurvivesSighupAndIsReplacedWhenKilled) {
+  pool_["restart_interval_ms"] = 0;
+  AddWorker("w1", "run_until_quit");
+  StartPool();
+  pid_t first = WaitStarted("w1");
+  ASSERT_GT(first, 0);
+  pid_t server = ForkServerOf(executor_, {first});
+  ASSERT_GT(server, 0);
+  reaper_.Track(server);
+  // `killall -HUP worker` (meant for the workers) reaches it too.
+  kill(server, SIGHUP);
+  kill(first, SIGKILL);
+  pid_t second = WaitStarted("w1", 1);
+  EXPECT_GT(second, 0) << Log();
+  EXPECT_TRUE(ProcessAlive(server));
+  // Killed outright: the next start gets a new server.
+  kill(server, SIGKILL);
+  kill(second, SIGKILL);
+  EXPECT_GT(WaitStarted("w1", 2), 0) << Log();
+  EXPECT_NE(Log().find("starting a new one"), std::string::npos) << Log();
 }
 
 // Bad input: InvalidArgument naming the culprit, before any process starts.

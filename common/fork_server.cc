@@ -29,15 +29,18 @@ namespace {
 constexpr int kMaxFds = 8;
 constexpr char kSupervisorEnv[] = "APPKIT_FORK_SERVER_SUPERVISOR";
 
-// The fixed part of a request; the request bytes travel in a memfd sent
-// as the first fd (any size, one message).
+// The fixed part of a request. The fds sent with it: the request bytes in
+// a memfd (any size, one message), the child's "go" socket, then the
+// `fd_count` fds to install.
 struct RequestHeader {
-  uint32_t fd_count;  // fds after the memfd
+  uint32_t fd_count;  // fds to install (after the memfd and the go socket)
   int32_t targets[kMaxFds];
 };
 
+constexpr int kFixedFds = 2;  // the memfd and the go socket
+
 union ControlBuffer {
-  char buffer[CMSG_SPACE(sizeof(int) * (kMaxFds + 1))];
+  char buffer[CMSG_SPACE(sizeof(int) * (kMaxFds + kFixedFds))];
   cmsghdr align;
 };
 
@@ -48,6 +51,16 @@ union ControlBuffer {
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != supervisor) _exit(128 + SIGKILL);  // it died before prctl
+  // Wait for the supervisor's go: it sends it once it has our pid. A
+  // supervisor that gave up on this fork (no answer in time) closes the
+  // socket instead, and we leave without running anything.
+  for (;;) {
+    char go;
+    ssize_t n = read(fds[1], &go, 1);
+    if (n == 1) break;
+    if (n < 0 && errno == EINTR) continue;
+    _exit(127);
+  }
 
   std::string request;
   char chunk[65536];
@@ -64,11 +77,14 @@ union ControlBuffer {
   int max_target = 2;
   bool has_stdin = false;
   for (uint32_t i = 0; i < header.fd_count; ++i) {
-    moved[i] = fcntl(fds[i + 1], F_DUPFD_CLOEXEC, 100);
+    moved[i] = fcntl(fds[i + kFixedFds], F_DUPFD_CLOEXEC, 100);
+    if (moved[i] < 0) _exit(127);
     if (header.targets[i] > max_target) max_target = header.targets[i];
     if (header.targets[i] == 0) has_stdin = true;
   }
-  for (uint32_t i = 0; i < header.fd_count; ++i) dup2(moved[i], header.targets[i]);
+  for (uint32_t i = 0; i < header.fd_count; ++i) {
+    if (dup2(moved[i], header.targets[i]) < 0) _exit(127);
+  }
   // Below the highest target, close what is not a target (the server's
   // own socket is fd 3).
   for (int fd = 3; fd < max_target; ++fd) {
@@ -83,7 +99,7 @@ union ControlBuffer {
       close(null_fd);
     }
   }
-  close_range(max_target + 1, ~0U, 0);  // the server's socket, the memfd, the copies
+  close_range(max_target + 1, ~0U, 0);  // the memfd, the go socket, the copies
 
   // Default dispositions; SIGTERM, SIGINT and SIGHUP stay blocked (as the
   // server blocked them around the fork) until the host installs its
@@ -148,13 +164,22 @@ absl::StatusOr<pid_t> ForkServer::Fork(const std::string& request,
   if (!memfd.ok()) return memfd.status();
   UniqueFd body(*memfd);
 
+  int go_ends[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go_ends) != 0) {
+    return ErrnoStatus(errno, "socketpair for a fork");
+  }
+  UniqueFd go(go_ends[0]);
+  UniqueFd go_child(go_ends[1]);
+
   RequestHeader header = {};
   header.fd_count = static_cast<uint32_t>(fds.size());
-  int send_fds[kMaxFds + 1];
+  const size_t send_count = fds.size() + kFixedFds;
+  int send_fds[kMaxFds + kFixedFds];
   send_fds[0] = body.get();
+  send_fds[1] = go_child.get();
   for (size_t i = 0; i < fds.size(); ++i) {
     header.targets[i] = fds[i].second;
-    send_fds[i + 1] = fds[i].first;
+    send_fds[i + kFixedFds] = fds[i].first;
   }
   iovec iov = {&header, sizeof(header)};
   ControlBuffer control = {};
@@ -162,12 +187,12 @@ absl::StatusOr<pid_t> ForkServer::Fork(const std::string& request,
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
   message.msg_control = control.buffer;
-  message.msg_controllen = CMSG_SPACE(sizeof(int) * (fds.size() + 1));
+  message.msg_controllen = CMSG_SPACE(sizeof(int) * send_count);
   cmsghdr* cmsg = CMSG_FIRSTHDR(&message);
   cmsg->cmsg_level = SOL_SOCKET;
   cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (fds.size() + 1));
-  memcpy(CMSG_DATA(cmsg), send_fds, sizeof(int) * (fds.size() + 1));
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int) * send_count);
+  memcpy(CMSG_DATA(cmsg), send_fds, sizeof(int) * send_count);
 
   ssize_t sent;
   do {
@@ -175,8 +200,10 @@ absl::StatusOr<pid_t> ForkServer::Fork(const std::string& request,
   } while (sent < 0 && errno == EINTR);
   if (sent != static_cast<ssize_t>(sizeof(header))) {
     broken_ = true;
-    return ErrnoStatus(errno, absl::StrCat("fork server ", pid_, " is gone"));
+    return absl::UnavailableError(
+        absl::StrCat("fork server ", pid_, " is gone (", strerror(errno), ")"));
   }
+  go_child.reset();
 
   pollfd wait = {socket_.get(), POLLIN, 0};
   int ready;
@@ -186,13 +213,18 @@ absl::StatusOr<pid_t> ForkServer::Fork(const std::string& request,
   int64_t reply = 0;
   ssize_t n = ready == 1 ? recv(socket_.get(), &reply, sizeof(reply), 0) : -1;
   if (n != sizeof(reply)) {
+    // A child it may still have made finds `go` closed and leaves.
     broken_ = true;
     return absl::UnavailableError(
         absl::StrCat("fork server ", pid_, ready == 0 ? " did not answer" : " is gone"));
   }
   if (reply < 0) {
-    return ErrnoStatus(static_cast<int>(-reply), "fork server cannot fork");
+    // The server is fine; the system is out of processes or memory.
+    return absl::ResourceExhaustedError(
+        absl::StrCat("fork server ", pid_, " cannot fork: ", strerror(static_cast<int>(-reply))));
   }
+  const char go_byte = 'g';
+  (void)!send(go.get(), &go_byte, 1, MSG_NOSIGNAL);
   return static_cast<pid_t>(reply);
 }
 
@@ -215,6 +247,10 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
   term.sa_handler = OnTerm;  // no SA_RESTART: recvmsg returns EINTR
   sigemptyset(&term.sa_mask);
   sigaction(SIGTERM, &term, nullptr);
+  // A `killall -HUP worker` meant for the workers must not take the server
+  // down; its children reset every disposition (RunChild).
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
   sigset_t term_only;
   sigemptyset(&term_only);
   sigaddset(&term_only, SIGTERM);
@@ -261,7 +297,7 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
       return n == 0 ? 0 : 1;
     }
 
-    int fds[kMaxFds + 1];
+    int fds[kMaxFds + kFixedFds];
     int fd_count = 0;
     for (cmsghdr* cmsg = CMSG_FIRSTHDR(&message); cmsg != nullptr;
          cmsg = CMSG_NXTHDR(&message, cmsg)) {
@@ -272,7 +308,7 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
     }
     int64_t reply = 0;
     if (n != sizeof(header) || header.fd_count > kMaxFds ||
-        fd_count != static_cast<int>(header.fd_count) + 1) {
+        fd_count != static_cast<int>(header.fd_count) + kFixedFds) {
       reply = -EINVAL;
     } else {
       // A fork whose child's parent is the supervisor, not us. Signals the

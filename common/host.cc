@@ -1,6 +1,8 @@
 #include "common/host.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,7 +79,9 @@ absl::Status StartHost(const HostConfig& config) {
   if (!logging.ok()) return logging;
 
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError("pipe2 for SIGHUP failed");
+  // Non-blocking: the handler must never block; a SIGHUP that finds the
+  // pipe full is coalesced with the ones already in it.
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return absl::InternalError("pipe2 for SIGHUP failed");
   g_hup_pipe_write = fds[1];
   struct sigaction action = {};
   action.sa_handler = OnHangup;
@@ -92,7 +96,12 @@ absl::Status StartHost(const HostConfig& config) {
   pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
   std::thread([config, read_fd = fds[0]] {
     char byte;
-    while (read(read_fd, &byte, 1) != 0) {
+    for (;;) {
+      pollfd wait = {read_fd, POLLIN, 0};
+      if (poll(&wait, 1, -1) < 0 && errno != EINTR) return;
+      ssize_t n = read(read_fd, &byte, 1);
+      if (n == 0) return;
+      if (n < 0) continue;  // EAGAIN/EINTR
       if (!config.stdout_filename.empty()) {
         auto out = OpenForAppend(config.stdout_filename, "stdout file");
         if (out.ok()) dup2(out->get(), 1);

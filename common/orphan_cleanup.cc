@@ -10,11 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/time/clock.h"
 #include "common/pid_file.h"
-#include "common/spawn.h"
 
 namespace appkit {
 namespace {
@@ -60,13 +60,31 @@ void OrphanCleanup::Track(pid_t pid, const std::string& pid_file) {
   child.pid = pid;
   child.pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   child.start_time = StartTime(pid);
-  const std::string key = pid_file.empty() ? "pid:" + std::to_string(pid) : pid_file;
-  children_[key] = std::move(child);
+  // One entry per pid file (a restart replaces the last run's), and one
+  // for all children without one (the executor: one at a time).
+  children_[pid_file.empty() ? std::string(kNoPidFile) : pid_file] = std::move(child);
+  // Now and then (amortised O(1)), forget children that are gone with
+  // their whole group: nothing is left to clean up after them.
+  if (children_.size() >= prune_at_) {
+    for (auto it = children_.begin(); it != children_.end();) {
+      pollfd check = {it->second.pidfd.get(), POLLIN, 0};
+      const bool exited = !it->second.pidfd || poll(&check, 1, 0) == 1;
+      if (exited && kill(-it->second.pid, 0) != 0 && errno == ESRCH) {
+        if (it->first != kNoPidFile) PidFile::RemoveIfStale(it->first, it->second.pid);
+        it = children_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    prune_at_ = std::max<size_t>(64, 2 * children_.size());
+  }
 }
 
 void OrphanCleanup::Cleanup(absl::Duration wait) {
   for (auto& [key, child] : children_) {
-    if (GroupIsStillTheChilds(child.pid, child.start_time)) SignalProcessGroup(child.pid, SIGKILL);
+    // The group only: a child that has not made its group yet has no
+    // children either, and dies of its parent-death signal.
+    if (GroupIsStillTheChilds(child.pid, child.start_time)) kill(-child.pid, SIGKILL);
   }
   const absl::Time deadline = absl::Now() + wait;
   for (auto& [key, child] : children_) {
@@ -77,7 +95,7 @@ void OrphanCleanup::Cleanup(absl::Duration wait) {
     }
   }
   for (auto& [key, child] : children_) {
-    if (key.rfind("pid:", 0) != 0) PidFile::RemoveIfStale(key, child.pid);
+    if (key != kNoPidFile) PidFile::RemoveIfStale(key, child.pid);
   }
 }
 

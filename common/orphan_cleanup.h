@@ -3,7 +3,9 @@
 // no orphan and no stale pid file behind.
 //
 // The server Tracks each child it forks (one entry per pid file: a
-// restart replaces the entry) with a pidfd taken right after the fork.
+// restart replaces the entry; children without a pid file share one) with
+// a pidfd and its start time taken right after the fork; entries of
+// children gone with their whole group are pruned now and then.
 // Cleanup():
 //   1. SIGKILLs the process group of every tracked child (the children die
 //      with the supervisor anyway, through their parent-death signal; what
@@ -40,7 +42,9 @@ class OrphanCleanup {
     unsigned long long start_time = 0;  // /proc/<pid>/stat field 22
     UniqueFd pidfd;
   };
+  static constexpr char kNoPidFile[] = "(no pid file)";
   std::map<std::string, Child> children_;  // by pid file
+  size_t prune_at_ = 64;
 };
 
 }  // namespace appkit

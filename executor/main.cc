@@ -9,6 +9,7 @@
 // Linked with -rdynamic: modules resolve the appkit runtime (quit flag,
 // Args, StartWorkers, generated protos) against this binary, so there is
 // one copy of that state per process.
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 namespace {
 
 int RunExecutor(const appkit::v1::ExecutorLaunch& launch) {
+  fcntl(4, F_SETFD, FD_CLOEXEC);  // the ready pipe: never for user programs
   appkit::internal::HostConfig host;
   host.role = "executor";
   if (launch.has_logging_config()) host.logging = launch.logging_config();
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> guardian_files(argv + 1, argv + argc);
   appkit::OrphanCleanup orphans;
   appkit::ForkServerHooks hooks;
+  // One executor at a time: each fork replaces the last one's entry.
   hooks.on_forked = [&orphans](const std::string&, pid_t pid) { orphans.Track(pid, ""); };
   hooks.on_supervisor_gone = [&] {
     // The guardian died by SIGKILL: its executor died with it; kill what

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -201,7 +202,18 @@ void Guardian::StartExecutor() {
   absl::StatusOr<pid_t> pid = SpawnExecutor(launch);
   absl::MutexLock lock(&mu_);
   if (!pid.ok()) {
-    // Treated like an executor that failed at once.
+    // Treated like an executor that failed at once: retried after
+    // restart_interval (the system may be out of processes for a moment),
+    // else the daemon ends.
+    if (restart_interval_) {
+      absl::Time restart_at = absl::Now() + *restart_interval_;
+      spdlog::error("cannot start executor: {}; retry in {}", std::string(pid.status().message()),
+                    absl::FormatDuration(*restart_interval_));
+      *status_.mutable_restart_at() = ToProtoTime(restart_at);
+      SetState(v1::GUARDIAN_STATE_WAITING_TO_RESTART);
+      restart_timer_ = loop_.AddTimer(restart_at, [this] { OnRestartTimer(); });
+      return;
+    }
     spdlog::error("cannot start executor: {}", std::string(pid.status().message()));
     status_.set_quit_reason(absl::StrCat("cannot start executor: ", pid.status().message()));
     SetState(v1::GUARDIAN_STATE_EXITED);
@@ -428,26 +440,34 @@ void Guardian::KillRemainingDescendants() {
   // removing their pid files (common/orphan_cleanup.h), and exits when
   // done; it gets 2 s.
   std::vector<pid_t> cleaners;
-  std::error_code error;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", error)) {
-    std::ifstream children(task.path() / "children");
-    std::string line;
-    std::getline(children, line);
-    for (absl::string_view token : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
-      int pid;
-      if (!absl::SimpleAtoi(token, &pid) || pid <= 0) continue;
-      std::error_code exe_error;
-      auto exe = std::filesystem::read_symlink(absl::StrCat("/proc/", pid, "/exe"), exe_error);
-      if (!exe_error && !launch_.worker_path().empty() &&
-          std::filesystem::equivalent(exe, launch_.worker_path(), exe_error)) {
-        cleaners.push_back(pid);
-        continue;
+  // Killing one may hand us its children (we are their subreaper): scan
+  // again until no stranger is left (bounded).
+  for (int round = 0; round < 16; ++round) {
+    bool killed = false;
+    std::error_code error;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", error)) {
+      std::ifstream children(task.path() / "children");
+      std::string line;
+      std::getline(children, line);
+      for (absl::string_view token : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+        int pid;
+        if (!absl::SimpleAtoi(token, &pid) || pid <= 0) continue;
+        if (std::find(cleaners.begin(), cleaners.end(), pid) != cleaners.end()) continue;
+        std::error_code exe_error;
+        auto exe = std::filesystem::read_symlink(absl::StrCat("/proc/", pid, "/exe"), exe_error);
+        if (!exe_error && !launch_.worker_path().empty() &&
+            std::filesystem::equivalent(exe, launch_.worker_path(), exe_error)) {
+          cleaners.push_back(pid);
+          continue;
+        }
+        spdlog::warn("killing leftover process {} of the daemon", pid);
+        kill(pid, SIGKILL);
+        siginfo_t info;
+        waitid(P_PID, pid, &info, WEXITED);
+        killed = true;
       }
-      spdlog::warn("killing leftover process {} of the daemon", pid);
-      kill(pid, SIGKILL);
-      siginfo_t info;
-      waitid(P_PID, pid, &info, WEXITED);
     }
+    if (!killed) break;
   }
   const absl::Time deadline = absl::Now() + absl::Seconds(2);
   for (pid_t pid : cleaners) {

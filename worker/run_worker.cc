@@ -1,5 +1,6 @@
 #include "worker/run_worker.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -75,6 +76,9 @@ void ServeChannel(PidFileHolder* holder, std::string name) {
 
 int RunWorker(const v1::WorkerLaunch& launch) {
   const std::string& name = launch.name();
+  // The channel stays open for the worker's life; programs the entry
+  // executes must not inherit it.
+  fcntl(kChannelFd, F_SETFD, FD_CLOEXEC);
   internal::HostConfig host;
   host.role = "worker:" + name;
   if (launch.has_logging_config()) host.logging = launch.logging_config();
