@@ -172,6 +172,7 @@ int main() {
   printf("   debug.json                 the worker pool's debug file (pyappkit format)\n");
   printf("   demo-err.txt, *-err.txt    stderr of the daemon and of each worker\n\n");
   printf("   Try next (the daemon again, driven by appkitctl and a daemons.yaml):\n");
+  printf("     ./bazelw build //client:appkitctl\n");
   printf("     APPKIT_MODULE_PATH=$PWD/bazel-bin/examples/quickstart \\\n"
          "       bazel-bin/client/appkitctl --config examples/quickstart/daemons.yaml start demo\n");
   printf("     bazel-bin/client/appkitctl --config examples/quickstart/daemons.yaml list\n");
