@@ -158,12 +158,19 @@ ForkServer::~ForkServer() {
 absl::StatusOr<pid_t> ForkServer::Fork(const std::string& request,
                                        const std::vector<std::pair<int, int>>& fds,
                                        absl::Duration timeout) {
+  if (!pending_go_.empty()) return absl::FailedPreconditionError("answers still pending");
+  absl::Status sent = Send(request, fds);
+  if (!sent.ok()) return sent;
+  return Receive(timeout);
+}
+
+absl::Status ForkServer::Send(const std::string& request,
+                              const std::vector<std::pair<int, int>>& fds) {
   if (broken_) return absl::UnavailableError("the fork server is gone");
   if (fds.size() > kMaxFds) return absl::InvalidArgumentError("too many fds for one child");
   absl::StatusOr<int> memfd = MemfdWithContent("appkit-fork-request", request);
   if (!memfd.ok()) return memfd.status();
   UniqueFd body(*memfd);
-
   int go_ends[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go_ends) != 0) {
     return ErrnoStatus(errno, "socketpair for a fork");
@@ -199,12 +206,19 @@ absl::StatusOr<pid_t> ForkServer::Fork(const std::string& request,
     sent = sendmsg(socket_.get(), &message, MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
   if (sent != static_cast<ssize_t>(sizeof(header))) {
-    broken_ = true;
+    Break();
     return absl::UnavailableError(
         absl::StrCat("fork server ", pid_, " is gone (", strerror(errno), ")"));
   }
-  go_child.reset();
+  pending_go_.push_back(std::move(go));
+  return absl::OkStatus();
+}
 
+absl::StatusOr<pid_t> ForkServer::Receive(absl::Duration timeout) {
+  if (pending_go_.empty()) return absl::FailedPreconditionError("no request pending");
+  UniqueFd go = std::move(pending_go_.front());
+  pending_go_.pop_front();
+  if (broken_) return absl::UnavailableError("the fork server is gone");
   pollfd wait = {socket_.get(), POLLIN, 0};
   int ready;
   do {
@@ -213,8 +227,9 @@ absl::StatusOr<pid_t> ForkServer::Fork(const std::string& request,
   int64_t reply = 0;
   ssize_t n = ready == 1 ? recv(socket_.get(), &reply, sizeof(reply), 0) : -1;
   if (n != sizeof(reply)) {
-    // A child it may still have made finds `go` closed and leaves.
-    broken_ = true;
+    // A child it may still have made finds `go` closed and leaves; so do
+    // the children of the requests still pending.
+    Break();
     return absl::UnavailableError(
         absl::StrCat("fork server ", pid_, ready == 0 ? " did not answer" : " is gone"));
   }
@@ -226,6 +241,11 @@ absl::StatusOr<pid_t> ForkServer::Fork(const std::string& request,
   const char go_byte = 'g';
   (void)!send(go.get(), &go_byte, 1, MSG_NOSIGNAL);
   return static_cast<pid_t>(reply);
+}
+
+void ForkServer::Break() {
+  broken_ = true;
+  pending_go_.clear();
 }
 
 namespace {

@@ -37,6 +37,7 @@
 
 #include <sys/types.h>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -69,22 +70,33 @@ class ForkServer {
                              const std::vector<std::pair<int, int>>& fds,
                              absl::Duration timeout = absl::Seconds(5));
 
+  // The same, pipelined: Send several requests (the server forks them back
+  // to back), then Receive their pids in the same order. After an
+  // Unavailable error every pending request is void (its child, if any,
+  // leaves without running).
+  absl::Status Send(const std::string& request, const std::vector<std::pair<int, int>>& fds);
+  absl::StatusOr<pid_t> Receive(absl::Duration timeout = absl::Seconds(5));
+  size_t pending() const { return pending_go_.size(); }
+
   pid_t pid() const { return pid_; }
 
   // The owner reaped the server itself (it reaps all its children with
   // waitid(P_ALL)): the destructor must not signal or wait for that pid.
   void Reaped() {
     reaped_ = true;
-    broken_ = true;
+    Break();
   }
 
  private:
   ForkServer(pid_t pid, UniqueFd socket) : pid_(pid), socket_(std::move(socket)) {}
+  void Break();
 
   pid_t pid_;
   UniqueFd socket_;
   bool broken_ = false;
   bool reaped_ = false;
+  // The "go" sockets of requests sent and not yet answered, oldest first.
+  std::deque<UniqueFd> pending_go_;
 };
 
 // Server side: the supervisor's pid (set by ForkServer::Start; correct even

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 
 #include "absl/strings/str_cat.h"
 #include "common/errno_status.h"
@@ -91,7 +92,7 @@ absl::Status WorkerPool::Run() {
   spdlog::info("worker controller {} starting {} workers", getpid(), config_.workers.size());
   {
     absl::MutexLock lock(&mu_);
-    for (Worker& worker : workers_) StartWorker(worker);
+    StartAll();
   }
   WriteDebugInfo();
   check_timer_ = loop_.AddTimer(absl::Now() + config_.check_interval, [this] { OnCheckTimer(); });
@@ -108,24 +109,25 @@ absl::Status WorkerPool::Run() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<pid_t> WorkerPool::ForkWorker(Worker& worker, UniqueFd& channel) {
+absl::StatusOr<WorkerPool::PreparedFork> WorkerPool::PrepareFork(const Worker& worker) {
   const WorkerConfig& config = worker.config;
+  PreparedFork prepared;
   auto out = OpenForAppend(config.stdout_filename, "stdout file");
   if (!out.ok()) return out.status();
-  UniqueFd err_storage;
-  int err_fd = out->get();
+  prepared.out = std::move(*out);
+  int err_fd = prepared.out.get();
   if (config.stderr_filename != config.stdout_filename) {
     auto err = OpenForAppend(config.stderr_filename, "stderr file");
     if (!err.ok()) return err.status();
-    err_storage = std::move(*err);
-    err_fd = err_storage.get();
+    prepared.err = std::move(*err);
+    err_fd = prepared.err.get();
   }
   int ends[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
     return ErrnoStatus(errno, "socketpair for a worker channel");
   }
-  UniqueFd ours(ends[0]);
-  UniqueFd theirs(ends[1]);
+  prepared.ours.reset(ends[0]);
+  prepared.theirs.reset(ends[1]);
 
   v1::WorkerLaunch launch;
   launch.set_name(config.name);
@@ -136,11 +138,16 @@ absl::StatusOr<pid_t> WorkerPool::ForkWorker(Worker& worker, UniqueFd& channel) 
   launch.set_pid_filename(config.pid_filename);
   launch.set_stdout_filename(config.stdout_filename);
   launch.set_stderr_filename(config.stderr_filename);
-  const std::string request = launch.SerializeAsString();
-  const std::vector<std::pair<int, int>> fds = {{out->get(), 1}, {err_fd, 2}, {theirs.get(), 3}};
+  prepared.request = launch.SerializeAsString();
+  prepared.fds = {{prepared.out.get(), 1}, {err_fd, 2}, {prepared.theirs.get(), 3}};
+  return prepared;
+}
 
+absl::StatusOr<pid_t> WorkerPool::ForkWorker(Worker& worker, UniqueFd& channel) {
+  absl::StatusOr<PreparedFork> prepared = PrepareFork(worker);
+  if (!prepared.ok()) return prepared.status();
   absl::StatusOr<pid_t> pid = absl::UnavailableError("no fork server");
-  if (fork_server_) pid = fork_server_->Fork(request, fds);
+  if (fork_server_) pid = fork_server_->Fork(prepared->request, prepared->fds);
   if (!pid.ok() && absl::IsUnavailable(pid.status())) {
     // The fork server died (or hangs): replace it and try once more.
     spdlog::warn("worker fork server: {}; starting a new one", std::string(pid.status().message()));
@@ -148,18 +155,74 @@ absl::StatusOr<pid_t> WorkerPool::ForkWorker(Worker& worker, UniqueFd& channel) 
     auto server = ForkServer::Start(config_.worker_binary, {});
     if (!server.ok()) return server.status();
     fork_server_ = std::move(*server);
-    pid = fork_server_->Fork(request, fds);
+    pid = fork_server_->Fork(prepared->request, prepared->fds);
   }
-  if (pid.ok()) channel = std::move(ours);
+  if (pid.ok()) channel = std::move(prepared->ours);
   return pid;
 }
 
-void WorkerPool::StartWorker(Worker& worker) {
+void WorkerPool::StartAll() {
+  // Pipelined: up to kWindow requests in flight, so the fork server forks
+  // back to back while this thread prepares the next ones. Any trouble
+  // with the server falls back to StartWorker, which replaces it.
+  constexpr size_t kWindow = 16;
+  std::deque<std::pair<Worker*, UniqueFd>> in_flight;
+  bool pipelined = fork_server_ != nullptr;
+  auto fall_back = [&] {
+    pipelined = false;
+    while (!in_flight.empty()) {
+      Worker* worker = in_flight.front().first;
+      in_flight.pop_front();
+      StartWorker(*worker);
+    }
+  };
+  auto complete_oldest = [&] {
+    auto [worker, channel] = std::move(in_flight.front());
+    in_flight.pop_front();
+    absl::StatusOr<pid_t> pid = fork_server_->Receive();
+    if (!pid.ok() && absl::IsUnavailable(pid.status())) {
+      StartWorker(*worker);
+      fall_back();
+      return;
+    }
+    FinishStart(*worker, std::move(pid), std::move(channel));
+  };
+  for (Worker& worker : workers_) {
+    if (!pipelined) {
+      StartWorker(worker);
+      continue;
+    }
+    ResetForStart(worker);
+    absl::StatusOr<PreparedFork> prepared = PrepareFork(worker);
+    if (!prepared.ok()) {
+      FinishStart(worker, prepared.status(), UniqueFd());
+      continue;
+    }
+    if (!fork_server_->Send(prepared->request, prepared->fds).ok()) {
+      fall_back();
+      StartWorker(worker);
+      continue;
+    }
+    in_flight.emplace_back(&worker, std::move(prepared->ours));
+    if (in_flight.size() >= kWindow) complete_oldest();
+  }
+  while (pipelined && !in_flight.empty()) complete_oldest();
+}
+
+void WorkerPool::ResetForStart(Worker& worker) {
   worker.restart_timer = 0;
   worker.start_after.reset();
   worker.kill_at.reset();
+}
+
+void WorkerPool::StartWorker(Worker& worker) {
+  ResetForStart(worker);
   UniqueFd channel;
   absl::StatusOr<pid_t> pid = ForkWorker(worker, channel);
+  FinishStart(worker, std::move(pid), std::move(channel));
+}
+
+void WorkerPool::FinishStart(Worker& worker, absl::StatusOr<pid_t> pid, UniqueFd channel) {
   UniqueFd pidfd(pid.ok() ? PidfdOpen(*pid) : -1);
   if (pid.ok() && !pidfd) {
     // Only with the fd table full: never leave a child unwatched.

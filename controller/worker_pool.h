@@ -40,6 +40,7 @@
 #include <sys/types.h>
 
 #include <deque>
+#include <utility>
 #include <memory>
 #include <optional>
 #include <string>
@@ -122,8 +123,21 @@ class WorkerPool {
     std::deque<v1::ProcessRun> history;
   };
 
+  // What one worker's fork needs: the launch message, its fds, and our
+  // end of its control channel.
+  struct PreparedFork {
+    std::string request;
+    UniqueFd out, err, ours, theirs;
+    std::vector<std::pair<int, int>> fds;
+  };
+
+  void StartAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartWorker(Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ResetForStart(Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<PreparedFork> PrepareFork(const Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<pid_t> ForkWorker(Worker& worker, UniqueFd& channel)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishStart(Worker& worker, absl::StatusOr<pid_t> pid, UniqueFd channel)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnChannelReadable(Worker& worker);
   void OnWorkerExited(Worker& worker);
