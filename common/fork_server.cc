@@ -158,7 +158,9 @@ ForkServer::~ForkServer() {
 absl::StatusOr<pid_t> ForkServer::Fork(const std::string& request,
                                        const std::vector<std::pair<int, int>>& fds,
                                        absl::Duration timeout) {
-  if (!pending_go_.empty()) return absl::FailedPreconditionError("answers still pending");
+  // Answers of a pipelined batch nobody collected: void them (their
+  // children leave) rather than read the wrong answer.
+  if (!pending_go_.empty()) Break();
   absl::Status sent = Send(request, fds);
   if (!sent.ok()) return sent;
   return Receive(timeout);

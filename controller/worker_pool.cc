@@ -13,6 +13,9 @@
 
 #include <algorithm>
 #include <deque>
+#include <filesystem>
+#include <fstream>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/errno_status.h"
@@ -152,6 +155,7 @@ absl::StatusOr<pid_t> WorkerPool::ForkWorker(Worker& worker, UniqueFd& channel) 
     // The fork server died (or hangs): replace it and try once more.
     spdlog::warn("worker fork server: {}; starting a new one", std::string(pid.status().message()));
     fork_server_.reset();
+    ReapStrays();
     auto server = ForkServer::Start(config_.worker_binary, {});
     if (!server.ok()) return server.status();
     fork_server_ = std::move(*server);
@@ -170,6 +174,7 @@ void WorkerPool::StartAll() {
   bool pipelined = fork_server_ != nullptr;
   auto fall_back = [&] {
     pipelined = false;
+    ReapStrays();
     while (!in_flight.empty()) {
       Worker* worker = in_flight.front().first;
       in_flight.pop_front();
@@ -198,15 +203,54 @@ void WorkerPool::StartAll() {
       FinishStart(worker, prepared.status(), UniqueFd());
       continue;
     }
-    if (!fork_server_->Send(prepared->request, prepared->fds).ok()) {
+    absl::Status sent = fork_server_->Send(prepared->request, prepared->fds);
+    if (absl::IsUnavailable(sent)) {  // the server is gone: the slow path replaces it
       fall_back();
       StartWorker(worker);
+      continue;
+    }
+    if (!sent.ok()) {  // out of fds or memory here: this worker fails, like a failed fork
+      FinishStart(worker, sent, UniqueFd());
       continue;
     }
     in_flight.emplace_back(&worker, std::move(prepared->ours));
     if (in_flight.size() >= kWindow) complete_oldest();
   }
   while (pipelined && !in_flight.empty()) complete_oldest();
+}
+
+void WorkerPool::ReapStrays() {
+  // Children of fork requests that were voided (the server died or did not
+  // answer) exit at once without running; they are ours (CLONE_PARENT) and
+  // nobody else will reap them. Only zombies running the worker binary and
+  // unknown to the pool: the caller's own children are not touched.
+  const std::string worker_comm =
+      std::filesystem::path(config_.worker_binary).filename().string().substr(0, 15);
+  std::set<pid_t> known;
+  for (const Worker& worker : workers_) {
+    if (worker.pid > 0) known.insert(worker.pid);
+  }
+  if (fork_server_) known.insert(fork_server_->pid());
+  std::error_code error;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", error)) {
+    std::ifstream children(task.path() / "children");
+    pid_t pid;
+    while (children >> pid) {
+      if (known.count(pid) != 0) continue;
+      // (A zombie has no /proc/<pid>/exe; its comm remains.)
+      std::ifstream comm_file("/proc/" + std::to_string(pid) + "/comm");
+      std::string comm;
+      std::getline(comm_file, comm);
+      if (comm != worker_comm) continue;
+      // A voided child exits at once; give it a moment, never block.
+      siginfo_t info = {};
+      for (int i = 0; i < 100; ++i) {
+        info.si_pid = 0;
+        if (waitid(P_PID, pid, &info, WEXITED | WNOHANG) != 0 || info.si_pid != 0) break;
+        usleep(1000);
+      }
+    }
+  }
 }
 
 void WorkerPool::ResetForStart(Worker& worker) {

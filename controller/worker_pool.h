@@ -134,6 +134,7 @@ class WorkerPool {
   void StartAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartWorker(Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ResetForStart(Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReapStrays() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<PreparedFork> PrepareFork(const Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<pid_t> ForkWorker(Worker& worker, UniqueFd& channel)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

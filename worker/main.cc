@@ -6,6 +6,7 @@
 // Linked with -rdynamic (like the executor): worker modules bind to this
 // binary's one copy of the appkit runtime.
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -20,6 +21,15 @@ int main() {
     fprintf(stderr, "worker: no fork-server socket on fd 3 (it is started by StartWorkers)\n");
     return 2;
   }
+  // One pidfd per live worker is kept here (for the cleanup below): a
+  // pool of 1000 needs more than the usual 1024 fds. Workers get the
+  // original limit back.
+  rlimit original = {};
+  getrlimit(RLIMIT_NOFILE, &original);
+  rlimit raised = original;
+  raised.rlim_cur = raised.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &raised);
+
   // If the controller dies by SIGKILL, its workers die with it (their
   // parent-death signal); this server then kills what they left in their
   // process groups and removes their pid files.
@@ -36,7 +46,8 @@ int main() {
   };
   return appkit::ServeForkRequests(
       3,
-      [](const std::string& request) {
+      [&original](const std::string& request) {
+        setrlimit(RLIMIT_NOFILE, &original);
         appkit::v1::WorkerLaunch launch;
         if (!launch.ParseFromString(request)) {
           fprintf(stderr, "worker: malformed launch message\n");

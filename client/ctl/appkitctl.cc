@@ -131,12 +131,14 @@ int Start(const DaemonsConfig& config, const NamedDaemon& daemon) {
 }
 
 int RunOnConfig(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    return Usage("--config needs a command: list, start, stop, status, workers, debug");
+  }
   auto config = LoadDaemonsConfig(absl::GetFlag(FLAGS_config), absl::GetFlag(FLAGS_state_dir));
   if (!config.ok()) {
     fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
     return kError;
   }
-  if (args.empty()) return Usage("--config needs a command: list, start, stop, status");
   const std::string& command = args[0];
   if (command == "list") {
     if (args.size() != 1) return Usage("list takes no daemon name");
@@ -170,8 +172,10 @@ int main(int argc, char** argv) {
   // underscores.
   std::vector<std::string> spelled(argv, argv + argc);
   std::vector<char*> argv_fixed;
+  bool after_double_dash = false;
   for (std::string& arg : spelled) {
-    if (arg.rfind("--", 0) == 0 && arg != "--") {
+    if (arg == "--") after_double_dash = true;
+    if (!after_double_dash && arg.rfind("--", 0) == 0 && arg != "--") {
       size_t end = std::min(arg.find('='), arg.size());
       std::replace(arg.begin() + 2, arg.begin() + end, '-', '_');
     }

@@ -297,6 +297,14 @@ TEST_F(AppkitctlConfigTest, BadConfigNamesFileLineAndKey) {
   result = Run({"list"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_TRUE(Has(result.err, "not valid YAML")) << result.err;
+
+  // Odd shapes are errors, never a crash.
+  for (const std::string text : {"[a]: {}\n", "demo1:\n  {x: 1}: 2\n", "demo1:\n  args:\n    s: \"\xe9\"\n"}) {
+    WriteConfig(text);
+    result = Run({"list"});
+    EXPECT_EQ(result.exit_code, 1) << text << result.err;
+    EXPECT_TRUE(Has(result.err, config())) << text << result.err;
+  }
 }
 
 TEST_F(AppkitctlConfigTest, UnknownDaemonAndMissingModule) {

@@ -18,6 +18,7 @@
 #include "common/time_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
+#include "nlohmann/json.hpp"
 #include "proto/controller.grpc.pb.h"
 #include "proto/guardian.grpc.pb.h"
 
@@ -130,8 +131,10 @@ int Status(const Target& target, bool json) {
   std::optional<pid_t> pid = RunningGuardian(target.pid_filename, json);
   if (!pid) {
     if (json) {
-      printf("{\n \"running\": false,\n \"pidFilename\": \"%s\",\n \"reason\": \"%s\"\n}\n",
-             target.pid_filename.c_str(), WhyNotRunning(target.pid_filename).c_str());
+      nlohmann::json out = {{"running", false},
+                            {"pidFilename", target.pid_filename},
+                            {"reason", WhyNotRunning(target.pid_filename)}};
+      printf("%s\n", out.dump(1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     }
     return kNotRunning;
   }

@@ -97,8 +97,10 @@ const NamedDaemon* DaemonsConfig::Find(const std::string& name) const {
   return nullptr;
 }
 
-absl::StatusOr<DaemonsConfig> LoadDaemonsConfig(const std::string& path,
-                                                const std::string& state_dir) {
+namespace {
+
+absl::StatusOr<DaemonsConfig> ParseDaemonsConfig(const std::string& path,
+                                                 const std::string& state_dir) {
   DaemonsConfig config;
   config.path = Absolute(path);
   config.config_dir = DirName(config.path);
@@ -119,8 +121,11 @@ absl::StatusOr<DaemonsConfig> LoadDaemonsConfig(const std::string& path,
         Where(path, root), ": the top level must map daemon names to their settings"));
   }
   for (const auto& item : root) {
-    const std::string name = item.first.as<std::string>();
     const std::string where = Where(path, item.first);
+    if (!item.first.IsScalar()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": a daemon name must be a plain name"));
+    }
+    const std::string name = item.first.Scalar();
     if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": daemon name '", name, "' cannot be a directory name"));
@@ -138,8 +143,12 @@ absl::StatusOr<DaemonsConfig> LoadDaemonsConfig(const std::string& path,
     std::string level = "INFO";
     if (settings.IsMap()) {
       for (const auto& setting : settings) {
-        const std::string key = setting.first.as<std::string>();
         const std::string at = Where(path, setting.first);
+        if (!setting.first.IsScalar()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(at, ": daemon '", name, "': a setting name must be a plain key"));
+        }
+        const std::string key = setting.first.Scalar();
         const YAML::Node& value = setting.second;
         if (KnownKeys().count(key) == 0) {
           return absl::InvalidArgumentError(absl::StrCat(
@@ -190,6 +199,23 @@ absl::StatusOr<DaemonsConfig> LoadDaemonsConfig(const std::string& path,
     config.daemons.push_back(std::move(daemon));
   }
   return config;
+}
+
+}  // namespace
+
+absl::StatusOr<DaemonsConfig> LoadDaemonsConfig(const std::string& path,
+                                                const std::string& state_dir) {
+  // yaml-cpp and nlohmann report some problems by throwing (a key of the
+  // wrong type deep inside args, bytes that are not UTF-8): an error
+  // naming the file, never a crash.
+  try {
+    return ParseDaemonsConfig(path, state_dir);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ":", e.mark.line + 1, ": ", e.msg));
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", e.what()));
+  }
 }
 
 }  // namespace appkit::ctl
