@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/errno_status.h"
+#include "common/fd_io.h"
 #include "common/unique_fd.h"
 #include "spdlog/spdlog.h"
 
@@ -151,6 +152,10 @@ absl::StatusOr<std::string> ResolveEntry(std::string_view entry,
                         absl::StrCat("entry '", std::string(entry), "': ", exported.message()));
   }
   return module_path + ":" + spec->function;
+}
+
+std::string ModuleDirOf(const std::string& resolved) {
+  return DirName(resolved.substr(0, resolved.rfind(':')));
 }
 
 absl::StatusOr<EntryFunction> LoadEntry(const std::string& resolved) {

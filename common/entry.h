@@ -40,6 +40,10 @@ std::vector<std::string> ModuleSearchDirs(const std::vector<std::string>& first 
 absl::StatusOr<std::string> ResolveEntry(std::string_view entry,
                                          const std::vector<std::string>& search_dirs);
 
+// The directory of a resolved entry's module ("/abs/dir" of
+// "/abs/dir/libx.so:fn").
+std::string ModuleDirOf(const std::string& resolved);
+
 // `resolved` is ResolveEntry's output.
 absl::StatusOr<EntryFunction> LoadEntry(const std::string& resolved);
 

@@ -25,6 +25,21 @@ absl::StatusOr<std::string> ReadAll(int fd) {
   }
 }
 
+absl::StatusOr<std::string> PreadAll(int fd) {
+  std::string data;
+  char chunk[65536];
+  for (off_t offset = 0;;) {
+    ssize_t n = pread(fd, chunk, sizeof(chunk), offset);
+    if (n == 0) return data;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "pread");
+    }
+    data.append(chunk, n);
+    offset += n;
+  }
+}
+
 absl::Status WriteAll(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = write(fd, data.data(), data.size());

@@ -13,6 +13,9 @@ namespace appkit {
 
 // Reads until EOF.
 absl::StatusOr<std::string> ReadAll(int fd);
+// Reads from offset 0 to EOF with pread: the file offset, which a shared
+// open file (a memfd passed to a child) has in common, is left alone.
+absl::StatusOr<std::string> PreadAll(int fd);
 absl::Status WriteAll(int fd, std::string_view data);
 
 // Writes `content` to a temporary file next to `path`, then renames it

@@ -21,6 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/errno_status.h"
+#include "common/fd_io.h"
+#include "common/pidfd.h"
 #include "common/spawn.h"
 
 namespace appkit {
@@ -62,15 +64,7 @@ union ControlBuffer {
     _exit(127);
   }
 
-  std::string request;
-  char chunk[65536];
-  for (off_t offset = 0;;) {
-    ssize_t n = pread(fds[0], chunk, sizeof(chunk), offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    request.append(chunk, n);
-    offset += n;
-  }
+  const std::string request = PreadAll(fds[0]).value_or("");
   // Install the fds: move every source out of the way first so a target
   // number never clobbers a source still to be installed.
   int moved[kMaxFds];
@@ -278,21 +272,15 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
   sigaddset(&term_only, SIGTERM);
   sigprocmask(SIG_UNBLOCK, &term_only, nullptr);
   // Identifies the supervisor even after its pid is reused.
-  UniqueFd supervisor_fd(static_cast<int>(syscall(SYS_pidfd_open, supervisor, 0)));
+  UniqueFd supervisor_fd = OpenPidfd(supervisor);
   auto supervisor_gone = [&] {
     if (!hooks.on_supervisor_gone) return;
     // A supervisor closing its end on purpose kills us right after; one
     // that died closes it a moment before it exits: wait to know which.
     // (The parent-death signal itself may interrupt this wait.)
-    if (supervisor_fd) {  // (no pidfd: the supervisor was gone already)
-      pollfd wait = {supervisor_fd.get(), POLLIN, 0};
-      const absl::Time deadline = absl::Now() + absl::Seconds(2);
-      int ready;
-      do {
-        int left_ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
-        ready = poll(&wait, 1, std::max(left_ms, 0));
-      } while (ready < 0 && errno == EINTR);
-      if (ready != 1) return;
+    // (No pidfd: the supervisor was gone already.)
+    if (supervisor_fd && !WaitForExit(supervisor_fd.get(), absl::Now() + absl::Seconds(2))) {
+      return;
     }
     hooks.on_supervisor_gone();
   };
@@ -349,16 +337,7 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
     // Answer first: the supervisor goes on while we record the child.
     const bool answered = send(socket_fd, &reply, sizeof(reply), MSG_NOSIGNAL) == sizeof(reply);
     if (reply > 0 && hooks.on_forked) {
-      std::string request;
-      char chunk[65536];
-      for (off_t offset = 0;;) {
-        ssize_t got = pread(fds[0], chunk, sizeof(chunk), offset);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) break;
-        request.append(chunk, got);
-        offset += got;
-      }
-      hooks.on_forked(request, static_cast<pid_t>(reply));
+      hooks.on_forked(PreadAll(fds[0]).value_or(""), static_cast<pid_t>(reply));
     }
     for (int i = 0; i < fd_count; ++i) close(fds[i]);
     if (!answered) {

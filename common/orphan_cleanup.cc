@@ -1,9 +1,7 @@
 #include "common/orphan_cleanup.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +13,7 @@
 
 #include "absl/time/clock.h"
 #include "common/pid_file.h"
+#include "common/pidfd.h"
 
 namespace appkit {
 namespace {
@@ -58,7 +57,7 @@ bool GroupIsStillTheChilds(pid_t pid, unsigned long long start_time) {
 void OrphanCleanup::Track(pid_t pid, const std::string& pid_file) {
   Child child;
   child.pid = pid;
-  child.pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  child.pidfd = OpenPidfd(pid);
   child.start_time = StartTime(pid);
   // One entry per pid file (a restart replaces the last run's), and one
   // for all children without one (the executor: one at a time).
@@ -67,8 +66,7 @@ void OrphanCleanup::Track(pid_t pid, const std::string& pid_file) {
   // their whole group: nothing is left to clean up after them.
   if (children_.size() >= prune_at_) {
     for (auto it = children_.begin(); it != children_.end();) {
-      pollfd check = {it->second.pidfd.get(), POLLIN, 0};
-      const bool exited = !it->second.pidfd || poll(&check, 1, 0) == 1;
+      const bool exited = !it->second.pidfd || HasExited(it->second.pidfd.get());
       if (exited && kill(-it->second.pid, 0) != 0 && errno == ESRCH) {
         if (it->first != kNoPidFile) PidFile::RemoveIfStale(it->first, it->second.pid);
         it = children_.erase(it);
@@ -88,11 +86,7 @@ void OrphanCleanup::Cleanup(absl::Duration wait) {
   }
   const absl::Time deadline = absl::Now() + wait;
   for (auto& [key, child] : children_) {
-    if (!child.pidfd) continue;
-    pollfd gone = {child.pidfd.get(), POLLIN, 0};
-    int left_ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
-    while (poll(&gone, 1, left_ms < 0 ? 0 : left_ms) < 0 && errno == EINTR) {
-    }
+    if (child.pidfd) WaitForExit(child.pidfd.get(), deadline);
   }
   for (auto& [key, child] : children_) {
     if (key != kNoPidFile) PidFile::RemoveIfStale(key, child.pid);

@@ -21,6 +21,7 @@
 #include "common/errno_status.h"
 #include "common/fd_io.h"
 #include "common/host.h"
+#include "common/pidfd.h"
 #include "common/pid_file.h"
 #include "common/quit.h"
 #include "common/status_macros.h"
@@ -35,7 +36,6 @@ namespace {
 
 constexpr absl::Duration kDebugWriteSpacing = absl::Milliseconds(10);
 
-int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
 // A pool of 1000 workers holds two fds per worker.
 void RaiseFdLimit() {
@@ -231,24 +231,18 @@ void WorkerPool::ReapStrays() {
     if (worker.pid > 0) known.insert(worker.pid);
   }
   if (fork_server_) known.insert(fork_server_->pid());
-  std::error_code error;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", error)) {
-    std::ifstream children(task.path() / "children");
-    pid_t pid;
-    while (children >> pid) {
-      if (known.count(pid) != 0) continue;
-      // (A zombie has no /proc/<pid>/exe; its comm remains.)
-      std::ifstream comm_file("/proc/" + std::to_string(pid) + "/comm");
-      std::string comm;
-      std::getline(comm_file, comm);
-      if (comm != worker_comm) continue;
-      // A voided child exits at once; give it a moment, never block.
+  for (pid_t pid : ChildPids()) {
+    if (known.count(pid) != 0) continue;
+    // (A zombie has no /proc/<pid>/exe; its comm remains.)
+    std::ifstream comm_file("/proc/" + std::to_string(pid) + "/comm");
+    std::string comm;
+    std::getline(comm_file, comm);
+    if (comm != worker_comm) continue;
+    // A voided child exits at once: wait for it (100 ms at most), reap it.
+    UniqueFd pidfd = OpenPidfd(pid);
+    if (pidfd && WaitForExit(pidfd.get(), absl::Now() + absl::Milliseconds(100))) {
       siginfo_t info = {};
-      for (int i = 0; i < 100; ++i) {
-        info.si_pid = 0;
-        if (waitid(P_PID, pid, &info, WEXITED | WNOHANG) != 0 || info.si_pid != 0) break;
-        usleep(1000);
-      }
+      waitid(P_PID, pid, &info, WEXITED | WNOHANG);
     }
   }
 }
@@ -267,7 +261,7 @@ void WorkerPool::StartWorker(Worker& worker) {
 }
 
 void WorkerPool::FinishStart(Worker& worker, absl::StatusOr<pid_t> pid, UniqueFd channel) {
-  UniqueFd pidfd(pid.ok() ? PidfdOpen(*pid) : -1);
+  UniqueFd pidfd = pid.ok() ? OpenPidfd(*pid) : UniqueFd();
   if (pid.ok() && !pidfd) {
     // Only with the fd table full: never leave a child unwatched.
     const pid_t orphan = *pid;
@@ -279,17 +273,7 @@ void WorkerPool::FinishStart(Worker& worker, absl::StatusOr<pid_t> pid, UniqueFd
   if (!pid.ok()) {
     spdlog::error("cannot start worker {}: {}", worker.config.name,
                   std::string(pid.status().message()));
-    if (config_.restart_interval && !quitting_ && !worker.stopped) {
-      worker.start_after = absl::Now() + *config_.restart_interval;
-      worker.state = v1::WORKER_STATE_WAITING_TO_RESTART;
-      worker.restart_timer = loop_.AddTimer(*worker.start_after, [this, &worker] {
-        absl::MutexLock lock(&mu_);
-        ++worker.restart_count;
-        StartWorker(worker);
-      });
-    } else {
-      worker.state = v1::WORKER_STATE_EXITED;
-    }
+    RestartOrEnd(worker);
     MarkChanged();
     return;
   }
@@ -394,20 +378,24 @@ void WorkerPool::RecordEnd(Worker& worker, const ProcessExit& exit,
   }
 }
 
+void WorkerPool::RestartOrEnd(Worker& worker) {
+  if (quitting_ || worker.stopped || !config_.restart_interval) {
+    worker.state = v1::WORKER_STATE_EXITED;
+    return;
+  }
+  worker.start_after = absl::Now() + *config_.restart_interval;
+  worker.state = v1::WORKER_STATE_WAITING_TO_RESTART;
+  worker.restart_timer = loop_.AddTimer(*worker.start_after, [this, &worker] {
+    absl::MutexLock lock(&mu_);
+    ++worker.restart_count;
+    StartWorker(worker);
+  });
+}
+
 void WorkerPool::AfterEnd(Worker& worker) {
   worker.pid = 0;
   worker.kill_at.reset();
-  if (quitting_ || worker.stopped || !config_.restart_interval) {
-    worker.state = v1::WORKER_STATE_EXITED;
-  } else {
-    worker.start_after = absl::Now() + *config_.restart_interval;
-    worker.state = v1::WORKER_STATE_WAITING_TO_RESTART;
-    worker.restart_timer = loop_.AddTimer(*worker.start_after, [this, &worker] {
-      absl::MutexLock lock(&mu_);
-      ++worker.restart_count;
-      StartWorker(worker);
-    });
-  }
+  RestartOrEnd(worker);
   MarkChanged();
   MaybeFinish();
 }

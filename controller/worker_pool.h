@@ -145,6 +145,9 @@ class WorkerPool {
   void RecordEnd(Worker& worker, const ProcessExit& exit, const std::string& description)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AfterEnd(Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // WAITING_TO_RESTART with its timer, or EXITED (quitting, stopped, or no
+  // restart_interval).
+  void RestartOrEnd(Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StopWorker(Worker& worker, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void QuitAll(const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnKillTimer(Worker& worker);

@@ -45,7 +45,7 @@ int RunExecutor(const appkit::v1::ExecutorLaunch& launch) {
     appkit::internal::SetAppkitBinaryOverride("worker", launch.worker_path());
   }
   const std::string& resolved = launch.resolved_entry();
-  appkit::internal::SetEntryModuleDir(appkit::DirName(resolved.substr(0, resolved.rfind(':'))));
+  appkit::internal::SetEntryModuleDir(appkit::internal::ModuleDirOf(resolved));
   auto entry = appkit::internal::LoadEntry(resolved);
   if (!entry.ok()) {
     spdlog::error("executor {} cannot run entry {}: {}", getpid(), launch.daemon_entry(),

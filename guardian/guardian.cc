@@ -6,20 +6,17 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "common/errno_status.h"
 #include "common/fd_io.h"
+#include "common/pidfd.h"
 #include "common/logging.h"
 #include "common/time_format.h"
 #include "guardian/guardian_service.h"
@@ -206,12 +203,9 @@ void Guardian::StartExecutor() {
     // restart_interval (the system may be out of processes for a moment),
     // else the daemon ends.
     if (restart_interval_) {
-      absl::Time restart_at = absl::Now() + *restart_interval_;
       spdlog::error("cannot start executor: {}; retry in {}", std::string(pid.status().message()),
                     absl::FormatDuration(*restart_interval_));
-      *status_.mutable_restart_at() = ToProtoTime(restart_at);
-      SetState(v1::GUARDIAN_STATE_WAITING_TO_RESTART);
-      restart_timer_ = loop_.AddTimer(restart_at, [this] { OnRestartTimer(); });
+      ScheduleRestart(absl::Now());
       return;
     }
     spdlog::error("cannot start executor: {}", std::string(pid.status().message()));
@@ -341,9 +335,13 @@ void Guardian::OnExecutorExited(const ProcessExit& exit) {
     loop_.Stop();
     return;
   }
-  absl::Time restart_at = now + *restart_interval_;
   spdlog::warn("executor {} {}; restart in {}", pid, how,
                absl::FormatDuration(*restart_interval_));
+  ScheduleRestart(now);
+}
+
+void Guardian::ScheduleRestart(absl::Time from) {
+  absl::Time restart_at = from + *restart_interval_;
   *status_.mutable_restart_at() = ToProtoTime(restart_at);
   SetState(v1::GUARDIAN_STATE_WAITING_TO_RESTART);
   restart_timer_ = loop_.AddTimer(restart_at, [this] { OnRestartTimer(); });
@@ -444,37 +442,27 @@ void Guardian::KillRemainingDescendants() {
   // again until no stranger is left (bounded).
   for (int round = 0; round < 16; ++round) {
     bool killed = false;
-    std::error_code error;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", error)) {
-      std::ifstream children(task.path() / "children");
-      std::string line;
-      std::getline(children, line);
-      for (absl::string_view token : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
-        int pid;
-        if (!absl::SimpleAtoi(token, &pid) || pid <= 0) continue;
-        if (std::find(cleaners.begin(), cleaners.end(), pid) != cleaners.end()) continue;
-        std::error_code exe_error;
-        auto exe = std::filesystem::read_symlink(absl::StrCat("/proc/", pid, "/exe"), exe_error);
-        if (!exe_error && !launch_.worker_path().empty() &&
-            std::filesystem::equivalent(exe, launch_.worker_path(), exe_error)) {
-          cleaners.push_back(pid);
-          continue;
-        }
-        spdlog::warn("killing leftover process {} of the daemon", pid);
-        kill(pid, SIGKILL);
-        siginfo_t info;
-        waitid(P_PID, pid, &info, WEXITED);
-        killed = true;
+    for (pid_t pid : ChildPids()) {
+      if (std::find(cleaners.begin(), cleaners.end(), pid) != cleaners.end()) continue;
+      std::error_code exe_error;
+      auto exe = std::filesystem::read_symlink(absl::StrCat("/proc/", pid, "/exe"), exe_error);
+      if (!exe_error && !launch_.worker_path().empty() &&
+          std::filesystem::equivalent(exe, launch_.worker_path(), exe_error)) {
+        cleaners.push_back(pid);
+        continue;
       }
+      spdlog::warn("killing leftover process {} of the daemon", pid);
+      kill(pid, SIGKILL);
+      siginfo_t info;
+      waitid(P_PID, pid, &info, WEXITED);
+      killed = true;
     }
     if (!killed) break;
   }
   const absl::Time deadline = absl::Now() + absl::Seconds(2);
   for (pid_t pid : cleaners) {
-    UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
-    pollfd done = {pidfd.get(), POLLIN, 0};
-    int left_ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
-    if (pidfd && poll(&done, 1, std::max(left_ms, 0)) != 1) {
+    UniqueFd pidfd = OpenPidfd(pid);
+    if (pidfd && !WaitForExit(pidfd.get(), deadline)) {
       spdlog::warn("worker fork server {} still cleaning up after 2s; killed", pid);
       kill(pid, SIGKILL);
     }

@@ -76,6 +76,8 @@ class Guardian {
   void OnExecutorReadable();
   void OnExecutorExited(const ProcessExit& exit);
   void OnRestartTimer();
+  // WAITING_TO_RESTART: a new executor restart_interval after `from`.
+  void ScheduleRestart(absl::Time from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnKillTimer();
   void OnWake();
   void Quit(const std::string& reason);

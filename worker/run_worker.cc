@@ -89,7 +89,7 @@ int RunWorker(const v1::WorkerLaunch& launch) {
     return 1;
   }
   const std::string resolved = launch.resolved_entry();
-  internal::SetEntryModuleDir(DirName(resolved.substr(0, resolved.rfind(':'))));
+  internal::SetEntryModuleDir(internal::ModuleDirOf(resolved));
 
   // Leaked on purpose: the channel thread may still use it at _exit.
   auto* holder = new PidFileHolder();

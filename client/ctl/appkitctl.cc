@@ -76,17 +76,7 @@ int List(const DaemonsConfig& config) {
                     summary.running ? absl::StrCat(summary.pid) : "-", summary.uptime,
                     summary.restarts, summary.state});
   }
-  std::vector<size_t> widths(rows[0].size());
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i] + (i + 1 < row.size() ? std::string(widths[i] - row[i].size() + 2, ' ') : "");
-    }
-    printf("%s\n", line.c_str());
-  }
+  PrintTable(rows);
   return kOk;
 }
 

@@ -1,11 +1,9 @@
 #include "client/ctl/ctl_commands.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <optional>
@@ -15,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "common/fd_io.h"
 #include "common/pid_file.h"
+#include "common/pidfd.h"
 #include "common/time_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
@@ -97,6 +96,14 @@ std::string StateName(int state, bool guardian) {
   return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
 }
 
+bool WaitGone(pid_t pid, absl::Duration timeout) {
+  UniqueFd pidfd = OpenPidfd(pid);
+  if (!pidfd) return errno == ESRCH;
+  return WaitForExit(pidfd.get(), absl::Now() + timeout);
+}
+
+}  // namespace
+
 void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
   for (const auto& row : rows) {
@@ -112,20 +119,6 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
     printf("%s\n", line.c_str());
   }
 }
-
-bool WaitGone(pid_t pid, absl::Duration timeout) {
-  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd wait = {fd, POLLIN, 0};
-  int ready;
-  do {
-    ready = poll(&wait, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
-  } while (ready < 0 && errno == EINTR);
-  close(fd);
-  return ready == 1;
-}
-
-}  // namespace
 
 int Status(const Target& target, bool json) {
   std::optional<pid_t> pid = RunningGuardian(target.pid_filename, json);

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 
@@ -37,6 +38,9 @@ struct Summary {
   std::string restarts;  // executor restarts, "-" when unknown
 };
 Summary Summarize(const Target& target);
+
+// Prints `rows` as left-aligned columns two spaces apart.
+void PrintTable(const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace appkit::ctl
 
