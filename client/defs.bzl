@@ -16,12 +16,14 @@ protobuf descriptors twice (a fatal error in libprotobuf) and split the
 process's quit flag in two.
 """
 
-def appkit_module(name, srcs, deps = [], visibility = None, testonly = False, **kwargs):
+def appkit_module(name, srcs, deps = [], visibility = None, testonly = False, linkopts = [], **kwargs):
     native.cc_binary(
         name = "lib%s.so" % name,
         srcs = srcs,
         deps = deps + ["//client:module_api"],
         linkshared = True,
+        # Only the shared libraries the module uses: loading it costs less.
+        linkopts = ["-Wl,--as-needed"] + linkopts,
         visibility = visibility,
         testonly = testonly,
         **kwargs

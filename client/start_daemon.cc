@@ -8,7 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
-#include "common/control_server.h"
+#include "common/unix_socket_path.h"
+#include "controller/control_plane.h"
 #include "common/entry.h"
 #include "common/errno_status.h"
 #include "common/fd_io.h"
@@ -95,6 +96,7 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   auto executor = internal::FindAppkitBinary("executor");
   if (!executor.ok()) return executor.status();
   auto worker = internal::FindAppkitBinary("worker");
+  auto control_plane = internal::FindAppkitFile(controller::kControlPlanePlugin, "controller");
 
   launch.set_pid_filename(options.pid_filename);
   launch.set_control_socket(control_socket);
@@ -108,6 +110,7 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   if (options.stop_timeout) *launch.mutable_stop_timeout() = ToProtoDuration(*options.stop_timeout);
   launch.set_executor_path(*executor);
   launch.set_worker_path(worker.ok() ? *worker : "");
+  launch.set_control_plane_path(control_plane.ok() ? *control_plane : "");
   launch.set_stdout_filename(options.stdout_filename);
   launch.set_stderr_filename(options.stderr_filename);
   return launch;

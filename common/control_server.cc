@@ -17,16 +17,6 @@
 
 namespace appkit {
 
-absl::Status CheckUnixSocketPath(const std::string& path, const std::string& what) {
-  if (path.empty()) return absl::InvalidArgumentError(what + " is empty");
-  if (path.size() > kMaxUnixSocketPath) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " ", path, " is ", path.size(), " bytes long; a Unix socket path may have at most ",
-        kMaxUnixSocketPath, " bytes: choose a shorter path"));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Listen(
     const std::string& path, std::vector<NamedService> services) {
   absl::Status path_ok = CheckUnixSocketPath(path, "control socket path");

@@ -32,16 +32,11 @@
 
 #include "absl/status/statusor.h"
 #include "common/health_service.h"
+#include "common/unix_socket_path.h"
 #include "common/unique_fd.h"
 #include "grpcpp/server.h"
 
 namespace appkit {
-
-// The longest path a Unix socket may have (sizeof(sun_path) - 1).
-constexpr size_t kMaxUnixSocketPath = 107;
-
-// OK, or InvalidArgument naming the path and its length.
-absl::Status CheckUnixSocketPath(const std::string& path, const std::string& what);
 
 // One service to serve, and its full name (for the health service), e.g.
 // {appkit::v1::Guardian::service_full_name(), &guardian_service}.

@@ -130,6 +130,10 @@ void SetAppkitBinaryOverride(const std::string& name, const std::string& path) {
 }
 
 absl::StatusOr<std::string> FindAppkitBinary(const std::string& name) {
+  return FindAppkitFile(name, name);
+}
+
+absl::StatusOr<std::string> FindAppkitFile(const std::string& name, const std::string& package) {
   {
     std::lock_guard<std::mutex> lock(Binaries().mu);
     auto it = Binaries().overrides.find(name);
@@ -140,7 +144,7 @@ absl::StatusOr<std::string> FindAppkitBinary(const std::string& name) {
     candidates.push_back(absl::StrCat(dir, "/", name));
   }
   const std::string self = SelfPath();
-  const std::string runfile = absl::StrCat("appkit/", name, "/", name);
+  const std::string runfile = absl::StrCat("appkit/", package, "/", name);
   for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
     if (const char* dir = getenv(var); dir && *dir) {
       candidates.push_back(absl::StrCat(dir, "/", runfile));
@@ -154,8 +158,9 @@ absl::StatusOr<std::string> FindAppkitBinary(const std::string& name) {
     if (IsExecutable(candidate)) return candidate;
   }
   return absl::NotFoundError(absl::StrCat(
-      "appkit binary '", name, "' not found: looked at [", absl::StrJoin(candidates, ", "),
-      "] (set APPKIT_BIN_DIR to the directory holding guardian, executor and worker)"));
+      "appkit file '", name, "' not found: looked at [", absl::StrJoin(candidates, ", "),
+      "] (set APPKIT_BIN_DIR to the directory holding guardian, executor, worker and ",
+      "libappkit_control_plane.so)"));
 }
 
 void SetControllerSocket(const std::string& path) {

@@ -39,6 +39,10 @@ void SetHangupHook(std::function<void()> hook);
 // runfiles, then next to the running program; an override set by the host
 // (the executor knows its worker binary) wins over all.
 absl::StatusOr<std::string> FindAppkitBinary(const std::string& name);
+// The same search for any installed appkit file (the control-plane plugin
+// libappkit_control_plane.so): `package` is its Bazel package, where the
+// runfiles hold it.
+absl::StatusOr<std::string> FindAppkitFile(const std::string& name, const std::string& package);
 void SetAppkitBinaryOverride(const std::string& name, const std::string& path);
 
 // The socket StartWorkers serves appkit.v1.Controller on in this process

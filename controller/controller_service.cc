@@ -1,6 +1,5 @@
 #include "controller/controller_service.h"
 
-#include "controller/worker_pool.h"
 
 namespace appkit::controller {
 

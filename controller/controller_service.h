@@ -1,17 +1,17 @@
-// ControllerService: appkit.v1.Controller over a WorkerPool (thin adapter;
-// all state and decisions stay in the pool's loop).
+// ControllerService: appkit.v1.Controller over a pool (thin adapter; all
+// state and decisions stay in the pool's loop). Part of the control-plane
+// plugin (control_plane.h).
 #ifndef APPKIT_CONTROLLER_CONTROLLER_SERVICE_H_
 #define APPKIT_CONTROLLER_CONTROLLER_SERVICE_H_
 
+#include "controller/control_plane.h"
 #include "proto/controller.grpc.pb.h"
 
 namespace appkit::controller {
 
-class WorkerPool;
-
 class ControllerService final : public v1::Controller::Service {
  public:
-  explicit ControllerService(WorkerPool* pool) : pool_(pool) {}
+  explicit ControllerService(PoolControl* pool) : pool_(pool) {}
 
   grpc::Status ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest* request,
                            v1::ListWorkersResponse* response) override;
@@ -24,7 +24,7 @@ class ControllerService final : public v1::Controller::Service {
                                 v1::DebugSnapshot* response) override;
 
  private:
-  WorkerPool* const pool_;
+  PoolControl* const pool_;
 };
 
 }  // namespace appkit::controller

@@ -26,7 +26,6 @@
 #include "common/quit.h"
 #include "common/status_macros.h"
 #include "common/time_format.h"
-#include "controller/controller_service.h"
 #include "controller/debug_info.h"
 #include "proto/launch.pb.h"
 #include "spdlog/spdlog.h"
@@ -75,12 +74,11 @@ absl::Status WorkerPool::Run() {
   RaiseFdLimit();  // after the fork server: workers keep the usual limit
 
   if (!config_.control_socket.empty()) {
-    service_ = std::make_unique<ControllerService>(this);
-    auto server = ControlServer::Listen(config_.control_socket,
-                                        {{v1::Controller::service_full_name(), service_.get()}});
-    if (!server.ok()) return server.status();
-    server_ = std::move(*server);
-    APPKIT_RETURN_IF_ERROR(loop_.Watch(server_->fd(), [this] { server_->AcceptPending(); }));
+    auto plane = OpenControlPlane(this, config_.control_socket);
+    if (!plane.ok()) return plane.status();
+    control_plane_ = std::move(*plane);
+    APPKIT_RETURN_IF_ERROR(
+        loop_.Watch(control_plane_->fd(), [this] { control_plane_->AcceptPending(); }));
   }
   const int quit_fd = internal::QuitFd();
   APPKIT_RETURN_IF_ERROR(loop_.Watch(quit_fd, [this, quit_fd] {
@@ -106,7 +104,7 @@ absl::Status WorkerPool::Run() {
   loop_.CancelTimer(debug_timer_);
   debug_dirty_ = true;
   WriteDebugInfo();
-  server_.reset();  // unlinks the socket
+  control_plane_.reset();  // stops gRPC, unlinks the socket
   fork_server_.reset();
   spdlog::info("worker controller {}: every worker stopped", getpid());
   return absl::OkStatus();

@@ -51,12 +51,12 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/control_server.h"
 #include "common/event_loop.h"
 #include "common/fork_server.h"
 #include "common/logging.h"
 #include "common/spawn.h"
 #include "common/unique_fd.h"
+#include "controller/control_plane.h"
 #include "google/protobuf/struct.pb.h"
 #include "proto/controller.pb.h"
 
@@ -83,9 +83,7 @@ struct PoolConfig {
   std::string control_socket;  // serve appkit.v1.Controller there; "" for none
 };
 
-class ControllerService;
-
-class WorkerPool {
+class WorkerPool final : public PoolControl {
  public:
   explicit WorkerPool(PoolConfig config);
   ~WorkerPool();
@@ -95,10 +93,10 @@ class WorkerPool {
   absl::Status Run();
 
   // For the control service (any thread).
-  v1::ListWorkersResponse ListWorkers() const;
-  std::string DebugSnapshotJson() const;
+  v1::ListWorkersResponse ListWorkers() const override;
+  std::string DebugSnapshotJson() const override;
   // Empty name: the whole pool. NotFound for an unknown name.
-  absl::Status RequestQuit(const std::string& worker_name);
+  absl::Status RequestQuit(const std::string& worker_name) override;
 
  private:
   static constexpr size_t kHistoryLength = 20;
@@ -162,8 +160,7 @@ class WorkerPool {
   const PoolConfig config_;
   EventLoop loop_;
   std::unique_ptr<ForkServer> fork_server_;
-  std::unique_ptr<ControllerService> service_;
-  std::unique_ptr<ControlServer> server_;
+  std::unique_ptr<ControlPlane> control_plane_;  // when serving a socket
 
   mutable absl::Mutex mu_;
   std::vector<Worker> workers_ ABSL_GUARDED_BY(mu_);

@@ -23,6 +23,7 @@
 #include "common/orphan_cleanup.h"
 #include "common/pid_file.h"
 #include "common/host.h"
+#include "controller/control_plane.h"
 #include "proto/launch.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -43,6 +44,10 @@ int RunExecutor(const appkit::v1::ExecutorLaunch& launch) {
   appkit::internal::SetControllerSocket(launch.controller_socket());
   if (!launch.worker_path().empty()) {
     appkit::internal::SetAppkitBinaryOverride("worker", launch.worker_path());
+  }
+  if (!launch.control_plane_path().empty()) {
+    appkit::internal::SetAppkitBinaryOverride(appkit::controller::kControlPlanePlugin,
+                                              launch.control_plane_path());
   }
   const std::string& resolved = launch.resolved_entry();
   appkit::internal::SetEntryModuleDir(appkit::internal::ModuleDirOf(resolved));

@@ -193,6 +193,7 @@ void Guardian::StartExecutor() {
   launch.set_guardian_pid(getpid());
   launch.set_controller_socket(launch_.controller_socket());
   launch.set_worker_path(launch_.worker_path());
+  launch.set_control_plane_path(launch_.control_plane_path());
   launch.set_stdout_filename(launch_.stdout_filename());
   launch.set_stderr_filename(launch_.stderr_filename());
 

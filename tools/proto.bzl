@@ -13,11 +13,17 @@ Runs the system protoc (Debian's protobuf-compiler) and grpc_cpp_plugin
 Imports are relative to the workspace root ("proto/process.proto");
 well-known types (google/protobuf/*.proto) come from /usr/include.
 
-Two C++ targets come out:
+C++ targets that come out:
   name            the generated code, to link into binaries and libraries;
   name + "_headers"  the generated headers only, for dlopen'ed modules,
                   which must not carry a second copy of the generated code
-                  (see client/README.md: one copy per process).
+                  (see client/README.md: one copy per process);
+  name + "_messages"  the message code alone, without gRPC (with grpc =
+                  True; otherwise an alias of name): what the executor and
+                  worker link, so that they start without loading gRPC;
+  name + "_grpc_only"  the service code alone over the headers (grpc =
+                  True): for the control-plane plugin, which binds to the
+                  host binary's message code.
 """
 
 def _outs(srcs, grpc):
@@ -53,19 +59,40 @@ def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None)
         local = True,
         message = "protoc " + " ".join(srcs),
     )
-    base_deps = ["//third_party:protobuf"]
-    if grpc:
-        base_deps.append("//third_party:grpc")
-    native.cc_library(
-        name = name,
-        srcs = cc_srcs,
-        hdrs = hdrs,
-        deps = deps + base_deps,
-        visibility = visibility,
-    )
+    pb_hdrs = [h for h in hdrs if not h.endswith(".grpc.pb.h")]
+    pb_srcs = [f for f in cc_srcs if not f.endswith(".grpc.pb.cc")]
     native.cc_library(
         name = name + "_headers",
         hdrs = hdrs,
-        deps = [dep + "_headers" for dep in deps] + base_deps,
+        deps = [dep + "_headers" for dep in deps] + ["//third_party:protobuf"],
+        visibility = visibility,
+    )
+    if not grpc:
+        native.cc_library(
+            name = name,
+            srcs = pb_srcs,
+            hdrs = pb_hdrs,
+            deps = deps + ["//third_party:protobuf"],
+            visibility = visibility,
+        )
+        native.alias(name = name + "_messages", actual = name, visibility = visibility)
+        return
+    native.cc_library(
+        name = name + "_messages",
+        srcs = pb_srcs,
+        hdrs = pb_hdrs,
+        deps = [dep + "_messages" for dep in deps] + ["//third_party:protobuf"],
+        visibility = visibility,
+    )
+    native.cc_library(
+        name = name + "_grpc_only",
+        srcs = [f for f in cc_srcs if f.endswith(".grpc.pb.cc")],
+        hdrs = [h for h in hdrs if h.endswith(".grpc.pb.h")],
+        deps = [name + "_headers", "//third_party:grpc"],
+        visibility = visibility,
+    )
+    native.cc_library(
+        name = name,
+        deps = [name + "_messages", name + "_grpc_only"],
         visibility = visibility,
     )

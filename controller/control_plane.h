@@ -1,0 +1,67 @@
+// ControlPlane: the appkit.v1.Controller socket of a worker pool, as its
+// loop sees it (an fd to watch and a call to accept), without gRPC.
+//
+// The gRPC side lives in a plugin, libappkit_control_plane.so
+// (control_plane_plugin.cc), that OpenControlPlane loads with dlopen the
+// first time a pool serves a socket. So the executor and worker binaries
+// do not load gRPC's ~20 shared libraries when they start (about 7 ms of
+// every daemon start), and only a pool that serves its socket pays for it.
+// The plugin binds to the host binary's copy of the generated messages and
+// of the appkit runtime (exported with -rdynamic; it carries neither), like
+// a module does: one copy per process.
+//
+// Contract: OpenControlPlane listens on `socket_path` (0600, peers checked;
+// see common/control_server.h) and serves `pool` until the returned object
+// is destroyed, which stops gRPC and unlinks the socket. `pool` must
+// outlive it. Called on the pool's loop thread; PoolControl methods are
+// called on gRPC's threads.
+#ifndef APPKIT_CONTROLLER_CONTROL_PLANE_H_
+#define APPKIT_CONTROLLER_CONTROL_PLANE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "proto/controller.pb.h"
+
+namespace appkit::controller {
+
+// What the Controller service may ask of a pool (any thread).
+class PoolControl {
+ public:
+  virtual v1::ListWorkersResponse ListWorkers() const = 0;
+  virtual std::string DebugSnapshotJson() const = 0;
+  // Empty name: the whole pool. NotFound for an unknown name.
+  virtual absl::Status RequestQuit(const std::string& worker_name) = 0;
+
+ protected:
+  ~PoolControl() = default;
+};
+
+class ControlPlane {
+ public:
+  virtual ~ControlPlane() = default;
+  // The listening socket: readable when a client connects.
+  virtual int fd() const = 0;
+  // Accepts every pending connection (never blocks).
+  virtual void AcceptPending() = 0;
+};
+
+// The plugin's file name; found like the appkit binaries (common/host.h).
+inline constexpr char kControlPlanePlugin[] = "libappkit_control_plane.so";
+
+// Loads the plugin (once per process) and listens. FailedPrecondition
+// naming the plugin when it cannot be found or loaded; the listen errors
+// of ControlServer::Listen otherwise.
+absl::StatusOr<std::unique_ptr<ControlPlane>> OpenControlPlane(PoolControl* pool,
+                                                               const std::string& socket_path);
+
+}  // namespace appkit::controller
+
+// The plugin's one entry point (C linkage, looked up with dlsym). Returns
+// a new ControlPlane, or nullptr with *status set to why.
+extern "C" appkit::controller::ControlPlane* AppkitOpenControlPlane(
+    appkit::controller::PoolControl* pool, const char* socket_path, absl::Status* status);
+
+#endif  // APPKIT_CONTROLLER_CONTROL_PLANE_H_

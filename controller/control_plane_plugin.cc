@@ -1,0 +1,43 @@
+// libappkit_control_plane.so: the gRPC side of a pool's control socket
+// (see control_plane.h). Built with the gRPC service code of
+// controller.proto and the control server; binds to the host binary for
+// the generated messages and the appkit runtime.
+#include <memory>
+
+#include "common/control_server.h"
+#include "controller/control_plane.h"
+#include "controller/controller_service.h"
+
+namespace appkit::controller {
+namespace {
+
+class GrpcControlPlane final : public ControlPlane {
+ public:
+  explicit GrpcControlPlane(PoolControl* pool) : service_(pool) {}
+
+  absl::Status Listen(const std::string& path) {
+    auto server = ControlServer::Listen(path, {{v1::Controller::service_full_name(), &service_}});
+    if (!server.ok()) return server.status();
+    server_ = std::move(*server);
+    return absl::OkStatus();
+  }
+
+  int fd() const override { return server_->fd(); }
+  void AcceptPending() override { server_->AcceptPending(); }
+
+ private:
+  ControllerService service_;
+  std::unique_ptr<ControlServer> server_;  // stopped before service_ goes
+};
+
+}  // namespace
+}  // namespace appkit::controller
+
+extern "C" __attribute__((visibility("default"))) appkit::controller::ControlPlane*
+AppkitOpenControlPlane(appkit::controller::PoolControl* pool, const char* socket_path,
+                       absl::Status* status) {
+  auto plane = std::make_unique<appkit::controller::GrpcControlPlane>(pool);
+  *status = plane->Listen(socket_path);
+  if (!status->ok()) return nullptr;
+  return plane.release();
+}

@@ -1,0 +1,128 @@
+// OpenControlPlane in a process of its own: the real plugin is dlopened
+// and serves a pool (a fake PoolControl) over a real Unix socket; a
+// missing or broken plugin is an error that names it.
+#include "controller/control_plane.h"
+
+#include <poll.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "common/host.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "proto/controller.grpc.pb.h"
+#include "testing/temp_dir.h"
+
+namespace appkit::controller {
+namespace {
+
+class FakePool final : public PoolControl {
+ public:
+  v1::ListWorkersResponse ListWorkers() const override {
+    v1::ListWorkersResponse response;
+    response.add_workers()->set_name("w1");
+    return response;
+  }
+  std::string DebugSnapshotJson() const override { return R"({"workers": []})"; }
+  absl::Status RequestQuit(const std::string& name) override {
+    quits.push_back(name);
+    if (name == "nobody") return absl::NotFoundError("no worker named nobody");
+    return absl::OkStatus();
+  }
+  mutable std::vector<std::string> quits;
+};
+
+// Calls AcceptPending whenever the socket is readable, until destroyed.
+class AcceptThread {
+ public:
+  explicit AcceptThread(ControlPlane* plane)
+      : thread_([this, plane] {
+          while (!stop_) {
+            pollfd pfd = {plane->fd(), POLLIN, 0};
+            if (poll(&pfd, 1, 20) > 0) plane->AcceptPending();
+          }
+        }) {}
+  ~AcceptThread() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+std::string PluginInRunfiles() {
+  return std::string(getenv("TEST_SRCDIR")) + "/appkit/controller/" + kControlPlanePlugin;
+}
+
+// One test: the plugin, once loaded, stays loaded for the process.
+TEST(ControlPlaneTest, NamesAMissingOrBrokenPluginThenServesWithTheRealOne) {
+  testing::TempDir dir;
+  FakePool pool;
+
+  internal::SetAppkitBinaryOverride(kControlPlanePlugin, dir.File("missing.so"));
+  auto missing = OpenControlPlane(&pool, dir.File("c.sock"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(missing.status().message().find(dir.File("missing.so")), std::string::npos)
+      << missing.status();
+
+  std::ofstream(dir.File("broken.so")) << "not an ELF file";
+  internal::SetAppkitBinaryOverride(kControlPlanePlugin, dir.File("broken.so"));
+  auto broken = OpenControlPlane(&pool, dir.File("c.sock"));
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.status().message().find("cannot load the control-plane plugin"),
+            std::string::npos)
+      << broken.status();
+  struct stat st;
+  EXPECT_NE(stat(dir.File("c.sock").c_str(), &st), 0) << "no socket after a failure";
+
+  internal::SetAppkitBinaryOverride(kControlPlanePlugin, PluginInRunfiles());
+  // A listen error keeps its code and names the path.
+  auto too_long = OpenControlPlane(&pool, dir.File(std::string(120, 'x')));
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.status().code(), absl::StatusCode::kInvalidArgument) << too_long.status();
+
+  const std::string socket = dir.File("c.sock");
+  auto plane = OpenControlPlane(&pool, socket);
+  ASSERT_TRUE(plane.ok()) << plane.status();
+  ASSERT_EQ(stat(socket.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  {
+    AcceptThread accept(plane->get());
+    auto stub = v1::Controller::NewStub(
+        grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()));
+    auto deadline = [] {
+      auto context = std::make_unique<grpc::ClientContext>();
+      context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      return context;
+    };
+    v1::ListWorkersResponse list;
+    grpc::Status status = stub->ListWorkers(deadline().get(), v1::ListWorkersRequest(), &list);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(list.workers_size(), 1);
+    EXPECT_EQ(list.workers(0).name(), "w1");
+
+    v1::ControllerRequestQuitRequest quit;
+    quit.set_worker_name("nobody");
+    v1::ControllerRequestQuitResponse quit_response;
+    status = stub->RequestQuit(deadline().get(), quit, &quit_response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(status.error_message(), "no worker named nobody");
+
+    v1::DebugSnapshot snapshot;
+    status = stub->GetDebugSnapshot(deadline().get(), v1::GetDebugSnapshotRequest(), &snapshot);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(snapshot.json(), R"({"workers": []})");
+  }
+  EXPECT_EQ(pool.quits, std::vector<std::string>{"nobody"});
+  plane->reset();
+  EXPECT_NE(stat(socket.c_str(), &st), 0) << "the socket is unlinked when the plane goes";
+}
+
+}  // namespace
+}  // namespace appkit::controller
