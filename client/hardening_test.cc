@@ -281,9 +281,12 @@ std::string ConnectAs(uid_t uid, gid_t gid, const std::string& socket) {
     if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
       say(errno == EACCES ? "denied" : "connect error");
     }
-    // An HTTP/2 client preface; a refused peer is hung up on at once.
+    // An HTTP/2 client preface; a refused peer is hung up on at once
+    // (maybe before this send: EPIPE).
     const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    (void)!write(fd, preface, sizeof(preface) - 1);
+    if (send(fd, preface, sizeof(preface) - 1, MSG_NOSIGNAL) < 0) {
+      say(errno == EPIPE || errno == ECONNRESET ? "closed" : "send error");
+    }
     pollfd wait = {fd, POLLIN, 0};
     if (poll(&wait, 1, 2000) == 1) {
       char buf[64];

@@ -104,6 +104,20 @@ TEST_F(StartDaemonTest, LaunchWritesPidFileAndRunsEntry) {
   pid_t executor = WaitForStarted();
   ASSERT_GT(executor, 0) << ReadFileOrEmpty(dir_.File("err.txt"));
   EXPECT_EQ(testing::ParentOf(executor), *result.pid);
+  // Its other child is the executor fork server, which StartDaemon starts
+  // next to the guardian: in its own process group, in the same session.
+  std::vector<pid_t> children;
+  {
+    std::ifstream in("/proc/" + std::to_string(*result.pid) + "/task/" +
+                     std::to_string(*result.pid) + "/children");
+    for (pid_t child; in >> child;) children.push_back(child);
+  }
+  ASSERT_EQ(children.size(), 2u);
+  pid_t server = children[0] == executor ? children[1] : children[0];
+  EXPECT_EQ(getpgid(server), server);
+  EXPECT_EQ(getsid(server), getsid(*result.pid));
+  EXPECT_NE(ReadFileOrEmpty("/proc/" + std::to_string(server) + "/cmdline").find("executor"),
+            std::string::npos);
   // The guardian is detached: not our child, in a session of its own
   // (double fork: not a session leader, so it can never get a terminal).
   EXPECT_NE(testing::ParentOf(*result.pid), getpid());

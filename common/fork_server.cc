@@ -114,6 +114,26 @@ union ControlBuffer {
 
 }  // namespace
 
+namespace {
+
+// How a server is spawned, by Start or as a companion: the socket as fd 3,
+// its own process group, SIGTERM when the supervisor dies. SIGTERM, not
+// SIGKILL: the server cleans up after a dead supervisor; blocked until the
+// server handles it, so an early death is not missed.
+SpawnOptions ServerSpawnOptions(const std::string& binary, const std::vector<std::string>& args,
+                                int server_end) {
+  SpawnOptions options;
+  options.argv = {binary};
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  options.fds = {{server_end, 3}};
+  options.group = SpawnOptions::Group::kNewProcessGroup;
+  options.parent_death_signal = SIGTERM;
+  options.blocked_signals = {SIGTERM};
+  return options;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(
     const std::string& binary, const std::vector<std::string>& args) {
   int ends[2];
@@ -122,21 +142,40 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(
   }
   UniqueFd ours(ends[0]);
   UniqueFd theirs(ends[1]);
-  SpawnOptions options;
-  options.argv = {binary};
-  options.argv.insert(options.argv.end(), args.begin(), args.end());
-  options.fds = {{theirs.get(), 3}};
+  SpawnOptions options = ServerSpawnOptions(binary, args, theirs.get());
   // Who the supervisor is, even if it dies before the server's main runs
   // (then getppid() would already name the new parent).
   options.extra_env = {absl::StrCat(kSupervisorEnv, "=", getpid())};
-  options.group = SpawnOptions::Group::kNewProcessGroup;
-  // SIGTERM, not SIGKILL: the server cleans up after a dead supervisor.
-  // Blocked until the server handles it, so an early death is not missed.
-  options.parent_death_signal = SIGTERM;
-  options.blocked_signals = {SIGTERM};
   absl::StatusOr<pid_t> pid = Spawn(options);
   if (!pid.ok()) return pid.status();
   return std::unique_ptr<ForkServer>(new ForkServer(*pid, std::move(ours)));
+}
+
+absl::StatusOr<ForkServer::CompanionLaunch> ForkServer::PrepareCompanion(
+    const std::string& binary, const std::vector<std::string>& args, const int stdio[3]) {
+  int ends[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
+    return ErrnoStatus(errno, "socketpair for the fork server");
+  }
+  CompanionLaunch launch;
+  launch.supervisor_end.reset(ends[0]);
+  launch.server_end.reset(ends[1]);
+  launch.companion.options = ServerSpawnOptions(binary, args, launch.server_end.get());
+  launch.companion.options.fds.insert(launch.companion.options.fds.begin(),
+                                      {{stdio[0], 0}, {stdio[1], 1}, {stdio[2], 2}});
+  launch.companion.pid_env = kServerPidEnv;
+  launch.companion.parent_pid_env = kSupervisorEnv;  // written by SpawnDetached
+  return launch;
+}
+
+std::unique_ptr<ForkServer> ForkServer::Adopt(int fd) {
+  const char* value = getenv(kServerPidEnv);
+  int pid = 0;
+  bool given = value != nullptr && absl::SimpleAtoi(value, &pid) && pid > 0;
+  unsetenv(kServerPidEnv);
+  if (!given) return nullptr;
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return std::unique_ptr<ForkServer>(new ForkServer(pid, UniqueFd(fd)));
 }
 
 ForkServer::~ForkServer() {

@@ -46,6 +46,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/spawn.h"
 #include "common/unique_fd.h"
 
 namespace appkit {
@@ -55,6 +56,26 @@ class ForkServer {
   // Execs `binary` with `args` and a socket as fd 3 (see ServeForkRequests).
   static absl::StatusOr<std::unique_ptr<ForkServer>> Start(const std::string& binary,
                                                            const std::vector<std::string>& args);
+
+  // The same server started by someone else for this process: a
+  // supervisor about to be exec'd has it started next to itself as a
+  // SpawnDetached companion (PrepareCompanion), so that both load at once,
+  // and adopts it once running (Adopt). The companion's fds 0-2 are
+  // `stdio` (in, out, err); the supervisor gets its end of the socket as
+  // fd `supervisor_fd`, and the server's pid in kServerPidEnv.
+  static constexpr char kServerPidEnv[] = "APPKIT_FORK_SERVER_PID";
+  struct CompanionLaunch {
+    Companion companion;
+    UniqueFd supervisor_end;  // to install in the supervisor
+    UniqueFd server_end;      // installed in the server by the companion
+  };
+  static absl::StatusOr<CompanionLaunch> PrepareCompanion(const std::string& binary,
+                                                          const std::vector<std::string>& args,
+                                                          const int stdio[3]);
+  // In the supervisor: the server its launcher started, or nullptr when
+  // none was (kServerPidEnv unset). Takes `fd` (made close-on-exec) and
+  // clears the variable.
+  static std::unique_ptr<ForkServer> Adopt(int fd);
 
   // Closes the socket (the server exits) and reaps the server.
   ~ForkServer();

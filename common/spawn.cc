@@ -87,13 +87,42 @@ struct PreparedExec {
   std::vector<char*> envp;
 };
 
-void Prepare(const SpawnOptions& options, PreparedExec& exec) {
+// Room for a pid written after fork: "NAME=" and this many digits.
+constexpr int kPidDigits = 10;
+
+void Prepare(const SpawnOptions& options, PreparedExec& exec,
+             const std::string& pid_slot_name = "") {
   for (const std::string& arg : options.argv) exec.argv.push_back(const_cast<char*>(arg.c_str()));
   exec.argv.push_back(nullptr);
   exec.env_storage = options.extra_env;
-  for (char** e = environ; e && *e; ++e) exec.envp.push_back(*e);
+  if (!pid_slot_name.empty()) {
+    exec.env_storage.push_back(pid_slot_name + "=" + std::string(kPidDigits, '0'));
+  }
+  std::vector<std::string> replaced;
+  for (const std::string& entry : exec.env_storage) replaced.push_back(entry.substr(0, entry.find('=') + 1));
+  for (char** e = environ; e && *e; ++e) {
+    bool keep = true;
+    for (const std::string& prefix : replaced) {
+      if (strncmp(*e, prefix.data(), prefix.size()) == 0) keep = false;
+    }
+    if (keep) exec.envp.push_back(*e);
+  }
   for (std::string& entry : exec.env_storage) exec.envp.push_back(entry.data());
   exec.envp.push_back(nullptr);
+}
+
+// The digits of the pid slot Prepare added last. Async-signal-safe use:
+// WritePid after fork.
+char* PidSlotDigits(PreparedExec& exec) {
+  std::string& slot = exec.env_storage.back();
+  return slot.data() + slot.size() - kPidDigits;
+}
+
+void WritePid(char* digits, pid_t pid) {
+  for (int i = kPidDigits - 1; i >= 0; --i) {
+    digits[i] = static_cast<char>('0' + pid % 10);
+    pid /= 10;
+  }
 }
 
 // Waits for the exec of a child holding the write end of `error_read`:
@@ -135,11 +164,24 @@ absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) {
   return pid;
 }
 
-absl::Status SpawnDetached(const SpawnOptions& options) {
+absl::Status SpawnDetached(const SpawnOptions& options, const Companion* companion) {
   if (options.argv.empty()) return absl::InvalidArgumentError("SpawnDetached: empty argv");
   if (options.fds.size() > 16) return absl::InvalidArgumentError("SpawnDetached: too many fds");
   PreparedExec exec;
-  Prepare(options, exec);
+  PreparedExec companion_exec;
+  char* daemon_pid_digits = nullptr;     // the companion's pid, for the daemon
+  char* companion_pid_digits = nullptr;  // the daemon's pid, for the companion
+  if (companion != nullptr) {
+    if (companion->options.argv.empty() || companion->options.fds.size() > 16) {
+      return absl::InvalidArgumentError("SpawnDetached: bad companion");
+    }
+    Prepare(options, exec, companion->pid_env);
+    daemon_pid_digits = PidSlotDigits(exec);
+    Prepare(companion->options, companion_exec, companion->parent_pid_env);
+    companion_pid_digits = PidSlotDigits(companion_exec);
+  } else {
+    Prepare(options, exec);
+  }
   int error_pipe[2];
   if (pipe2(error_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
   UniqueFd error_read(error_pipe[0]);
@@ -152,6 +194,18 @@ absl::Status SpawnDetached(const SpawnOptions& options) {
     pid_t daemon = fork();
     if (daemon < 0) Fail(error_write.get(), errno);
     if (daemon > 0) _exit(0);
+    if (companion != nullptr) {
+      const pid_t self = getpid();
+      WritePid(companion_pid_digits, self);
+      pid_t child = fork();
+      if (child < 0) Fail(error_write.get(), errno);
+      if (child == 0) {
+        // No error pipe: the daemon, not our caller, handles its failure.
+        ExecChild(companion->options, self, companion_exec.argv.data(),
+                  companion_exec.envp.data(), -1);
+      }
+      WritePid(daemon_pid_digits, child);
+    }
     InstallAndExec(options, exec.argv.data(), exec.envp.data(), error_write.get());
   }
   error_write.reset();

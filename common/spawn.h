@@ -42,18 +42,34 @@ struct SpawnOptions {
   // Signals left blocked across exec (the child unblocks them once it
   // handles them); every other signal is unblocked.
   std::vector<int> blocked_signals;
-  // Extra "NAME=value" entries on top of the parent's environment.
+  // Extra "NAME=value" entries on top of the parent's environment (they
+  // replace a variable of the same name).
   std::vector<std::string> extra_env;
 };
 
 // The pid of the started child. It is the caller's child: reap it.
 absl::StatusOr<pid_t> Spawn(const SpawnOptions& options);
 
+// A second process that the daemon of SpawnDetached starts as its own
+// child just before its own exec, so that the two binaries load at the
+// same time (the guardian and its executor fork server: the client saves
+// the guardian's start-up on the way to the first entry). `options` work
+// as for Spawn, with the parent-death signal tied to the daemon. The
+// companion's pid reaches the daemon in its environment as `pid_env`, the
+// daemon's pid reaches the companion as `parent_pid_env` (decimal). A
+// companion that cannot start is not reported here: the daemon finds it
+// gone and deals with that.
+struct Companion {
+  SpawnOptions options;
+  std::string pid_env;
+  std::string parent_pid_env;
+};
+
 // Starts a daemon: fork, setsid, fork again and exec in the grandchild,
 // which is nobody's child but init's (or the nearest subreaper's), so the
 // caller never has to reap it. `group` and `parent_death_signal` are
 // ignored. Returns once the exec succeeded, or why it failed.
-absl::Status SpawnDetached(const SpawnOptions& options);
+absl::Status SpawnDetached(const SpawnOptions& options, const Companion* companion = nullptr);
 
 // A close-on-exec memfd holding `content`, positioned at 0: how appkit
 // hands a launch message to a child (any size, no blocking writer).

@@ -40,11 +40,12 @@ void Report(int ready_fd, const v1::GuardianReady& ready) {
 
 }  // namespace
 
-Guardian::Guardian(v1::DaemonLaunch launch)
+Guardian::Guardian(v1::DaemonLaunch launch, std::unique_ptr<ForkServer> executor_server)
     : launch_(std::move(launch)),
       restart_interval_(OptionalDuration(launch_.has_restart_interval(), launch_.restart_interval())),
       stop_timeout_(OptionalDuration(launch_.has_stop_timeout(), launch_.stop_timeout())),
-      start_time_(absl::Now()) {
+      start_time_(absl::Now()),
+      executor_server_(std::move(executor_server)) {
   absl::MutexLock lock(&mu_);
   status_.set_guardian_pid(getpid());
   status_.set_state(v1::GUARDIAN_STATE_STARTING);
@@ -82,10 +83,14 @@ int Guardian::Run(int ready_fd) {
 
   // The executor fork server first: from before our pid file exists, a
   // survivor that removes it (and our sockets) if we die by SIGKILL.
-  if (auto server = StartExecutorServer(); !server.ok()) {
-    ready.set_error(std::string(server.message()));
-    Report(ready_fd, ready);
-    return 1;
+  // StartDaemon normally started it already, next to us, so that it loads
+  // while we do (a server that failed to start is replaced on first use).
+  if (!executor_server_) {
+    if (absl::Status server = StartExecutorServer(); !server.ok()) {
+      ready.set_error(std::string(server.message()));
+      Report(ready_fd, ready);
+      return 1;
+    }
   }
 
   auto acquired = PidFile::Acquire(launch_.pid_filename(), getpid());

@@ -55,7 +55,9 @@ namespace appkit::guardian {
 
 class Guardian {
  public:
-  explicit Guardian(v1::DaemonLaunch launch);
+  // `executor_server`: the executor fork server StartDaemon started next
+  // to the guardian, or nullptr (then the guardian starts one).
+  Guardian(v1::DaemonLaunch launch, std::unique_ptr<ForkServer> executor_server);
   ~Guardian();
 
   // Runs the daemon to its end and returns the guardian's exit code.

@@ -1,8 +1,11 @@
 // The guardian binary: started by StartDaemon (never by hand) with a
-// DaemonLaunch message on fd 3 and the readiness pipe on fd 4.
+// DaemonLaunch message on fd 3, the readiness pipe on fd 4 and, on fd 5,
+// the socket of the executor fork server StartDaemon started next to it
+// (ForkServer::PrepareCompanion).
 #include <unistd.h>
 
 #include "common/fd_io.h"
+#include "common/fork_server.h"
 #include "guardian/guardian.h"
 #include "proto/launch.pb.h"
 
@@ -16,6 +19,6 @@ int main() {
     (void)appkit::WriteAll(4, ready.SerializeAsString());
     return 2;
   }
-  appkit::guardian::Guardian guardian(std::move(launch));
+  appkit::guardian::Guardian guardian(std::move(launch), appkit::ForkServer::Adopt(5));
   return guardian.Run(4);
 }
