@@ -67,8 +67,12 @@ struct Companion {
 
 // Starts a daemon: fork, setsid, fork again and exec in the grandchild,
 // which is nobody's child but init's (or the nearest subreaper's), so the
-// caller never has to reap it. `group` and `parent_death_signal` are
-// ignored. Returns once the exec succeeded, or why it failed.
+// caller never has to reap it. The "forks" are clones that share the
+// caller's memory until they exec (CLONE_VM | CLONE_VFORK, as posix_spawn
+// does, with every signal blocked meanwhile): no page table is copied, so
+// the cost does not grow with the caller's size. `group` and
+// `parent_death_signal` are ignored. Returns once the exec succeeded, or
+// why it failed.
 absl::Status SpawnDetached(const SpawnOptions& options, const Companion* companion = nullptr);
 
 // A close-on-exec memfd holding `content`, positioned at 0: how appkit
