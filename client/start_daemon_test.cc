@@ -7,10 +7,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "client/appkit.h"
+#include "common/host.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "proto/guardian.grpc.pb.h"
@@ -123,6 +126,40 @@ TEST_F(StartDaemonTest, LaunchWritesPidFileAndRunsEntry) {
   EXPECT_NE(testing::ParentOf(*result.pid), getpid());
   EXPECT_NE(getsid(*result.pid), getsid(0));
   EXPECT_NE(getsid(*result.pid), *result.pid);
+}
+
+// Processes whose command line mentions `text` (our temp dir).
+std::vector<pid_t> ProcessesMentioning(const std::string& text) {
+  std::vector<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid) || pid == getpid()) continue;
+    std::string cmdline = ReadFileOrEmpty(entry.path().string() + "/cmdline");
+    if (cmdline.find(text) != std::string::npos) found.push_back(pid);
+  }
+  return found;
+}
+
+// An executor binary that cannot start (a script whose interpreter is
+// missing): StartDaemon's own fork server for it dies before its exec,
+// the guardian tries again itself and reports why; nothing is left.
+TEST_F(StartDaemonTest, ExecutorThatCannotStartIsLaunchFailed) {
+  const std::string bin = dir_.File("bin");
+  ASSERT_EQ(mkdir(bin.c_str(), 0755), 0);
+  auto guardian = internal::FindAppkitBinary("guardian");
+  ASSERT_TRUE(guardian.ok()) << guardian.status();
+  ASSERT_EQ(symlink(guardian->c_str(), (bin + "/guardian").c_str()), 0);
+  std::ofstream(bin + "/executor") << "#!/nonexistent/interpreter\n";
+  ASSERT_EQ(chmod((bin + "/executor").c_str(), 0755), 0);
+  setenv("APPKIT_BIN_DIR", bin.c_str(), 1);
+  DaemonStartResult result = Start("run_until_quit");
+  unsetenv("APPKIT_BIN_DIR");
+  EXPECT_EQ(result.status, DaemonRunStatus::kLaunchFailed);
+  EXPECT_NE(result.error.find("cannot start the executor binary " + bin + "/executor"),
+            std::string::npos)
+      << result.error;
+  ExpectNothingLeft();
+  EXPECT_TRUE(WaitFor([&] { return ProcessesMentioning(dir_.path()).empty(); }));
 }
 
 TEST_F(StartDaemonTest, SecondStartReportsTheRunningPid) {

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "client/appkit.h"
+#include "common/host.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -508,6 +509,67 @@ TEST_F(StartWorkersTest, ForkServerSurvivesSighupAndIsReplacedWhenKilled) {
 }
 
 // Bad input: InvalidArgument naming the culprit, before any process starts.
+// An installed layout: APPKIT_BIN_DIR holding the binaries and the
+// control-plane plugin (readable, not executable, as `install -m 644`
+// leaves a library), or a broken plugin.
+class InstalledLayoutTest : public StartWorkersTest {
+ protected:
+  void SetUp() override {
+    StartWorkersTest::SetUp();
+    bin_ = dir_.File("bin");
+    ASSERT_EQ(mkdir(bin_.c_str(), 0755), 0);
+    for (const char* name : {"guardian", "executor", "worker"}) {
+      auto path = internal::FindAppkitBinary(name);
+      ASSERT_TRUE(path.ok()) << path.status();
+      ASSERT_EQ(symlink(path->c_str(), (bin_ + "/" + name).c_str()), 0);
+    }
+    auto plugin = internal::FindAppkitFile("libappkit_control_plane.so", "controller");
+    ASSERT_TRUE(plugin.ok()) << plugin.status();
+    plugin_ = *plugin;
+    setenv("APPKIT_BIN_DIR", bin_.c_str(), 1);
+  }
+  void TearDown() override {
+    StartWorkersTest::TearDown();
+    unsetenv("APPKIT_BIN_DIR");
+  }
+  void InstallPlugin(const std::string& content, mode_t mode) {
+    const std::string path = bin_ + "/libappkit_control_plane.so";
+    std::ofstream(path, std::ios::binary) << content;
+    ASSERT_EQ(chmod(path.c_str(), mode), 0);
+  }
+  std::string bin_;
+  std::string plugin_;
+};
+
+TEST_F(InstalledLayoutTest, ReadableOnlyPluginServesTheControlSocket) {
+  InstallPlugin(ReadFileOrEmpty(plugin_), 0644);
+  AddWorker("w1", "run_until_quit");
+  StartPool();
+  ASSERT_GT(WaitStarted("w1"), 0);
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_RUNNING; })) << Log();
+  // The installed copy, not one from the runfiles.
+  EXPECT_NE(ReadFileOrEmpty("/proc/" + std::to_string(executor_) + "/maps")
+                .find(bin_ + "/libappkit_control_plane.so"),
+            std::string::npos);
+}
+
+TEST_F(InstalledLayoutTest, BrokenPluginLeavesThePoolRunningWithoutItsSocket) {
+  InstallPlugin("not a shared library", 0644);
+  AddWorker("w1", "run_until_quit");
+  StartPool();
+  ASSERT_GT(WaitStarted("w1"), 0) << Log();
+  EXPECT_TRUE(WaitFor([&] {
+    return Log().find("cannot load the control-plane plugin " + bin_ +
+                      "/libappkit_control_plane.so") != std::string::npos &&
+           Log().find("runs without its control socket") != std::string::npos;
+  })) << Log();
+  EXPECT_FALSE(FileExists(Socket()));
+  // It is still a pool: SIGTERM to the executor stops it.
+  kill(executor_, SIGTERM);
+  EXPECT_TRUE(WaitForExit(guardian_, absl::Seconds(10)));
+  EXPECT_FALSE(FileExists(PidFile("w1")));
+}
+
 class StartWorkersBadInputTest : public ::testing::Test {
  protected:
   WorkerStartInfo Worker(const std::string& name) {

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/fd_io.h"
@@ -57,6 +58,16 @@ BinaryState& Binaries() {
 bool IsExecutable(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
+// A binary must be executable; a shared library (the plugin) only
+// readable, as `install -m 644` leaves it.
+bool IsUsable(const std::string& path) {
+  if (absl::EndsWith(path, ".so")) {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), R_OK) == 0;
+  }
+  return IsExecutable(path);
 }
 
 std::string SelfPath() {
@@ -155,7 +166,7 @@ absl::StatusOr<std::string> FindAppkitFile(const std::string& name, const std::s
     candidates.push_back(absl::StrCat(DirName(self), "/", name));
   }
   for (const std::string& candidate : candidates) {
-    if (IsExecutable(candidate)) return candidate;
+    if (IsUsable(candidate)) return candidate;
   }
   return absl::NotFoundError(absl::StrCat(
       "appkit file '", name, "' not found: looked at [", absl::StrJoin(candidates, ", "),

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,16 +21,25 @@ extern char** environ;
 namespace appkit {
 namespace {
 
-[[noreturn]] void Fail(int error_fd, int err) {
-  (void)!write(error_fd, &err, sizeof(err));
+// Child side, between fork (or a CLONE_VM clone) and exec: raw system
+// calls for close and write, which glibc makes cancellation points that
+// read the pthread state the child shares with its caller's thread.
+void RawClose(int fd) { syscall(SYS_close, fd); }
+
+// Reports `err` on the error pipe (when `report`) and exits.
+[[noreturn]] void Fail(int error_fd, int err, bool report = true) {
+  if (report && error_fd >= 0) syscall(SYS_write, error_fd, &err, sizeof(err));
   _exit(127);
 }
 
 // Installs the fds, resets signals and execs. Child side, between fork and
-// exec: async-signal-safe calls only.
+// exec: async-signal-safe calls only. `error_fd` stays open until the exec
+// (close-on-exec); a failure is written to it only when `report`.
 [[noreturn]] void InstallAndExec(const SpawnOptions& options, char* const* argv,
-                                 char* const* envp, int error_fd) {
-  auto fail = [error_fd](int err) { Fail(error_fd, err); };
+                                 char* const* envp, int error_fd, bool report = true) {
+  // Out of the way of the fds to install, first.
+  if (error_fd >= 0 && error_fd < 64) error_fd = fcntl(error_fd, F_DUPFD_CLOEXEC, 64);
+  auto fail = [&error_fd, report](int err) { Fail(error_fd, err, report); };
   // Move every source out of the way first, so that a target number never
   // clobbers a source still to be installed.
   int moved[16];
@@ -45,9 +55,7 @@ namespace {
   }
   // Nothing else crosses exec, whatever the caller left open without
   // O_CLOEXEC. The error pipe is close-on-exec already: keep it open.
-  for (int fd = max_target + 1; fd < 64; ++fd) {
-    if (fd != error_fd) close(fd);
-  }
+  for (int fd = max_target + 1; fd < 64; ++fd) RawClose(fd);
   if (error_fd >= 64) {
     close_range(64, error_fd - 1, 0);
     close_range(error_fd + 1, ~0U, 0);
@@ -70,8 +78,8 @@ namespace {
 
 // Child side of Spawn.
 [[noreturn]] void ExecChild(const SpawnOptions& options, pid_t parent, char* const* argv,
-                            char* const* envp, int error_fd) {
-  auto fail = [error_fd](int err) { Fail(error_fd, err); };
+                            char* const* envp, int error_fd, bool report = true) {
+  auto fail = [error_fd, report](int err) { Fail(error_fd, err, report); };
   if (options.group == SpawnOptions::Group::kNewSession) {
     if (setsid() < 0) fail(errno);
   } else if (options.group == SpawnOptions::Group::kNewProcessGroup) {
@@ -82,7 +90,7 @@ namespace {
     // The parent may have died before prctl: then nobody will signal us.
     if (getppid() != parent) _exit(128 + options.parent_death_signal);
   }
-  InstallAndExec(options, argv, envp, error_fd);
+  InstallAndExec(options, argv, envp, error_fd, report);
 }
 
 struct PreparedExec {
@@ -103,7 +111,10 @@ void Prepare(const SpawnOptions& options, PreparedExec& exec,
     exec.env_storage.push_back(pid_slot_name + "=" + std::string(kPidDigits, '0'));
   }
   std::vector<std::string> replaced;
-  for (const std::string& entry : exec.env_storage) replaced.push_back(entry.substr(0, entry.find('=') + 1));
+  for (const std::string& entry : exec.env_storage) {
+    size_t equals = entry.find('=');
+    if (equals != std::string::npos && equals > 0) replaced.push_back(entry.substr(0, equals + 1));
+  }
   for (char** e = environ; e && *e; ++e) {
     bool keep = true;
     for (const std::string& prefix : replaced) {
@@ -131,6 +142,19 @@ void WritePid(char* digits, pid_t pid) {
 
 // Waits for the exec of a child holding the write end of `error_read`:
 // EOF means it happened; an int is the child's errno.
+// Like ReadExecError (below), but reads until every holder of the write
+// end closed it; returns the first error reported.
+int ReadExecErrorUntilEof(int error_read) {
+  int first = 0;
+  for (;;) {
+    int child_errno = 0;
+    ssize_t n = read(error_read, &child_errno, sizeof(child_errno));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return first;
+    if (n == sizeof(child_errno) && first == 0) first = child_errno;
+  }
+}
+
 int ReadExecError(int error_read) {
   int child_errno = 0;
   ssize_t n;
@@ -162,9 +186,11 @@ struct DetachedPlan {
 
 int CompanionMain(void* arg) {
   auto* plan = static_cast<DetachedPlan*>(arg);
-  // No error pipe: the daemon, not our caller, handles its failure.
+  // The error pipe stays open until our exec (so that the caller knows
+  // when nobody runs on its memory any more), but a failure is not
+  // reported there: the daemon finds us gone and deals with it.
   ExecChild(plan->companion->options, plan->daemon_pid, plan->companion_exec->argv.data(),
-            plan->companion_exec->envp.data(), -1);
+            plan->companion_exec->envp.data(), plan->error_fd, /*report=*/false);
 }
 
 int DaemonMain(void* arg) {
@@ -247,31 +273,42 @@ absl::Status SpawnDetached(const SpawnOptions& options, const Companion* compani
   plan.companion_exec = &companion_exec;
   plan.daemon_pid_digits = daemon_pid_digits;
   plan.companion_pid_digits = companion_pid_digits;
-  void* stacks = mmap(nullptr, 3 * kChildStack, PROT_READ | PROT_WRITE,
+  // Three stacks, each above a guard page.
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t slot = page + kChildStack;
+  void* stacks = mmap(nullptr, 3 * slot, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stacks == MAP_FAILED) return ErrnoStatus(errno, "mmap for the spawn stacks");
-  for (int i = 0; i < 3; ++i) plan.stack_tops[i] = static_cast<char*>(stacks) + (i + 1) * kChildStack;
+  for (int i = 0; i < 3; ++i) {
+    char* base = static_cast<char*>(stacks) + i * slot;
+    mprotect(base, page, PROT_NONE);
+    plan.stack_tops[i] = base + slot;
+  }
 
   // No handler of ours may run in a child that shares our memory: block
-  // every signal until the children exec'd (they reset the handlers, then
-  // set their own mask).
+  // every signal, glibc's internal ones included (the raw system call),
+  // until the children reset their handlers and set their own mask.
   sigset_t all, old;
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, _NSIG / 8);
   pid_t middle = clone(MiddleMain, plan.stack_tops[0], CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
   const int clone_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  // CLONE_VFORK: the middle returned after the daemon exec'd (or failed),
-  // and the daemon after its companion did: no child runs on the stacks.
-  munmap(stacks, 3 * kChildStack);
-  if (middle < 0) return ErrnoStatus(clone_errno, "clone for " + options.argv[0]);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, _NSIG / 8);
   error_write.reset();
-  int status;
-  while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+  int child_errno = 0;
+  if (middle >= 0) {
+    int status;
+    while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+    }
+    // EOF on the error pipe: every process that shared our memory (the
+    // daemon and its companion hold the pipe until their exec) has exec'd
+    // or died. Only then are the stacks and the prepared argv free, even
+    // if one of them was killed before its child exec'd.
+    child_errno = ReadExecErrorUntilEof(error_read.get());
   }
-  if (int child_errno = ReadExecError(error_read.get()); child_errno != 0) {
-    return ErrnoStatus(child_errno, "cannot start " + options.argv[0]);
-  }
+  munmap(stacks, 3 * slot);
+  if (middle < 0) return ErrnoStatus(clone_errno, "clone for " + options.argv[0]);
+  if (child_errno != 0) return ErrnoStatus(child_errno, "cannot start " + options.argv[0]);
   return absl::OkStatus();
 }
 

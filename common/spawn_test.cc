@@ -54,6 +54,25 @@ TEST(SpawnTest, ExtraEnvReplacesAnInheritedVariable) {
   EXPECT_EQ(lines, std::vector<std::string>{"APPKIT_SPAWN_TEST_VAR=extra"});
 }
 
+TEST(SpawnTest, ExtraEnvEntryWithoutEqualsSignReplacesNothing) {
+  setenv("APPKIT_SPAWN_TEST_KEPT", "kept", 1);
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  UniqueFd read_end(out[0]), write_end(out[1]);
+  SpawnOptions options;
+  options.argv = {"/usr/bin/env"};
+  options.fds = {{write_end.get(), 1}};
+  options.extra_env = {"MALFORMED"};
+  absl::StatusOr<pid_t> pid = Spawn(options);
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  write_end.reset();
+  absl::StatusOr<std::string> env = ReadAll(read_end.get());
+  ASSERT_TRUE(WaitForExit(*pid));
+  unsetenv("APPKIT_SPAWN_TEST_KEPT");
+  ASSERT_TRUE(env.ok());
+  EXPECT_NE(env->find("APPKIT_SPAWN_TEST_KEPT=kept"), std::string::npos) << *env;
+}
+
 TEST(SpawnTest, MissingBinaryIsAnErrorNotAChildThatExits127) {
   SpawnOptions options;
   options.argv = {"/nonexistent/appkit-binary"};
@@ -113,6 +132,34 @@ TEST(SpawnTest, DetachedDaemonStartsItsCompanion) {
   // The companion dies with its daemon.
   kill(daemon_pid, SIGKILL);
   EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(companion_pid); }, absl::Seconds(5)));
+  EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(daemon_pid); }, absl::Seconds(5)));
+}
+
+// A companion that cannot exec is not the caller's error: the daemon
+// starts, and finds its companion gone.
+TEST(SpawnTest, CompanionThatCannotStartLeavesTheDaemonRunning) {
+  TempDir dir;
+  const std::string daemon_file = dir.File("daemon.txt");
+  SpawnOptions daemon;
+  daemon.argv = {"/bin/sh", "-c",
+                 "echo $$ $COMPANION_PID > " + daemon_file + ".tmp && mv " + daemon_file +
+                     ".tmp " + daemon_file + " && exec sleep 30"};
+  Companion companion;
+  companion.options.argv = {"/nonexistent/companion"};
+  companion.options.parent_death_signal = SIGKILL;
+  companion.pid_env = "COMPANION_PID";
+  companion.parent_pid_env = "DAEMON_PID";
+  ASSERT_TRUE(SpawnDetached(daemon, &companion).ok());
+  ASSERT_TRUE(WaitFor([&] { return Fields(daemon_file).size() == 2; }));
+  std::vector<std::string> d = Fields(daemon_file);
+  pid_t daemon_pid = 0, companion_pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(d[0], &daemon_pid));
+  ASSERT_TRUE(absl::SimpleAtoi(d[1], &companion_pid));
+  EXPECT_GT(companion_pid, 0);
+  // Exited with 127 (a zombie of the daemon's until it reaps).
+  std::string stat = testing::ReadFileOrEmpty("/proc/" + std::to_string(companion_pid) + "/stat");
+  EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos) << stat;
+  kill(daemon_pid, SIGKILL);
   EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(daemon_pid); }, absl::Seconds(5)));
 }
 

@@ -51,9 +51,14 @@ class ControlPlane {
 // The plugin's file name; found like the appkit binaries (common/host.h).
 inline constexpr char kControlPlanePlugin[] = "libappkit_control_plane.so";
 
-// Loads the plugin (once per process) and listens. FailedPrecondition
-// naming the plugin when it cannot be found or loaded; the listen errors
-// of ControlServer::Listen otherwise.
+// Finds and loads the plugin (once per process; later calls are free).
+// FailedPrecondition naming the plugin and where it was looked for when it
+// cannot be found or loaded. A pool that gets this logs it and runs
+// without its socket: supervising the workers matters more.
+absl::Status LoadControlPlanePlugin();
+
+// Loads the plugin and listens: the errors of LoadControlPlanePlugin, or
+// those of ControlServer::Listen (which keep their codes).
 absl::StatusOr<std::unique_ptr<ControlPlane>> OpenControlPlane(PoolControl* pool,
                                                                const std::string& socket_path);
 

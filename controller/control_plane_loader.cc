@@ -41,6 +41,8 @@ absl::StatusOr<OpenFunction> LoadPlugin() {
 
 }  // namespace
 
+absl::Status LoadControlPlanePlugin() { return LoadPlugin().status(); }
+
 absl::StatusOr<std::unique_ptr<ControlPlane>> OpenControlPlane(PoolControl* pool,
                                                                const std::string& socket_path) {
   absl::StatusOr<OpenFunction> open = LoadPlugin();

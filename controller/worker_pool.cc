@@ -74,11 +74,16 @@ absl::Status WorkerPool::Run() {
   RaiseFdLimit();  // after the fork server: workers keep the usual limit
 
   if (!config_.control_socket.empty()) {
-    auto plane = OpenControlPlane(this, config_.control_socket);
-    if (!plane.ok()) return plane.status();
-    control_plane_ = std::move(*plane);
-    APPKIT_RETURN_IF_ERROR(
-        loop_.Watch(control_plane_->fd(), [this] { control_plane_->AcceptPending(); }));
+    if (absl::Status plugin = LoadControlPlanePlugin(); !plugin.ok()) {
+      spdlog::error("worker controller {}: {}; the pool runs without its control socket {}",
+                    getpid(), std::string(plugin.message()), config_.control_socket);
+    } else {
+      auto plane = OpenControlPlane(this, config_.control_socket);
+      if (!plane.ok()) return plane.status();
+      control_plane_ = std::move(*plane);
+      APPKIT_RETURN_IF_ERROR(
+          loop_.Watch(control_plane_->fd(), [this] { control_plane_->AcceptPending(); }));
+    }
   }
   const int quit_fd = internal::QuitFd();
   APPKIT_RETURN_IF_ERROR(loop_.Watch(quit_fd, [this, quit_fd] {

@@ -85,6 +85,16 @@ int Guardian::Run(int ready_fd) {
   // survivor that removes it (and our sockets) if we die by SIGKILL.
   // StartDaemon normally started it already, next to us, so that it loads
   // while we do (a server that failed to start is replaced on first use).
+  if (executor_server_) {
+    // StartDaemon's companion exec'd before we did, or died trying (a
+    // broken executor binary): then start one here, which says why.
+    siginfo_t info = {};
+    if (waitid(P_PID, executor_server_->pid(), &info, WEXITED | WNOHANG) == 0 &&
+        info.si_pid != 0) {
+      executor_server_->Reaped();
+      executor_server_.reset();
+    }
+  }
   if (!executor_server_) {
     if (absl::Status server = StartExecutorServer(); !server.ok()) {
       ready.set_error(std::string(server.message()));
