@@ -1,7 +1,8 @@
 // Fault injection: SIGKILL each role of a running daemon with a worker
-// pool (guardian, executor = controller, worker) at random moments of its
-// life (starting, running, waiting to restart, stopping), 120 rounds with
-// a fixed seed. After every round: no process of the round survives (no
+// pool (guardian, executor = controller, worker, the executor fork server)
+// at random moments of its life (starting, running, waiting to restart,
+// stopping), 120 rounds with a fixed seed (APPKIT_FAULT_SEED and
+// APPKIT_FAULT_ROUNDS explore more). After every round: no process of the round survives (no
 // orphan, no zombie of ours), no pid file or socket is left, and the next
 // round's start on the same paths works.
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "client/appkit.h"
@@ -35,7 +37,7 @@ using ::appkit::testing::WaitForExit;
 using Json = nlohmann::json;
 
 constexpr int kRounds = 120;
-const char* const kRoles[] = {"guardian", "executor", "worker"};
+const char* const kRoles[] = {"guardian", "executor", "worker", "executor fork server"};
 const char* const kPhases[] = {"starting", "running", "waiting to restart", "stopping"};
 
 std::string Module() { return testing::RunfilePath("testing/libtest_module.so"); }
@@ -124,15 +126,20 @@ class FaultInjectionTest : public ::testing::Test {
 };
 
 TEST_F(FaultInjectionTest, SigkillAnyRoleAtAnyMomentLeavesNothingBehind) {
-  std::mt19937 random(20261126);
+  // Fixed for CI; APPKIT_FAULT_SEED / APPKIT_FAULT_ROUNDS explore more.
+  const char* seed_env = getenv("APPKIT_FAULT_SEED");
+  const char* rounds_env = getenv("APPKIT_FAULT_ROUNDS");
+  const unsigned seed = seed_env ? static_cast<unsigned>(atoll(seed_env)) : 20261126u;
+  const int rounds = rounds_env ? atoi(rounds_env) : kRounds;
+  std::mt19937 random(seed);
   std::map<std::string, int> counts;
   std::vector<std::string> failures;
 
-  for (int round = 0; round < kRounds; ++round) {
+  for (int round = 0; round < rounds; ++round) {
     for (const char* name : {"pool.events", "w1.events", "w2.events", "err.txt"}) {
       std::filesystem::remove(File(name));
     }
-    const std::string role = kRoles[random() % 3];
+    const std::string role = kRoles[random() % 4];
     const std::string phase = kPhases[random() % 4];
     const int delay_ms = static_cast<int>(random() % 40);
     const int settle_ms = static_cast<int>(random() % 150);  // drawn up front: same plan each run
@@ -177,6 +184,17 @@ TEST_F(FaultInjectionTest, SigkillAnyRoleAtAnyMomentLeavesNothingBehind) {
       target = ExecutorOf(guardian);
       std::vector<pid_t> executors = PidsOf(File("pool.events"), "pool_starting");
       if (target == 0 && !executors.empty()) target = executors.back();
+    } else if (role == "executor fork server") {
+      // The guardian's child that is not the executor (StartDaemon started
+      // it next to the guardian; the guardian replaces it when it dies).
+      std::set<pid_t> executors = {ExecutorOf(guardian)};
+      for (pid_t pid : PidsOf(File("pool.events"), "pool_starting")) executors.insert(pid);
+      for (pid_t child : ChildrenOf(guardian)) {
+        if (executors.count(child) == 0 && absl::StrContains(
+                ReadFileOrEmpty("/proc/" + std::to_string(child) + "/cmdline"), "executor")) {
+          target = child;
+        }
+      }
     } else {
       std::vector<pid_t> w2 = PidsOf(File("w2.events"), "started");
       std::vector<pid_t> w1 = PidsOf(File("w1.events"), "started");
@@ -226,7 +244,7 @@ TEST_F(FaultInjectionTest, SigkillAnyRoleAtAnyMomentLeavesNothingBehind) {
     if (failures.size() > 5) break;
   }
 
-  printf("fault injection: %d rounds (seed 20261126)\n", kRounds);
+  printf("fault injection: %d rounds (seed %u)\n", rounds, seed);
   for (const auto& [label, count] : counts) printf("  %-40s %d\n", label.c_str(), count);
   printf("  failures: %zu\n", failures.size());
   for (const std::string& failure : failures) ADD_FAILURE() << failure;

@@ -333,6 +333,42 @@ TEST_F(StartDaemonTest, CrashBySignalIsReportedAndRestarted) {
   EXPECT_EQ(status.history(0).description(), "killed by signal 11 (SIGSEGV)");
 }
 
+TEST_F(StartDaemonTest, KilledExecutorForkServerIsReplacedAtTheNextRestart) {
+  options_.restart_interval = absl::Milliseconds(1);
+  options_.logging_config = *LoggingConfigFromJson(
+      R"({"level": "INFO", "handlers": [{"file": {"filename": ")" + dir_.File("d.log") +
+      R"("}}]})");
+  DaemonStartResult result = Start("run_until_quit");
+  ASSERT_EQ(result.status, DaemonRunStatus::kLaunched);
+  pid_t executor = WaitForStarted();
+  ASSERT_GT(executor, 0);
+  // The guardian's child that is not the running executor.
+  auto server_of = [&](pid_t running) {
+    std::ifstream in("/proc/" + std::to_string(*result.pid) + "/task/" +
+                     std::to_string(*result.pid) + "/children");
+    pid_t found = 0;
+    for (pid_t child; in >> child;) {
+      if (child != running) found = child;
+    }
+    return found;
+  };
+  pid_t server = server_of(executor);
+  ASSERT_GT(server, 0);
+  kill(server, SIGKILL);
+  EXPECT_TRUE(WaitFor([&] {
+    return ReadFileOrEmpty(dir_.File("d.log")).find("executor fork server " +
+                                                    std::to_string(server)) != std::string::npos;
+  })) << ReadFileOrEmpty(dir_.File("d.log"));
+  // The daemon goes on; its next executor comes from a new server.
+  kill(executor, SIGKILL);
+  pid_t next = WaitForStarted(1);
+  ASSERT_GT(next, 0) << ReadFileOrEmpty(dir_.File("d.log"));
+  EXPECT_EQ(testing::ParentOf(next), *result.pid);
+  pid_t new_server = server_of(next);
+  EXPECT_GT(new_server, 0);
+  EXPECT_NE(new_server, server);
+}
+
 TEST_F(StartDaemonTest, SigtermToGuardianEndsTheTreeWithoutRestart) {
   options_.restart_interval = absl::Milliseconds(1);
   DaemonStartResult result = Start("run_until_quit");
