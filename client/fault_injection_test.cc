@@ -9,14 +9,12 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "client/appkit.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
@@ -29,6 +27,7 @@ namespace appkit {
 namespace {
 
 using ::appkit::testing::FileExists;
+using ::appkit::testing::ChildrenOf;
 using ::appkit::testing::LinesWithPrefix;
 using ::appkit::testing::ProcessAlive;
 using ::appkit::testing::ReadFileOrEmpty;
@@ -41,23 +40,6 @@ const char* const kRoles[] = {"guardian", "executor", "worker", "executor fork s
 const char* const kPhases[] = {"starting", "running", "waiting to restart", "stopping"};
 
 std::string Module() { return testing::RunfilePath("testing/libtest_module.so"); }
-
-// The children of `pid` (every thread's), from /proc.
-std::vector<pid_t> ChildrenOf(pid_t pid) {
-  std::vector<pid_t> children;
-  std::error_code error;
-  for (const auto& task : std::filesystem::directory_iterator(
-           "/proc/" + std::to_string(pid) + "/task", error)) {
-    std::ifstream in(task.path() / "children");
-    std::string line;
-    std::getline(in, line);
-    for (absl::string_view token : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
-      int child;
-      if (absl::SimpleAtoi(token, &child)) children.push_back(child);
-    }
-  }
-  return children;
-}
 
 // All pids on "<event> <pid>" lines of `path`.
 std::vector<pid_t> PidsOf(const std::string& path, const std::string& event) {

@@ -109,12 +109,7 @@ TEST_F(StartDaemonTest, LaunchWritesPidFileAndRunsEntry) {
   EXPECT_EQ(testing::ParentOf(executor), *result.pid);
   // Its other child is the executor fork server, which StartDaemon starts
   // next to the guardian: in its own process group, in the same session.
-  std::vector<pid_t> children;
-  {
-    std::ifstream in("/proc/" + std::to_string(*result.pid) + "/task/" +
-                     std::to_string(*result.pid) + "/children");
-    for (pid_t child; in >> child;) children.push_back(child);
-  }
+  std::vector<pid_t> children = testing::ChildrenOf(*result.pid);
   ASSERT_EQ(children.size(), 2u);
   pid_t server = children[0] == executor ? children[1] : children[0];
   EXPECT_EQ(getpgid(server), server);
@@ -344,10 +339,8 @@ TEST_F(StartDaemonTest, KilledExecutorForkServerIsReplacedAtTheNextRestart) {
   ASSERT_GT(executor, 0);
   // The guardian's child that is not the running executor.
   auto server_of = [&](pid_t running) {
-    std::ifstream in("/proc/" + std::to_string(*result.pid) + "/task/" +
-                     std::to_string(*result.pid) + "/children");
     pid_t found = 0;
-    for (pid_t child; in >> child;) {
+    for (pid_t child : testing::ChildrenOf(*result.pid)) {
       if (child != running) found = child;
     }
     return found;

@@ -477,10 +477,7 @@ TEST_F(StartWorkersTest, HungControlChannelIsNoticedWithinCheckInterval) {
 
 // The worker fork server: the executor's child that is not a worker.
 pid_t ForkServerOf(pid_t executor, const std::set<pid_t>& workers) {
-  std::ifstream in("/proc/" + std::to_string(executor) + "/task/" + std::to_string(executor) +
-                   "/children");
-  pid_t pid;
-  while (in >> pid) {
+  for (pid_t pid : testing::ChildrenOf(executor)) {
     if (workers.count(pid) == 0) return pid;
   }
   return 0;

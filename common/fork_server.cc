@@ -173,9 +173,15 @@ std::unique_ptr<ForkServer> ForkServer::Adopt(int fd) {
   int pid = 0;
   bool given = value != nullptr && absl::SimpleAtoi(value, &pid) && pid > 0;
   unsetenv(kServerPidEnv);
+  UniqueFd socket(fd);
   if (!given) return nullptr;
+  // The launcher's clone of it exec'd before we did, or died trying (a
+  // broken binary): then reap it, and the caller starts one with Start,
+  // which says why.
+  siginfo_t info = {};
+  if (waitid(P_PID, pid, &info, WEXITED | WNOHANG) == 0 && info.si_pid != 0) return nullptr;
   fcntl(fd, F_SETFD, FD_CLOEXEC);
-  return std::unique_ptr<ForkServer>(new ForkServer(pid, UniqueFd(fd)));
+  return std::unique_ptr<ForkServer>(new ForkServer(pid, std::move(socket)));
 }
 
 ForkServer::~ForkServer() {

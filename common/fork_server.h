@@ -73,8 +73,9 @@ class ForkServer {
                                                           const std::vector<std::string>& args,
                                                           const int stdio[3]);
   // In the supervisor: the server its launcher started, or nullptr when
-  // none was (kServerPidEnv unset). Takes `fd` (made close-on-exec) and
-  // clears the variable.
+  // none was (kServerPidEnv unset) or it already died (reaped here; start
+  // one with Start, which reports why). Takes `fd` (made close-on-exec,
+  // or closed) and clears the variable.
   static std::unique_ptr<ForkServer> Adopt(int fd);
 
   // Closes the socket (the server exits) and reaps the server.

@@ -55,19 +55,12 @@ BinaryState& Binaries() {
   return *state;
 }
 
-bool IsExecutable(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
-}
-
-// A binary must be executable; a shared library (the plugin) only
-// readable, as `install -m 644` leaves it.
+// A regular file we may use: a binary must be executable, a shared
+// library (the plugin) only readable, as `install -m 644` leaves it.
 bool IsUsable(const std::string& path) {
-  if (absl::EndsWith(path, ".so")) {
-    struct stat st;
-    return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), R_OK) == 0;
-  }
-  return IsExecutable(path);
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  return access(path.c_str(), absl::EndsWith(path, ".so") ? R_OK : X_OK) == 0;
 }
 
 std::string SelfPath() {

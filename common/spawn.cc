@@ -140,11 +140,10 @@ void WritePid(char* digits, pid_t pid) {
   }
 }
 
-// Waits for the exec of a child holding the write end of `error_read`:
-// EOF means it happened; an int is the child's errno.
-// Like ReadExecError (below), but reads until every holder of the write
-// end closed it; returns the first error reported.
-int ReadExecErrorUntilEof(int error_read) {
+// Waits until every holder of the write end of `error_read` closed it (at
+// its exec, or at its exit): 0 when all exec'd, else the first errno one
+// of them reported.
+int ReadExecError(int error_read) {
   int first = 0;
   for (;;) {
     int child_errno = 0;
@@ -153,15 +152,6 @@ int ReadExecErrorUntilEof(int error_read) {
     if (n <= 0) return first;
     if (n == sizeof(child_errno) && first == 0) first = child_errno;
   }
-}
-
-int ReadExecError(int error_read) {
-  int child_errno = 0;
-  ssize_t n;
-  do {
-    n = read(error_read, &child_errno, sizeof(child_errno));
-  } while (n < 0 && errno == EINTR);
-  return n == sizeof(child_errno) ? child_errno : 0;
 }
 
 // SpawnDetached's children share the caller's memory until they exec
@@ -304,7 +294,7 @@ absl::Status SpawnDetached(const SpawnOptions& options, const Companion* compani
     // daemon and its companion hold the pipe until their exec) has exec'd
     // or died. Only then are the stacks and the prepared argv free, even
     // if one of them was killed before its child exec'd.
-    child_errno = ReadExecErrorUntilEof(error_read.get());
+    child_errno = ReadExecError(error_read.get());
   }
   munmap(stacks, 3 * slot);
   if (middle < 0) return ErrnoStatus(clone_errno, "clone for " + options.argv[0]);

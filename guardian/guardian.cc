@@ -84,17 +84,8 @@ int Guardian::Run(int ready_fd) {
   // The executor fork server first: from before our pid file exists, a
   // survivor that removes it (and our sockets) if we die by SIGKILL.
   // StartDaemon normally started it already, next to us, so that it loads
-  // while we do (a server that failed to start is replaced on first use).
-  if (executor_server_) {
-    // StartDaemon's companion exec'd before we did, or died trying (a
-    // broken executor binary): then start one here, which says why.
-    siginfo_t info = {};
-    if (waitid(P_PID, executor_server_->pid(), &info, WEXITED | WNOHANG) == 0 &&
-        info.si_pid != 0) {
-      executor_server_->Reaped();
-      executor_server_.reset();
-    }
-  }
+  // while we do (ForkServer::Adopt gave none if it died before its exec;
+  // one that dies later is replaced on first use).
   if (!executor_server_) {
     if (absl::Status server = StartExecutorServer(); !server.ok()) {
       ready.set_error(std::string(server.message()));

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -71,6 +72,17 @@ pid_t ParentOf(pid_t pid) {
   int ppid = 0;
   if (fields.size() > 1) (void)absl::SimpleAtoi(fields[1], &ppid);
   return ppid;
+}
+
+std::vector<pid_t> ChildrenOf(pid_t pid) {
+  std::vector<pid_t> children;
+  std::error_code error;
+  for (const auto& task : std::filesystem::directory_iterator(
+           "/proc/" + std::to_string(pid) + "/task", error)) {
+    std::ifstream in(task.path() / "children");
+    for (pid_t child; in >> child;) children.push_back(child);
+  }
+  return children;
 }
 
 std::vector<std::string> LinesWithPrefix(const std::string& path, const std::string& prefix) {

@@ -31,6 +31,9 @@ bool WaitForExit(pid_t pid, absl::Duration timeout = absl::Seconds(10));
 // The parent pid of `pid`, or 0.
 pid_t ParentOf(pid_t pid);
 
+// The children of `pid` (of all its threads), from /proc; empty when gone.
+std::vector<pid_t> ChildrenOf(pid_t pid);
+
 // Lines of `path` that start with `prefix`.
 std::vector<std::string> LinesWithPrefix(const std::string& path, const std::string& prefix);
 
