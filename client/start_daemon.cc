@@ -13,6 +13,8 @@
 #include "common/entry.h"
 #include "common/errno_status.h"
 #include "common/fd_io.h"
+#include "common/safe_file.h"
+#include "common/stdio_files.h"
 #include "common/fork_server.h"
 #include "common/host.h"
 #include "common/pid_file.h"
@@ -42,19 +44,27 @@ std::string ControllerSocketFor(const std::string& control_socket) {
   return base + ".workers.sock";
 }
 
+// A socket path in a trusted, writable directory, with nothing but a
+// (stale or live) socket at it: the guardian's bind tells those apart.
+absl::Status CheckSocketPath(const std::string& path, const std::string& what) {
+  const std::string dir = DirName(path);
+  if (absl::Status s = CheckTrustedDirectory(dir, what + " " + path); !s.ok()) return s;
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("directory ", dir, " of ", what, " ", path,
+                                           " is not writable"));
+  }
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    return absl::PermissionDeniedError(absl::StrCat(what, " path ", path, " exists and is ",
+                                                    FileTypeName(st.st_mode), ": refused"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   v1::DaemonLaunch launch;
-  if (options.pid_filename.empty()) {
-    return absl::InvalidArgumentError("DaemonOptions.pid_filename is required");
-  }
   if (options.daemon_entry.empty()) {
     return absl::InvalidArgumentError("DaemonOptions.daemon_entry is required");
-  }
-  if (absl::Status s = CheckParentDirWritable(options.pid_filename, "pid file"); !s.ok()) return s;
-  struct stat st;
-  if (stat(options.pid_filename.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("pid file path ", options.pid_filename, " is a directory"));
   }
   if (options.restart_interval && *options.restart_interval < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -81,7 +91,7 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   if (absl::Status s = CheckUnixSocketPath(control_socket, "control socket path"); !s.ok()) {
     return s;
   }
-  if (absl::Status s = CheckParentDirWritable(control_socket, "control socket"); !s.ok()) return s;
+  if (absl::Status s = CheckSocketPath(control_socket, "control socket"); !s.ok()) return s;
   std::string controller_socket = ControllerSocketFor(control_socket);
   if (absl::Status s = CheckUnixSocketPath(
           controller_socket, "worker controller socket path (derived from the control socket)");
@@ -120,28 +130,34 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
 }  // namespace
 
 DaemonStartResult StartDaemon(const DaemonOptions& options) {
+  // A daemon that runs is reported first, whatever the other options say
+  // (a start is idempotent: SPEC §4); only the pid file must be valid.
+  if (options.pid_filename.empty()) return Failed("DaemonOptions.pid_filename is required");
+  if (absl::Status s = CheckOutputFile(options.pid_filename, "pid file"); !s.ok()) {
+    return Failed(s);
+  }
+  absl::StatusOr<PidFile::Holder> holder = PidFile::Inspect(options.pid_filename, "guardian");
+  if (!holder.ok()) return Failed(holder.status());
+  if (holder->state == PidFile::Holder::State::kRunning) {
+    return DaemonStartResult{DaemonRunStatus::kAlreadyRunning, holder->pid, ""};
+  }
+  if (holder->state == PidFile::Holder::State::kForeign) {
+    return Failed(absl::StrCat("pid file ", options.pid_filename,
+                               " is held by something else: ", holder->why));
+  }
+
   auto launch = BuildLaunch(options);
   if (!launch.ok()) return Failed(launch.status());
-
-  // Fast path: a live guardian holds the pid file.
-  if (std::optional<pid_t> owner = PidFile::Owner(options.pid_filename)) {
-    return DaemonStartResult{DaemonRunStatus::kAlreadyRunning, *owner, ""};
-  }
 
   auto guardian = internal::FindAppkitBinary("guardian");
   if (!guardian.ok()) return Failed(guardian.status());
 
   UniqueFd null_in(open("/dev/null", O_RDONLY | O_CLOEXEC));
-  auto out = OpenForAppend(options.stdout_filename, "stdout_filename");
-  if (!out.ok()) return Failed(out.status());
-  UniqueFd err_storage;
-  int err_fd = out->get();
-  if (options.stderr_filename != options.stdout_filename) {
-    auto err = OpenForAppend(options.stderr_filename, "stderr_filename");
-    if (!err.ok()) return Failed(err.status());
-    err_storage = std::move(*err);
-    err_fd = err_storage.get();
-  }
+  absl::StatusOr<StdioFiles> stdio =
+      OpenStdioFiles(options.stdout_filename, options.stderr_filename);
+  if (!stdio.ok()) return Failed(stdio.status());
+  const int out_fd = stdio->out.get();
+  const int err_fd = stdio->err_fd();
   auto memfd = MemfdWithContent("appkit-daemon-launch", launch->SerializeAsString());
   if (!memfd.ok()) return Failed(memfd.status());
   UniqueFd config(*memfd);
@@ -154,15 +170,16 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
   // the same), so that both binaries load at once: the first entry runs
   // that much sooner. The arguments are those the guardian would give it:
   // the files it removes if the guardian dies by SIGKILL.
-  const int stdio[3] = {null_in.get(), out->get(), err_fd};
+  const int stdio_fds[3] = {null_in.get(), out_fd, err_fd};
   auto executor_server = ForkServer::PrepareCompanion(
       launch->executor_path(),
-      {launch->pid_filename(), launch->control_socket(), launch->controller_socket()}, stdio);
+      {launch->pid_filename(), launch->control_socket(), launch->controller_socket()},
+      stdio_fds);
   if (!executor_server.ok()) return Failed(executor_server.status());
 
   SpawnOptions spawn;
   spawn.argv = {*guardian};
-  spawn.fds = {{null_in.get(), 0}, {out->get(), 1}, {err_fd, 2}, {config.get(), 3},
+  spawn.fds = {{null_in.get(), 0}, {out_fd, 1}, {err_fd, 2}, {config.get(), 3},
                {ready_write.get(), 4}, {executor_server->supervisor_end.get(), 5}};
   if (absl::Status status = SpawnDetached(spawn, &executor_server->companion); !status.ok()) {
     return Failed(status);

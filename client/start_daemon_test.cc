@@ -579,13 +579,22 @@ TEST_F(StartDaemonBadInputTest, MissingRequiredOptions) {
   EXPECT_NE(result.error.find("pid_filename"), std::string::npos);
 }
 
+// SPEC §4: a running daemon is reported whatever the other options say
+// (a start is idempotent); bad input for another pid file fails and leaves
+// the running daemon alone.
 TEST_F(StartDaemonBadInputTest, BadInputDoesNotDisturbARunningDaemon) {
   DaemonStartResult running = Start("run_until_quit");
   ASSERT_EQ(running.status, DaemonRunStatus::kLaunched);
   DaemonOptions options = Good();
   options.daemon_entry = Module() + ":no_such_function";
   DaemonStartResult result = StartDaemon(options);
+  EXPECT_EQ(result.status, DaemonRunStatus::kAlreadyRunning) << result.error;
+  EXPECT_EQ(result.pid, running.pid);
+  options.pid_filename = dir_.File("other.pid");
+  result = StartDaemon(options);
   EXPECT_EQ(result.status, DaemonRunStatus::kLaunchFailed);
+  EXPECT_NE(result.error.find("no_such_function"), std::string::npos) << result.error;
+  EXPECT_FALSE(testing::FileExists(options.pid_filename));
   EXPECT_TRUE(ProcessAlive(*running.pid));
   EXPECT_EQ(ReadFileOrEmpty(options_.pid_filename), std::to_string(*running.pid) + "\n");
 }

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
 #include "common/entry.h"
-#include "common/fd_io.h"
+#include "common/safe_file.h"
 #include "common/host.h"
 #include "common/quit.h"
 #include "spdlog/spdlog.h"

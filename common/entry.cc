@@ -15,7 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/errno_status.h"
-#include "common/fd_io.h"
+#include "common/safe_file.h"
 #include "common/unique_fd.h"
 #include "spdlog/spdlog.h"
 

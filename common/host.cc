@@ -17,7 +17,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/fd_io.h"
+#include "common/safe_file.h"
+#include "common/stdio_files.h"
 #include "common/quit.h"
 #include "spdlog/spdlog.h"
 
@@ -106,16 +107,17 @@ absl::Status StartHost(const HostConfig& config) {
       ssize_t n = read(read_fd, &byte, 1);
       if (n == 0) return;
       if (n < 0) continue;  // EAGAIN/EINTR
-      if (!config.stdout_filename.empty()) {
-        auto out = OpenForAppend(config.stdout_filename, "stdout file");
-        if (out.ok()) dup2(out->get(), 1);
+      // Reopened in place, under each file's own lock: threads of the
+      // entry keep logging throughout.
+      absl::Status stdio = ReopenStdio(config.stdout_filename, config.stderr_filename);
+      absl::Status logs = ReopenLogFiles();
+      if (stdio.ok() && logs.ok()) {
+        Log().info("SIGHUP: reopened stdout, stderr and log files");
+      } else {
+        for (const absl::Status& status : {stdio, logs}) {
+          if (!status.ok()) Log().error("SIGHUP: {}", std::string(status.message()));
+        }
       }
-      if (!config.stderr_filename.empty()) {
-        auto err = OpenForAppend(config.stderr_filename, "stderr file");
-        if (err.ok()) dup2(err->get(), 2);
-      }
-      (void)ConfigureLogging(config.logging, config.role);
-      spdlog::info("SIGHUP: reopened stdout, stderr and log files");
       std::lock_guard<std::mutex> lock(HookMutex());
       if (Hook()) Hook()();
     }

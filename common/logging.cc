@@ -1,16 +1,17 @@
 #include "common/logging.h"
 
+#include <atomic>
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "common/fd_io.h"
+#include "common/log_files.h"
+#include "common/safe_file.h"
 #include "google/protobuf/util/json_util.h"
-#include "spdlog/sinks/basic_file_sink.h"
-#include "spdlog/sinks/daily_file_sink.h"
-#include "spdlog/sinks/hourly_file_sink.h"
-#include "spdlog/sinks/rotating_file_sink.h"
+#include "spdlog/sinks/dup_filter_sink.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -18,6 +19,23 @@ namespace appkit {
 namespace {
 
 constexpr char kDefaultPattern[] = "[%Y-%m-%d %H:%M:%S.%f] [%l] [%n] [pid %P] %v";
+
+// appkit's own identical lines within this window are collapsed.
+constexpr std::chrono::seconds kRepeatWindow(10);
+
+struct LoggingState {
+  std::mutex mu;  // guards the members but appkit_logger_raw (atomic)
+  std::vector<std::shared_ptr<LogFileSink>> files;
+  // Every logger Log() ever returned: kept alive for good, since another
+  // thread may still be using one when logging is configured again.
+  std::vector<std::shared_ptr<spdlog::logger>> appkit_loggers;
+  std::atomic<spdlog::logger*> appkit_logger_raw{nullptr};
+};
+
+LoggingState& State() {
+  static LoggingState* state = new LoggingState();  // never destroyed: logging at exit
+  return *state;
+}
 
 absl::StatusOr<spdlog::level::level_enum> ParseLevel(const std::string& level) {
   std::string upper = absl::AsciiStrToUpper(level);
@@ -37,7 +55,7 @@ absl::Status CheckLogFile(const std::string& filename, const std::string& handle
     return absl::InvalidArgumentError(
         absl::StrCat("logging_config handler '", handler, "' has no filename"));
   }
-  return CheckParentDirWritable(filename, "log file");
+  return CheckOutputFile(filename, "log file");
 }
 
 }  // namespace
@@ -74,10 +92,16 @@ absl::Status ValidateLoggingConfig(const LoggingConfig& config) {
         absl::Status ok = CheckLogFile(timed.filename(), "timedRotatingFile");
         if (!ok.ok()) return ok;
         std::string when = absl::AsciiStrToUpper(timed.when());
-        if (!when.empty() && when != "MIDNIGHT" && when != "D" && when != "H") {
+        if (!when.empty() && when != "MIDNIGHT" && when != "D" && when != "H" && when != "M" &&
+            when != "S") {
           return absl::InvalidArgumentError(
               absl::StrCat("logging_config timedRotatingFile when '", timed.when(),
-                           "' is not supported: use \"midnight\", \"D\" or \"H\""));
+                           "' is not supported: use \"midnight\", \"D\", \"H\", \"M\" "
+                           "or \"S\""));
+        }
+        if (timed.interval() < 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "logging_config timedRotatingFile interval ", timed.interval(), " is negative"));
         }
         if (timed.backup_count() < 0) {
           return absl::InvalidArgumentError(absl::StrCat(
@@ -116,58 +140,83 @@ absl::Status ValidateLoggingConfig(const LoggingConfig& config) {
 absl::Status ConfigureLogging(const std::optional<LoggingConfig>& config,
                               const std::string& logger_name) {
   std::vector<spdlog::sink_ptr> sinks;
+  std::vector<std::shared_ptr<LogFileSink>> files;
   spdlog::level::level_enum level = spdlog::level::warn;
   std::string pattern = kDefaultPattern;
-  try {
-    if (!config.has_value()) {
-      sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    } else {
-      absl::Status valid = ValidateLoggingConfig(*config);
-      if (!valid.ok()) return valid;
-      level = *ParseLevel(config->level());
-      if (!config->format().empty()) pattern = config->format();
-      for (const v1::LogHandler& handler : config->handlers()) {
-        switch (handler.kind_case()) {
-          case v1::LogHandler::kFile:
-            sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(
-                handler.file().filename(), /*truncate=*/false));
-            break;
-          case v1::LogHandler::kTimedRotatingFile: {
-            const auto& timed = handler.timed_rotating_file();
-            uint16_t keep = static_cast<uint16_t>(timed.backup_count());
-            if (absl::AsciiStrToUpper(timed.when()) == "H") {
-              sinks.push_back(std::make_shared<spdlog::sinks::hourly_file_sink_mt>(
-                  timed.filename(), false, keep));
-            } else {
-              sinks.push_back(std::make_shared<spdlog::sinks::daily_file_sink_mt>(
-                  timed.filename(), 0, 0, false, keep));
-            }
-            break;
-          }
-          case v1::LogHandler::kRotatingFile: {
-            const auto& rotating = handler.rotating_file();
-            sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-                rotating.filename(), static_cast<size_t>(rotating.max_bytes()),
-                static_cast<size_t>(rotating.backup_count())));
-            break;
-          }
-          case v1::LogHandler::kStderr:
-            sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
-            break;
-          default:
-            break;
+  if (!config.has_value()) {
+    sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  } else {
+    absl::Status valid = ValidateLoggingConfig(*config);
+    if (!valid.ok()) return valid;
+    level = *ParseLevel(config->level());
+    if (!config->format().empty()) pattern = config->format();
+    for (const v1::LogHandler& handler : config->handlers()) {
+      absl::StatusOr<std::shared_ptr<LogFileSink>> file;
+      switch (handler.kind_case()) {
+        case v1::LogHandler::kFile:
+          file = LogFileSink::Open(handler.file().filename());
+          break;
+        case v1::LogHandler::kTimedRotatingFile: {
+          const auto& timed = handler.timed_rotating_file();
+          file = TimedRotatingFileSink::Open(timed.filename(), timed.when(), timed.interval(),
+                                             timed.backup_count());
+          break;
         }
+        case v1::LogHandler::kRotatingFile: {
+          const auto& rotating = handler.rotating_file();
+          file = SizeRotatingFileSink::Open(rotating.filename(), rotating.max_bytes(),
+                                            rotating.backup_count());
+          break;
+        }
+        case v1::LogHandler::kStderr:
+          sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
+          continue;
+        default:
+          continue;
       }
+      if (!file.ok()) return file.status();
+      sinks.push_back(*file);
+      files.push_back(*file);
     }
-    auto logger = std::make_shared<spdlog::logger>(logger_name, sinks.begin(), sinks.end());
+  }
+  auto make_logger = [&](std::vector<spdlog::sink_ptr> logger_sinks) {
+    auto logger = std::make_shared<spdlog::logger>(logger_name, logger_sinks.begin(),
+                                                   logger_sinks.end());
     logger->set_level(level);
     logger->set_pattern(pattern, spdlog::pattern_time_type::utc);
     logger->flush_on(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-  } catch (const spdlog::spdlog_ex& e) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot set up logging: ", e.what()));
-  }
+    return logger;
+  };
+  auto own_lines = std::make_shared<spdlog::sinks::dup_filter_sink_mt>(kRepeatWindow);
+  own_lines->set_sinks(sinks);
+  std::shared_ptr<spdlog::logger> appkit_logger = make_logger({own_lines});
+  spdlog::set_default_logger(make_logger(sinks));
+
+  LoggingState& state = State();
+  std::lock_guard<std::mutex> lock(state.mu);
+  state.files = std::move(files);
+  state.appkit_logger_raw.store(appkit_logger.get());
+  state.appkit_loggers.push_back(std::move(appkit_logger));
   return absl::OkStatus();
+}
+
+absl::Status ReopenLogFiles() {
+  LoggingState& state = State();
+  std::lock_guard<std::mutex> lock(state.mu);
+  absl::Status result;
+  for (const std::shared_ptr<LogFileSink>& file : state.files) {
+    absl::Status reopened = file->Reopen();
+    if (!reopened.ok() && result.ok()) {
+      result = absl::Status(reopened.code(), absl::StrCat(reopened.message(),
+                                                          " (still writing to the old file)"));
+    }
+  }
+  return result;
+}
+
+spdlog::logger& Log() {
+  spdlog::logger* logger = State().appkit_logger_raw.load();
+  return logger != nullptr ? *logger : *spdlog::default_logger_raw();
 }
 
 }  // namespace internal

@@ -8,8 +8,15 @@
 //
 // Without a config, only warnings and errors go to stderr (like Python's
 // logging without configuration), so a crash is still on record in the
-// daemon's stderr file. File handlers open O_APPEND and flush every line:
-// several processes can share one file and a crash loses no line.
+// daemon's stderr file. File handlers are common/log_files.h: opened
+// safely, O_APPEND, one write per line (several processes can share one
+// file and a crash loses no line), reopened in place on SIGHUP while any
+// number of threads log.
+//
+// appkit's own lifecycle lines go through Log(): the same handlers, with
+// repeated identical lines collapsed ("Skipped N duplicate messages"), so
+// a condition that repeats (a full fd table, a refused peer) cannot fill a
+// disk. Lines of user code are never collapsed.
 #ifndef APPKIT_COMMON_LOGGING_H_
 #define APPKIT_COMMON_LOGGING_H_
 
@@ -19,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "proto/logging.pb.h"
+#include "spdlog/logger.h"
 
 namespace appkit {
 
@@ -33,9 +41,19 @@ namespace internal {
 // sizes, and that every log file's directory exists.
 absl::Status ValidateLoggingConfig(const LoggingConfig& config);
 
-// Replaces spdlog's default logger. Call before starting threads that log.
+// Sets up spdlog's default logger (what module code logs to) and Log()
+// from `config`, named `logger_name`. Call once, before starting threads
+// that log.
 absl::Status ConfigureLogging(const std::optional<LoggingConfig>& config,
                               const std::string& logger_name);
+
+// Reopens every log file by name (SIGHUP after logrotate moved them);
+// safe while any number of threads log. A file that cannot be reopened
+// stays in use; the error names it.
+absl::Status ReopenLogFiles();
+
+// appkit's own logger (see above); the default logger until configured.
+spdlog::logger& Log();
 
 }  // namespace internal
 }  // namespace appkit

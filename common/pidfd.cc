@@ -15,6 +15,10 @@ namespace appkit {
 
 UniqueFd OpenPidfd(pid_t pid) { return UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0))); }
 
+int SignalPidfd(int pidfd, int signal) {
+  return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
+}
+
 bool HasExited(int pidfd) {
   pollfd check = {pidfd, POLLIN, 0};
   return poll(&check, 1, 0) == 1;

@@ -19,6 +19,10 @@ namespace appkit {
 // process is gone or pidfds are unavailable.
 UniqueFd OpenPidfd(pid_t pid);
 
+// Sends `signal` to the process of `pidfd` (never to a later process that
+// reuses its pid); 0, or -1 with errno set.
+int SignalPidfd(int pidfd, int signal);
+
 // Whether the process has exited, without waiting.
 bool HasExited(int pidfd);
 

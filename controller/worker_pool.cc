@@ -19,7 +19,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/errno_status.h"
-#include "common/fd_io.h"
+#include "common/safe_file.h"
+#include "common/stdio_files.h"
 #include "common/host.h"
 #include "common/pidfd.h"
 #include "common/pid_file.h"
@@ -118,16 +119,9 @@ absl::Status WorkerPool::Run() {
 absl::StatusOr<WorkerPool::PreparedFork> WorkerPool::PrepareFork(const Worker& worker) {
   const WorkerConfig& config = worker.config;
   PreparedFork prepared;
-  auto out = OpenForAppend(config.stdout_filename, "stdout file");
-  if (!out.ok()) return out.status();
-  prepared.out = std::move(*out);
-  int err_fd = prepared.out.get();
-  if (config.stderr_filename != config.stdout_filename) {
-    auto err = OpenForAppend(config.stderr_filename, "stderr file");
-    if (!err.ok()) return err.status();
-    prepared.err = std::move(*err);
-    err_fd = prepared.err.get();
-  }
+  absl::StatusOr<StdioFiles> stdio = OpenStdioFiles(config.stdout_filename, config.stderr_filename);
+  if (!stdio.ok()) return stdio.status();
+  prepared.stdio = std::move(*stdio);
   int ends[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
     return ErrnoStatus(errno, "socketpair for a worker channel");
@@ -145,7 +139,9 @@ absl::StatusOr<WorkerPool::PreparedFork> WorkerPool::PrepareFork(const Worker& w
   launch.set_stdout_filename(config.stdout_filename);
   launch.set_stderr_filename(config.stderr_filename);
   prepared.request = launch.SerializeAsString();
-  prepared.fds = {{prepared.out.get(), 1}, {err_fd, 2}, {prepared.theirs.get(), 3}};
+  prepared.fds = {{prepared.stdio.out.get(), 1},
+                   {prepared.stdio.err_fd(), 2},
+                   {prepared.theirs.get(), 3}};
   return prepared;
 }
 
@@ -348,9 +344,7 @@ void WorkerPool::OnWorkerExited(Worker& worker) {
   worker.kill_timer = 0;
 
   // A worker killed by a signal could not remove its pid file.
-  struct stat st;
-  const std::string& pid_file = worker.config.pid_filename;
-  if (stat(pid_file.c_str(), &st) == 0 && !PidFile::Owner(pid_file)) unlink(pid_file.c_str());
+  PidFile::RemoveIfStale(worker.config.pid_filename, pid);
 
   --alive_;
   RecordEnd(worker, exit, description);
@@ -477,7 +471,7 @@ void WorkerPool::OnCheckTimer() {
 void WorkerPool::ForwardHangup() {
   absl::MutexLock lock(&mu_);
   for (const Worker& worker : workers_) {
-    if (worker.pidfd) syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGHUP, nullptr, 0);
+    if (worker.pidfd) SignalPidfd(worker.pidfd.get(), SIGHUP);
   }
 }
 
@@ -538,9 +532,9 @@ void WorkerPool::WriteDebugInfo() {
     debug_json_ = json;
   }
   if (config_.debug_filename) {
-    absl::Status written = WriteFileAtomically(*config_.debug_filename, json);
+    absl::Status written = WriteFileAtomically(*config_.debug_filename, json, "debug file");
     if (!written.ok()) {
-      spdlog::warn("cannot write debug file: {}", std::string(written.message()));
+      spdlog::warn("{}", std::string(written.message()));
     }
   }
   // Rendering a big pool builds a large JSON tree: give its pages back.

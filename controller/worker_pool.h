@@ -55,6 +55,7 @@
 #include "common/fork_server.h"
 #include "common/logging.h"
 #include "common/spawn.h"
+#include "common/stdio_files.h"
 #include "common/unique_fd.h"
 #include "controller/control_plane.h"
 #include "google/protobuf/struct.pb.h"
@@ -125,7 +126,8 @@ class WorkerPool final : public PoolControl {
   // end of its control channel.
   struct PreparedFork {
     std::string request;
-    UniqueFd out, err, ours, theirs;
+    StdioFiles stdio;
+    UniqueFd ours, theirs;
     std::vector<std::pair<int, int>> fds;
   };
 

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/errno_status.h"
 #include "common/fd_io.h"
+#include "common/stdio_files.h"
 #include "common/pidfd.h"
 #include "common/logging.h"
 #include "common/time_format.h"
@@ -94,7 +95,7 @@ int Guardian::Run(int ready_fd) {
     }
   }
 
-  auto acquired = PidFile::Acquire(launch_.pid_filename(), getpid());
+  auto acquired = PidFile::Acquire(launch_.pid_filename(), getpid(), "guardian");
   if (!acquired.ok()) {
     ready.set_error(std::string(acquired.status().message()));
     Report(ready_fd, ready);
@@ -423,18 +424,18 @@ v1::GuardianStatus Guardian::Status() const {
 }
 
 void Guardian::ReopenOutputs() {
-  // logrotate moved the files away: open them again by name.
-  for (const auto& [fd, name] : {std::pair<int, std::string>{1, launch_.stdout_filename()},
-                                 std::pair<int, std::string>{2, launch_.stderr_filename()}}) {
-    if (name.empty()) continue;
-    auto reopened = OpenForAppend(name, fd == 1 ? "stdout file" : "stderr file");
-    if (reopened.ok()) dup2(reopened->get(), fd);
-  }
-  std::optional<LoggingConfig> logging;
-  if (launch_.has_logging_config()) logging = launch_.logging_config();
-  (void)internal::ConfigureLogging(logging, "guardian");
+  // logrotate moved the files away: open them again by name, safely; a
+  // file that cannot be reopened stays in use (and we say why).
+  absl::Status stdio = ReopenStdio(launch_.stdout_filename(), launch_.stderr_filename());
+  absl::Status logs = internal::ReopenLogFiles();
   if (executor_pid_ > 0) kill(executor_pid_, SIGHUP);
-  spdlog::info("SIGHUP: reopened stdout, stderr and log files");
+  if (stdio.ok() && logs.ok()) {
+    spdlog::info("SIGHUP: reopened stdout, stderr and log files");
+    return;
+  }
+  for (const absl::Status& status : {stdio, logs}) {
+    if (!status.ok()) spdlog::error("SIGHUP: {}", std::string(status.message()));
+  }
 }
 
 void Guardian::KillRemainingDescendants() {

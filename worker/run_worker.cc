@@ -29,7 +29,7 @@ struct PidFileHolder {
 };
 
 absl::Status AcquirePidFile(PidFileHolder& holder) {
-  auto acquired = PidFile::Acquire(holder.path, getpid());
+  auto acquired = PidFile::Acquire(holder.path, getpid(), "worker");
   if (!acquired.ok()) return acquired.status();
   if (acquired->running_pid != 0) {
     return absl::AlreadyExistsError(absl::StrCat("pid file ", holder.path,

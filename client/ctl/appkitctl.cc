@@ -8,20 +8,23 @@
 //                                     | workers NAME | debug NAME
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
 #include "client/ctl/ctl_commands.h"
 #include "client/ctl/daemons_config.h"
+#include "common/safe_file.h"
 
 ABSL_FLAG(std::string, pid_file, "", "the daemon's pid file (status, stop, workers, debug)");
 ABSL_FLAG(std::string, socket, "", "its control socket (default: <pid file>.sock)");
@@ -80,6 +83,17 @@ int List(const DaemonsConfig& config) {
   return kOk;
 }
 
+// Creates `dir` (0755) when missing and checks it is ours (a directory
+// only we or root can change: common/safe_file.h). A name planted there by
+// another user is refused, never followed.
+absl::Status EnsureOwnDirectory(const std::string& dir, const std::string& what) {
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return absl::Status(absl::ErrnoToStatusCode(errno),
+                        absl::StrCat("cannot create ", what, " ", dir, ": ", strerror(errno)));
+  }
+  return CheckTrustedDirectory(dir, what + " " + dir);
+}
+
 int Start(const DaemonsConfig& config, const NamedDaemon& daemon) {
   const bool default_state_dir = absl::GetFlag(FLAGS_state_dir).empty();
   struct stat st;
@@ -88,10 +102,14 @@ int Start(const DaemonsConfig& config, const NamedDaemon& daemon) {
             config.state_dir.c_str());
     return kError;
   }
-  std::error_code error;
-  std::filesystem::create_directories(daemon.dir, error);
-  if (error) {
-    fprintf(stderr, "cannot create %s: %s\n", daemon.dir.c_str(), error.message().c_str());
+  absl::Status dirs = default_state_dir
+                          ? EnsureOwnDirectory(config.state_dir, "state directory")
+                          : CheckTrustedDirectory(config.state_dir,
+                                                  "state directory " + config.state_dir);
+  if (dirs.ok()) dirs = EnsureOwnDirectory(daemon.dir, "daemon directory");
+  if (!dirs.ok()) {
+    fprintf(stderr, "cannot start %s: %s\n", daemon.name.c_str(),
+            std::string(dirs.message()).c_str());
     return kError;
   }
   // Modules are looked for next to the config file first (the executor

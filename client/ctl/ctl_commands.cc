@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <optional>
@@ -11,12 +13,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/fd_io.h"
+#include "common/errno_status.h"
+#include "common/safe_file.h"
+#include "common/unix_socket_path.h"
 #include "common/pid_file.h"
 #include "common/pidfd.h"
 #include "common/time_format.h"
 #include "google/protobuf/util/json_util.h"
-#include "grpcpp/create_channel.h"
+#include "grpcpp/create_channel_posix.h"
 #include "nlohmann/json.hpp"
 #include "proto/controller.grpc.pb.h"
 #include "proto/guardian.grpc.pb.h"
@@ -33,22 +37,63 @@ std::string WhyNotRunning(const std::string& pid_filename) {
   if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return absl::StrCat("directory ", dir, " does not exist; check the --pid-file path");
   }
-  if (stat(pid_filename.c_str(), &st) != 0) return "no pid file";
+  if (lstat(pid_filename.c_str(), &st) != 0) return "no pid file";
   return "stale pid file: no live process holds it";
 }
 
-// The guardian holding the pid file, or nullopt after telling why not.
-std::optional<pid_t> RunningGuardian(const std::string& pid_filename, bool quiet = false) {
-  std::optional<pid_t> pid = PidFile::Owner(pid_filename);
-  if (!pid && !quiet) {
+// The verified guardian of a pid file (common/pid_file.h): a pid from a
+// file is never used, let alone signalled, before that.
+struct Running {
+  std::optional<pid_t> pid;  // set when a verified guardian holds the file
+  int exit_code = kNotRunning;  // when not: kNotRunning, or kError (said why)
+};
+
+Running RunningGuardian(const std::string& pid_filename, bool quiet = false) {
+  absl::StatusOr<PidFile::Holder> holder = PidFile::Inspect(pid_filename, "guardian");
+  if (!holder.ok()) {
+    fprintf(stderr, "%s\n", std::string(holder.status().message()).c_str());
+    return Running{std::nullopt, kError};
+  }
+  switch (holder->state) {
+    case PidFile::Holder::State::kRunning:
+      return Running{holder->pid, kOk};
+    case PidFile::Holder::State::kForeign:
+      fprintf(stderr, "pid file %s is held by something else: %s; nothing was signalled\n",
+              pid_filename.c_str(), holder->why.c_str());
+      return Running{std::nullopt, kError};
+    case PidFile::Holder::State::kNone:
+      break;
+  }
+  if (!quiet) {
     fprintf(stderr, "no daemon is running for %s (%s)\n", pid_filename.c_str(),
             WhyNotRunning(pid_filename).c_str());
   }
-  return pid;
+  return Running{std::nullopt, kNotRunning};
 }
 
-std::shared_ptr<grpc::Channel> Channel(const std::string& socket) {
-  return grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
+// A channel to the socket, if the process that listens on it is `pid`
+// (SO_PEERCRED of the connection): a socket taken over by another
+// process is never spoken to.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(const std::string& socket, pid_t pid) {
+  if (absl::Status path = CheckUnixSocketPath(socket, "control socket"); !path.ok()) return path;
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return ErrnoStatus(errno, "socket");
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, socket.data(), socket.size());
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return ErrnoStatus(errno, "cannot connect to " + socket);
+  }
+  ucred peer = {};
+  socklen_t len = sizeof(peer);
+  if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
+    return ErrnoStatus(errno, "SO_PEERCRED on " + socket);
+  }
+  if (peer.pid != pid) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "socket ", socket, " is served by process ", peer.pid, ", not by ", pid, ": refused"));
+  }
+  return grpc::CreateInsecureChannelFromFd("unix:" + socket, fd.release());
 }
 
 void SetDeadline(grpc::ClientContext& context) {
@@ -63,8 +108,19 @@ int Refused(const std::string& socket, pid_t pid, const grpc::Status& status) {
   return kError;
 }
 
-std::optional<v1::GuardianStatus> GetStatus(const std::string& socket, grpc::Status* rpc) {
-  auto stub = v1::Guardian::NewStub(Channel(socket));
+int Refused(const std::string& socket, pid_t pid, const absl::Status& status) {
+  return Refused(socket, pid, grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                           std::string(status.message())));
+}
+
+std::optional<v1::GuardianStatus> GetStatus(const std::string& socket, pid_t pid,
+                                            grpc::Status* rpc) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Channel(socket, pid);
+  if (!channel.ok()) {
+    *rpc = grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(channel.status().message()));
+    return std::nullopt;
+  }
+  auto stub = v1::Guardian::NewStub(*channel);
   grpc::ClientContext context;
   SetDeadline(context);
   v1::GuardianStatus status;
@@ -96,10 +152,8 @@ std::string StateName(int state, bool guardian) {
   return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
 }
 
-bool WaitGone(pid_t pid, absl::Duration timeout) {
-  UniqueFd pidfd = OpenPidfd(pid);
-  if (!pidfd) return errno == ESRCH;
-  return WaitForExit(pidfd.get(), absl::Now() + timeout);
+bool WaitGone(int pidfd, absl::Duration timeout) {
+  return WaitForExit(pidfd, absl::Now() + timeout);
 }
 
 }  // namespace
@@ -121,18 +175,19 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
 }
 
 int Status(const Target& target, bool json) {
-  std::optional<pid_t> pid = RunningGuardian(target.pid_filename, json);
+  Running running = RunningGuardian(target.pid_filename, json);
+  std::optional<pid_t> pid = running.pid;
   if (!pid) {
-    if (json) {
+    if (json && running.exit_code == kNotRunning) {
       nlohmann::json out = {{"running", false},
                             {"pidFilename", target.pid_filename},
                             {"reason", WhyNotRunning(target.pid_filename)}};
       printf("%s\n", out.dump(1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     }
-    return kNotRunning;
+    return running.exit_code;
   }
   grpc::Status rpc;
-  std::optional<v1::GuardianStatus> status = GetStatus(target.socket(), &rpc);
+  std::optional<v1::GuardianStatus> status = GetStatus(target.socket(), *pid, &rpc);
   if (!status) return Refused(target.socket(), *pid, rpc);
   if (json) {
     printf("%s", Json(*status).c_str());
@@ -167,55 +222,85 @@ int Status(const Target& target, bool json) {
 }
 
 int Stop(const Target& target, absl::Duration timeout) {
-  std::optional<pid_t> pid = PidFile::Owner(target.pid_filename);
-  if (!pid) {
+  Running running = RunningGuardian(target.pid_filename, /*quiet=*/true);
+  if (!running.pid) {
+    if (running.exit_code == kError) return kError;
     printf("not running: no daemon for %s (%s)\n", target.pid_filename.c_str(),
            WhyNotRunning(target.pid_filename).c_str());
+    return kOk;
+  }
+  const pid_t pid = *running.pid;
+  // Held from before the request: the wait below is for this process,
+  // whatever later reuses its pid.
+  UniqueFd pidfd = OpenPidfd(pid);
+  if (!pidfd) {
+    printf("stopped daemon (guardian %d had already exited)\n", pid);
     return kOk;
   }
   grpc::Status rpc;
   {
     // The channel closes at the end of this scope: the guardian's gRPC
     // server need not wait for a client that is only watching it exit.
-    auto stub = v1::Guardian::NewStub(Channel(target.socket()));
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::GuardianRequestQuitResponse response;
-    rpc = stub->RequestQuit(&context, {}, &response);
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Channel(target.socket(), pid);
+    if (channel.ok()) {
+      auto stub = v1::Guardian::NewStub(*channel);
+      grpc::ClientContext context;
+      SetDeadline(context);
+      v1::GuardianRequestQuitResponse response;
+      rpc = stub->RequestQuit(&context, {}, &response);
+    } else {
+      rpc = grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(channel.status().message()));
+    }
   }
   if (!rpc.ok()) {
-    // The pid is the live holder of the pid-file lock: SIGTERM is the
-    // same request.
+    // SIGTERM is the same request; sent only to the process the pidfd
+    // holds, and only while it still is the verified holder.
+    if (!PidFile::StillHeldBy(target.pid_filename, pid, "guardian")) {
+      if (HasExited(pidfd.get())) {
+        printf("stopped daemon (guardian %d exited meanwhile)\n", pid);
+        return kOk;
+      }
+      fprintf(stderr, "socket %s refused (%s) and guardian %d no longer holds %s; nothing was "
+                      "signalled\n",
+              target.socket().c_str(), rpc.error_message().c_str(), pid,
+              target.pid_filename.c_str());
+      return kError;
+    }
     fprintf(stderr, "socket %s refused (%s); sending SIGTERM to guardian %d\n",
-            target.socket().c_str(), rpc.error_message().c_str(), *pid);
-    if (kill(*pid, SIGTERM) != 0) {
-      fprintf(stderr, "cannot signal guardian %d: %s\n", *pid, strerror(errno));
+            target.socket().c_str(), rpc.error_message().c_str(), pid);
+    if (SignalPidfd(pidfd.get(), SIGTERM) != 0 && errno != ESRCH) {
+      fprintf(stderr, "cannot signal guardian %d: %s\n", pid, strerror(errno));
       return kError;
     }
   }
   absl::Time start = absl::Now();
-  if (!WaitGone(*pid, timeout)) {
-    fprintf(stderr, "daemon (guardian %d) still running %s after the quit request\n", *pid,
+  if (!WaitGone(pidfd.get(), timeout)) {
+    fprintf(stderr, "daemon (guardian %d) still running %s after the quit request\n", pid,
             absl::FormatDuration(timeout).c_str());
     return kError;
   }
-  printf("stopped daemon (guardian %d) in %s\n", *pid,
+  printf("stopped daemon (guardian %d) in %s\n", pid,
          absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))).c_str());
   return kOk;
 }
 
 int Workers(const Target& target, bool json) {
-  std::optional<pid_t> pid = RunningGuardian(target.pid_filename);
-  if (!pid) return kNotRunning;
+  Running running = RunningGuardian(target.pid_filename);
+  std::optional<pid_t> pid = running.pid;
+  if (!pid) return running.exit_code;
   grpc::Status rpc;
-  std::optional<v1::GuardianStatus> status = GetStatus(target.socket(), &rpc);
+  std::optional<v1::GuardianStatus> status = GetStatus(target.socket(), *pid, &rpc);
   if (!status) return Refused(target.socket(), *pid, rpc);
   if (status->controller_socket().empty()) {
     fprintf(stderr, "daemon (guardian %d) runs no worker pool (its entry has not called "
                     "StartWorkers)\n", *pid);
     return kError;
   }
-  auto stub = v1::Controller::NewStub(Channel(status->controller_socket()));
+  // The pool listens in the executor: that is who must answer.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      Channel(status->controller_socket(), static_cast<pid_t>(status->executor().pid()));
+  if (!channel.ok()) return Refused(status->controller_socket(), *pid, channel.status());
+  auto stub = v1::Controller::NewStub(*channel);
   grpc::ClientContext context;
   SetDeadline(context);
   v1::ListWorkersResponse list;
@@ -240,9 +325,12 @@ int Workers(const Target& target, bool json) {
 }
 
 int Debug(const Target& target) {
-  std::optional<pid_t> pid = RunningGuardian(target.pid_filename);
-  if (!pid) return kNotRunning;
-  auto stub = v1::Guardian::NewStub(Channel(target.socket()));
+  Running running = RunningGuardian(target.pid_filename);
+  std::optional<pid_t> pid = running.pid;
+  if (!pid) return running.exit_code;
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Channel(target.socket(), *pid);
+  if (!channel.ok()) return Refused(target.socket(), *pid, channel.status());
+  auto stub = v1::Guardian::NewStub(*channel);
   grpc::ClientContext context;
   SetDeadline(context);
   v1::GuardianDebugSnapshot snapshot;
@@ -257,13 +345,19 @@ Summary Summarize(const Target& target) {
   summary.state = "stopped";
   summary.uptime = "-";
   summary.restarts = "-";
-  std::optional<pid_t> pid = PidFile::Owner(target.pid_filename);
-  if (!pid) return summary;
+  absl::StatusOr<PidFile::Holder> holder = PidFile::Inspect(target.pid_filename, "guardian");
+  if (!holder.ok() || holder->state == PidFile::Holder::State::kForeign) {
+    summary.state = holder.ok() ? "pid file held by something else"
+                                : std::string(holder.status().message());
+    return summary;
+  }
+  if (holder->state == PidFile::Holder::State::kNone) return summary;
+  const pid_t pid = holder->pid;
   summary.running = true;
-  summary.pid = *pid;
+  summary.pid = pid;
   summary.state = "running";
   grpc::Status rpc;
-  if (std::optional<v1::GuardianStatus> status = GetStatus(target.socket(), &rpc)) {
+  if (std::optional<v1::GuardianStatus> status = GetStatus(target.socket(), pid, &rpc)) {
     summary.state = StateName(status->state(), true);
     summary.uptime = Since(status->guardian_start_time());
     summary.restarts = absl::StrCat(status->restart_count());

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/fd_io.h"
+#include "common/safe_file.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
 
