@@ -141,25 +141,28 @@ void SizeRotatingFileSink::BeforeWrite(size_t bytes) {
 }
 
 absl::StatusOr<std::shared_ptr<TimedRotatingFileSink>> TimedRotatingFileSink::Open(
-    const std::string& path, const std::string& when, int interval, int backup_count) {
+    const std::string& path, const std::string& when, int interval, int backup_count,
+    Clock now) {
   std::shared_ptr<TimedRotatingFileSink> sink(new TimedRotatingFileSink(
-      path, absl::AsciiStrToUpper(when.empty() ? "H" : when), interval, backup_count));
+      path, absl::AsciiStrToUpper(when.empty() ? "H" : when), interval, backup_count,
+      std::move(now)));
   if (absl::Status opened = sink->OpenLocked(); !opened.ok()) return opened;
   // As Python: the period of an existing file starts at its last change.
   struct stat st;
-  absl::Time from = absl::Now();
+  absl::Time from = sink->now_();
   if (fstat(sink->fd_.get(), &st) == 0 && st.st_size > 0) from = absl::FromTimeT(st.st_mtime);
   sink->rollover_at_ = sink->NextRollover(from);
   return sink;
 }
 
 TimedRotatingFileSink::TimedRotatingFileSink(std::string path, std::string when, int interval,
-                                             int backup_count)
+                                             int backup_count, Clock now)
     : LogFileSink(std::move(path)),
       when_(when == "MIDNIGHT" ? "D" : when),
       period_(PeriodOf(when_, interval)),
       suffix_format_(SuffixFormatOf(when_)),
-      backup_count_(backup_count) {}
+      backup_count_(backup_count),
+      now_(std::move(now)) {}
 
 absl::Time TimedRotatingFileSink::NextRollover(absl::Time from) const {
   // Periods are aligned to UTC boundaries ("midnight" is 00:00 UTC), so
@@ -173,7 +176,7 @@ std::string TimedRotatingFileSink::BackupName(absl::Time start) const {
 }
 
 void TimedRotatingFileSink::BeforeWrite(size_t /*bytes*/) {
-  const absl::Time now = absl::Now();
+  const absl::Time now = now_();
   if (now < rollover_at_) return;
   if (flock(fd_.get(), LOCK_EX) != 0) return;
   if (StillCurrent()) {

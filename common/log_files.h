@@ -25,6 +25,7 @@
 #ifndef APPKIT_COMMON_LOG_FILES_H_
 #define APPKIT_COMMON_LOG_FILES_H_
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -83,18 +84,19 @@ class SizeRotatingFileSink final : public LogFileSink {
 
 class TimedRotatingFileSink final : public LogFileSink {
  public:
+  using Clock = std::function<absl::Time()>;
   // `when`: "S", "M", "H", "D" or "MIDNIGHT" (case-insensitive); `interval`
-  // units of it (>= 1; MIDNIGHT: days at 00:00 UTC).
-  static absl::StatusOr<std::shared_ptr<TimedRotatingFileSink>> Open(const std::string& path,
-                                                                    const std::string& when,
-                                                                    int interval,
-                                                                    int backup_count);
+  // units of it (>= 1; MIDNIGHT: days at 00:00 UTC). `now` is for tests.
+  static absl::StatusOr<std::shared_ptr<TimedRotatingFileSink>> Open(
+      const std::string& path, const std::string& when, int interval, int backup_count,
+      Clock now = absl::Now);
 
   // The name an old file gets when the period that began at `start` ends.
   std::string BackupName(absl::Time start) const;
 
  private:
-  TimedRotatingFileSink(std::string path, std::string when, int interval, int backup_count);
+  TimedRotatingFileSink(std::string path, std::string when, int interval, int backup_count,
+                        Clock now);
   void BeforeWrite(size_t bytes) override;
   absl::Time NextRollover(absl::Time from) const;
   void RemoveOldBackups();
@@ -103,6 +105,7 @@ class TimedRotatingFileSink final : public LogFileSink {
   const absl::Duration period_;
   const std::string suffix_format_;
   const int backup_count_;
+  const Clock now_;
   absl::Time rollover_at_;
 };
 
