@@ -95,18 +95,28 @@ void LogFileSink::sink_it_(const spdlog::details::log_msg& msg) {
   spdlog::memory_buf_t line;
   formatter_->format(msg, line);
   BeforeWrite(line.size());
-  if (int err = AppendAll(fd_.get(), line.data(), line.size()); err != 0) ReportWriteError(err);
+  if (int err = AppendAll(fd_.get(), line.data(), line.size()); err != 0) {
+    ReportWriteError(err, absl::string_view(line.data(), line.size()));
+  }
 }
 
-void LogFileSink::ReportWriteError(int err) {
+void LogFileSink::ReportWriteError(int err, absl::string_view line) {
+  // Not through spdlog: this very sink may be behind it. The line goes to
+  // stderr instead (unless stderr is this very file), so a full log disk
+  // loses no line where stderr lives elsewhere.
+  struct stat ours, stderr_file;
+  const bool stderr_is_this_file = fstat(fd_.get(), &ours) == 0 &&
+                                   fstat(2, &stderr_file) == 0 && ours.st_dev == stderr_file.st_dev &&
+                                   ours.st_ino == stderr_file.st_ino;
+  if (stderr_is_this_file) return;
   const absl::Time now = absl::Now();
-  if (now - last_error_report_ < kWriteErrorReportSpacing) return;
-  last_error_report_ = now;
-  // Not through spdlog: this very sink may be behind it.
-  const std::string report =
-      absl::StrCat("appkit (pid ", getpid(), "): cannot write log file ", path_, ": ",
-                   strerror(err), " (said at most once a minute)\n");
-  (void)WriteAll(2, report);
+  if (now - last_error_report_ >= kWriteErrorReportSpacing) {
+    last_error_report_ = now;
+    (void)WriteAll(2, absl::StrCat("appkit (pid ", getpid(), "): cannot write log file ", path_,
+                                   ": ", strerror(err),
+                                   "; its lines go to stderr meanwhile (said once a minute)\n"));
+  }
+  (void)WriteAll(2, std::string_view(line.data(), line.size()));
 }
 
 absl::StatusOr<std::shared_ptr<SizeRotatingFileSink>> SizeRotatingFileSink::Open(

@@ -12,8 +12,8 @@
 //     while writing), so a reopen is atomic to every logging thread: a line
 //     goes to the old file or the new one, never nowhere. If the new open
 //     fails, the old file stays in use and the error says why;
-//   - report a failed write (disk full) on stderr, naming the file, at most
-//     once a minute per file, and keep going.
+//   - on a failed write (disk full) write the line to stderr instead, and
+//     say there, naming the file, at most once a minute, why.
 // The rotating sinks rotate as Python's handlers do, and coordinate with
 // other processes writing the same file through flock(2) on it: whoever
 // rotates first renames, the others notice and reopen.
@@ -31,6 +31,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/unique_fd.h"
 #include "spdlog/sinks/base_sink.h"
@@ -63,7 +64,7 @@ class LogFileSink : public spdlog::sinks::base_sink<std::mutex> {
   UniqueFd fd_;
 
  private:
-  void ReportWriteError(int err);
+  void ReportWriteError(int err, absl::string_view line);
   absl::Time last_error_report_ = absl::InfinitePast();
 };
 

@@ -195,7 +195,7 @@ TEST(LogFilesTest, TimedRotationKeepsOnlyBackupCountOldFiles) {
                                              "app.log.2026-11-30_14-00-04"}));
 }
 
-TEST(LogFilesTest, AFailedWriteIsReportedNamingTheFile) {
+TEST(LogFilesTest, AFailedWriteIsReportedNamingTheFileAndTheLineGoesToStderr) {
   auto sink = LogFileSink::Open("/dev/full");  // every write: ENOSPC
   ASSERT_TRUE(sink.ok()) << sink.status();
   auto logger = LoggerOver(*sink);
@@ -204,14 +204,16 @@ TEST(LogFilesTest, AFailedWriteIsReportedNamingTheFile) {
   int err = open(dir.File("stderr").c_str(), O_WRONLY | O_CREAT, 0644);
   dup2(err, 2);
   close(err);
-  logger->info("lost");
-  logger->info("lost again");  // reported once a minute, not per line
+  logger->info("first line");
+  logger->info("second line");  // the error is said once a minute, not per line
   dup2(saved, 2);
   close(saved);
   const std::string reported = ReadFileOrEmpty(dir.File("stderr"));
   EXPECT_TRUE(absl::StrContains(reported, "cannot write log file /dev/full: No space left"))
       << reported;
-  EXPECT_EQ(CountLines(dir.File("stderr")), 1) << reported;
+  // The lines themselves went to stderr instead.
+  EXPECT_TRUE(absl::EndsWith(reported, "\nfirst line\nsecond line\n")) << reported;
+  EXPECT_EQ(CountLines(dir.File("stderr")), 3) << reported;
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <optional>
 #include <vector>
 
@@ -221,4 +223,26 @@ APPKIT_ENTRY(exit_after) {
   appkit::Sleep(absl::Milliseconds(ms.ok() ? *ms : 100));
   if (appkit::QuitRequested()) return absl::OkStatus();
   return absl::InternalError("exit_after: time is up");
+}
+
+// Four threads log as fast as they can until quit, then record how many
+// lines they wrote in all ("logged <n> <pid>").
+APPKIT_ENTRY(log_flood) {
+  Mark(args, "started");
+  std::atomic<bool> stop{false};
+  std::atomic<long> logged{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (long i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+        spdlog::info("flood {} {}", t, i);
+        logged.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  while (!appkit::QuitRequested()) appkit::Sleep(absl::Hours(1));
+  stop = true;
+  for (std::thread& thread : threads) thread.join();
+  Mark(args, "logged " + std::to_string(logged.load()));
+  return absl::OkStatus();
 }
