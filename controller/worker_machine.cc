@@ -1,0 +1,150 @@
+#include "controller/worker_machine.h"
+
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace appkit::controller {
+
+using internal::Log;
+
+// The whole design: read it with the table in worker_machine.h.
+const WorkerMachine::Action WorkerMachine::kTable[kWorkerStateCount][kWorkerEventCount] = {
+    // Spawned, SpawnFailed, EntryRunning, Exited, Stop, RestartDue, KillDue
+    /* STARTING */ {&WorkerMachine::Launched, &WorkerMachine::Failed, &WorkerMachine::Running,
+                    &WorkerMachine::Ended, &WorkerMachine::BeginStop, &WorkerMachine::Ignore,
+                    &WorkerMachine::Ignore},
+    /* RUNNING  */ {&WorkerMachine::Ignore, &WorkerMachine::Ignore, &WorkerMachine::Ignore,
+                    &WorkerMachine::Ended, &WorkerMachine::BeginStop, &WorkerMachine::Ignore,
+                    &WorkerMachine::Ignore},
+    /* WAITING  */ {&WorkerMachine::Ignore, &WorkerMachine::Ignore, &WorkerMachine::Ignore,
+                    &WorkerMachine::Ignore, &WorkerMachine::StopWaiting, &WorkerMachine::Spawn,
+                    &WorkerMachine::Ignore},
+    /* STOPPING */ {&WorkerMachine::Late, &WorkerMachine::Stopped, &WorkerMachine::Ignore,
+                    &WorkerMachine::Stopped, &WorkerMachine::Ignore, &WorkerMachine::Ignore,
+                    &WorkerMachine::Kill},
+    /* EXITED   */ {&WorkerMachine::Ignore, &WorkerMachine::Ignore, &WorkerMachine::Ignore,
+                    &WorkerMachine::Ignore, &WorkerMachine::Ignore, &WorkerMachine::Ignore,
+                    &WorkerMachine::Ignore},
+};
+
+const char* WorkerStateName(WorkerState state) {
+  static const char* const kNames[kWorkerStateCount] = {"STARTING", "RUNNING",
+                                                        "WAITING_TO_RESTART", "STOPPING",
+                                                        "EXITED"};
+  return kNames[static_cast<int>(state)];
+}
+
+const char* WorkerEventName(WorkerEvent event) {
+  static const char* const kNames[kWorkerEventCount] = {
+      "Spawned", "SpawnFailed", "EntryRunning", "Exited", "Stop", "RestartDue", "KillDue"};
+  return kNames[static_cast<int>(event)];
+}
+
+WorkerMachine::WorkerMachine(Config config, WorkerEffects* effects)
+    : config_(std::move(config)), effects_(effects) {}
+
+void WorkerMachine::Start() { Spawn(WorkerInput{WorkerEvent::kSpawned}); }
+
+void WorkerMachine::Handle(const WorkerInput& input) {
+  const Action action =
+      kTable[static_cast<int>(record_.state)][static_cast<int>(input.event)];
+  (this->*action)(input);
+}
+
+void WorkerMachine::Spawn(const WorkerInput& input) {
+  if (input.event == WorkerEvent::kRestartDue) ++record_.restart_count;
+  record_.start_after.reset();
+  record_.kill_at.reset();
+  record_.state = WorkerState::kStarting;
+  effects_->SpawnWorker(config_.index);
+}
+
+void WorkerMachine::Launched(const WorkerInput& input) {
+  record_.pid = input.pid;
+  record_.start_time = effects_->Now();
+  Log().info("worker {} launched (pid {}, entry {})", config_.name, input.pid, config_.entry);
+}
+
+void WorkerMachine::Late(const WorkerInput& input) {
+  Launched(input);
+  if (record_.kill_at && effects_->Now() >= *record_.kill_at) {
+    effects_->SignalWorker(config_.index, SIGKILL);
+  }
+}
+
+void WorkerMachine::Failed(const WorkerInput& input) {
+  Log().error("cannot start worker {}: {}", config_.name, input.detail);
+  RestartOrEnd();
+}
+
+void WorkerMachine::Running(const WorkerInput&) { record_.state = WorkerState::kRunning; }
+
+void WorkerMachine::RecordEnd(const ProcessExit& exit) {
+  WorkerRun run{record_.pid, record_.start_time, effects_->Now(), exit, exit.Describe()};
+  const bool restarts = !record_.stopped && config_.restart_interval.has_value();
+  const std::string next =
+      record_.stopped ? "stopped"
+                      : (restarts ? absl::StrCat("restart in ",
+                                                 absl::FormatDuration(*config_.restart_interval))
+                                  : "not restarted (no restart_interval)");
+  if (record_.stopped) {
+    Log().info("worker {} (pid {}) {}; {}", config_.name, run.pid, run.description, next);
+  } else {
+    Log().warn("worker {} (pid {}) {}; {}", config_.name, run.pid, run.description, next);
+  }
+  record_.history.push_back(std::move(run));
+  if (record_.history.size() > kHistoryLength) record_.history.pop_front();
+  record_.pid = 0;
+  record_.kill_at.reset();
+}
+
+void WorkerMachine::RestartOrEnd() {
+  if (record_.stopped || !config_.restart_interval) {
+    record_.state = WorkerState::kExited;
+    return;
+  }
+  record_.start_after = effects_->Now() + *config_.restart_interval;
+  record_.state = WorkerState::kWaitingToRestart;
+  effects_->SetTimer(config_.index, WorkerEffects::Timer::kRestart, *record_.start_after);
+}
+
+void WorkerMachine::Ended(const WorkerInput& input) {
+  RecordEnd(input.exit);
+  RestartOrEnd();
+}
+
+void WorkerMachine::BeginStop(const WorkerInput& input) {
+  record_.stopped = true;
+  Log().info("asking worker {} (pid {}) to quit ({})", config_.name, record_.pid, input.detail);
+  effects_->AskToQuit(config_.index);
+  record_.state = WorkerState::kStopping;
+  if (config_.stop_timeout) {
+    record_.kill_at = effects_->Now() + *config_.stop_timeout;
+    effects_->SetTimer(config_.index, WorkerEffects::Timer::kKill, *record_.kill_at);
+  }
+}
+
+void WorkerMachine::StopWaiting(const WorkerInput&) {
+  record_.stopped = true;
+  effects_->CancelTimer(config_.index, WorkerEffects::Timer::kRestart);
+  record_.start_after.reset();
+  record_.state = WorkerState::kExited;
+}
+
+void WorkerMachine::Stopped(const WorkerInput& input) {
+  effects_->CancelTimer(config_.index, WorkerEffects::Timer::kKill);
+  if (input.event == WorkerEvent::kExited) RecordEnd(input.exit);
+  record_.kill_at.reset();
+  record_.state = WorkerState::kExited;
+}
+
+void WorkerMachine::Kill(const WorkerInput&) {
+  Log().warn("stop timeout: worker {} (pid {}) still running {} after the quit request; "
+             "killed with SIGKILL",
+             config_.name, record_.pid, absl::FormatDuration(*config_.stop_timeout));
+  effects_->SignalWorker(config_.index, SIGKILL);
+}
+
+}  // namespace appkit::controller

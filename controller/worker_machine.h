@@ -1,0 +1,156 @@
+// One worker's state machine in the controller (SPEC §4), as a table of
+// small actions indexed [state][event] (the model is s6-supervise). Pure:
+// processes, the control channel and timers are reached through
+// WorkerEffects, so every cell runs in a unit test
+// (worker_machine_test.cc); the controller (worker_pool.cc) turns pidfds,
+// channel bytes, timers and requests into WorkerInputs.
+//
+//   state \ event     | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue
+//   ------------------+----------+-------------+--------------+---------+-------------+------------+--------
+//   STARTING          | Launched | Failed      | Running      | Ended   | BeginStop   | -          | -
+//   RUNNING           | -        | -           | -            | Ended   | BeginStop   | -          | -
+//   WAITING_TO_RESTART| -        | -           | -            | -       | StopWaiting | Spawn      | -
+//   STOPPING          | Late     | Stopped     | -            | Stopped | -           | -          | Kill
+//   EXITED            | -        | -           | -            | -       | -           | -          | -
+//
+//   Spawn:       ask for a worker process (the answer comes as Spawned or
+//                SpawnFailed) -> STARTING
+//   Launched:    record the new process
+//   Late:        a process asked for before the stop: record it (it got the
+//                quit request on its channel already); SIGKILL if the kill
+//                time has passed
+//   Failed:      like Ended for a run that never began
+//   Running:     -> RUNNING (the worker loaded its entry)
+//   Ended:       record the run; -> WAITING_TO_RESTART with the restart
+//                timer, or EXITED when stopped or without restart_interval
+//   BeginStop:   ask the worker to quit, kill timer at stop_timeout
+//                -> STOPPING; the worker is not restarted any more
+//   StopWaiting: cancel the restart timer -> EXITED
+//   Stopped:     record the run, cancel the kill timer -> EXITED
+//   Kill:        SIGKILL to the worker's process group
+//
+// Not thread-safe: the controller's loop thread drives it.
+#ifndef APPKIT_CONTROLLER_WORKER_MACHINE_H_
+#define APPKIT_CONTROLLER_WORKER_MACHINE_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/spawn.h"
+
+namespace appkit::controller {
+
+enum class WorkerState : uint8_t { kStarting, kRunning, kWaitingToRestart, kStopping, kExited };
+inline constexpr int kWorkerStateCount = 5;
+
+enum class WorkerEvent : uint8_t {
+  kSpawned,       // the process asked for runs (pid)
+  kSpawnFailed,   // no process could be started (detail: why)
+  kEntryRunning,  // the worker loaded its entry ("ready" on its channel)
+  kExited,        // reaped (exit)
+  kStop,          // quit requested for this worker, or for the whole pool (detail: why)
+  kRestartDue,    // its restart timer fired
+  kKillDue,       // its kill timer fired (stop_timeout after the quit request)
+};
+inline constexpr int kWorkerEventCount = 7;
+
+const char* WorkerStateName(WorkerState state);  // "STARTING", ... (the wire names)
+const char* WorkerEventName(WorkerEvent event);
+
+struct WorkerInput {
+  WorkerEvent event;
+  pid_t pid = 0;       // kSpawned
+  ProcessExit exit;    // kExited
+  std::string detail;  // kSpawnFailed: the error; kStop: who asked
+};
+
+// What a worker's machine asks of the controller; `index` names the worker.
+class WorkerEffects {
+ public:
+  enum class Timer { kRestart, kKill };
+  virtual ~WorkerEffects() = default;
+  virtual absl::Time Now() = 0;
+  // Starts a process for the worker; the answer comes back as kSpawned or
+  // kSpawnFailed (possibly from within this call).
+  virtual void SpawnWorker(int index) = 0;
+  // Asks the running worker to quit (its control channel).
+  virtual void AskToQuit(int index) = 0;
+  virtual void SignalWorker(int index, int signal) = 0;  // its process group
+  virtual void SetTimer(int index, Timer timer, absl::Time at) = 0;
+  virtual void CancelTimer(int index, Timer timer) = 0;
+};
+
+struct WorkerRun {
+  pid_t pid = 0;
+  absl::Time start_time = absl::InfinitePast();
+  absl::Time end_time = absl::InfinitePast();
+  ProcessExit exit;
+  std::string description;
+};
+
+// What the machine knows of one worker; ListWorkers and the debug file are
+// views of it.
+struct WorkerRecord {
+  WorkerState state = WorkerState::kStarting;
+  pid_t pid = 0;  // the current process, 0 when none
+  absl::Time start_time = absl::InfinitePast();  // of the current or last run
+  int restart_count = 0;
+  std::optional<absl::Time> start_after;  // a restart is due then
+  std::optional<absl::Time> kill_at;      // SIGKILL is due then
+  bool stopped = false;                   // asked to quit: never restarted
+  std::deque<WorkerRun> history;          // ended runs, oldest first
+};
+
+class WorkerMachine {
+ public:
+  struct Config {
+    int index = 0;
+    std::string name;
+    std::string entry;  // for messages
+    std::optional<absl::Duration> restart_interval;
+    std::optional<absl::Duration> stop_timeout;
+  };
+  static constexpr size_t kHistoryLength = 20;
+
+  WorkerMachine(Config config, WorkerEffects* effects);
+
+  void Start();  // the first process
+  void Handle(const WorkerInput& input);
+
+  const WorkerRecord& record() const { return record_; }
+  WorkerState state() const { return record_.state; }
+  bool has_process() const { return record_.pid > 0; }
+  const Config& config() const { return config_; }
+
+ private:
+  using Action = void (WorkerMachine::*)(const WorkerInput&);
+  static const Action kTable[kWorkerStateCount][kWorkerEventCount];
+
+  void Ignore(const WorkerInput&) {}
+  void Spawn(const WorkerInput& input);
+  void Launched(const WorkerInput& input);
+  void Late(const WorkerInput& input);
+  void Failed(const WorkerInput& input);
+  void Running(const WorkerInput& input);
+  void Ended(const WorkerInput& input);
+  void BeginStop(const WorkerInput& input);
+  void StopWaiting(const WorkerInput& input);
+  void Stopped(const WorkerInput& input);
+  void Kill(const WorkerInput& input);
+
+  void RecordEnd(const ProcessExit& exit);
+  void RestartOrEnd();
+
+  const Config config_;
+  WorkerEffects* const effects_;
+  WorkerRecord record_;
+};
+
+}  // namespace appkit::controller
+
+#endif  // APPKIT_CONTROLLER_WORKER_MACHINE_H_

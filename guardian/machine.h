@@ -1,0 +1,156 @@
+// The guardian's state machine (SPEC §4), as a table of small actions
+// indexed [state][event], in the manner of s6-supervise. It is pure: it
+// owns no process, fd, timer or clock; it asks for those through Effects,
+// so each cell of the table runs in a unit test (machine_test.cc) and the
+// guardian (guardian.cc) only turns the world's events into Inputs.
+//
+// The table (docs/architecture.md has the why of each cell):
+//
+//   state \ event     | Spawned  | SpawnFailed | EntryRunning | ExecutorExited | Quit        | RestartDue | KillDue
+//   ------------------+----------+-------------+--------------+----------------+-------------+------------+--------
+//   STARTING          | Launched | Failed      | Running      | Ended          | BeginStop   | -          | -
+//   RUNNING           | -        | -           | -            | Ended          | BeginStop   | -          | -
+//   WAITING_TO_RESTART| -        | -           | -            | -              | QuitWaiting | Spawn      | -
+//   STOPPING          | Late     | Stopped     | -            | Stopped        | -           | -          | Kill
+//   EXITED            | -        | -           | -            | -              | -           | -          | -
+//
+//   Spawn:       ask for an executor (the answer comes as Spawned or
+//                SpawnFailed) -> STARTING
+//   Launched:    record the new run
+//   Late:        an executor asked for before the quit: record it and send
+//                it SIGTERM (SIGKILL if the kill time has passed)
+//   Failed:      like Ended for a run that never began
+//   Running:     -> RUNNING
+//   Ended:       exit 0 -> EXITED; a failure -> WAITING_TO_RESTART with the
+//                restart timer when restart_interval is set, else EXITED
+//   BeginStop:   SIGTERM to the executor's group, kill timer at
+//                stop_timeout -> STOPPING
+//   QuitWaiting: cancel the restart timer -> EXITED
+//   Stopped:     cancel the kill timer -> EXITED
+//   Kill:        SIGKILL to the executor's group (the exit comes later)
+//   -:           nothing (the event cannot matter in that state)
+//
+// Not thread-safe: one thread (the guardian's loop) drives it.
+#ifndef APPKIT_GUARDIAN_MACHINE_H_
+#define APPKIT_GUARDIAN_MACHINE_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/spawn.h"
+
+namespace appkit::guardian {
+
+enum class State : uint8_t { kStarting, kRunning, kWaitingToRestart, kStopping, kExited };
+inline constexpr int kStateCount = 5;
+
+enum class Event : uint8_t {
+  kSpawned,         // the executor asked for runs (pid)
+  kSpawnFailed,     // the executor could not be started (detail: why)
+  kEntryRunning,    // the executor loaded the module and calls the entry
+  kExecutorExited,  // reaped (exit, entry_ran)
+  kQuit,            // SIGTERM, SIGINT or RequestQuit (detail: who asked)
+  kRestartDue,      // the restart timer fired
+  kKillDue,         // the kill timer fired (stop_timeout after SIGTERM)
+};
+inline constexpr int kEventCount = 7;
+
+const char* StateName(State state);  // "STARTING", ... (the wire names)
+const char* EventName(Event event);
+
+struct Input {
+  Event event;
+  pid_t pid = 0;           // kSpawned
+  ProcessExit exit;        // kExecutorExited
+  bool entry_ran = false;  // kExecutorExited: the entry was called
+  std::string detail;      // kSpawnFailed: the error; kQuit: who asked
+};
+
+// What the machine asks of the world.
+class Effects {
+ public:
+  enum class Timer { kRestart, kKill };
+  virtual ~Effects() = default;
+  virtual absl::Time Now() = 0;
+  // Starts an executor; the answer comes back as kSpawned or kSpawnFailed
+  // (possibly from within this call).
+  virtual void SpawnExecutor() = 0;
+  // Signals the current executor's process group.
+  virtual void SignalExecutor(int signal) = 0;
+  virtual void SetTimer(Timer timer, absl::Time at) = 0;
+  virtual void CancelTimer(Timer timer) = 0;
+  // EXITED was reached: the guardian winds down.
+  virtual void Finished() = 0;
+};
+
+// One executor run.
+struct Run {
+  pid_t pid = 0;
+  absl::Time start_time = absl::InfinitePast();
+  std::optional<absl::Time> end_time;
+  ProcessExit exit;
+  std::string description;  // "running", "exited with code 1", ...
+};
+
+// What the machine knows; the status RPC is a view of it.
+struct Record {
+  State state = State::kStarting;
+  Run executor;  // the current run, or the last one
+  bool executor_running = false;
+  int restart_count = 0;
+  std::deque<Run> history;  // ended runs, oldest first (the newest 20)
+  std::optional<absl::Time> restart_at;
+  std::optional<absl::Time> kill_at;
+  std::string quit_reason;
+};
+
+class Machine {
+ public:
+  struct Config {
+    std::string entry;  // the daemon entry, for messages
+    std::optional<absl::Duration> restart_interval;
+    std::optional<absl::Duration> stop_timeout;
+  };
+  static constexpr size_t kHistoryLength = 20;
+
+  Machine(Config config, Effects* effects);
+
+  // Starts the first executor.
+  void Start();
+  void Handle(const Input& input);
+
+  const Record& record() const { return record_; }
+  State state() const { return record_.state; }
+
+ private:
+  using Action = void (Machine::*)(const Input&);
+  static const Action kTable[kStateCount][kEventCount];
+
+  void Ignore(const Input&) {}
+  void Spawn(const Input&);
+  void Launched(const Input& input);
+  void Late(const Input& input);
+  void Failed(const Input& input);
+  void Running(const Input& input);
+  void Ended(const Input& input);
+  void BeginStop(const Input& input);
+  void QuitWaiting(const Input& input);
+  void Stopped(const Input& input);
+  void Kill(const Input& input);
+
+  void EndRun(const ProcessExit& exit, const std::string& description);
+  void Exit(const std::string& reason);
+
+  const Config config_;
+  Effects* const effects_;
+  Record record_;
+};
+
+}  // namespace appkit::guardian
+
+#endif  // APPKIT_GUARDIAN_MACHINE_H_

@@ -1,0 +1,288 @@
+// guardian/machine: every (state, event) cell of the table, with a fake
+// clock and fake processes, then the policy details of the cells that act.
+#include "guardian/machine.h"
+
+#include <signal.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace appkit::guardian {
+namespace {
+
+absl::Time T0() { return absl::FromUnixSeconds(1'800'000'000); }
+
+// Records what the machine asked for, in order.
+class FakeEffects : public Effects {
+ public:
+  absl::Time Now() override { return now; }
+  // Answers at once, as the guardian's fork server would a moment later.
+  void SpawnExecutor() override {
+    calls.push_back("spawn");
+    Input answer{spawn_error.empty() ? Event::kSpawned : Event::kSpawnFailed};
+    answer.pid = next_pid++;
+    answer.detail = spawn_error;
+    machine->Handle(answer);
+  }
+  void SignalExecutor(int signal) override { calls.push_back(absl::StrCat("signal ", signal)); }
+  void SetTimer(Timer timer, absl::Time at) override {
+    calls.push_back(absl::StrCat("set ", Name(timer), " +",
+                                 absl::FormatDuration(at - now)));
+  }
+  void CancelTimer(Timer timer) override { calls.push_back(absl::StrCat("cancel ", Name(timer))); }
+  void Finished() override { calls.push_back("finished"); }
+
+  static const char* Name(Timer timer) { return timer == Timer::kRestart ? "restart" : "kill"; }
+
+  Machine* machine = nullptr;
+  absl::Time now = T0();
+  pid_t next_pid = 100;
+  std::string spawn_error;
+  std::vector<std::string> calls;
+};
+
+Input Exited(int code, bool entry_ran = true) {
+  Input input{Event::kExecutorExited};
+  input.exit.code = code;
+  input.entry_ran = entry_ran;
+  return input;
+}
+
+Input Of(Event event) {
+  if (event == Event::kExecutorExited) return Exited(1);
+  Input input{event};
+  input.pid = 200;
+  input.detail = event == Event::kQuit ? "SIGTERM from pid 1" : "out of processes";
+  return input;
+}
+
+Machine::Config WithRestart() {
+  return Machine::Config{"demo:main", absl::Seconds(1), absl::Seconds(10)};
+}
+
+// A machine brought into `state` by a path of real events; the effects
+// recorded on the way are cleared.
+void BringTo(Machine& machine, FakeEffects& effects, State state) {
+  machine.Start();
+  if (state == State::kRunning || state == State::kStopping || state == State::kExited) {
+    machine.Handle(Of(Event::kEntryRunning));
+  }
+  if (state == State::kWaitingToRestart) machine.Handle(Exited(1));
+  if (state == State::kStopping) machine.Handle(Of(Event::kQuit));
+  if (state == State::kExited) machine.Handle(Exited(0));
+  ASSERT_EQ(machine.state(), state);
+  effects.calls.clear();
+}
+
+struct Cell {
+  State state;
+  Event event;
+  State next;
+  std::vector<std::string> calls;
+};
+
+// The table of machine.h, cell by cell.
+const std::vector<Cell>& Cells() {
+  using S = State;
+  using E = Event;
+  static const auto* cells = new std::vector<Cell>{
+      {S::kStarting, E::kSpawned, S::kStarting, {}},
+      {S::kRunning, E::kSpawned, S::kRunning, {}},
+      {S::kWaitingToRestart, E::kSpawned, S::kWaitingToRestart, {}},
+      {S::kStopping, E::kSpawned, S::kStopping, {"signal 15"}},
+      {S::kExited, E::kSpawned, S::kExited, {}},
+      {S::kStarting, E::kSpawnFailed, S::kWaitingToRestart, {"set restart +1s"}},
+      {S::kStarting, E::kEntryRunning, S::kRunning, {}},
+      {S::kStarting, E::kExecutorExited, S::kWaitingToRestart, {"set restart +1s"}},
+      {S::kStarting, E::kQuit, S::kStopping, {"signal 15", "set kill +10s"}},
+      {S::kStarting, E::kRestartDue, S::kStarting, {}},
+      {S::kStarting, E::kKillDue, S::kStarting, {}},
+      {S::kRunning, E::kSpawnFailed, S::kRunning, {}},
+      {S::kRunning, E::kEntryRunning, S::kRunning, {}},
+      {S::kRunning, E::kExecutorExited, S::kWaitingToRestart, {"set restart +1s"}},
+      {S::kRunning, E::kQuit, S::kStopping, {"signal 15", "set kill +10s"}},
+      {S::kRunning, E::kRestartDue, S::kRunning, {}},
+      {S::kRunning, E::kKillDue, S::kRunning, {}},
+      {S::kWaitingToRestart, E::kSpawnFailed, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kEntryRunning, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kExecutorExited, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kQuit, S::kExited, {"cancel restart", "finished"}},
+      {S::kWaitingToRestart, E::kRestartDue, S::kStarting, {"spawn"}},
+      {S::kWaitingToRestart, E::kKillDue, S::kWaitingToRestart, {}},
+      {S::kStopping, E::kSpawnFailed, S::kExited, {"cancel kill", "finished"}},
+      {S::kStopping, E::kEntryRunning, S::kStopping, {}},
+      {S::kStopping, E::kExecutorExited, S::kExited, {"cancel kill", "finished"}},
+      {S::kStopping, E::kQuit, S::kStopping, {}},
+      {S::kStopping, E::kRestartDue, S::kStopping, {}},
+      {S::kStopping, E::kKillDue, S::kStopping, {"signal 9"}},
+      {S::kExited, E::kSpawnFailed, S::kExited, {}},
+      {S::kExited, E::kEntryRunning, S::kExited, {}},
+      {S::kExited, E::kExecutorExited, S::kExited, {}},
+      {S::kExited, E::kQuit, S::kExited, {}},
+      {S::kExited, E::kRestartDue, S::kExited, {}},
+      {S::kExited, E::kKillDue, S::kExited, {}},
+  };
+  return *cells;
+}
+
+TEST(GuardianMachineTest, TheTestsCoverEveryCell) {
+  EXPECT_EQ(Cells().size(), static_cast<size_t>(kStateCount * kEventCount));
+}
+
+TEST(GuardianMachineTest, EveryCellOfTheTable) {
+  for (const Cell& cell : Cells()) {
+    SCOPED_TRACE(absl::StrCat(StateName(cell.state), " x ", EventName(cell.event)));
+    FakeEffects effects;
+    Machine machine(WithRestart(), &effects);
+    effects.machine = &machine;
+    BringTo(machine, effects, cell.state);
+    machine.Handle(Of(cell.event));
+    EXPECT_EQ(machine.state(), cell.next);
+    EXPECT_EQ(effects.calls, cell.calls);
+  }
+}
+
+TEST(GuardianMachineTest, StartSpawnsTheFirstExecutor) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  EXPECT_EQ(machine.state(), State::kStarting);
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"spawn"});
+  EXPECT_EQ(machine.record().executor.pid, 100);
+  EXPECT_TRUE(machine.record().executor_running);
+  EXPECT_EQ(machine.record().executor.description, "running");
+}
+
+TEST(GuardianMachineTest, ExitZeroEndsTheDaemon) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  machine.Handle(Exited(0));
+  EXPECT_EQ(machine.state(), State::kExited);
+  EXPECT_EQ(machine.record().quit_reason, "executor exited with code 0");
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"finished"});
+}
+
+TEST(GuardianMachineTest, WithoutRestartIntervalAFailureEndsTheDaemon) {
+  FakeEffects effects;
+  Machine machine(Machine::Config{"demo:main", std::nullopt, std::nullopt}, &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  Input killed = Exited(9);
+  killed.exit.signaled = true;
+  machine.Handle(killed);
+  EXPECT_EQ(machine.state(), State::kExited);
+  EXPECT_EQ(machine.record().quit_reason,
+            "executor killed by signal 9 (SIGKILL), no restart");
+}
+
+TEST(GuardianMachineTest, ARestartIsDueRestartIntervalAfterTheExit) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  effects.now = T0() + absl::Seconds(5);
+  machine.Handle(Exited(3));
+  ASSERT_TRUE(machine.record().restart_at.has_value());
+  EXPECT_EQ(*machine.record().restart_at, T0() + absl::Seconds(6));
+  EXPECT_EQ(machine.record().history.back().description, "exited with code 3");
+  EXPECT_EQ(machine.record().history.back().exit.exitcode(), 3);
+  machine.Handle(Of(Event::kRestartDue));
+  EXPECT_EQ(machine.record().restart_count, 1);
+  EXPECT_EQ(machine.record().executor.pid, 101);
+  EXPECT_FALSE(machine.record().restart_at.has_value());
+}
+
+TEST(GuardianMachineTest, AnExitBeforeTheEntryRanSaysSo) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kStarting);
+  machine.Handle(Exited(1, /*entry_ran=*/false));
+  EXPECT_EQ(machine.record().history.back().description,
+            "exited with code 1 while loading entry demo:main (before it ran)");
+}
+
+TEST(GuardianMachineTest, ASpawnThatFailsWithoutRestartIntervalEndsTheDaemon) {
+  FakeEffects effects;
+  effects.spawn_error = "fork: out of processes";
+  Machine machine(Machine::Config{"demo:main", std::nullopt, absl::Seconds(10)}, &effects);
+  effects.machine = &machine;
+  machine.Start();
+  EXPECT_EQ(machine.state(), State::kExited);
+  EXPECT_EQ(machine.record().quit_reason, "cannot start executor: fork: out of processes");
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"spawn", "finished"}));
+}
+
+TEST(GuardianMachineTest, ASpawnThatFailsIsRetriedAfterRestartInterval) {
+  FakeEffects effects;
+  effects.spawn_error = "fork: out of processes";
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+  effects.spawn_error.clear();
+  machine.Handle(Of(Event::kRestartDue));
+  EXPECT_EQ(machine.state(), State::kStarting);
+  EXPECT_EQ(machine.record().restart_count, 1);
+}
+
+TEST(GuardianMachineTest, StoppingRecordsTheReasonAndTheKillTime) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  machine.Handle(Of(Event::kQuit));
+  EXPECT_EQ(machine.record().quit_reason, "SIGTERM from pid 1");
+  EXPECT_EQ(*machine.record().kill_at, T0() + absl::Seconds(10));
+  machine.Handle(Exited(0));
+  EXPECT_EQ(machine.record().quit_reason, "SIGTERM from pid 1");
+  EXPECT_FALSE(machine.record().executor_running);
+}
+
+TEST(GuardianMachineTest, WithoutStopTimeoutNothingIsEverKilled) {
+  FakeEffects effects;
+  Machine machine(Machine::Config{"demo:main", absl::Seconds(1), std::nullopt}, &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  machine.Handle(Of(Event::kQuit));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 15"});
+  EXPECT_FALSE(machine.record().kill_at.has_value());
+}
+
+TEST(GuardianMachineTest, AnExecutorAskedForBeforeAQuitIsStoppedWhenItArrives) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kStopping);
+  Input late{Event::kSpawned};
+  late.pid = 300;
+  machine.Handle(late);
+  EXPECT_EQ(machine.record().executor.pid, 300);
+  effects.now = T0() + absl::Seconds(11);  // past the kill time
+  machine.Handle(late);
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"signal 15", "signal 9"}));
+}
+
+TEST(GuardianMachineTest, HistoryKeepsTheNewestTwentyRuns) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  for (int i = 0; i < 25; ++i) {
+    machine.Handle(Exited(1));
+    machine.Handle(Of(Event::kRestartDue));
+  }
+  EXPECT_EQ(machine.record().history.size(), Machine::kHistoryLength);
+  EXPECT_EQ(machine.record().history.back().pid, 124);
+  EXPECT_EQ(machine.record().restart_count, 25);
+}
+
+}  // namespace
+}  // namespace appkit::guardian
