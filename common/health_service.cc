@@ -1,6 +1,7 @@
 #include "common/health_service.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace appkit {
 
@@ -31,7 +32,11 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
 
 namespace {
 
-// Sends one status, then holds the stream until the client goes away.
+// Sends one status, then holds the stream until the client goes away or
+// the server stops. Both of those can be told twice, in any order and on
+// two threads (OnWriteDone(false) for a write that a client never read,
+// and OnCancel): the stream is finished exactly once, whichever comes
+// first (a second Finish aborts gRPC: callback_common.h "call_ == nullptr").
 class WatchReactor final : public grpc::ServerWriteReactor<HealthCheckResponse> {
  public:
   explicit WatchReactor(HealthCheckResponse::ServingStatus status) {
@@ -39,13 +44,18 @@ class WatchReactor final : public grpc::ServerWriteReactor<HealthCheckResponse> 
     StartWrite(&response_);
   }
   void OnWriteDone(bool ok) override {
-    if (!ok) Finish(grpc::Status::CANCELLED);
+    if (!ok) FinishOnce();
   }
-  void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+  void OnCancel() override { FinishOnce(); }
   void OnDone() override { delete this; }
 
  private:
+  void FinishOnce() {
+    if (!finished_.exchange(true)) Finish(grpc::Status::CANCELLED);
+  }
+
   HealthCheckResponse response_;
+  std::atomic<bool> finished_{false};
 };
 
 }  // namespace

@@ -10,11 +10,13 @@
 // of the appkit runtime (exported with -rdynamic; it carries neither), like
 // a module does: one copy per process.
 //
-// Contract: OpenControlPlane listens on `socket_path` (0600, peers checked;
-// see common/control_server.h) and serves `pool` until the returned object
-// is destroyed, which stops gRPC and unlinks the socket. `pool` must
-// outlive it. Called on the pool's loop thread; PoolControl methods are
-// called on gRPC's threads.
+// Contract: OpenControlPlane listens on `socket_path` (0600, peers checked,
+// never another process's live socket, bounded; see
+// common/control_server.h) and serves `pool` until the returned object is
+// destroyed, which unlinks the socket and stops gRPC within a bounded time
+// (if gRPC does not stop in time, it is cut from `pool` and left behind).
+// `pool` must outlive it. Called on the pool's loop thread; PoolControl
+// methods are called on gRPC's threads.
 #ifndef APPKIT_CONTROLLER_CONTROL_PLANE_H_
 #define APPKIT_CONTROLLER_CONTROL_PLANE_H_
 
@@ -44,8 +46,10 @@ class ControlPlane {
   virtual ~ControlPlane() = default;
   // The listening socket: readable when a client connects.
   virtual int fd() const = 0;
-  // Accepts every pending connection (never blocks).
-  virtual void AcceptPending() = 0;
+  // Accepts every pending connection (never blocks): 0, or the errno that
+  // stopped accept() (see ControlServer::AcceptPending; give it to an
+  // AcceptWatch, which backs off).
+  virtual int AcceptPending() = 0;
 };
 
 // The plugin's file name; found like the appkit binaries (common/host.h).

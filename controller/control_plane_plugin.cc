@@ -13,20 +13,30 @@ namespace {
 
 class GrpcControlPlane final : public ControlPlane {
  public:
-  explicit GrpcControlPlane(PoolControl* pool) : service_(pool) {}
+  explicit GrpcControlPlane(PoolControl* pool)
+      : service_(std::make_unique<ControllerService>(pool)) {}
+
+  ~GrpcControlPlane() override {
+    if (server_ && !server_->Stop()) {
+      // gRPC may still call the service: it stays, cut from the pool.
+      service_->Detach();
+      service_.release();  // leaked on purpose
+    }
+  }
 
   absl::Status Listen(const std::string& path) {
-    auto server = ControlServer::Listen(path, {{v1::Controller::service_full_name(), &service_}});
+    auto server =
+        ControlServer::Listen(path, {{v1::Controller::service_full_name(), service_.get()}});
     if (!server.ok()) return server.status();
     server_ = std::move(*server);
     return absl::OkStatus();
   }
 
   int fd() const override { return server_->fd(); }
-  void AcceptPending() override { server_->AcceptPending(); }
+  int AcceptPending() override { return server_->AcceptPending(); }
 
  private:
-  ControllerService service_;
+  std::unique_ptr<ControllerService> service_;
   std::unique_ptr<ControlServer> server_;  // stopped before service_ goes
 };
 

@@ -1,29 +1,57 @@
 #include "controller/controller_service.h"
 
-
 namespace appkit::controller {
+namespace {
 
-grpc::Status ControllerService::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
-                                            v1::ListWorkersResponse* response) {
-  *response = pool_->ListWorkers();
-  return grpc::Status::OK;
+const grpc::Status& Detached() {
+  static const grpc::Status* status =
+      new grpc::Status(grpc::StatusCode::UNAVAILABLE, "the worker pool has stopped");
+  return *status;
 }
 
-grpc::Status ControllerService::RequestQuit(grpc::ServerContext*,
-                                            const v1::ControllerRequestQuitRequest* request,
-                                            v1::ControllerRequestQuitResponse*) {
+grpc::ServerUnaryReactor* FinishWith(grpc::CallbackServerContext* context,
+                                     const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+}  // namespace
+
+void ControllerService::Detach() {
+  absl::WriterMutexLock lock(&mu_);
+  pool_ = nullptr;
+}
+
+grpc::ServerUnaryReactor* ControllerService::ListWorkers(grpc::CallbackServerContext* context,
+                                                         const v1::ListWorkersRequest*,
+                                                         v1::ListWorkersResponse* response) {
+  absl::ReaderMutexLock lock(&mu_);
+  if (pool_ == nullptr) return FinishWith(context, Detached());
+  *response = pool_->ListWorkers();
+  return FinishWith(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControllerService::RequestQuit(
+    grpc::CallbackServerContext* context, const v1::ControllerRequestQuitRequest* request,
+    v1::ControllerRequestQuitResponse*) {
+  absl::ReaderMutexLock lock(&mu_);
+  if (pool_ == nullptr) return FinishWith(context, Detached());
   absl::Status status = pool_->RequestQuit(request->worker_name());
   if (!status.ok()) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(status.message()));
+    return FinishWith(context,
+                      grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(status.message())));
   }
-  return grpc::Status::OK;
+  return FinishWith(context, grpc::Status::OK);
 }
 
-grpc::Status ControllerService::GetDebugSnapshot(grpc::ServerContext*,
-                                                 const v1::GetDebugSnapshotRequest*,
-                                                 v1::DebugSnapshot* response) {
+grpc::ServerUnaryReactor* ControllerService::GetDebugSnapshot(grpc::CallbackServerContext* context,
+                                                              const v1::GetDebugSnapshotRequest*,
+                                                              v1::DebugSnapshot* response) {
+  absl::ReaderMutexLock lock(&mu_);
+  if (pool_ == nullptr) return FinishWith(context, Detached());
   response->set_json(pool_->DebugSnapshotJson());
-  return grpc::Status::OK;
+  return FinishWith(context, grpc::Status::OK);
 }
 
 }  // namespace appkit::controller

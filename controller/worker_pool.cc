@@ -82,8 +82,10 @@ absl::Status WorkerPool::Run() {
       auto plane = OpenControlPlane(this, config_.control_socket);
       if (!plane.ok()) return plane.status();
       control_plane_ = std::move(*plane);
-      APPKIT_RETURN_IF_ERROR(
-          loop_.Watch(control_plane_->fd(), [this] { control_plane_->AcceptPending(); }));
+      auto accept = AcceptWatch::Start(&loop_, control_plane_->fd(), config_.control_socket,
+                                       [this] { return control_plane_->AcceptPending(); });
+      if (!accept.ok()) return accept.status();
+      accept_watch_ = std::move(*accept);
     }
   }
   const int quit_fd = internal::QuitFd();
@@ -110,7 +112,8 @@ absl::Status WorkerPool::Run() {
   loop_.CancelTimer(debug_timer_);
   debug_dirty_ = true;
   WriteDebugInfo();
-  control_plane_.reset();  // stops gRPC, unlinks the socket
+  accept_watch_.reset();
+  control_plane_.reset();  // unlinks the socket, stops gRPC (bounded)
   fork_server_.reset();
   spdlog::info("worker controller {}: every worker stopped", getpid());
   return absl::OkStatus();

@@ -51,6 +51,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/accept_watch.h"
 #include "common/event_loop.h"
 #include "common/fork_server.h"
 #include "common/logging.h"
@@ -163,6 +164,7 @@ class WorkerPool final : public PoolControl {
   EventLoop loop_;
   std::unique_ptr<ForkServer> fork_server_;
   std::unique_ptr<ControlPlane> control_plane_;  // when serving a socket
+  std::unique_ptr<AcceptWatch> accept_watch_;    // of control_plane_
 
   mutable absl::Mutex mu_;
   std::vector<Worker> workers_ ABSL_GUARDED_BY(mu_);

@@ -19,6 +19,7 @@
 #include "common/stdio_files.h"
 #include "common/pidfd.h"
 #include "common/logging.h"
+#include "common/socket_probe.h"
 #include "common/time_format.h"
 #include "guardian/guardian_service.h"
 #include "spdlog/spdlog.h"
@@ -118,11 +119,17 @@ int Guardian::Run(int ready_fd) {
     return 1;
   }
   server_ = std::move(*server);
-  // The controller socket of an executor that died by SIGKILL may be left.
-  unlink(launch_.controller_socket().c_str());
+  // The controller socket of an executor that died by SIGKILL may be left
+  // (only a stale one: a live one is another daemon's).
+  RemoveStaleUnixSocket(launch_.controller_socket());
 
   absl::Status watched = loop_.Watch(signal_fd_.get(), [this] { OnSignals(); });
-  if (watched.ok()) watched = loop_.Watch(server_->fd(), [this] { server_->AcceptPending(); });
+  if (watched.ok()) {
+    auto accept = AcceptWatch::Start(&loop_, server_->fd(), launch_.control_socket(),
+                                     [this] { return server_->AcceptPending(); });
+    watched = accept.status();
+    if (accept.ok()) accept_watch_ = std::move(*accept);
+  }
   if (!watched.ok()) {
     ready.set_error(std::string(watched.message()));
     Report(ready_fd, ready);
@@ -139,9 +146,17 @@ int Guardian::Run(int ready_fd) {
 
   executor_server_.reset();
   KillRemainingDescendants();
-  server_.reset();    // unlinks the socket
+  accept_watch_.reset();
+  // Unlinks the socket, then stops gRPC within a bounded time.
+  const bool grpc_stopped = server_->Stop();
   pid_file_.reset();  // unlinks the pid file, releases the lock
   spdlog::info("guardian {} exited", getpid());
+  if (!grpc_stopped) {
+    // gRPC's threads may still call service_: leave it all to the exit.
+    spdlog::default_logger()->flush();
+    _exit(0);
+  }
+  server_.reset();
   return 0;
 }
 
@@ -309,8 +324,9 @@ void Guardian::OnExecutorExited(const ProcessExit& exit) {
     loop_.CancelTimer(kill_timer_);
     kill_timer_ = 0;
   }
-  // The controller of a dead executor cannot remove its socket itself.
-  unlink(launch_.controller_socket().c_str());
+  // The controller of a dead executor cannot remove its socket itself
+  // (a live socket there is another daemon's: left alone).
+  RemoveStaleUnixSocket(launch_.controller_socket());
 
   absl::Time now = absl::Now();
   absl::MutexLock lock(&mu_);

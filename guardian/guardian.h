@@ -42,6 +42,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/accept_watch.h"
 #include "common/control_server.h"
 #include "common/event_loop.h"
 #include "common/fork_server.h"
@@ -101,6 +102,7 @@ class Guardian {
   UniqueFd signal_fd_;
   std::unique_ptr<PidFile> pid_file_;
   std::unique_ptr<ControlServer> server_;
+  std::unique_ptr<AcceptWatch> accept_watch_;  // of server_
   std::unique_ptr<class GuardianService> service_;
 
   // The current executor (loop thread only).

@@ -1,5 +1,7 @@
 #include "guardian/guardian_service.h"
 
+#include <memory>
+
 #include "common/time_format.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -7,38 +9,62 @@
 #include "proto/controller.grpc.pb.h"
 
 namespace appkit::guardian {
+namespace {
 
-grpc::Status GuardianService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
-                                        v1::GuardianStatus* response) {
-  *response = guardian_->Status();
-  return grpc::Status::OK;
-}
-
-grpc::Status GuardianService::RequestQuit(grpc::ServerContext*,
-                                          const v1::GuardianRequestQuitRequest*,
-                                          v1::GuardianRequestQuitResponse* response) {
-  guardian_->RequestQuitFromRpc();
-  *response->mutable_status() = guardian_->Status();
-  return grpc::Status::OK;
-}
-
-grpc::Status GuardianService::GetDebugSnapshot(grpc::ServerContext* context,
-                                               const v1::GetDebugSnapshotRequest* request,
-                                               v1::GuardianDebugSnapshot* response) {
-  *response->mutable_guardian() = guardian_->Status();
-  const std::string& controller = response->guardian().controller_socket();
-  if (!controller.empty()) {
-    auto stub = v1::Controller::NewStub(
-        grpc::CreateChannel("unix:" + controller, grpc::InsecureChannelCredentials()));
-    grpc::ClientContext call;
-    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    if (stub->GetDebugSnapshot(&call, *request, response->mutable_workers()).ok()) {
-      return grpc::Status::OK;
-    }
-  }
+void SetNoWorkers(v1::GuardianDebugSnapshot* response) {
   response->mutable_workers()->set_json(
       "{\"updated_at\": \"" + appkit::FormatTime(absl::Now()) + "\", \"worker_info_list\": []}");
-  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* GuardianService::GetStatus(grpc::CallbackServerContext* context,
+                                                     const v1::GetStatusRequest*,
+                                                     v1::GuardianStatus* response) {
+  *response = guardian_->Status();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GuardianService::RequestQuit(grpc::CallbackServerContext* context,
+                                                       const v1::GuardianRequestQuitRequest*,
+                                                       v1::GuardianRequestQuitResponse* response) {
+  guardian_->RequestQuitFromRpc();
+  *response->mutable_status() = guardian_->Status();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GuardianService::GetDebugSnapshot(
+    grpc::CallbackServerContext* context, const v1::GetDebugSnapshotRequest* request,
+    v1::GuardianDebugSnapshot* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  *response->mutable_guardian() = guardian_->Status();
+  const std::string& controller = response->guardian().controller_socket();
+  if (controller.empty()) {
+    SetNoWorkers(response);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  // Ask the controller without holding a thread. `request` and `response`
+  // live until Finish; the client call's state until its callback ends.
+  struct ControllerCall {
+    std::unique_ptr<v1::Controller::Stub> stub;
+    grpc::ClientContext context;
+  };
+  auto call = std::make_shared<ControllerCall>();
+  call->stub = v1::Controller::NewStub(
+      grpc::CreateChannel("unix:" + controller, grpc::InsecureChannelCredentials()));
+  call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  call->stub->async()->GetDebugSnapshot(
+      &call->context, request, response->mutable_workers(),
+      [call, reactor, response](grpc::Status status) {
+        if (!status.ok()) SetNoWorkers(response);
+        reactor->Finish(grpc::Status::OK);
+      });
+  return reactor;
 }
 
 }  // namespace appkit::guardian

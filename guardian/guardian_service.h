@@ -1,6 +1,10 @@
 // GuardianService: appkit.v1.Guardian over a Guardian (thin adapter; all
 // state and decisions stay in the Guardian's loop). GetDebugSnapshot adds
 // the worker controller's snapshot when StartWorkers runs in the executor.
+//
+// A callback service: no handler blocks a thread (the controller is asked
+// asynchronously), so a client that stalls its calls holds memory only,
+// and gRPC needs no thread per call (common/control_server.h).
 #ifndef APPKIT_GUARDIAN_GUARDIAN_SERVICE_H_
 #define APPKIT_GUARDIAN_GUARDIAN_SERVICE_H_
 
@@ -10,18 +14,19 @@ namespace appkit::guardian {
 
 class Guardian;
 
-class GuardianService final : public v1::Guardian::Service {
+class GuardianService final : public v1::Guardian::CallbackService {
  public:
   explicit GuardianService(Guardian* guardian) : guardian_(guardian) {}
 
-  grpc::Status GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest* request,
-                         v1::GuardianStatus* response) override;
-  grpc::Status RequestQuit(grpc::ServerContext* context,
-                           const v1::GuardianRequestQuitRequest* request,
-                           v1::GuardianRequestQuitResponse* response) override;
-  grpc::Status GetDebugSnapshot(grpc::ServerContext* context,
-                                const v1::GetDebugSnapshotRequest* request,
-                                v1::GuardianDebugSnapshot* response) override;
+  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
+                                      const v1::GetStatusRequest* request,
+                                      v1::GuardianStatus* response) override;
+  grpc::ServerUnaryReactor* RequestQuit(grpc::CallbackServerContext* context,
+                                        const v1::GuardianRequestQuitRequest* request,
+                                        v1::GuardianRequestQuitResponse* response) override;
+  grpc::ServerUnaryReactor* GetDebugSnapshot(grpc::CallbackServerContext* context,
+                                             const v1::GetDebugSnapshotRequest* request,
+                                             v1::GuardianDebugSnapshot* response) override;
 
  private:
   Guardian* const guardian_;

@@ -102,7 +102,7 @@ std::string Describe(const DaemonStartResult& result) {
   return "?";
 }
 
-class AttackTest : public ::testing::Test {
+class FileAttackTest : public ::testing::Test {
  protected:
   void SetUp() override {
     victim_ = File("victim");
@@ -198,7 +198,7 @@ class AttackTest : public ::testing::Test {
 // file. The kernel reports its holder as pid -1, and `kill(-1, SIGTERM)`
 // as root kills every process. Run inside a PID namespace so that a
 // regression kills only the namespace (and the bystander shows it).
-TEST_F(AttackTest, StopNeverSignalsThePidOfAnOpenFileDescriptionLock) {
+TEST_F(FileAttackTest, StopNeverSignalsThePidOfAnOpenFileDescriptionLock) {
   SKIP_UNLESS_ROOT();
   OpenForNobody();
   const std::string pid_file = File("d.pid");
@@ -238,7 +238,7 @@ TEST_F(AttackTest, StopNeverSignalsThePidOfAnOpenFileDescriptionLock) {
 // Attack: a process that is not an appkit guardian holds the pid file's
 // lock and names itself in it (a squatter). It is reported, never
 // signalled, and a start refuses to go on.
-TEST_F(AttackTest, APidFileHeldByAnotherProgramIsNeverSignalled) {
+TEST_F(FileAttackTest, APidFileHeldByAnotherProgramIsNeverSignalled) {
   const std::string pid_file = File("d.pid");
   UserProcess squatter({geteuid(), getegid()}, [&] {
     int fd = open(pid_file.c_str(), O_RDWR | O_CREAT, 0644);
@@ -267,7 +267,7 @@ TEST_F(AttackTest, APidFileHeldByAnotherProgramIsNeverSignalled) {
 
 // Attack: a stale pid file naming init (1), everything (-1) or 0. Nothing
 // holds it: it is garbage, replaced by the next start, never a pid.
-TEST_F(AttackTest, PidFilesNamingInitOrEverythingAreStaleNeverPids) {
+TEST_F(FileAttackTest, PidFilesNamingInitOrEverythingAreStaleNeverPids) {
   for (const char* content : {"1\n", "0\n", "-1\n"}) {
     SCOPED_TRACE(content);
     DaemonOptions options = Daemon("sub", "run_until_quit");
@@ -289,7 +289,7 @@ TEST_F(AttackTest, PidFilesNamingInitOrEverythingAreStaleNeverPids) {
 // somebody else listens on (say, to collect RequestQuit calls or to feed
 // appkitctl false answers). appkitctl checks who listens (SO_PEERCRED)
 // and never talks to it; stop falls back to the verified guardian's pid.
-TEST_F(AttackTest, ASocketServedByAnotherProcessIsNeverSpokenTo) {
+TEST_F(FileAttackTest, ASocketServedByAnotherProcessIsNeverSpokenTo) {
   DaemonOptions options = Daemon("sub", "run_until_quit");
   pid_t guardian = Launch(options);
   ASSERT_GT(guardian, 0);
@@ -336,7 +336,7 @@ std::vector<PlantedPath> OutputPaths() {
 // create a file where it points) at the pid file, stdout, stderr or log
 // path. The start fails naming the path; the target keeps its bytes and
 // mode; nothing is created through the link; no process is left.
-TEST_F(AttackTest, SymlinksPlantedAtEveryOutputPathAreRefusedNeverFollowed) {
+TEST_F(FileAttackTest, SymlinksPlantedAtEveryOutputPathAreRefusedNeverFollowed) {
   for (const PlantedPath& planted : OutputPaths()) {
     for (bool dangling : {false, true}) {
       SCOPED_TRACE(absl::StrCat(planted.option, dangling ? " (dangling)" : ""));
@@ -359,7 +359,7 @@ TEST_F(AttackTest, SymlinksPlantedAtEveryOutputPathAreRefusedNeverFollowed) {
 // Attack: a FIFO at the pid file, stdout, stderr or log path: an open
 // that blocks would hang StartDaemon (and `status`/`stop`) forever, and a
 // log FIFO hands the daemon's log to whoever reads it. Refused at once.
-TEST_F(AttackTest, FifosPlantedAtEveryPathAreRefusedWithoutBlocking) {
+TEST_F(FileAttackTest, FifosPlantedAtEveryPathAreRefusedWithoutBlocking) {
   for (const PlantedPath& planted : OutputPaths()) {
     SCOPED_TRACE(planted.option);
     std::filesystem::remove_all(File("sub"));
@@ -385,7 +385,7 @@ TEST_F(AttackTest, FifosPlantedAtEveryPathAreRefusedWithoutBlocking) {
 
 // Attack: a hard link to a root-owned file at the log path (possible
 // where fs.protected_hardlinks=0): appending would write into the target.
-TEST_F(AttackTest, HardLinkPlantedAtTheLogIsRefused) {
+TEST_F(FileAttackTest, HardLinkPlantedAtTheLogIsRefused) {
   DaemonOptions options = Daemon("sub", "run_until_quit");
   const std::string log = options.logging_config->handlers(0).file().filename();
   ASSERT_EQ(link(victim_.c_str(), log.c_str()), 0);
@@ -400,7 +400,7 @@ TEST_F(AttackTest, HardLinkPlantedAtTheLogIsRefused) {
 // the target). Plant symlinks at every such name for the pool's pids, and
 // at the debug file itself: the debug file keeps being written, through
 // nothing planted.
-TEST_F(AttackTest, DebugFileWritesNeverFollowPlantedNames) {
+TEST_F(FileAttackTest, DebugFileWritesNeverFollowPlantedNames) {
   DaemonOptions options = PoolDaemon("pool");
   pid_t guardian = Launch(options);
   ASSERT_GT(guardian, 0);
@@ -437,7 +437,7 @@ TEST_F(AttackTest, DebugFileWritesNeverFollowPlantedNames) {
 // Attack: a symlink planted at a worker's stdout after the pool started
 // (it was checked then): the worker's next start refuses the path, the
 // pool says why in its log and keeps running.
-TEST_F(AttackTest, WorkerOutputPlantedAfterStartIsRefusedAtTheRestart) {
+TEST_F(FileAttackTest, WorkerOutputPlantedAfterStartIsRefusedAtTheRestart) {
   DaemonOptions options = PoolDaemon("pool");
   pid_t guardian = Launch(options);
   ASSERT_GT(guardian, 0);
@@ -465,7 +465,7 @@ TEST_F(AttackTest, WorkerOutputPlantedAfterStartIsRefusedAtTheRestart) {
 // planted at the log's name and a FIFO at stdout's. SIGHUP: the guardian
 // and the executor keep their old files (and say why), follow nothing,
 // block on nothing, and keep answering.
-TEST_F(AttackTest, SighupReopensOnlyWhatIsSafeAndKeepsTheOldFilesOtherwise) {
+TEST_F(FileAttackTest, SighupReopensOnlyWhatIsSafeAndKeepsTheOldFilesOtherwise) {
   DaemonOptions options = Daemon("sub", "run_until_quit");
   pid_t guardian = Launch(options);
   ASSERT_GT(guardian, 0);
@@ -494,7 +494,7 @@ TEST_F(AttackTest, SighupReopensOnlyWhatIsSafeAndKeepsTheOldFilesOtherwise) {
 // entry logs flat out from four threads. 1000 SIGHUPs, the log renamed
 // every 100: no process crashes (the executor never restarts) and every
 // line logged is in one of the files.
-TEST_F(AttackTest, ThousandSighupsUnderFourLoggingThreadsCrashNothingAndLoseNoLine) {
+TEST_F(FileAttackTest, ThousandSighupsUnderFourLoggingThreadsCrashNothingAndLoseNoLine) {
   DaemonOptions options = Daemon("sub", "log_flood");
   options.restart_interval = absl::Milliseconds(10);  // a crash would show as a restart
   pid_t guardian = Launch(options);
@@ -532,7 +532,7 @@ TEST_F(AttackTest, ThousandSighupsUnderFourLoggingThreadsCrashNothingAndLoseNoLi
 // Attack: the pid file's directory belongs to nobody, who could delete
 // the pid file and socket of a running daemon and get a second guardian
 // started beside it. Refused up front, naming the directory.
-TEST_F(AttackTest, DirectoryOwnedByAnotherUserIsRefused) {
+TEST_F(FileAttackTest, DirectoryOwnedByAnotherUserIsRefused) {
   SKIP_UNLESS_ROOT();
   DaemonOptions options = Daemon("theirs", "run_until_quit");
   ASSERT_EQ(chown(File("theirs").c_str(), 65534, 65534), 0);
@@ -545,7 +545,7 @@ TEST_F(AttackTest, DirectoryOwnedByAnotherUserIsRefused) {
 
 // Attack: a world-writable directory without the sticky bit (anybody may
 // rename or delete what is in it), for any of the daemon's files.
-TEST_F(AttackTest, WorldWritableDirectoryWithoutStickyBitIsRefused) {
+TEST_F(FileAttackTest, WorldWritableDirectoryWithoutStickyBitIsRefused) {
   for (const PlantedPath& planted : OutputPaths()) {
     SCOPED_TRACE(planted.option);
     DaemonOptions options = Daemon("sub", "run_until_quit");
@@ -578,7 +578,7 @@ TEST_F(AttackTest, WorldWritableDirectoryWithoutStickyBitIsRefused) {
 // Attack: nobody owns the state directory given to appkitctl (or plants a
 // symlink of theirs where appkitctl creates its default one). Refused,
 // nothing created in it.
-TEST_F(AttackTest, StateDirectoryOfAnotherUserIsRefused) {
+TEST_F(FileAttackTest, StateDirectoryOfAnotherUserIsRefused) {
   SKIP_UNLESS_ROOT();
   OpenForNobody();
   const std::string config = File("daemons.yaml");
@@ -611,16 +611,16 @@ TEST_F(AttackTest, StateDirectoryOfAnotherUserIsRefused) {
 // Disk full (item 13): every failed write names its file, the debug file
 // stays intact, the daemon keeps supervising.
 
-class DiskFullTest : public AttackTest {
+class DiskFullAttackTest : public FileAttackTest {
  protected:
   void SetUp() override {
-    AttackTest::SetUp();
+    FileAttackTest::SetUp();
     small_ = File("small");
     mkdir(small_.c_str(), 0755);
     mounted_ = mount("tmpfs", small_.c_str(), "tmpfs", 0, "size=256k,mode=0755") == 0;
   }
   void TearDown() override {
-    AttackTest::TearDown();
+    FileAttackTest::TearDown();
     if (mounted_) umount2(small_.c_str(), MNT_DETACH);
   }
 
@@ -639,7 +639,7 @@ class DiskFullTest : public AttackTest {
   bool mounted_ = false;
 };
 
-TEST_F(DiskFullTest, DiskFullIsSaidPlainlyAndSupervisionGoesOn) {
+TEST_F(DiskFullAttackTest, DiskFullIsSaidPlainlyAndSupervisionGoesOn) {
   if (!mounted_) GTEST_SKIP() << "cannot mount a small tmpfs here: " << strerror(errno);
   DaemonOptions options = PoolDaemon("pool");
   const std::string log = small_ + "/app.log";
