@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
+#include "client/check_options.h"
+#include "common/option_checks.h"
 #include "common/unix_socket_path.h"
 #include "controller/control_plane.h"
 #include "common/entry.h"
@@ -56,14 +58,8 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("pid file path ", options.pid_filename, " is a directory"));
   }
-  if (options.restart_interval && *options.restart_interval < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "restart_interval ", absl::FormatDuration(*options.restart_interval), " is negative"));
-  }
-  if (options.stop_timeout && *options.stop_timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "stop_timeout ", absl::FormatDuration(*options.stop_timeout), " is negative"));
-  }
+  // Durations in [0, a year], UTF-8 strings, args within kMaxArgsDepth.
+  if (absl::Status s = internal::CheckDaemonOptionValues(options); !s.ok()) return s;
   if (absl::Status s = CheckOutputFile(options.stdout_filename, "stdout_filename"); !s.ok()) {
     return s;
   }
@@ -114,6 +110,9 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   launch.set_control_plane_path(control_plane.ok() ? *control_plane : "");
   launch.set_stdout_filename(options.stdout_filename);
   launch.set_stderr_filename(options.stderr_filename);
+  // What was found from the options too (the module's path, appkit's
+  // binaries) must be UTF-8, or the guardian cannot read its launch.
+  if (absl::Status s = internal::CheckUtf8Fields("DaemonLaunch", launch); !s.ok()) return s;
   return launch;
 }
 
