@@ -15,6 +15,7 @@
 #include "common/entry.h"
 #include "common/errno_status.h"
 #include "common/fd_io.h"
+#include "common/fd_limit.h"
 #include "common/fork_server.h"
 #include "common/host.h"
 #include "common/pid_file.h"
@@ -60,6 +61,7 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   }
   // Durations in [0, a year], UTF-8 strings, args within kMaxArgsDepth.
   if (absl::Status s = internal::CheckDaemonOptionValues(options); !s.ok()) return s;
+  if (absl::Status s = CheckFdLimit(kMinDaemonFds, "a daemon"); !s.ok()) return s;
   if (absl::Status s = CheckOutputFile(options.stdout_filename, "stdout_filename"); !s.ok()) {
     return s;
   }
@@ -110,6 +112,7 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   launch.set_control_plane_path(control_plane.ok() ? *control_plane : "");
   launch.set_stdout_filename(options.stdout_filename);
   launch.set_stderr_filename(options.stderr_filename);
+  launch.set_user_fd_limit(FdSoftLimit());
   // What was found from the options too (the module's path, appkit's
   // binaries) must be UTF-8, or the guardian cannot read its launch.
   if (absl::Status s = internal::CheckUtf8Fields("DaemonLaunch", launch); !s.ok()) return s;

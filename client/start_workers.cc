@@ -13,6 +13,7 @@
 #include "client/check_options.h"
 #include "common/entry.h"
 #include "common/fd_io.h"
+#include "common/fd_limit.h"
 #include "common/host.h"
 #include "common/option_checks.h"
 #include "common/quit.h"
@@ -109,6 +110,7 @@ absl::StatusOr<controller::PoolConfig> BuildPool(const std::vector<WorkerStartIn
   if (!binary.ok()) return absl::FailedPreconditionError(binary.status().message());
   pool.worker_binary = *binary;
   pool.control_socket = internal::ControllerSocket();
+  pool.user_fd_limit = FdSoftLimit();  // the pool raises its own; workers get this one
   return pool;
 }
 
@@ -118,6 +120,11 @@ absl::Status StartWorkers(const std::vector<WorkerStartInfo>& workers,
                           const WorkersOptions& options) {
   absl::StatusOr<controller::PoolConfig> pool = BuildPool(workers, options);
   if (!pool.ok()) return pool.status();
+  if (absl::Status s = CheckFdLimit(PoolFdsNeeded(workers.size()),
+                                    absl::StrCat("a pool of ", workers.size(), " workers"));
+      !s.ok()) {
+    return s;
+  }
   if (g_pool_running.exchange(true)) {
     return absl::FailedPreconditionError(
         "StartWorkers is already running in this process (one pool per process)");
