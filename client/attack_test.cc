@@ -194,13 +194,16 @@ TEST_F(AttackTest, AbsurdDurationsThroughTheApiAreRefusedNamingTheOption) {
   options.daemon_entry = testing::RunfilePath("testing/libtest_module.so") + ":run_until_quit";
   options.restart_interval = absl::Seconds(9223372036854775807.0);
   DaemonStartResult result = StartDaemon(options);
+  testing::ProcessReaper reaper;
+  if (result.pid) reaper.Track(*result.pid);
   EXPECT_EQ(result.status, DaemonRunStatus::kLaunchFailed);
   EXPECT_TRUE(absl::StartsWith(result.error, "DaemonOptions.restart_interval inf is longer than "
                                              "the maximum of 8760h"))
       << result.error;
   WorkersOptions workers;
   workers.stop_timeout = absl::Seconds(1e300);
-  absl::Status status = StartWorkers({}, workers);
+  WorkerStartInfo unnamed;  // a pool that slips through fails at once
+  absl::Status status = StartWorkers({unnamed}, workers);
   EXPECT_TRUE(absl::IsInvalidArgument(status));
   EXPECT_TRUE(absl::StartsWith(status.message(), "WorkersOptions.stop_timeout inf")) << status;
   EXPECT_TRUE(std::filesystem::is_empty(dir_.path()));

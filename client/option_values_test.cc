@@ -138,17 +138,20 @@ TEST_F(OptionValuesTest, ADaemonWithDurationsOfAYearRunsAndReportsThem) {
 }
 
 TEST_F(OptionValuesTest, StartWorkersRefusesDurationsOverAYear) {
+  // The unnamed second worker makes a pool that slips through fail at
+  // once (instead of running until quit).
+  const std::vector<WorkerStartInfo> workers = {Worker("w"), Worker("")};
   for (absl::Duration bad : {kYear + absl::Seconds(1), absl::Seconds(1e300),
                              absl::InfiniteDuration()}) {
     WorkersOptions options;
     options.restart_interval = bad;
-    ExpectInvalidPool({Worker("w")}, options, {"WorkersOptions.restart_interval"});
+    ExpectInvalidPool(workers, options, {"WorkersOptions.restart_interval"});
     options = WorkersOptions();
     options.stop_timeout = bad;
-    ExpectInvalidPool({Worker("w")}, options, {"WorkersOptions.stop_timeout"});
+    ExpectInvalidPool(workers, options, {"WorkersOptions.stop_timeout"});
     options = WorkersOptions();
     options.check_interval = bad;
-    ExpectInvalidPool({Worker("w")}, options, {"WorkersOptions.check_interval"});
+    ExpectInvalidPool(workers, options, {"WorkersOptions.check_interval"});
   }
 }
 
@@ -232,11 +235,11 @@ TEST_F(OptionValuesTest, StartWorkersRefusesStringsThatAreNotUtf8) {
   for (const Case& c : cases) {
     WorkerStartInfo worker = Worker("w");
     c.spoil(worker);
-    ExpectInvalidPool({Worker("ok"), worker}, WorkersOptions(), c.culprits);
+    ExpectInvalidPool({Worker("ok"), worker, Worker("")}, WorkersOptions(), c.culprits);
   }
   WorkersOptions options;
   options.debug_filename = bad + ".json";
-  ExpectInvalidPool({Worker("w")}, options, {"WorkersOptions.debug_filename", shown});
+  ExpectInvalidPool({Worker("w"), Worker("")}, options, {"WorkersOptions.debug_filename", shown});
 }
 
 // Args built by hand (Args(Struct), mutable_proto) deeper than FromJson
@@ -247,7 +250,8 @@ TEST_F(OptionValuesTest, ArgsNestedTooDeepAreRefused) {
   ExpectLaunchFailed(options, {"DaemonOptions.daemon_args[\"a\"]", "deeper than 32"});
   WorkerStartInfo worker = Worker("w");
   worker.args = Args(Nested(kMaxArgsDepth + 1));
-  ExpectInvalidPool({worker}, WorkersOptions(), {"WorkerStartInfo.args[\"a\"]", "deeper than 32"});
+  ExpectInvalidPool({worker, Worker("")}, WorkersOptions(),
+                    {"WorkerStartInfo.args[\"a\"]", "deeper than 32"});
 }
 
 }  // namespace
