@@ -80,6 +80,11 @@ struct DaemonOptions {
 // serves the control socket (kLaunched), or another guardian already does
 // (kAlreadyRunning), or it cannot start (kLaunchFailed, nothing left
 // behind). Does not wait for the entry to run.
+// Limits (here and in StartWorkers; errors name the option): durations
+// from 0 to 365 days; paths, names, entries and args strings in UTF-8;
+// args nested at most kMaxArgsDepth (32) deep; a hard RLIMIT_NOFILE of at
+// least 32 (appkit raises its own processes' soft limit; the entry and the
+// workers keep their starter's).
 DaemonStartResult StartDaemon(const DaemonOptions& options);
 
 struct WorkerStartInfo {
@@ -108,7 +113,8 @@ struct WorkersOptions {
 // request quit instead of killing it).
 // Bad input (empty or duplicate names, a bad entry, a missing directory, a
 // negative interval) returns InvalidArgument naming the culprit before
-// any worker starts. Worker modules are looked for in the directory of
+// any worker starts; a hard RLIMIT_NOFILE too low for the pool (two fds
+// per worker) returns FailedPrecondition naming it. Worker modules are looked for in the directory of
 // the calling entry's module first, then as for StartDaemon.
 absl::Status StartWorkers(const std::vector<WorkerStartInfo>& workers,
                           const WorkersOptions& options);

@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
+#include "client/check_options.h"
+#include "common/option_checks.h"
 #include "common/unix_socket_path.h"
 #include "controller/control_plane.h"
 #include "common/entry.h"
@@ -15,6 +17,7 @@
 #include "common/fd_io.h"
 #include "common/safe_file.h"
 #include "common/stdio_files.h"
+#include "common/fd_limit.h"
 #include "common/fork_server.h"
 #include "common/host.h"
 #include "common/pid_file.h"
@@ -66,14 +69,9 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   if (options.daemon_entry.empty()) {
     return absl::InvalidArgumentError("DaemonOptions.daemon_entry is required");
   }
-  if (options.restart_interval && *options.restart_interval < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "restart_interval ", absl::FormatDuration(*options.restart_interval), " is negative"));
-  }
-  if (options.stop_timeout && *options.stop_timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "stop_timeout ", absl::FormatDuration(*options.stop_timeout), " is negative"));
-  }
+  // Durations in [0, a year], UTF-8 strings, args within kMaxArgsDepth.
+  if (absl::Status s = internal::CheckDaemonOptionValues(options); !s.ok()) return s;
+  if (absl::Status s = CheckFdLimit(kMinDaemonFds, "a daemon"); !s.ok()) return s;
   if (absl::Status s = CheckOutputFile(options.stdout_filename, "stdout_filename"); !s.ok()) {
     return s;
   }
@@ -124,6 +122,10 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   launch.set_control_plane_path(control_plane.ok() ? *control_plane : "");
   launch.set_stdout_filename(options.stdout_filename);
   launch.set_stderr_filename(options.stderr_filename);
+  launch.set_user_fd_limit(FdSoftLimit());
+  // What was found from the options too (the module's path, appkit's
+  // binaries) must be UTF-8, or the guardian cannot read its launch.
+  if (absl::Status s = internal::CheckUtf8Fields("DaemonLaunch", launch); !s.ok()) return s;
   return launch;
 }
 

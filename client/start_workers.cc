@@ -10,9 +10,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
+#include "client/check_options.h"
 #include "common/entry.h"
 #include "common/safe_file.h"
+#include "common/fd_io.h"
+#include "common/fd_limit.h"
 #include "common/host.h"
+#include "common/option_checks.h"
 #include "common/quit.h"
 #include "spdlog/spdlog.h"
 #include "controller/worker_pool.h"
@@ -26,32 +30,11 @@ absl::Status Invalid(const std::string& who, const absl::Status& status) {
   return absl::InvalidArgumentError(absl::StrCat(who, ": ", status.message()));
 }
 
-absl::Status CheckDuration(const char* option, absl::Duration value, bool zero_ok) {
-  if (value < absl::ZeroDuration() || (!zero_ok && value == absl::ZeroDuration())) {
-    return absl::InvalidArgumentError(absl::StrCat("WorkersOptions.", option, " ",
-                                                   absl::FormatDuration(value), " is ",
-                                                   zero_ok ? "negative" : "not positive"));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<controller::PoolConfig> BuildPool(const std::vector<WorkerStartInfo>& workers,
                                                  const WorkersOptions& options) {
   controller::PoolConfig pool;
-  if (absl::Status s = CheckDuration("check_interval", options.check_interval, false); !s.ok()) {
-    return s;
-  }
-  if (options.restart_interval) {
-    if (absl::Status s = CheckDuration("restart_interval", *options.restart_interval, true);
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (options.stop_timeout) {
-    if (absl::Status s = CheckDuration("stop_timeout", *options.stop_timeout, true); !s.ok()) {
-      return s;
-    }
-  }
+  // Durations in [0, a year] (check_interval > 0), a UTF-8 debug file name.
+  if (absl::Status s = internal::CheckWorkersOptionValues(options); !s.ok()) return s;
   if (options.debug_filename) {
     if (absl::Status s = CheckOutputFile(*options.debug_filename, "debug_filename"); !s.ok()) {
       return absl::InvalidArgumentError(s.message());
@@ -78,6 +61,8 @@ absl::StatusOr<controller::PoolConfig> BuildPool(const std::vector<WorkerStartIn
                                                      "') has an empty name"));
     }
     const std::string who = absl::StrCat("worker '", info.name, "'");
+    // UTF-8 strings (the name first), args within kMaxArgsDepth.
+    if (absl::Status s = internal::CheckWorkerValues(who, info); !s.ok()) return s;
     if (auto [it, added] = names.emplace(info.name, i); !added) {
       return absl::InvalidArgumentError(absl::StrCat("duplicate worker name '", info.name,
                                                      "' (workers #", it->second, " and #", i,
@@ -107,6 +92,9 @@ absl::StatusOr<controller::PoolConfig> BuildPool(const std::vector<WorkerStartIn
     if (info.entry.empty()) return absl::InvalidArgumentError(who + ": entry is required");
     absl::StatusOr<std::string> resolved = internal::ResolveEntry(info.entry, search_dirs);
     if (!resolved.ok()) return Invalid(who, resolved.status());
+    if (absl::Status s = internal::CheckUtf8Option(who + ": entry found at", *resolved); !s.ok()) {
+      return s;
+    }
 
     controller::WorkerConfig worker;
     worker.name = info.name;
@@ -123,6 +111,7 @@ absl::StatusOr<controller::PoolConfig> BuildPool(const std::vector<WorkerStartIn
   if (!binary.ok()) return absl::FailedPreconditionError(binary.status().message());
   pool.worker_binary = *binary;
   pool.control_socket = internal::ControllerSocket();
+  pool.user_fd_limit = FdSoftLimit();  // the pool raises its own; workers get this one
   return pool;
 }
 
@@ -132,6 +121,11 @@ absl::Status StartWorkers(const std::vector<WorkerStartInfo>& workers,
                           const WorkersOptions& options) {
   absl::StatusOr<controller::PoolConfig> pool = BuildPool(workers, options);
   if (!pool.ok()) return pool.status();
+  if (absl::Status s = CheckFdLimit(PoolFdsNeeded(workers.size()),
+                                    absl::StrCat("a pool of ", workers.size(), " workers"));
+      !s.ok()) {
+    return s;
+  }
   if (g_pool_running.exchange(true)) {
     return absl::FailedPreconditionError(
         "StartWorkers is already running in this process (one pool per process)");

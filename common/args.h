@@ -20,12 +20,19 @@
 
 namespace appkit {
 
+// How deep args may nest: objects and lists, the top-level object counting
+// as 1. Deeper args would not survive protobuf's limits on their way to the
+// entry (its recursion limit, its JSON printer); FromJson, StartDaemon and
+// StartWorkers refuse them.
+inline constexpr int kMaxArgsDepth = 32;
+
 class Args {
  public:
   Args() = default;
   explicit Args(google::protobuf::Struct proto) : proto_(std::move(proto)) {}
 
-  // `json` must be a JSON object; anything else is InvalidArgument.
+  // `json` must be a JSON object nested at most kMaxArgsDepth deep;
+  // anything else is InvalidArgument.
   static absl::StatusOr<Args> FromJson(std::string_view json);
   std::string ToJson() const;
 

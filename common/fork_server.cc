@@ -71,10 +71,14 @@ union ControlBuffer {
   int max_target = 2;
   bool has_stdin = false;
   for (uint32_t i = 0; i < header.fd_count; ++i) {
-    moved[i] = fcntl(fds[i + kFixedFds], F_DUPFD_CLOEXEC, 100);
-    if (moved[i] < 0) _exit(127);
     if (header.targets[i] > max_target) max_target = header.targets[i];
     if (header.targets[i] == 0) has_stdin = true;
+  }
+  // Just above the highest target, not at a fixed number: the fd limit
+  // may be low (RLIMIT_NOFILE 32 leaves no fd 100).
+  for (uint32_t i = 0; i < header.fd_count; ++i) {
+    moved[i] = fcntl(fds[i + kFixedFds], F_DUPFD_CLOEXEC, max_target + 1);
+    if (moved[i] < 0) _exit(127);
   }
   for (uint32_t i = 0; i < header.fd_count; ++i) {
     if (dup2(moved[i], header.targets[i]) < 0) _exit(127);

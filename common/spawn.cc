@@ -32,35 +32,70 @@ void RawClose(int fd) { syscall(SYS_close, fd); }
   _exit(127);
 }
 
+// Closes every fd but the `count` in `keep` (any order, duplicates fine).
+// Async-signal-safe: a few close_range calls over the gaps.
+void CloseAllBut(int* keep, size_t count) {
+  for (size_t i = 1; i < count; ++i) {  // insertion sort: at most 20 fds
+    for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; --j) {
+      int t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
+  }
+  unsigned next = 0;  // the lowest fd not yet known to be kept or closed
+  for (size_t i = 0; i < count; ++i) {
+    if (keep[i] < 0 || static_cast<unsigned>(keep[i]) < next) continue;
+    if (static_cast<unsigned>(keep[i]) > next) close_range(next, keep[i] - 1, 0);
+    next = keep[i] + 1;
+  }
+  close_range(next, ~0U, 0);
+}
+
 // Installs the fds, resets signals and execs. Child side, between fork and
 // exec: async-signal-safe calls only. `error_fd` stays open until the exec
 // (close-on-exec); a failure is written to it only when `report`.
+// Works under any RLIMIT_NOFILE that holds the fds to install twice: no
+// fd number is assumed free.
 [[noreturn]] void InstallAndExec(const SpawnOptions& options, char* const* argv,
                                  char* const* envp, int error_fd, bool report = true) {
-  // Out of the way of the fds to install, first.
-  if (error_fd >= 0 && error_fd < 64) error_fd = fcntl(error_fd, F_DUPFD_CLOEXEC, 64);
   auto fail = [&error_fd, report](int err) { Fail(error_fd, err, report); };
-  // Move every source out of the way first, so that a target number never
-  // clobbers a source still to be installed.
-  int moved[16];
-  size_t count = options.fds.size() < 16 ? options.fds.size() : 16;
+  const size_t count = options.fds.size() < 16 ? options.fds.size() : 16;
   int max_target = 2;
   for (size_t i = 0; i < count; ++i) {
-    moved[i] = fcntl(options.fds[i].first, F_DUPFD_CLOEXEC, 64);
-    if (moved[i] < 0) fail(errno);
     if (options.fds[i].second > max_target) max_target = options.fds[i].second;
+  }
+  // Nothing else crosses exec, whatever the caller left open without
+  // O_CLOEXEC; closing it first also makes room under a low fd limit.
+  int keep[16 + 4] = {0, 1, 2, error_fd};
+  for (size_t i = 0; i < count; ++i) keep[4 + i] = options.fds[i].first;
+  CloseAllBut(keep, 4 + count);
+  // The error pipe, then every source, above the highest target: a target
+  // number never clobbers one of them.
+  if (error_fd >= 0 && error_fd <= max_target) {
+    int moved_error = fcntl(error_fd, F_DUPFD_CLOEXEC, max_target + 1);
+    if (moved_error < 0) fail(errno);
+    error_fd = moved_error;
+  }
+  int moved[16];
+  for (size_t i = 0; i < count; ++i) {
+    moved[i] = fcntl(options.fds[i].first, F_DUPFD_CLOEXEC, max_target + 1);
+    if (moved[i] < 0) fail(errno);
   }
   for (size_t i = 0; i < count; ++i) {
     if (dup2(moved[i], options.fds[i].second) < 0) fail(errno);  // clears CLOEXEC
   }
-  // Nothing else crosses exec, whatever the caller left open without
-  // O_CLOEXEC. The error pipe is close-on-exec already: keep it open.
-  for (int fd = max_target + 1; fd < 64; ++fd) RawClose(fd);
-  if (error_fd >= 64) {
-    close_range(64, error_fd - 1, 0);
+  // Below the highest target, what is not a target goes (0-2 stay unless
+  // remapped); above it, all but the error pipe (the copies).
+  for (int fd = 3; fd < max_target; ++fd) {
+    bool target = false;
+    for (size_t i = 0; i < count; ++i) target = target || options.fds[i].second == fd;
+    if (!target) RawClose(fd);
+  }
+  if (error_fd > max_target) {
+    close_range(max_target + 1, error_fd - 1, 0);
     close_range(error_fd + 1, ~0U, 0);
   } else {
-    close_range(64, ~0U, 0);
+    close_range(max_target + 1, ~0U, 0);
   }
   // Default handlers first, then the mask: a child of SpawnDetached shares
   // its caller's memory and must never run one of its handlers.

@@ -2,6 +2,10 @@
 //
 // FormatTime gives pyappkit's debug-file format, UTC
 // "%Y-%m-%d %H:%M:%S.%f" ("2026-11-26 10:00:00.123456").
+//
+// ToProtoTime and ToProtoDuration always give a valid proto: values beyond
+// the proto's range (years 1-9999; +-10,000 years), such as absl's infinite
+// ones, are clamped to its ends.
 #ifndef APPKIT_COMMON_TIME_FORMAT_H_
 #define APPKIT_COMMON_TIME_FORMAT_H_
 

@@ -141,6 +141,7 @@ absl::StatusOr<WorkerPool::PreparedFork> WorkerPool::PrepareFork(const Worker& w
   launch.set_pid_filename(config.pid_filename);
   launch.set_stdout_filename(config.stdout_filename);
   launch.set_stderr_filename(config.stderr_filename);
+  launch.set_user_fd_limit(config_.user_fd_limit);
   prepared.request = launch.SerializeAsString();
   prepared.fds = {{prepared.stdio.out.get(), 1},
                    {prepared.stdio.err_fd(), 2},

@@ -83,6 +83,7 @@ struct PoolConfig {
   std::optional<absl::Duration> stop_timeout;
   std::string worker_binary;   // the worker fork server
   std::string control_socket;  // serve appkit.v1.Controller there; "" for none
+  uint64_t user_fd_limit = 0;  // the workers' soft RLIMIT_NOFILE (0: as inherited)
 };
 
 class WorkerPool final : public PoolControl {

@@ -19,6 +19,7 @@
 
 #include "common/entry.h"
 #include "common/fd_io.h"
+#include "common/fd_limit.h"
 #include "common/fork_server.h"
 #include "common/orphan_cleanup.h"
 #include "common/pid_file.h"
@@ -31,6 +32,8 @@ namespace {
 
 int RunExecutor(const appkit::v1::ExecutorLaunch& launch) {
   fcntl(4, F_SETFD, FD_CLOEXEC);  // the ready pipe: never for user programs
+  // The entry sees the fd limit StartDaemon's caller had.
+  appkit::RestoreFdSoftLimit(launch.user_fd_limit());
   appkit::internal::HostConfig host;
   host.role = "executor";
   if (launch.has_logging_config()) host.logging = launch.logging_config();
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "executor: no fork-server socket on fd 3 (it is started by the guardian)\n");
     return 2;
   }
+  appkit::RaiseFdSoftLimit();  // each executor sets the user's back (RunExecutor)
   const pid_t guardian = appkit::ForkServerSupervisor();
   std::vector<std::string> guardian_files(argv + 1, argv + argc);
   appkit::OrphanCleanup orphans;

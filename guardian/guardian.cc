@@ -218,6 +218,7 @@ void Guardian::StartExecutor() {
   launch.set_control_plane_path(launch_.control_plane_path());
   launch.set_stdout_filename(launch_.stdout_filename());
   launch.set_stderr_filename(launch_.stderr_filename());
+  launch.set_user_fd_limit(launch_.user_fd_limit());
 
   absl::StatusOr<pid_t> pid = SpawnExecutor(launch);
   absl::MutexLock lock(&mu_);

@@ -5,11 +5,15 @@
 #include <unistd.h>
 
 #include "common/fd_io.h"
+#include "common/fd_limit.h"
 #include "common/fork_server.h"
 #include "guardian/guardian.h"
 #include "proto/launch.pb.h"
 
 int main() {
+  // Room for gRPC and its clients whatever StartDaemon's caller had (it
+  // checked the hard limit); the entry gets the caller's (user_fd_limit).
+  appkit::RaiseFdSoftLimit();
   auto data = appkit::ReadAll(3);
   close(3);
   appkit::v1::DaemonLaunch launch;

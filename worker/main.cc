@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "common/fd_limit.h"
 #include "common/fork_server.h"
 #include "common/orphan_cleanup.h"
 #include "proto/launch.pb.h"
@@ -53,6 +54,9 @@ int main() {
           fprintf(stderr, "worker: malformed launch message\n");
           return 2;
         }
+        // StartWorkers' caller's limit (this server may have been started
+        // by a pool that had raised its own already).
+        appkit::RestoreFdSoftLimit(launch.user_fd_limit());
         return appkit::worker::RunWorker(launch);
       },
       hooks);

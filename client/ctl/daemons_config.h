@@ -11,6 +11,13 @@
 // Each daemon's files live in <state dir>/<name>/: <name>.pid (and its
 // .sock), <name>.log, <name>-out.txt, <name>-err.txt, <name>-debug.json.
 // Errors name the file, the line and the key.
+//
+// A hostile file costs bounded time and memory: at most 16 MiB, 100,000
+// values before and after expanding aliases (which stay allowed, as in
+// PyYAML's safe_load), 16 MiB of text after expanding them, args nested 32
+// levels deep. Durations are 0 to 31536000 seconds (365 days) or null. A
+// daemon name is 1-64 bytes of UTF-8 without '/' or control characters,
+// and not "." or ".."; a bad one is shown escaped.
 #ifndef APPKIT_CLIENT_CTL_DAEMONS_CONFIG_H_
 #define APPKIT_CLIENT_CTL_DAEMONS_CONFIG_H_
 

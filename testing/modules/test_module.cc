@@ -246,3 +246,28 @@ APPKIT_ENTRY(log_flood) {
   Mark(args, "logged " + std::to_string(logged.load()));
   return absl::OkStatus();
 }
+
+namespace {
+
+void MarkFdLimit(const appkit::Args& args) {
+  rlimit limit = {};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  Mark(args, "nofile=" + std::to_string(limit.rlim_cur) + "/" + std::to_string(limit.rlim_max));
+}
+
+}  // namespace
+
+// Records its RLIMIT_NOFILE ("nofile=<soft>/<hard> <pid>"), then runs
+// until quit.
+APPKIT_ENTRY(record_fd_limit) {
+  MarkFdLimit(args);
+  Mark(args, "started");
+  while (!appkit::QuitRequested()) appkit::Sleep(absl::Hours(1));
+  return absl::OkStatus();
+}
+
+// Records its RLIMIT_NOFILE, then runs StartWorkers as run_workers does.
+APPKIT_ENTRY(record_fd_limit_then_workers) {
+  MarkFdLimit(args);
+  return run_workers(args);
+}
