@@ -264,9 +264,23 @@ TEST_F(LiveCgroupTest, ACgroupClearedAndKeptTakesNewChildrenAlive) {
   children_.clear();
   for (const char* mode : {"auto", "join"}) {
     setenv(kCgroupModeEnv, mode, 1);
-    pid_t next = SleepIn(path_);
-    ASSERT_GT(next, 0);
-    EXPECT_TRUE(testing::ProcessAlive(next)) << mode << ": killed at birth";
+    // A child that says it runs (one killed at birth says nothing).
+    int said[2];
+    ASSERT_EQ(pipe2(said, O_CLOEXEC), 0);
+    UniqueFd said_read(said[0]), said_write(said[1]);
+    auto fd = OpenCgroup(path_);
+    ASSERT_TRUE(fd.ok());
+    SpawnOptions options;
+    options.argv = {"/bin/sh", "-c", "echo alive >&3"};
+    options.fds = {{said_write.get(), 3}};
+    options.cgroup_fd = fd->get();
+    auto pid = Spawn(options);
+    ASSERT_TRUE(pid.ok()) << pid.status();
+    said_write.reset();
+    EXPECT_EQ(ReadAll(said_read.get()).value_or(""), "alive\n") << mode << ": killed at birth";
+    int status = 0;
+    ASSERT_EQ(waitpid(*pid, &status, 0), *pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << mode << ": " << status;
   }
 }
 
