@@ -10,7 +10,14 @@ namespace appkit::controller {
 
 std::unique_ptr<WorkerCgroups> WorkerCgroups::Create() {
   absl::StatusOr<std::string> own = OwnCgroupDir();
-  absl::StatusOr<std::string> pool = own.ok() ? CreateCgroup(*own, PoolCgroupName(getpid())) : own;
+  const std::string name = PoolCgroupName(getpid());
+  absl::StatusOr<std::string> pool = own.ok() ? CreateCgroup(*own, name) : own;
+  if (absl::IsAlreadyExists(pool.status())) {
+    // Left by a controller that had our pid and died with its fork
+    // server: stale, as that pid is ours now.
+    (void)ClearCgroup(*own + "/" + name, absl::Seconds(2), /*keep_top=*/false);
+    pool = CreateCgroup(*own, name);
+  }
   if (!pool.ok()) {
     spdlog::info("worker controller {}: no cgroups for the workers ({}): a worker's process group "
                  "is killed at its exit",

@@ -59,6 +59,24 @@ TEST(WorkerCgroupsTest, AWorkerWhoseCgroupCannotBeMadeRunsWithout) {
   cgroups->AfterWorker(0, "w", 1);  // nothing to do, nothing signalled
 }
 
+TEST(WorkerCgroupsTest, AStalePoolCgroupOfOurPidIsClearedAndTakenOver) {
+  auto own = OwnCgroupDir();
+  if (!own.ok()) GTEST_SKIP() << "no cgroup2: " << own.status();
+  // Left by a controller that had our pid and died with its fork server.
+  auto stale = CreateCgroup(*own, PoolCgroupName(getpid()));
+  if (!stale.ok()) GTEST_SKIP() << "no usable cgroup2: " << stale.status();
+  auto fd = OpenCgroup(*stale);
+  ASSERT_TRUE(fd.ok());
+  pid_t old = SleepIn(fd->get());
+  auto cgroups = WorkerCgroups::Create();
+  ASSERT_NE(cgroups, nullptr);
+  EXPECT_EQ(cgroups->pool(), *stale);
+  EXPECT_FALSE(ProcessAlive(old));
+  waitpid(old, nullptr, 0);
+  cgroups.reset();
+  EXPECT_FALSE(FileExists(*stale));
+}
+
 TEST(WorkerCgroupsTest, NoneWhenCgroupsAreOff) {
   setenv(kCgroupModeEnv, "off", 1);
   EXPECT_EQ(WorkerCgroups::Create(), nullptr);
