@@ -4,7 +4,8 @@
 // stopping), 120 rounds with a fixed seed (APPKIT_FAULT_SEED and
 // APPKIT_FAULT_ROUNDS explore more). After every round: no process of the round survives (no
 // orphan, no zombie of ours), no pid file or socket is left, and the next
-// round's start on the same paths works.
+// round's start on the same paths works; no cgroup of the daemon is left
+// (common/cgroup.h; where cgroups are usable).
 #include <signal.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "client/appkit.h"
+#include "common/cgroup.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -221,6 +223,13 @@ TEST_F(FaultInjectionTest, SigkillAnyRoleAtAnyMomentLeavesNothingBehind) {
     for (const char* name : {"d.pid", "d.pid.sock", "d.pid.workers.sock", "w1.pid", "w2.pid"}) {
       if (!WaitFor([&] { return !FileExists(File(name)); }, absl::Seconds(3))) {
         fail(std::string("left behind: ") + name);
+      }
+    }
+    // The daemon's cgroup holds every other cgroup of the round.
+    if (absl::StatusOr<std::string> own = OwnCgroupDir(); own.ok()) {
+      const std::string cgroup = *own + "/" + DaemonCgroupName(File("d.pid"), guardian);
+      if (!WaitFor([&] { return !FileExists(cgroup); }, absl::Seconds(3))) {
+        fail("left behind: cgroup " + cgroup);
       }
     }
     if (failures.size() > 5) break;

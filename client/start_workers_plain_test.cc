@@ -1,11 +1,12 @@
 // StartWorkers in a plain process (not a daemon's executor): a child of
 // this test calls it directly. SIGTERM to that process stops the pool
-// gracefully; SIGKILL to it leaves no worker and no pid file behind.
+// gracefully; SIGKILL to it leaves no worker, pid file or cgroup behind.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "client/appkit.h"
+#include "common/cgroup.h"
 #include "gtest/gtest.h"
 #include "testing/process_helpers.h"
 #include "testing/temp_dir.h"
@@ -87,6 +88,11 @@ TEST_F(PlainProcessTest, SigkillLeavesNoWorkerAndNoPidFile) {
   EXPECT_TRUE(WaitFor([&] {
     return !FileExists(dir_.File("w1.pid")) && !FileExists(dir_.File("w2.pid"));
   }, absl::Seconds(3)));
+  // Nor the pool's cgroup (where cgroups are usable: common/cgroup.h).
+  if (absl::StatusOr<std::string> own = OwnCgroupDir(); own.ok()) {
+    const std::string pool = *own + "/" + PoolCgroupName(child);
+    EXPECT_TRUE(WaitFor([&] { return !FileExists(pool); }, absl::Seconds(3))) << pool << " left";
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/cgroup.h"
 #include "common/errno_status.h"
 #include "common/fd_io.h"
 #include "common/pidfd.h"
@@ -37,18 +39,41 @@ constexpr char kSupervisorEnv[] = "APPKIT_FORK_SERVER_SUPERVISOR";
 struct RequestHeader {
   uint32_t fd_count;  // fds to install (after the memfd and the go socket)
   int32_t targets[kMaxFds];
+  uint32_t has_cgroup;  // 1: one more fd follows, the cgroup to start the child in
 };
 
 constexpr int kFixedFds = 2;  // the memfd and the go socket
 
 union ControlBuffer {
-  char buffer[CMSG_SPACE(sizeof(int) * (kMaxFds + kFixedFds))];
+  char buffer[CMSG_SPACE(sizeof(int) * (kMaxFds + kFixedFds + 1))];
   cmsghdr align;
 };
 
+// Whether clone3(CLONE_INTO_CGROUP) is out of reach (APPKIT_CGROUPS=join,
+// a kernel before 5.7, a seccomp filter): children then join their cgroup
+// themselves. Set once in the server.
+bool clone_into_cgroup_unavailable = false;
+
+// Forks the child: the supervisor's (CLONE_PARENT), in `cgroup_fd` when
+// it is not -1. `join` tells the child to join it itself.
+long CloneChild(int cgroup_fd, bool& join) {
+  join = false;
+  if (cgroup_fd >= 0 && !clone_into_cgroup_unavailable) {
+    clone_args args = {};
+    args.flags = CLONE_PARENT | CLONE_INTO_CGROUP;
+    args.exit_signal = 0;  // with CLONE_PARENT: the server's own (SIGCHLD)
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+    long pid = syscall(SYS_clone3, &args, sizeof(args));
+    if (pid >= 0 || (errno != ENOSYS && errno != E2BIG && errno != EINVAL)) return pid;
+    clone_into_cgroup_unavailable = true;
+  }
+  join = cgroup_fd >= 0;
+  return syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, nullptr, nullptr, 0);
+}
+
 // Child side, right after the fork: becomes a supervised child as
 // described in the header, then runs the request.
-[[noreturn]] void RunChild(pid_t supervisor, const RequestHeader& header, int* fds,
+[[noreturn]] void RunChild(pid_t supervisor, const RequestHeader& header, int* fds, int join_fd,
                            const std::function<int(const std::string&)>& run_child) {
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -62,6 +87,14 @@ union ControlBuffer {
     if (n == 1) break;
     if (n < 0 && errno == EINTR) continue;
     _exit(127);
+  }
+
+  // Into our cgroup before anything else runs (when not cloned into it).
+  int join_errno = 0;
+  if (join_fd >= 0) {
+    int procs = openat(join_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (procs < 0 || write(procs, "0", 1) != 1) join_errno = errno;
+    if (procs >= 0) close(procs);
   }
 
   const std::string request = PreadAll(fds[0]).value_or("");
@@ -98,6 +131,10 @@ union ControlBuffer {
     }
   }
   close_range(max_target + 1, ~0U, 0);  // the memfd, the go socket, the copies
+  if (join_errno != 0) {
+    dprintf(2, "appkit: a supervised child cannot join its cgroup: %s\n", strerror(join_errno));
+    _exit(127);
+  }
 
   // Default dispositions; SIGTERM, SIGINT and SIGHUP stay blocked (as the
   // server blocked them around the fork) until the host installs its
@@ -139,7 +176,7 @@ SpawnOptions ServerSpawnOptions(const std::string& binary, const std::vector<std
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(
-    const std::string& binary, const std::vector<std::string>& args) {
+    const std::string& binary, const std::vector<std::string>& args, int cgroup_fd) {
   int ends[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
     return ErrnoStatus(errno, "socketpair for the fork server");
@@ -150,6 +187,7 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(
   // Who the supervisor is, even if it dies before the server's main runs
   // (then getppid() would already name the new parent).
   options.extra_env = {absl::StrCat(kSupervisorEnv, "=", getpid())};
+  options.cgroup_fd = cgroup_fd;
   absl::StatusOr<pid_t> pid = Spawn(options);
   if (!pid.ok()) return pid.status();
   return std::unique_ptr<ForkServer>(new ForkServer(*pid, std::move(ours)));
@@ -199,18 +237,18 @@ ForkServer::~ForkServer() {
 }
 
 absl::StatusOr<pid_t> ForkServer::Fork(const std::string& request,
-                                       const std::vector<std::pair<int, int>>& fds,
+                                       const std::vector<std::pair<int, int>>& fds, int cgroup_fd,
                                        absl::Duration timeout) {
   // Answers of a pipelined batch nobody collected: void them (their
   // children leave) rather than read the wrong answer.
   if (!pending_go_.empty()) Break();
-  absl::Status sent = Send(request, fds);
+  absl::Status sent = Send(request, fds, cgroup_fd);
   if (!sent.ok()) return sent;
   return Receive(timeout);
 }
 
 absl::Status ForkServer::Send(const std::string& request,
-                              const std::vector<std::pair<int, int>>& fds) {
+                              const std::vector<std::pair<int, int>>& fds, int cgroup_fd) {
   if (broken_) return absl::UnavailableError("the fork server is gone");
   if (fds.size() > kMaxFds) return absl::InvalidArgumentError("too many fds for one child");
   absl::StatusOr<int> memfd = MemfdWithContent("appkit-fork-request", request);
@@ -225,14 +263,16 @@ absl::Status ForkServer::Send(const std::string& request,
 
   RequestHeader header = {};
   header.fd_count = static_cast<uint32_t>(fds.size());
-  const size_t send_count = fds.size() + kFixedFds;
-  int send_fds[kMaxFds + kFixedFds];
+  header.has_cgroup = cgroup_fd >= 0 ? 1 : 0;
+  const size_t send_count = fds.size() + kFixedFds + header.has_cgroup;
+  int send_fds[kMaxFds + kFixedFds + 1];
   send_fds[0] = body.get();
   send_fds[1] = go_child.get();
   for (size_t i = 0; i < fds.size(); ++i) {
     header.targets[i] = fds[i].second;
     send_fds[i + kFixedFds] = fds[i].first;
   }
+  if (cgroup_fd >= 0) send_fds[fds.size() + kFixedFds] = cgroup_fd;
   iovec iov = {&header, sizeof(header)};
   ControlBuffer control = {};
   msghdr message = {};
@@ -308,6 +348,7 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
                       const ForkServerHooks& hooks) {
   const pid_t supervisor = ForkServerSupervisor();
   unsetenv(kSupervisorEnv);  // not for the children
+  clone_into_cgroup_unavailable = ConfiguredCgroupMode() == CgroupMode::kJoin;
   struct sigaction term = {};
   term.sa_handler = OnTerm;  // no SA_RESTART: recvmsg returns EINTR
   sigemptyset(&term.sa_mask);
@@ -356,7 +397,7 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
       return n == 0 ? 0 : 1;
     }
 
-    int fds[kMaxFds + kFixedFds];
+    int fds[kMaxFds + kFixedFds + 1];
     int fd_count = 0;
     for (cmsghdr* cmsg = CMSG_FIRSTHDR(&message); cmsg != nullptr;
          cmsg = CMSG_NXTHDR(&message, cmsg)) {
@@ -366,22 +407,23 @@ int ServeForkRequests(int socket_fd, const std::function<int(const std::string& 
       }
     }
     int64_t reply = 0;
-    if (n != sizeof(header) || header.fd_count > kMaxFds ||
-        fd_count != static_cast<int>(header.fd_count) + kFixedFds) {
+    if (n != sizeof(header) || header.fd_count > kMaxFds || header.has_cgroup > 1 ||
+        fd_count != static_cast<int>(header.fd_count + header.has_cgroup) + kFixedFds) {
       reply = -EINVAL;
     } else {
       // A fork whose child's parent is the supervisor, not us. Signals the
       // child must not lose are blocked across it (see RunChild).
+      const int cgroup_fd = header.has_cgroup ? fds[kFixedFds + header.fd_count] : -1;
       sigset_t held, saved;
       sigemptyset(&held);
       for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&held, sig);
       sigprocmask(SIG_BLOCK, &held, &saved);
-      long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, nullptr, nullptr, 0);
-      if (pid == 0) RunChild(supervisor, header, fds, run_child);
+      bool join = false;
+      long pid = CloneChild(cgroup_fd, join);
+      if (pid == 0) RunChild(supervisor, header, fds, join ? cgroup_fd : -1, run_child);
       const int clone_errno = errno;
       sigprocmask(SIG_SETMASK, &saved, nullptr);
       reply = pid < 0 ? -clone_errno : pid;
-
     }
     // Answer first: the supervisor goes on while we record the child.
     const bool answered = send(socket_fd, &reply, sizeof(reply), MSG_NOSIGNAL) == sizeof(reply);

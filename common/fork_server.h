@@ -22,7 +22,11 @@
 //     blocked: `run_child` unblocks them once it handles them (the appkit
 //     host does, in StartHost), so none that arrives early is lost;
 //   - has exactly fds 0, 1, 2 plus the ones sent with the request
-//     (stdin is /dev/null unless fd 0 is sent).
+//     (stdin is /dev/null unless fd 0 is sent);
+//   - starts in the cgroup sent with the request, if any (common/cgroup.h):
+//     cloned into it (clone3 CLONE_INTO_CGROUP), or, where clone3 cannot,
+//     it joins it before anything else runs (a child that cannot exits
+//     127, saying why on its stderr).
 // The server exits when the supervisor closes its end. When the supervisor
 // dies (SIGKILL: its end closes, and the server gets SIGTERM as its
 // parent-death signal) the server runs `on_supervisor_gone` first: it is
@@ -53,9 +57,11 @@ namespace appkit {
 
 class ForkServer {
  public:
-  // Execs `binary` with `args` and a socket as fd 3 (see ServeForkRequests).
+  // Execs `binary` with `args` and a socket as fd 3 (see ServeForkRequests),
+  // in the cgroup `cgroup_fd` (an OpenCgroup fd) unless it is -1.
   static absl::StatusOr<std::unique_ptr<ForkServer>> Start(const std::string& binary,
-                                                           const std::vector<std::string>& args);
+                                                           const std::vector<std::string>& args,
+                                                           int cgroup_fd = -1);
 
   // The same server started by someone else for this process: a
   // supervisor about to be exec'd has it started next to itself as a
@@ -84,19 +90,21 @@ class ForkServer {
   ForkServer& operator=(const ForkServer&) = delete;
 
   // Starts a child running `request`, with {fd here, fd number in the
-  // child} installed (at most 8). Returns its pid: a child of this
+  // child} installed (at most 8), in the cgroup `cgroup_fd` (an OpenCgroup
+  // fd; -1: the server's own). Returns its pid: a child of this
   // process, to be reaped by the caller. Fails if the server is gone or
   // did not answer within `timeout`; the server is then unusable (start a
   // new one).
   absl::StatusOr<pid_t> Fork(const std::string& request,
-                             const std::vector<std::pair<int, int>>& fds,
+                             const std::vector<std::pair<int, int>>& fds, int cgroup_fd = -1,
                              absl::Duration timeout = absl::Seconds(5));
 
   // The same, pipelined: Send several requests (the server forks them back
   // to back), then Receive their pids in the same order. After an
   // Unavailable error every pending request is void (its child, if any,
   // leaves without running).
-  absl::Status Send(const std::string& request, const std::vector<std::pair<int, int>>& fds);
+  absl::Status Send(const std::string& request, const std::vector<std::pair<int, int>>& fds,
+                    int cgroup_fd = -1);
   absl::StatusOr<pid_t> Receive(absl::Duration timeout = absl::Seconds(5));
   size_t pending() const { return pending_go_.size(); }
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <string.h>
 #include <pthread.h>
 #include <sched.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/cgroup.h"
 #include "common/errno_status.h"
 #include "common/fd_io.h"
 #include "common/unique_fd.h"
@@ -113,8 +115,14 @@ void CloseAllBut(int* keep, size_t count) {
 
 // Child side of Spawn.
 [[noreturn]] void ExecChild(const SpawnOptions& options, pid_t parent, char* const* argv,
-                            char* const* envp, int error_fd, bool report = true) {
+                            char* const* envp, int error_fd, bool report = true,
+                            int join_cgroup_fd = -1) {
   auto fail = [error_fd, report](int err) { Fail(error_fd, err, report); };
+  if (join_cgroup_fd >= 0) {
+    int procs = openat(join_cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (procs < 0 || syscall(SYS_write, procs, "0", 1) != 1) fail(errno);
+    RawClose(procs);
+  }
   if (options.group == SpawnOptions::Group::kNewSession) {
     if (setsid() < 0) fail(errno);
   } else if (options.group == SpawnOptions::Group::kNewProcessGroup) {
@@ -253,9 +261,25 @@ absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) {
   UniqueFd error_write(error_pipe[1]);
 
   pid_t parent = getpid();
-  pid_t pid = fork();
+  pid_t pid = -1;
+  bool join = options.cgroup_fd >= 0;
+  if (join && ConfiguredCgroupMode() != CgroupMode::kJoin) {
+    // A fork (no CLONE_VM) straight into the cgroup; the child makes
+    // system calls only until its exec, as after fork().
+    clone_args args = {};
+    args.flags = CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<uint64_t>(options.cgroup_fd);
+    pid = static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
+    join = pid < 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL);
+    if (pid < 0 && !join) return ErrnoStatus(errno, "clone3 into a cgroup for " + options.argv[0]);
+  }
+  if (pid < 0) pid = fork();
   if (pid < 0) return ErrnoStatus(errno, "fork for " + options.argv[0]);
-  if (pid == 0) ExecChild(options, parent, exec.argv.data(), exec.envp.data(), error_write.get());
+  if (pid == 0) {
+    ExecChild(options, parent, exec.argv.data(), exec.envp.data(), error_write.get(), true,
+              join ? options.cgroup_fd : -1);
+  }
 
   error_write.reset();
   if (int child_errno = ReadExecError(error_read.get()); child_errno != 0) {

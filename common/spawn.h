@@ -45,6 +45,10 @@ struct SpawnOptions {
   // Extra "NAME=value" entries on top of the parent's environment (they
   // replace a variable of the same name).
   std::vector<std::string> extra_env;
+  // Spawn only: start the child in this cgroup (an OpenCgroup fd,
+  // common/cgroup.h): cloned into it (clone3 CLONE_INTO_CGROUP), or, where
+  // clone3 cannot, it joins it before its exec (failing Spawn if it can't).
+  int cgroup_fd = -1;
 };
 
 // The pid of the started child. It is the caller's child: reap it.

@@ -64,14 +64,24 @@ WorkerPool::WorkerPool(PoolConfig config) : config_(std::move(config)) {
 
 WorkerPool::~WorkerPool() = default;
 
-absl::Status WorkerPool::Run() {
-  auto fork_server = ForkServer::Start(config_.worker_binary, {});
+absl::Status WorkerPool::StartForkServer() {
+  // In the pool's cgroup, told its path, when there is one.
+  UniqueFd cgroup = cgroups_ ? cgroups_->OpenPool() : UniqueFd();
+  std::vector<std::string> args;
+  if (cgroup) args.push_back(cgroups_->pool());
+  auto fork_server = ForkServer::Start(config_.worker_binary, args, cgroup.get());
   if (!fork_server.ok()) {
     return absl::FailedPreconditionError(absl::StrCat("cannot start the worker binary ",
                                                       config_.worker_binary, ": ",
                                                       fork_server.status().message()));
   }
   fork_server_ = std::move(*fork_server);
+  return absl::OkStatus();
+}
+
+absl::Status WorkerPool::Run() {
+  cgroups_ = WorkerCgroups::Create();
+  APPKIT_RETURN_IF_ERROR(StartForkServer());
   RaiseFdLimit();  // after the fork server: workers keep the usual limit
 
   if (!config_.control_socket.empty()) {
@@ -115,6 +125,7 @@ absl::Status WorkerPool::Run() {
   accept_watch_.reset();
   control_plane_.reset();  // unlinks the socket, stops gRPC (bounded)
   fork_server_.reset();
+  cgroups_.reset();  // what the workers left, and the cgroups
   spdlog::info("worker controller {}: every worker stopped", getpid());
   return absl::OkStatus();
 }
@@ -143,6 +154,7 @@ absl::StatusOr<WorkerPool::PreparedFork> WorkerPool::PrepareFork(const Worker& w
   launch.set_stderr_filename(config.stderr_filename);
   launch.set_user_fd_limit(config_.user_fd_limit);
   prepared.request = launch.SerializeAsString();
+  if (cgroups_) prepared.cgroup = cgroups_->OpenWorker(worker.index, config.name);
   prepared.fds = {{prepared.stdio.out.get(), 1},
                    {prepared.stdio.err_fd(), 2},
                    {prepared.theirs.get(), 3}};
@@ -153,16 +165,15 @@ absl::StatusOr<pid_t> WorkerPool::ForkWorker(Worker& worker, UniqueFd& channel) 
   absl::StatusOr<PreparedFork> prepared = PrepareFork(worker);
   if (!prepared.ok()) return prepared.status();
   absl::StatusOr<pid_t> pid = absl::UnavailableError("no fork server");
-  if (fork_server_) pid = fork_server_->Fork(prepared->request, prepared->fds);
+  const int cgroup = prepared->cgroup.get();
+  if (fork_server_) pid = fork_server_->Fork(prepared->request, prepared->fds, cgroup);
   if (!pid.ok() && absl::IsUnavailable(pid.status())) {
     // The fork server died (or hangs): replace it and try once more.
     spdlog::warn("worker fork server: {}; starting a new one", std::string(pid.status().message()));
     fork_server_.reset();
     ReapStrays();
-    auto server = ForkServer::Start(config_.worker_binary, {});
-    if (!server.ok()) return server.status();
-    fork_server_ = std::move(*server);
-    pid = fork_server_->Fork(prepared->request, prepared->fds);
+    APPKIT_RETURN_IF_ERROR(StartForkServer());
+    pid = fork_server_->Fork(prepared->request, prepared->fds, cgroup);
   }
   if (pid.ok()) channel = std::move(prepared->ours);
   return pid;
@@ -206,7 +217,8 @@ void WorkerPool::StartAll() {
       FinishStart(worker, prepared.status(), UniqueFd());
       continue;
     }
-    absl::Status sent = fork_server_->Send(prepared->request, prepared->fds);
+    absl::Status sent =
+        fork_server_->Send(prepared->request, prepared->fds, prepared->cgroup.get());
     if (absl::IsUnavailable(sent)) {  // the server is gone: the slow path replaces it
       fall_back();
       StartWorker(worker);
@@ -339,6 +351,8 @@ void WorkerPool::OnWorkerExited(Worker& worker) {
     exit.code = 255;
     description = "exited (status unknown: reaped elsewhere)";
   }
+  // What escaped the group dies too, before any restart.
+  if (cgroups_) cgroups_->AfterWorker(worker.index, worker.config.name, pid);
   loop_.Unwatch(worker.pidfd.get());
   if (worker.channel_watched) loop_.Unwatch(worker.channel.get());
   worker.channel_watched = false;

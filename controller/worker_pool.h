@@ -25,7 +25,9 @@
 //
 // Workers are forked by one worker fork server (worker/main.cc) started
 // by the pool, and are children of the pool's thread: they die with it
-// (PR_SET_PDEATHSIG), and the pool reaps them through pidfds.
+// (PR_SET_PDEATHSIG), and the pool reaps them through pidfds. Each runs
+// in its own cgroup when the machine allows (worker_cgroups.h): what it
+// leaves behind is killed at its exit, with its process group.
 //
 // Quit: the process-wide quit latch (SIGTERM, RequestQuit) or a
 // Controller.RequestQuit for the whole pool asks every worker to quit;
@@ -59,6 +61,7 @@
 #include "common/stdio_files.h"
 #include "common/unique_fd.h"
 #include "controller/control_plane.h"
+#include "controller/worker_cgroups.h"
 #include "google/protobuf/struct.pb.h"
 #include "proto/controller.pb.h"
 
@@ -130,9 +133,11 @@ class WorkerPool final : public PoolControl {
     std::string request;
     StdioFiles stdio;
     UniqueFd ours, theirs;
+    UniqueFd cgroup;  // the worker's cgroup, when the pool has them
     std::vector<std::pair<int, int>> fds;
   };
 
+  absl::Status StartForkServer();
   void StartAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartWorker(Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ResetForStart(Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -163,6 +168,7 @@ class WorkerPool final : public PoolControl {
 
   const PoolConfig config_;
   EventLoop loop_;
+  std::unique_ptr<WorkerCgroups> cgroups_;  // null without; outlives fork_server_
   std::unique_ptr<ForkServer> fork_server_;
   std::unique_ptr<ControlPlane> control_plane_;  // when serving a socket
   std::unique_ptr<AcceptWatch> accept_watch_;    // of control_plane_

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cgroup.h"
 #include "common/entry.h"
 #include "common/fd_io.h"
 #include "common/fd_limit.h"
@@ -71,6 +72,23 @@ int RunExecutor(const appkit::v1::ExecutorLaunch& launch) {
   return code;
 }
 
+// The guardian's cgroup for the daemon (guardian/containment.h): named
+// after its pid file and pid, beside us (we are in the guardian's cgroup).
+void ClearDaemonCgroup(const std::string& pid_filename, pid_t guardian) {
+  if (appkit::ConfiguredCgroupMode() == appkit::CgroupMode::kOff) return;
+  absl::StatusOr<std::string> own = appkit::OwnCgroupDir();
+  if (!own.ok()) return;
+  const std::string cgroup = *own + "/" + appkit::DaemonCgroupName(pid_filename, guardian);
+  absl::StatusOr<int> killed = appkit::ClearCgroup(cgroup, absl::Seconds(2), /*keep_top=*/false);
+  if (!killed.ok()) {
+    fprintf(stderr, "executor fork server %d: cgroup %s: %s\n", getpid(), cgroup.c_str(),
+            std::string(killed.status().message()).c_str());
+  } else if (*killed > 0) {
+    fprintf(stderr, "executor fork server %d: killed %d leftover processes in cgroup %s\n",
+            getpid(), *killed, cgroup.c_str());
+  }
+}
+
 }  // namespace
 
 // argv: executor <pid file> <control socket> <controller socket>, the
@@ -90,10 +108,12 @@ int main(int argc, char** argv) {
   hooks.on_forked = [&orphans](const std::string&, pid_t pid) { orphans.Track(pid, ""); };
   hooks.on_supervisor_gone = [&] {
     // The guardian died by SIGKILL: its executor died with it; kill what
-    // the entry left in its process group, then remove the guardian's pid
-    // file and sockets (only if they are still its own and unheld).
+    // the entry left in its process group and in the daemon's cgroup, then
+    // remove the guardian's pid file and sockets (only if they are still
+    // its own and unheld).
     orphans.Cleanup();
     if (guardian_files.size() == 3) {
+      ClearDaemonCgroup(guardian_files[0], guardian);
       bool removed = appkit::PidFile::RemoveIfStale(guardian_files[0], guardian, [&] {
         unlink(guardian_files[1].c_str());
         unlink(guardian_files[2].c_str());

@@ -21,6 +21,7 @@
 #include "common/logging.h"
 #include "common/socket_probe.h"
 #include "common/time_format.h"
+#include "guardian/containment.h"
 #include "guardian/guardian_service.h"
 #include "spdlog/spdlog.h"
 
@@ -141,11 +142,12 @@ int Guardian::Run(int ready_fd) {
                launch_.daemon_entry(), launch_.pid_filename(), launch_.control_socket());
   Report(ready_fd, ready);
 
+  containment_ = Containment::Create(launch_.pid_filename(), launch_.worker_path());
   StartExecutor();
   loop_.Run();
 
   executor_server_.reset();
-  KillRemainingDescendants();
+  containment_->AtExit();
   accept_watch_.reset();
   // Unlinks the socket, then stops gRPC within a bounded time.
   const bool grpc_stopped = server_->Stop();
@@ -181,7 +183,8 @@ absl::StatusOr<pid_t> Guardian::ForkExecutor(const std::string& request, int rea
     if (absl::Status started = StartExecutorServer(); !started.ok()) return started;
   }
   // stdout/stderr as they are now (SIGHUP may have reopened them).
-  return executor_server_->Fork(request, {{1, 1}, {2, 2}, {ready_fd, 4}});
+  return executor_server_->Fork(request, {{1, 1}, {2, 2}, {ready_fd, 4}},
+                                containment_->cgroup_fd());
 }
 
 absl::StatusOr<pid_t> Guardian::SpawnExecutor(const v1::ExecutorLaunch& launch) {
@@ -292,6 +295,8 @@ void Guardian::ReapChildren() {
       // left behind in its group before reaping the leader.
       kill(-pid, SIGKILL);
       waitid(P_PID, pid, &info, WEXITED);
+      // And what escaped the group (guardian/containment.h).
+      containment_->AfterExecutor(executor_server_ ? executor_server_->pid() : 0);
       OnExecutorExited(ProcessExit::FromSiginfo(info));
     } else if (executor_server_ && pid == executor_server_->pid()) {
       waitid(P_PID, pid, &info, WEXITED);
@@ -452,47 +457,6 @@ void Guardian::ReopenOutputs() {
   }
   for (const absl::Status& status : {stdio, logs}) {
     if (!status.ok()) spdlog::error("SIGHUP: {}", std::string(status.message()));
-  }
-}
-
-void Guardian::KillRemainingDescendants() {
-  // Anything still our child escaped the executor's process group (for
-  // example with setsid) and was re-parented to us: it must not outlive
-  // the daemon. A worker fork server orphaned by a killed executor is the
-  // exception for a moment: it is killing its workers' groups and
-  // removing their pid files (common/orphan_cleanup.h), and exits when
-  // done; it gets 2 s.
-  std::vector<pid_t> cleaners;
-  // Killing one may hand us its children (we are their subreaper): scan
-  // again until no stranger is left (bounded).
-  for (int round = 0; round < 16; ++round) {
-    bool killed = false;
-    for (pid_t pid : ChildPids()) {
-      if (std::find(cleaners.begin(), cleaners.end(), pid) != cleaners.end()) continue;
-      std::error_code exe_error;
-      auto exe = std::filesystem::read_symlink(absl::StrCat("/proc/", pid, "/exe"), exe_error);
-      if (!exe_error && !launch_.worker_path().empty() &&
-          std::filesystem::equivalent(exe, launch_.worker_path(), exe_error)) {
-        cleaners.push_back(pid);
-        continue;
-      }
-      spdlog::warn("killing leftover process {} of the daemon", pid);
-      kill(pid, SIGKILL);
-      siginfo_t info;
-      waitid(P_PID, pid, &info, WEXITED);
-      killed = true;
-    }
-    if (!killed) break;
-  }
-  const absl::Time deadline = absl::Now() + absl::Seconds(2);
-  for (pid_t pid : cleaners) {
-    UniqueFd pidfd = OpenPidfd(pid);
-    if (pidfd && !WaitForExit(pidfd.get(), deadline)) {
-      spdlog::warn("worker fork server {} still cleaning up after 2s; killed", pid);
-      kill(pid, SIGKILL);
-    }
-    siginfo_t info;
-    waitid(P_PID, pid, &info, WEXITED);
   }
 }
 

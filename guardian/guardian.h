@@ -28,7 +28,9 @@
 // subreaper, so orphans of the daemon's tree are re-parented to it and need
 // reaping anyway; waitid(WNOWAIT) identifies the executor first, its
 // process group is SIGKILLed while the zombie still pins the group id, and
-// only then is it reaped.
+// only then is it reaped. What escaped the group is killed next, before
+// the restart or the exit (the daemon's cgroup or, without one, the
+// re-parented orphans: guardian/containment.h).
 #ifndef APPKIT_GUARDIAN_GUARDIAN_H_
 #define APPKIT_GUARDIAN_GUARDIAN_H_
 
@@ -90,7 +92,6 @@ class Guardian {
   absl::Status StartExecutorServer();
   void Finish(const std::string& why);
   void ReopenOutputs();
-  void KillRemainingDescendants();
   void SetState(v1::GuardianState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const v1::DaemonLaunch launch_;
@@ -111,6 +112,8 @@ class Guardian {
   bool executor_ran_ = false;  // its "ready" byte came: the entry runs
   // The executor binary, exec'd once: each (re)start is a fork of it.
   std::unique_ptr<ForkServer> executor_server_;
+  // The daemon's cgroup, or the subreaper fallback (set before the loop).
+  std::unique_ptr<class Containment> containment_;
   EventLoop::TimerId restart_timer_ = 0;
   EventLoop::TimerId kill_timer_ = 0;
 

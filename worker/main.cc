@@ -1,7 +1,8 @@
 // The worker binary: a fork server for one worker pool (see
 // common/fork_server.h). The controller execs it once, with its socket on
-// fd 3; every worker is a fork of it that runs RunWorker with the
-// WorkerLaunch it was sent.
+// fd 3 and, when the pool has cgroups, the pool's cgroup as argv[1] (it
+// runs in it: controller/worker_cgroups.h); every worker is a fork of it
+// that runs RunWorker with the WorkerLaunch it was sent.
 //
 // Linked with -rdynamic (like the executor): worker modules bind to this
 // binary's one copy of the appkit runtime.
@@ -11,12 +12,17 @@
 #include <sys/stat.h>
 
 #include "common/fd_limit.h"
+#include <string>
+
+#include "common/cgroup.h"
+#include "common/fd_io.h"
+#include "common/safe_file.h"
 #include "common/fork_server.h"
 #include "common/orphan_cleanup.h"
 #include "proto/launch.pb.h"
 #include "worker/run_worker.h"
 
-int main() {
+int main(int argc, char** argv) {
   struct stat st;
   if (fstat(3, &st) != 0 || !S_ISSOCK(st.st_mode)) {
     fprintf(stderr, "worker: no fork-server socket on fd 3 (it is started by StartWorkers)\n");
@@ -33,17 +39,30 @@ int main() {
 
   // If the controller dies by SIGKILL, its workers die with it (their
   // parent-death signal); this server then kills what they left in their
-  // process groups and removes their pid files.
+  // process groups, removes their pid files and, last, leaves the pool's
+  // cgroup to kill what is left in it and remove it (whoever clears the
+  // cgroup above waits for that: common/cgroup.h).
+  const std::string pool_cgroup = argc > 1 ? argv[1] : "";
   appkit::OrphanCleanup orphans;
   appkit::ForkServerHooks hooks;
   hooks.on_forked = [&orphans](const std::string& request, pid_t pid) {
     appkit::v1::WorkerLaunch launch;
     if (launch.ParseFromString(request)) orphans.Track(pid, launch.pid_filename());
   };
-  hooks.on_supervisor_gone = [&orphans] {
+  hooks.on_supervisor_gone = [&orphans, &pool_cgroup] {
     orphans.Cleanup();
+    std::string cgroup_note;
+    if (!pool_cgroup.empty()) {
+      absl::Status left = appkit::JoinCgroup(appkit::DirName(pool_cgroup));
+      absl::StatusOr<int> killed =
+          left.ok() ? appkit::ClearCgroup(pool_cgroup, absl::Seconds(2), /*keep_top=*/false)
+                    : absl::StatusOr<int>(left);
+      cgroup_note = killed.ok() ? " and cgroup " + pool_cgroup
+                                : "; cgroup " + pool_cgroup + ": " +
+                                      std::string(killed.status().message());
+    }
     fprintf(stderr, "worker fork server %d: its controller died; killed what was left of the "
-                    "workers and removed their stale pid files\n", getpid());
+                    "workers and removed their stale pid files%s\n", getpid(), cgroup_note.c_str());
   };
   return appkit::ServeForkRequests(
       3,

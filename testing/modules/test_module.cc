@@ -271,3 +271,49 @@ APPKIT_ENTRY(record_fd_limit_then_workers) {
   MarkFdLimit(args);
   return run_workers(args);
 }
+
+// ---------------------------------------------------------------------------
+// Issue 11 item 10: escaped processes.
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+
+// Double-forks a sleeper that calls setsid on the way (it leaves the
+// process group and loses its parent: a classic daemon), marks
+// "escaped=<sleeper pid> by", then runs until quit. With args
+// "crash_once" (a path): the run that creates that file crashes instead.
+APPKIT_ENTRY(escape_then_run) {
+  int report[2];
+  if (pipe(report) != 0) return absl::InternalError("pipe");
+  pid_t middle = fork();
+  if (middle == 0) {
+    close(report[0]);
+    setsid();
+    pid_t sleeper = fork();
+    if (sleeper == 0) {
+      execl("/bin/sleep", "sleep", "1000", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    (void)!write(report[1], &sleeper, sizeof(sleeper));
+    _exit(0);
+  }
+  close(report[1]);
+  pid_t sleeper = 0;
+  (void)!read(report[0], &sleeper, sizeof(sleeper));
+  close(report[0]);
+  while (waitpid(middle, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  Mark(args, "escaped=" + std::to_string(sleeper) + " by");
+  if (auto once = args.GetString("crash_once"); once.ok()) {
+    int fd = open(once->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      close(fd);
+      rlimit no_core = {0, 0};
+      setrlimit(RLIMIT_CORE, &no_core);
+      raise(SIGSEGV);
+    }
+  }
+  while (!appkit::QuitRequested()) appkit::Sleep(absl::Hours(1));
+  return absl::OkStatus();
+}
