@@ -72,12 +72,14 @@ def appkit_module(
         testonly = False,
         linkopts = [],
         copts = [],
+        tags = [],
         **kwargs):
     _appkit_runtime_check(
         name = name + "_runtime_check",
         deps = deps,
         module = name,
         testonly = testonly,
+        tags = tags,
         visibility = ["//visibility:private"],
     )
     native.cc_binary(
@@ -93,6 +95,7 @@ def appkit_module(
         linkopts = ["-Wl,--as-needed"] + linkopts,
         visibility = visibility,
         testonly = testonly,
+        tags = tags,
         **kwargs
     )
     native.filegroup(
@@ -100,4 +103,5 @@ def appkit_module(
         srcs = [":lib%s.so" % name],
         visibility = visibility,
         testonly = testonly,
+        tags = tags,
     )

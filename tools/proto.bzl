@@ -128,6 +128,9 @@ def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None,
     )
     appkit_cc_library(
         name = name,
-        deps = [name + "_messages", name + "_grpc_only"],
+        # The service code first on the link line: it uses the messages, and
+        # does not depend on them (see _grpc_only), so with static archives
+        # the other order leaves its references to them unresolved.
+        deps = [name + "_grpc_only", name + "_messages"],
         visibility = visibility,
     )
