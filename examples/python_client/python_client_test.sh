@@ -37,6 +37,18 @@ grep -qE '^workers +2, controller pid [0-9]+$' "$tmp/out.txt" || fail "no worker
 if "$client" --pid-file "$tmp/none.pid" >"$tmp/out.txt" 2>&1; then fail "no daemon, exit 0"; fi
 grep -q "cannot reach $tmp/none.pid.sock" "$tmp/out.txt" || fail "$(cat "$tmp/out.txt")"
 
+# proto/README.md's recipe (stubs by hand, GetStatus), run as written there
+# from the root of the tree, with this test's paths.
+awk '/^By hand/ { f = 1 } f && /^```$/ { n++; if (n == 1) next; if (n == 2) exit } f && n == 1' \
+  "$TEST_SRCDIR/appkit/proto/README.md" |
+  sed -e "s#/tmp/stubs#$tmp/stubs#g" -e "s#/tmp/appkit-tour/demo.pid.sock#$tmp/d/demo.pid.sock#" \
+  >"$tmp/recipe.sh"
+grep -q "grpc_tools.protoc" "$tmp/recipe.sh" || fail "no recipe found in proto/README.md"
+(cd "$TEST_SRCDIR/appkit" && bash "$tmp/recipe.sh") >"$tmp/out.txt" 2>&1 ||
+  fail "the recipe of proto/README.md failed: $(cat "$tmp/out.txt")"
+grep -q "^guardian_pid: $guardian$" "$tmp/out.txt" || fail "recipe printed: $(cat "$tmp/out.txt")"
+echo "proto/README.md's recipe printed the status of guardian $guardian"
+
 "$appkitctl" stop --pid-file "$tmp/d/demo.pid"
 [[ ! -e "$tmp/d/demo.pid" && ! -e "$tmp/d/demo.pid.sock" ]] || fail "pid file or socket left"
 echo "PASS: the Python client saw status, health and workers"
