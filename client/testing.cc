@@ -207,6 +207,12 @@ absl::StatusOr<v1::ListWorkersResponse> TestDaemon::Workers() {
   absl::StatusOr<v1::GuardianStatus> status = Status();
   if (!status.ok()) return status.status();
   if (status->controller_socket().empty()) {
+    if (status->control_plane_plugin().empty()) {
+      return absl::FailedPreconditionError(
+          "the daemon serves no worker control socket: the control-plane plugin "
+          "libappkit_control_plane.so was not found when it started (does the test depend on "
+          "//client:appkit or //client:testing?)");
+    }
     return absl::FailedPreconditionError(
         "the daemon serves no worker control socket (yet): its entry has not called "
         "StartWorkers, or the pool could not serve it (see daemon.log)");

@@ -23,7 +23,8 @@ def appkit_cc_binary(name, copts = [], **kwargs):
     native.cc_binary(name = name, copts = APPKIT_COPTS + copts, **kwargs)
 
 def appkit_cc_test(name, copts = [], deps = [], size = "medium", gtest_main = True, **kwargs):
-    if gtest_main:
+    # (A test that still lists gtest_main itself keeps just that one.)
+    if gtest_main and not [d for d in deps if str(d).endswith("third_party:gtest_main")]:
         deps = deps + [Label("//third_party:gtest_main")]
     native.cc_test(
         name = name,
