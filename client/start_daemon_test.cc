@@ -463,6 +463,10 @@ TEST_F(StartDaemonTest, ControlSocketServesStatusQuitDebugHealthAndReflection) {
   auto services = testing::ReflectionListServices(socket);
   ASSERT_TRUE(services.ok()) << services.status();
   EXPECT_NE(std::find(services->begin(), services->end(), "appkit.v1.Guardian"), services->end());
+  // Health under its standard file name: clients generated from gRPC's own
+  // health.proto, and reflection-driven tools, see the standard file.
+  EXPECT_EQ(testing::ReflectionFileContainingSymbol(socket, "grpc.health.v1.Health").value_or(""),
+            "grpc/health/v1/health.proto");
 
   ASSERT_TRUE(WaitFor([&] { return Status().state() == v1::GUARDIAN_STATE_RUNNING; }));
   v1::GuardianStatus status = Status();
@@ -530,6 +534,19 @@ TEST_F(StartDaemonBadInputTest, MissingFunction) {
   DaemonOptions options = Good();
   options.daemon_entry = Module() + ":no_such_function";
   ExpectFailure(options, "no_such_function");
+}
+
+// A module linked with //client:appkit (what appkit_module refuses at build
+// time; here built with a plain cc_binary) carries a second runtime: it is
+// refused before anything starts, naming the module and what to change.
+TEST_F(StartDaemonBadInputTest, ModuleThatLinksTheRuntimeIsRefused) {
+  DaemonOptions options = Good();
+  const std::string module = testing::RunfilePath("testing/liblinks_runtime.so");
+  options.daemon_entry = module + ":daemon_main";
+  ExpectFailure(options, "links its own copy of the appkit runtime");
+  ExpectFailure(options, "liblinks_runtime.so");
+  ExpectFailure(options, "appkit_module");
+  ExpectFailure(options, "//client:appkit");
 }
 
 TEST_F(StartDaemonBadInputTest, MissingOrUnwritableDirectories) {

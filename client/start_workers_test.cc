@@ -596,6 +596,14 @@ TEST_F(StartWorkersBadInputTest, DuplicateName) {
   ExpectInvalid({Worker("a"), Worker("b"), Worker("a")}, options_, "'a'");
 }
 
+// The same module refused for a worker: the check is in entry resolution.
+TEST_F(StartWorkersBadInputTest, ModuleThatLinksTheRuntimeIsRefused) {
+  WorkerStartInfo worker = Worker("a");
+  worker.entry = testing::RunfilePath("testing/liblinks_runtime.so") + ":daemon_main";
+  ExpectInvalid({worker}, options_, "worker 'a'");
+  ExpectInvalid({worker}, options_, "links its own copy of the appkit runtime");
+}
+
 TEST_F(StartWorkersBadInputTest, EmptyName) {
   ExpectInvalid({Worker("a"), Worker("")}, options_, "empty name");
 }

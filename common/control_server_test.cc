@@ -16,7 +16,7 @@
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "proto/guardian.grpc.pb.h"
-#include "proto/health.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "testing/grpc_probe.h"
 #include "testing/process_helpers.h"
 #include "testing/raw_http2.h"

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
@@ -42,7 +43,7 @@ std::string AbsolutePath(const std::string& path) {
 }
 
 // OK when `module_path` is an ELF shared object whose dynamic symbol table
-// defines `symbol`.
+// defines `symbol` and not the appkit runtime's marker (kRuntimeMarker).
 absl::Status CheckExportsSymbol(const std::string& module_path, const std::string& symbol,
                                 const std::string& function) {
   UniqueFd fd(open(module_path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -55,8 +56,9 @@ absl::Status CheckExportsSymbol(const std::string& module_path, const std::strin
         absl::StrCat("module ", module_path, " is not an ELF shared library"));
   }
   bool found = false;
+  bool runtime = false;
   Elf_Scn* section = nullptr;
-  while (!found && (section = elf_nextscn(elf, section)) != nullptr) {
+  while ((section = elf_nextscn(elf, section)) != nullptr) {
     GElf_Shdr header;
     if (gelf_getshdr(section, &header) == nullptr || header.sh_type != SHT_DYNSYM) continue;
     Elf_Data* data = elf_getdata(section, nullptr);
@@ -66,13 +68,21 @@ absl::Status CheckExportsSymbol(const std::string& module_path, const std::strin
       if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) continue;
       if (sym.st_shndx == SHN_UNDEF) continue;
       const char* name = elf_strptr(elf, header.sh_link, sym.st_name);
-      if (name != nullptr && symbol == name) {
-        found = true;
-        break;
-      }
+      if (name == nullptr) continue;
+      if (symbol == name) found = true;
+      if (strcmp(name, kRuntimeMarker) == 0) runtime = true;
     }
   }
   elf_end(elf);
+  if (runtime) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "module ", module_path, " links its own copy of the appkit runtime (it defines ",
+        kRuntimeMarker, ", as //client:appkit does): a module must get the runtime from the "
+        "executor or worker that loads it, or it runs with two quit flags and two copies of "
+        "every generated message. Build it with appkit_module (from //client:defs.bzl), and take "
+        "//client:appkit, and any library that depends on it, out of its deps (use "
+        "//client:module_api for a library shared with a module)"));
+  }
   if (!found) {
     return absl::NotFoundError(absl::StrCat("function '", function, "' not found in module ",
                                             module_path, " (define it with APPKIT_ENTRY(",
@@ -82,6 +92,11 @@ absl::Status CheckExportsSymbol(const std::string& module_path, const std::strin
 }
 
 }  // namespace
+
+// The marker itself: defined here, in the runtime the host binaries link
+// and export (-rdynamic), never by a module built with appkit_module.
+extern "C" __attribute__((visibility("default"), used)) const char appkit_runtime_marker[] =
+    "appkit runtime";
 
 absl::StatusOr<EntrySpec> ParseEntry(std::string_view entry) {
   size_t colon = entry.rfind(':');

@@ -4,7 +4,10 @@
 // - ResolveEntry finds the module (a path with '/' is used as is;
 //   otherwise lib<module>.so then <module>.so in each search directory)
 //   and checks, by reading the module's ELF dynamic symbol table, that it
-//   exports the entry. Nothing of the module runs in the caller, so a
+//   exports the entry, and that it does not define the appkit runtime
+//   itself (kRuntimeMarker: a module that links //client:appkit would run
+//   with a second copy of every runtime state, so it is refused, naming the
+//   module and what to change). Nothing of the module runs in the caller, so a
 //   module whose static constructors crash cannot take the caller down.
 //   The result is "<absolute module path>:<function>".
 // - LoadEntry (hosts only) dlopens the module and finds the descriptor.
@@ -24,6 +27,9 @@
 #include "common/entry_abi.h"
 
 namespace appkit::internal {
+
+// A symbol that only the appkit runtime (//common:runtime) defines.
+inline constexpr char kRuntimeMarker[] = "appkit_runtime_marker";
 
 struct EntrySpec {
   std::string module;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "proto/health.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace appkit {
 

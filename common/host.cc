@@ -11,16 +11,19 @@
 #include <unistd.h>
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/repository_name.h"
 #include "common/safe_file.h"
 #include "common/stdio_files.h"
 #include "common/quit.h"
 #include "spdlog/spdlog.h"
+#include "tools/cpp/runfiles/runfiles.h"
 
 namespace appkit::internal {
 namespace {
@@ -150,23 +153,33 @@ absl::StatusOr<std::string> FindAppkitFile(const std::string& name, const std::s
     candidates.push_back(absl::StrCat(dir, "/", name));
   }
   const std::string self = SelfPath();
-  const std::string runfile = absl::StrCat("appkit/", package, "/", name);
-  for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
-    if (const char* dir = getenv(var); dir && *dir) {
-      candidates.push_back(absl::StrCat(dir, "/", runfile));
-    }
+  // The program's runfiles (Bazel's own library: a runfiles directory or
+  // manifest, from RUNFILES_DIR / RUNFILES_MANIFEST_FILE or next to the
+  // program), where //client:appkit puts appkit's files under the name of
+  // appkit's repository, whatever the using workspace called it.
+  using bazel::tools::cpp::runfiles::Runfiles;
+  std::string runfiles_error;
+  std::unique_ptr<Runfiles> runfiles(Runfiles::Create(self, &runfiles_error));
+  if (runfiles != nullptr) {
+    std::string path =
+        runfiles->Rlocation(absl::StrCat(APPKIT_REPOSITORY_NAME, "/", package, "/", name));
+    if (!path.empty()) candidates.push_back(path);
   }
   if (!self.empty()) {
-    candidates.push_back(absl::StrCat(self, ".runfiles/", runfile));
+    // An installed appkit (bazel run //:install -- PREFIX): the program in
+    // PREFIX/bin, the binaries and the plugin in PREFIX/lib/appkit.
+    candidates.push_back(absl::StrCat(DirName(self), "/../lib/appkit/", name));
     candidates.push_back(absl::StrCat(DirName(self), "/", name));
   }
   for (const std::string& candidate : candidates) {
     if (IsUsable(candidate)) return candidate;
   }
   return absl::NotFoundError(absl::StrCat(
-      "appkit file '", name, "' not found: looked at [", absl::StrJoin(candidates, ", "),
-      "] (set APPKIT_BIN_DIR to the directory holding guardian, executor, worker and ",
-      "libappkit_control_plane.so)"));
+      "appkit file '", name, "' not found: looked at [", absl::StrJoin(candidates, ", "), "]",
+      runfiles == nullptr ? absl::StrCat(" (no runfiles: ", runfiles_error, ")") : "",
+      "; build the program with a dependency on //client:appkit (it carries the guardian, "
+      "executor, worker and libappkit_control_plane.so in the runfiles), install appkit with "
+      "`bazel run //:install -- PREFIX`, or set APPKIT_BIN_DIR to a directory holding them"));
 }
 
 void SetControllerSocket(const std::string& path) {

@@ -36,8 +36,11 @@ void SetHangupHook(std::function<void()> hook);
 
 // Where the appkit binaries are: `name` is "guardian", "executor" or
 // "worker". Looks in $APPKIT_BIN_DIR, then the running program's Bazel
-// runfiles, then next to the running program; an override set by the host
-// (the executor knows its worker binary) wins over all.
+// runfiles (Bazel's runfiles library; appkit's repository under whatever
+// name the workspace gave it), then in an installed layout
+// (<program dir>/../lib/appkit), then next to the running program; an
+// override set by the host (the executor knows its worker binary) wins
+// over all. NotFound lists every place looked at.
 absl::StatusOr<std::string> FindAppkitBinary(const std::string& name);
 // The same search for any installed appkit file (the control-plane plugin
 // libappkit_control_plane.so): `package` is its Bazel package, where the

@@ -442,6 +442,7 @@ v1::GuardianStatus Guardian::Status() const {
   if (stat(launch_.controller_socket().c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
     status.set_controller_socket(launch_.controller_socket());
   }
+  status.set_control_plane_plugin(launch_.control_plane_path());
   return status;
 }
 

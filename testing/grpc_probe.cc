@@ -6,7 +6,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/sync_stream.h"
-#include "proto/health.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "testing/reflection_subset.pb.h"
 
 namespace appkit::testing {

@@ -10,8 +10,20 @@ Runs the system protoc (Debian's protobuf-compiler) and grpc_cpp_plugin
         grpc = True,                 # also generate .grpc.pb.{h,cc}
     )
 
-Imports are relative to the workspace root ("proto/process.proto");
-well-known types (google/protobuf/*.proto) come from /usr/include.
+Imports are relative to the repository root ("proto/process.proto"),
+whatever workspace builds it: protoc runs with -I<repository root> and
+writes under the repository's output directory, so the generated code
+builds when appkit is an external repository (@appkit, or any other name)
+as well as in its own workspace. Well-known types (google/protobuf/*.proto)
+come from /usr/include.
+
+proto_root: a directory of the repository that is the import root of
+`srcs` instead, for a file that has a standard path of its own:
+    appkit_proto_library(name = "health_proto", proto_root = "proto",
+                         srcs = ["grpc/health/v1/health.proto"], grpc = True)
+is the file "grpc/health/v1/health.proto" (its name in descriptors and
+server reflection), included as "grpc/health/v1/health.pb.h". Nothing
+may import such a file from another root.
 
 C++ targets that come out:
   name            the generated code, to link into binaries and libraries;
@@ -26,6 +38,8 @@ C++ targets that come out:
                   host binary's message code.
 """
 
+load("//tools:cc.bzl", "appkit_cc_library")
+
 def _outs(srcs, grpc):
     hdrs = []
     cc_srcs = []
@@ -38,11 +52,28 @@ def _outs(srcs, grpc):
             cc_srcs.append(base + ".grpc.pb.cc")
     return hdrs, cc_srcs
 
-def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None):
+def _repository_root():
+    # Where the repository's files are, relative to the execution root,
+    # for protoc's -I and for the outputs: "." in appkit's own workspace,
+    # "external/<name>" when another workspace uses it.
+    repository = native.repository_name()  # "@" or "@<name>"
+    if repository == "@":
+        return "."
+    return "external/" + repository[1:]
+
+def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None, proto_root = ""):
     hdrs, cc_srcs = _outs(srcs, grpc)
+    root = _repository_root()
+    if proto_root:
+        root = root + "/" + proto_root
+        # Included by their path below proto_root.
+        cc_kwargs = {"strip_include_prefix": "/" + proto_root}
+    else:
+        cc_kwargs = {}
     grpc_flags = ""
     if grpc:
-        grpc_flags = "--grpc_out=$(GENDIR) --plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin "
+        grpc_flags = ("--grpc_out=$(GENDIR)/%s " % root +
+                      "--plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin ")
     native.filegroup(
         name = name + "_srcs",
         srcs = srcs + [dep + "_srcs" for dep in deps],
@@ -52,7 +83,7 @@ def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None)
         name = name + "_gen",
         srcs = srcs + [dep + "_srcs" for dep in deps],
         outs = hdrs + cc_srcs,
-        cmd = ("/usr/bin/protoc -I. -I/usr/include --cpp_out=$(GENDIR) " +
+        cmd = ("/usr/bin/protoc -I%s -I/usr/include --cpp_out=$(GENDIR)/%s " % (root, root) +
                grpc_flags +
                " ".join(["$(location %s)" % src for src in srcs])),
         # protoc and the plugin are system binaries outside the sandbox.
@@ -61,38 +92,45 @@ def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None)
     )
     pb_hdrs = [h for h in hdrs if not h.endswith(".grpc.pb.h")]
     pb_srcs = [f for f in cc_srcs if not f.endswith(".grpc.pb.cc")]
-    native.cc_library(
+    appkit_cc_library(
         name = name + "_headers",
         hdrs = hdrs,
-        deps = [dep + "_headers" for dep in deps] + ["//third_party:protobuf"],
+        deps = [dep + "_headers" for dep in deps] + [Label("//third_party:protobuf")],
         visibility = visibility,
+        **cc_kwargs
     )
     if not grpc:
-        native.cc_library(
+        appkit_cc_library(
             name = name,
             srcs = pb_srcs,
             hdrs = pb_hdrs,
-            deps = deps + ["//third_party:protobuf"],
+            deps = deps + [Label("//third_party:protobuf")],
             visibility = visibility,
+            **cc_kwargs
         )
         native.alias(name = name + "_messages", actual = name, visibility = visibility)
         return
-    native.cc_library(
+    appkit_cc_library(
         name = name + "_messages",
         srcs = pb_srcs,
         hdrs = pb_hdrs,
-        deps = [dep + "_messages" for dep in deps] + ["//third_party:protobuf"],
+        deps = [dep + "_messages" for dep in deps] + [Label("//third_party:protobuf")],
         visibility = visibility,
+        **cc_kwargs
     )
-    native.cc_library(
+    appkit_cc_library(
         name = name + "_grpc_only",
         srcs = [f for f in cc_srcs if f.endswith(".grpc.pb.cc")],
         hdrs = [h for h in hdrs if h.endswith(".grpc.pb.h")],
-        deps = [name + "_headers", "//third_party:grpc"],
+        deps = [name + "_headers", Label("//third_party:grpc")],
         visibility = visibility,
+        **cc_kwargs
     )
-    native.cc_library(
+    appkit_cc_library(
         name = name,
-        deps = [name + "_messages", name + "_grpc_only"],
+        # The service code first on the link line: it uses the messages, and
+        # does not depend on them (see _grpc_only), so with static archives
+        # the other order leaves its references to them unresolved.
+        deps = [name + "_grpc_only", name + "_messages"],
         visibility = visibility,
     )

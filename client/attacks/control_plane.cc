@@ -36,7 +36,7 @@
 #include "nlohmann/json.hpp"
 #include "proto/controller.grpc.pb.h"
 #include "proto/guardian.grpc.pb.h"
-#include "proto/health.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "testing/process_helpers.h"
 #include "testing/raw_http2.h"
 #include "testing/temp_dir.h"

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <string>
@@ -176,6 +177,17 @@ int RunOnConfig(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(appkit::ctl::kUsageText);
+  // Under `bazel run` the program runs in its runfiles tree: relative paths
+  // (--config, --pid-file, --state-dir, APPKIT_MODULE_PATH) mean the
+  // directory bazel was run from, as they would for the installed program.
+  if (const char* dir = getenv("BUILD_WORKING_DIRECTORY"); dir && *dir) {
+    if (chdir(dir) != 0) {
+      fprintf(stderr, "appkitctl: cannot enter BUILD_WORKING_DIRECTORY %s: %s\n", dir,
+              strerror(errno));
+      return appkit::ctl::kError;
+    }
+    unsetenv("BUILD_WORKING_DIRECTORY");  // done: not for the daemons started from here
+  }
   // The CLI spells flags with dashes (--pid-file); abseil names them with
   // underscores.
   std::vector<std::string> spelled(argv, argv + argc);

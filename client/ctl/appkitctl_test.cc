@@ -278,6 +278,23 @@ TEST_F(AppkitctlConfigTest, StartListStatusStopWithRestartCounting) {
   EXPECT_EQ(Run({"stop", "crashy"}).exit_code, 0);
 }
 
+// Under `bazel run` appkitctl runs in its runfiles tree: relative paths
+// mean the directory bazel was run from (BUILD_WORKING_DIRECTORY).
+TEST_F(AppkitctlConfigTest, RelativePathsMeanTheBuildWorkingDirectory) {
+  WriteConfig("demo1:\n  args:\n    events: " + dir_.File("demo1.events") + "\n");
+  setenv("BUILD_WORKING_DIRECTORY", dir_.path().c_str(), 1);
+  CommandResult start = Ctl({"--config", "daemons.yaml", "start", "demo1"});
+  CommandResult status = Ctl({"status", "--pid-file", "appkit-state/demo1/demo1.pid"});
+  CommandResult stop = Ctl({"--config", "daemons.yaml", "stop", "demo1"});
+  unsetenv("BUILD_WORKING_DIRECTORY");
+  EXPECT_EQ(start.exit_code, 0) << start.err;
+  EXPECT_TRUE(Has(start.out, "files in " + dir_.File("appkit-state/demo1"))) << start.out;
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_TRUE(Has(stop.out, "stopped daemon")) << stop.out;
+  EXPECT_FALSE(FileExists(dir_.File("appkit-state/demo1/demo1.pid")));
+}
+
 TEST_F(AppkitctlConfigTest, BadConfigNamesFileLineAndKey) {
   WriteConfig("demo1:\n"
               "  args: {x: 1}\n"

@@ -291,6 +291,16 @@ int Workers(const Target& target, bool json) {
   grpc::Status rpc;
   std::optional<v1::GuardianStatus> status = GetStatus(target.socket(), *pid, &rpc);
   if (!status) return Refused(target.socket(), *pid, rpc);
+  if (status->controller_socket().empty() && status->control_plane_plugin().empty()) {
+    fprintf(stderr,
+            "daemon (guardian %d) serves no worker control socket: the control-plane plugin "
+            "libappkit_control_plane.so was not found when it started, so a worker pool runs "
+            "without its socket (the daemon's log says so). Install it with the guardian "
+            "(bazel run //:install -- PREFIX puts it in PREFIX/lib/appkit) or build the launcher "
+            "with //client:appkit, then restart the daemon\n",
+            *pid);
+    return kError;
+  }
   if (status->controller_socket().empty()) {
     fprintf(stderr, "daemon (guardian %d) runs no worker pool (its entry has not called "
                     "StartWorkers)\n", *pid);

@@ -1,7 +1,7 @@
 """Offline stand-in for @rules_cc: Bazel 4's native C++ rules, re-exported.
 
 Debian's bazel-rules-cc is too new for Bazel 4, and the network is closed,
-so `@rules_cc//cc:defs.bzl` resolves here (see .bazelrc).
+so `@rules_cc//cc:defs.bzl` resolves here (see //:deps.bzl).
 """
 
 def cc_binary(**kwargs):
