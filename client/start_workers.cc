@@ -8,6 +8,7 @@
 #include <atomic>
 #include <set>
 
+#include "common/log.h"
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
 #include "client/check_options.h"
@@ -59,6 +60,15 @@ absl::StatusOr<controller::PoolConfig> BuildPool(const std::vector<WorkerStartIn
     if (info.name.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("worker #", i, " (entry '", info.entry,
                                                      "') has an empty name"));
+    }
+    // A name goes into log lines, ps and cgroup names: no control bytes
+    // (a newline would forge a log line).
+    for (unsigned char c : info.name) {
+      if (c < 0x20 || c == 0x7f) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "worker #", i, " name '", internal::EscapeBytes(info.name),
+            "' has a control character"));
+      }
     }
     const std::string who = absl::StrCat("worker '", info.name, "'");
     // UTF-8 strings (the name first), args within kMaxArgsDepth.
@@ -139,7 +149,7 @@ absl::Status StartWorkers(const std::vector<WorkerStartInfo>& workers,
     sigaction(SIGTERM, nullptr, &current);
     if (current.sa_handler == SIG_DFL) {
       internal::InstallQuitSignalHandler(0);
-      spdlog::info("StartWorkers: SIGTERM and SIGINT now request quit in process {}", getpid());
+      Log().info("StartWorkers: SIGTERM and SIGINT now request quit in process {}", getpid());
     }
   }
   controller::WorkerPool controller(std::move(*pool));

@@ -608,6 +608,11 @@ TEST_F(StartWorkersBadInputTest, EmptyName) {
   ExpectInvalid({Worker("a"), Worker("")}, options_, "empty name");
 }
 
+TEST_F(StartWorkersBadInputTest, NameWithAControlCharacter) {
+  // A newline in a name would forge lines in the pool's log.
+  ExpectInvalid({Worker("a"), Worker("b\n[info] forged")}, options_, "b\\n[info] forged");
+}
+
 TEST_F(StartWorkersBadInputTest, MalformedEntry) {
   WorkerStartInfo worker = Worker("a");
   worker.entry = "no-colon-here";

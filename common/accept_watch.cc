@@ -1,3 +1,4 @@
+#include "common/log.h"
 #include "common/accept_watch.h"
 
 #include <string.h>
@@ -49,7 +50,7 @@ void AcceptWatch::Pause(int error) {
   if (pause_failures_++ == 0) {
     paused_since_ = reminded_at_ = now;
     delay_ = backoff_.first;
-    spdlog::error("cannot accept connections on {}: {}; not accepting for now (retrying every "
+    Log().error("cannot accept connections on {}: {}; not accepting for now (retrying every "
                   "{} to {})",
                   what_, strerror(error), absl::FormatDuration(backoff_.first),
                   absl::FormatDuration(backoff_.max));
@@ -57,7 +58,7 @@ void AcceptWatch::Pause(int error) {
     delay_ = std::min(delay_ * 2, backoff_.max);
     if (now - reminded_at_ >= backoff_.remind_every) {
       reminded_at_ = now;
-      spdlog::error("still cannot accept connections on {}: {} ({} retries failed in {})", what_,
+      Log().error("still cannot accept connections on {}: {} ({} retries failed in {})", what_,
                     strerror(error), pause_failures_ - 1,
                     absl::FormatDuration(absl::Trunc(now - paused_since_, absl::Seconds(1))));
     }
@@ -72,7 +73,7 @@ void AcceptWatch::Retry() {
     Pause(error);
     return;
   }
-  spdlog::warn("accepting connections on {} again after {} ({} retries failed)", what_,
+  Log().warn("accepting connections on {} again after {} ({} retries failed)", what_,
                absl::FormatDuration(absl::Trunc(absl::Now() - paused_since_,
                                                 absl::Milliseconds(1))),
                pause_failures_ - 1);
@@ -82,7 +83,7 @@ void AcceptWatch::Retry() {
     watching_ = true;
   } else {
     // Cannot happen short of running out of memory: keep retrying by timer.
-    spdlog::error("cannot watch {} again: {}", what_, std::string(watched.message()));
+    Log().error("cannot watch {} again: {}", what_, std::string(watched.message()));
     timer_ = loop_->AddTimer(absl::Now() + backoff_.max, [this] { Retry(); });
   }
 }

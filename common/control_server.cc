@@ -1,3 +1,4 @@
+#include "common/log.h"
 #include "common/control_server.h"
 
 #include <errno.h>
@@ -83,7 +84,7 @@ class ControlServer::Connections {
     it->second.cut = true;
     ++cut_;
     if (auto quiet = cut_log_.Allow(0)) {
-      spdlog::warn("cut a control connection on {}: it holds more than {} calls at once ({} more "
+      Log().warn("cut a control connection on {}: it holds more than {} calls at once ({} more "
                    "cut since the last line; said once a minute)",
                    path_, cut_at_, *quiet);
     }
@@ -298,7 +299,7 @@ bool ControlServer::Stop(absl::Duration grace, absl::Duration limit) {
       done->Notify();
     });
   } catch (const std::system_error& e) {
-    spdlog::error("control socket {}: cannot start a thread to stop gRPC ({}); leaving it running",
+    Log().error("control socket {}: cannot start a thread to stop gRPC ({}); leaving it running",
                   path_, e.what());
     (void)new std::shared_ptr<Grpc>(std::move(grpc));  // leaked on purpose: gRPC may use it
     stopped_cleanly_ = false;
@@ -308,7 +309,7 @@ bool ControlServer::Stop(absl::Duration grace, absl::Duration limit) {
     teardown.join();
     return true;
   }
-  spdlog::error("control socket {}: gRPC did not stop within {}; leaving it behind", path_,
+  Log().error("control socket {}: gRPC did not stop within {}; leaving it behind", path_,
                 absl::FormatDuration(limit));
   teardown.detach();  // it owns `grpc`
   stopped_cleanly_ = false;
@@ -318,7 +319,7 @@ bool ControlServer::Stop(absl::Duration grace, absl::Duration limit) {
 bool ControlServer::StartGrpc() {
   if (int error = TryThreads(kThreadsAtStart); error != 0) {
     if (auto quiet = start_log_.Allow(0)) {
-      spdlog::error("cannot start the gRPC server for control socket {}: cannot create {} "
+      Log().error("cannot start the gRPC server for control socket {}: cannot create {} "
                     "threads: {} (RLIMIT_NPROC?); refusing connections until it can ({} more "
                     "refused since the last line)",
                     path_, kThreadsAtStart, strerror(error), *quiet);
@@ -364,7 +365,7 @@ bool ControlServer::StartGrpc() {
   grpc->server = builder.BuildAndStart();
   if (!grpc->server) {
     if (auto quiet = start_log_.Allow(0)) {
-      spdlog::error("cannot start the gRPC server for control socket {} ({} more refused since "
+      Log().error("cannot start the gRPC server for control socket {} ({} more refused since "
                     "the last line)",
                     path_, *quiet);
     }
@@ -389,7 +390,7 @@ int ControlServer::AcceptPending() {
         (cred.uid != geteuid() && cred.uid != 0)) {
       ++refused_peers_;
       if (auto quiet = refused_log_.Allow(cred.uid)) {
-        spdlog::warn("refused a control connection on {} from uid {} (pid {}): only uid {} may "
+        Log().warn("refused a control connection on {} from uid {} (pid {}): only uid {} may "
                      "connect ({} more from uid {} refused since the last line; said once a "
                      "minute)",
                      path_, cred.uid, cred.pid, geteuid(), *quiet, cred.uid);
@@ -399,7 +400,7 @@ int ControlServer::AcceptPending() {
     if (!connections_->Prune(limits_.max_connections)) {
       ++refused_over_cap_;
       if (auto quiet = over_cap_log_.Allow(0)) {
-        spdlog::warn("refused a control connection on {} from pid {}: {} connections are open, "
+        Log().warn("refused a control connection on {} from pid {}: {} connections are open, "
                      "the most allowed ({} more refused since the last line; said once a minute)",
                      path_, cred.pid, connections_->size(), *quiet);
       }

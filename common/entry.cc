@@ -1,3 +1,4 @@
+#include "common/log.h"
 #include "common/entry.h"
 
 #include <dlfcn.h>
@@ -199,11 +200,11 @@ int RunEntry(EntryFunction function, const Args& args, const std::string& entry)
   try {
     absl::Status status = function(args);
     if (status.ok()) return 0;
-    spdlog::error("entry {} failed: {}", entry, status.ToString());
+    Log().error("entry {} failed: {}", entry, status.ToString());
   } catch (const std::exception& e) {
-    spdlog::error("entry {} threw an exception: {}", entry, e.what());
+    Log().error("entry {} threw an exception: {}", entry, e.what());
   } catch (...) {
-    spdlog::error("entry {} threw an exception that is not a std::exception", entry);
+    Log().error("entry {} threw an exception that is not a std::exception", entry);
   }
   return 1;
 }

@@ -1,3 +1,4 @@
+#include "common/log.h"
 #include "common/event_loop.h"
 
 #include <errno.h>
@@ -13,7 +14,7 @@ namespace appkit {
 EventLoop::EventLoop()
     : epoll_fd_(epoll_create1(EPOLL_CLOEXEC)), wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (!epoll_fd_ || !wake_fd_) {
-    spdlog::critical("cannot create the event loop: {}", strerror(errno));
+    Log().critical("cannot create the event loop: {}", strerror(errno));
     abort();
   }
   absl::Status status = Watch(wake_fd_.get(), [this] {
@@ -88,7 +89,7 @@ void EventLoop::Run() {
     int n = epoll_pwait2(epoll_fd_.get(), events, kMaxEvents, timeout_ptr, nullptr);
     if (n < 0) {
       if (errno == EINTR) continue;
-      spdlog::critical("epoll_pwait2 failed: {}", strerror(errno));
+      Log().critical("epoll_pwait2 failed: {}", strerror(errno));
       abort();
     }
     for (int i = 0; i < n && !stopped_; ++i) {

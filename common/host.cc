@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/repository_name.h"
+#include "common/log.h"
 #include "common/safe_file.h"
 #include "common/stdio_files.h"
 #include "common/quit.h"

@@ -8,6 +8,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/log_files.h"
 #include "common/safe_file.h"
 #include "google/protobuf/util/json_util.h"
@@ -24,12 +25,8 @@ constexpr char kDefaultPattern[] = "[%Y-%m-%d %H:%M:%S.%f] [%l] [%n] [pid %P] %v
 constexpr std::chrono::seconds kRepeatWindow(10);
 
 struct LoggingState {
-  std::mutex mu;  // guards the members but appkit_logger_raw (atomic)
+  std::mutex mu;
   std::vector<std::shared_ptr<LogFileSink>> files;
-  // Every logger Log() ever returned: kept alive for good, since another
-  // thread may still be using one when logging is configured again.
-  std::vector<std::shared_ptr<spdlog::logger>> appkit_loggers;
-  std::atomic<spdlog::logger*> appkit_logger_raw{nullptr};
 };
 
 LoggingState& State() {
@@ -195,8 +192,7 @@ absl::Status ConfigureLogging(const std::optional<LoggingConfig>& config,
   LoggingState& state = State();
   std::lock_guard<std::mutex> lock(state.mu);
   state.files = std::move(files);
-  state.appkit_logger_raw.store(appkit_logger.get());
-  state.appkit_loggers.push_back(std::move(appkit_logger));
+  SetAppkitLogger(std::move(appkit_logger));
   return absl::OkStatus();
 }
 
@@ -212,11 +208,6 @@ absl::Status ReopenLogFiles() {
     }
   }
   return result;
-}
-
-spdlog::logger& Log() {
-  spdlog::logger* logger = State().appkit_logger_raw.load();
-  return logger != nullptr ? *logger : *spdlog::default_logger_raw();
 }
 
 }  // namespace internal

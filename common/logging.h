@@ -13,10 +13,10 @@
 // file and a crash loses no line), reopened in place on SIGHUP while any
 // number of threads log.
 //
-// appkit's own lifecycle lines go through Log(): the same handlers, with
-// repeated identical lines collapsed ("Skipped N duplicate messages"), so
-// a condition that repeats (a full fd table, a refused peer) cannot fill a
-// disk. Lines of user code are never collapsed.
+// appkit's own lifecycle lines go through Log() (common/log.h): the same
+// handlers, with repeated identical lines collapsed, so a condition that
+// repeats (a full fd table, a refused peer) cannot fill a disk. Lines of
+// user code are never collapsed.
 #ifndef APPKIT_COMMON_LOGGING_H_
 #define APPKIT_COMMON_LOGGING_H_
 
@@ -26,7 +26,6 @@
 
 #include "absl/status/statusor.h"
 #include "proto/logging.pb.h"
-#include "spdlog/logger.h"
 
 namespace appkit {
 
@@ -52,8 +51,7 @@ absl::Status ConfigureLogging(const std::optional<LoggingConfig>& config,
 // stays in use; the error names it.
 absl::Status ReopenLogFiles();
 
-// appkit's own logger (see above); the default logger until configured.
-spdlog::logger& Log();
+// (appkit's own logger, Log(), is common/log.h.)
 
 }  // namespace internal
 }  // namespace appkit

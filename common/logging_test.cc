@@ -1,5 +1,6 @@
 // common/logging: the JSON form, what ConfigureLogging sets up, appkit's
 // own lines collapsed when they repeat (user lines never), reopening.
+#include "common/log.h"
 #include "common/logging.h"
 
 #include <unistd.h>
@@ -61,8 +62,8 @@ TEST(LoggingTest, OwnRepeatedLinesAreCollapsedUserLinesNever) {
   testing::TempDir dir;
   const std::string log = dir.File("app.log");
   ASSERT_TRUE(internal::ConfigureLogging(FileConfig(log), "test").ok());
-  for (int i = 0; i < 100; ++i) internal::Log().warn("accept failed: Too many open files");
-  internal::Log().info("something else");
+  for (int i = 0; i < 100; ++i) Log().warn("accept failed: Too many open files");
+  Log().info("something else");
   for (int i = 0; i < 100; ++i) spdlog::info("user tick");
   const std::string text = ReadFileOrEmpty(log);
   EXPECT_EQ(Count(text, "accept failed"), 1) << text;
@@ -78,7 +79,7 @@ TEST(LoggingTest, ReopenFollowsLogrotate) {
   ASSERT_EQ(rename(log.c_str(), (log + ".1").c_str()), 0);
   ASSERT_TRUE(internal::ReopenLogFiles().ok());
   spdlog::info("two");
-  internal::Log().info("three");
+  Log().info("three");
   EXPECT_EQ(ReadFileOrEmpty(log + ".1"), "info one\n");
   EXPECT_EQ(ReadFileOrEmpty(log), "info two\ninfo three\n");
 }
@@ -99,7 +100,7 @@ TEST(LoggingTest, AReopenThatCannotOpenKeepsTheOldFileAndSaysWhy) {
 TEST(LoggingTest, WithoutAConfigOnlyWarningsReachStderr) {
   ASSERT_TRUE(internal::ConfigureLogging(std::nullopt, "test").ok());
   EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::warn);
-  EXPECT_EQ(internal::Log().level(), spdlog::level::warn);
+  EXPECT_EQ(Log().level(), spdlog::level::warn);
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include "common/log.h"
 #include "controller/worker_cgroups.h"
 
 #include <unistd.h>
@@ -19,7 +20,7 @@ std::unique_ptr<WorkerCgroups> WorkerCgroups::Create() {
     pool = CreateCgroup(*own, name);
   }
   if (!pool.ok()) {
-    spdlog::info("worker controller {}: no cgroups for the workers ({}): a worker's process group "
+    Log().info("worker controller {}: no cgroups for the workers ({}): a worker's process group "
                  "is killed at its exit",
                  getpid(), std::string(pool.status().message()));
     return nullptr;
@@ -30,10 +31,10 @@ std::unique_ptr<WorkerCgroups> WorkerCgroups::Create() {
 WorkerCgroups::~WorkerCgroups() {
   absl::StatusOr<int> killed = ClearCgroup(pool_, absl::Seconds(2), /*keep_top=*/false);
   if (!killed.ok()) {
-    spdlog::warn("worker controller {}: cgroup {}: {}", getpid(), pool_,
+    Log().warn("worker controller {}: cgroup {}: {}", getpid(), pool_,
                  std::string(killed.status().message()));
   } else if (*killed > 0) {
-    spdlog::warn("worker controller {}: killed {} leftover process{} of the workers", getpid(),
+    Log().warn("worker controller {}: killed {} leftover process{} of the workers", getpid(),
                  *killed, *killed == 1 ? "" : "es");
   }
 }
@@ -41,7 +42,7 @@ WorkerCgroups::~WorkerCgroups() {
 UniqueFd WorkerCgroups::OpenPool() const {
   absl::StatusOr<UniqueFd> fd = OpenCgroup(pool_);
   if (!fd.ok()) {
-    spdlog::error("worker controller {}: {}", getpid(), std::string(fd.status().message()));
+    Log().error("worker controller {}: {}", getpid(), std::string(fd.status().message()));
     return UniqueFd();
   }
   return std::move(*fd);
@@ -52,7 +53,7 @@ UniqueFd WorkerCgroups::OpenWorker(int index, const std::string& name) {
   if (created_.count(index) == 0) {
     absl::StatusOr<std::string> made = CreateCgroup(pool_, cgroup_name);
     if (!made.ok()) {
-      spdlog::error("worker {}: {}; it runs without a cgroup", name,
+      Log().error("worker {}: {}; it runs without a cgroup", name,
                     std::string(made.status().message()));
       return UniqueFd();
     }
@@ -60,7 +61,7 @@ UniqueFd WorkerCgroups::OpenWorker(int index, const std::string& name) {
   }
   absl::StatusOr<UniqueFd> fd = OpenCgroup(pool_ + "/" + cgroup_name);
   if (!fd.ok()) {
-    spdlog::error("worker {}: {}; it runs without a cgroup", name,
+    Log().error("worker {}: {}; it runs without a cgroup", name,
                   std::string(fd.status().message()));
     return UniqueFd();
   }
@@ -74,10 +75,10 @@ void WorkerCgroups::AfterWorker(int index, const std::string& name, pid_t pid) {
   if (populated.ok() && !*populated) return;  // the usual case: nothing left
   absl::StatusOr<int> killed = ClearCgroup(cgroup, absl::Seconds(2), /*keep_top=*/true);
   if (!killed.ok()) {
-    spdlog::warn("worker {} (pid {}): cgroup {}: {}", name, pid, cgroup,
+    Log().warn("worker {} (pid {}): cgroup {}: {}", name, pid, cgroup,
                  std::string(killed.status().message()));
   } else if (*killed > 0) {
-    spdlog::warn("worker {} (pid {}) left {} process{} behind; killed", name, pid, *killed,
+    Log().warn("worker {} (pid {}) left {} process{} behind; killed", name, pid, *killed,
                  *killed == 1 ? "" : "es");
   }
 }

@@ -3,11 +3,11 @@
 #include <signal.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/logging.h"
+#include "common/log.h"
 
 namespace appkit::controller {
 
-using internal::Log;
+
 
 // The whole design: read it with the table in worker_machine.h.
 const WorkerMachine::Action WorkerMachine::kTable[kWorkerStateCount][kWorkerEventCount] = {

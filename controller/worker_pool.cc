@@ -1,3 +1,4 @@
+#include "common/log.h"
 #include "controller/worker_pool.h"
 
 #include <errno.h>
@@ -86,7 +87,7 @@ absl::Status WorkerPool::Run() {
 
   if (!config_.control_socket.empty()) {
     if (absl::Status plugin = LoadControlPlanePlugin(); !plugin.ok()) {
-      spdlog::error("worker controller {}: {}; the pool runs without its control socket {}",
+      Log().error("worker controller {}: {}; the pool runs without its control socket {}",
                     getpid(), std::string(plugin.message()), config_.control_socket);
     } else {
       auto plane = OpenControlPlane(this, config_.control_socket);
@@ -108,7 +109,7 @@ absl::Status WorkerPool::Run() {
   // SIGHUP (logrotate) reached this process: pass it on to every worker.
   internal::SetHangupHook([this] { ForwardHangup(); });
 
-  spdlog::info("worker controller {} starting {} workers", getpid(), config_.workers.size());
+  Log().info("worker controller {} starting {} workers", getpid(), config_.workers.size());
   {
     absl::MutexLock lock(&mu_);
     StartAll();
@@ -126,7 +127,7 @@ absl::Status WorkerPool::Run() {
   control_plane_.reset();  // unlinks the socket, stops gRPC (bounded)
   fork_server_.reset();
   cgroups_.reset();  // what the workers left, and the cgroups
-  spdlog::info("worker controller {}: every worker stopped", getpid());
+  Log().info("worker controller {}: every worker stopped", getpid());
   return absl::OkStatus();
 }
 
@@ -169,7 +170,7 @@ absl::StatusOr<pid_t> WorkerPool::ForkWorker(Worker& worker, UniqueFd& channel) 
   if (fork_server_) pid = fork_server_->Fork(prepared->request, prepared->fds, cgroup);
   if (!pid.ok() && absl::IsUnavailable(pid.status())) {
     // The fork server died (or hangs): replace it and try once more.
-    spdlog::warn("worker fork server: {}; starting a new one", std::string(pid.status().message()));
+    Log().warn("worker fork server: {}; starting a new one", std::string(pid.status().message()));
     fork_server_.reset();
     ReapStrays();
     APPKIT_RETURN_IF_ERROR(StartForkServer());
@@ -286,7 +287,7 @@ void WorkerPool::FinishStart(Worker& worker, absl::StatusOr<pid_t> pid, UniqueFd
     }
   }
   if (!pid.ok()) {
-    spdlog::error("cannot start worker {}: {}", worker.config.name,
+    Log().error("cannot start worker {}: {}", worker.config.name,
                   std::string(pid.status().message()));
     RestartOrEnd(worker);
     MarkChanged();
@@ -303,7 +304,7 @@ void WorkerPool::FinishStart(Worker& worker, absl::StatusOr<pid_t> pid, UniqueFd
   (void)loop_.Watch(worker.pidfd.get(), [this, &worker] { OnWorkerExited(worker); });
   worker.channel_watched =
       loop_.Watch(worker.channel.get(), [this, &worker] { OnChannelReadable(worker); }).ok();
-  spdlog::info("worker {} launched (pid {}, entry {})", worker.config.name, worker.pid,
+  Log().info("worker {} launched (pid {}, entry {})", worker.config.name, worker.pid,
                worker.config.entry);
   MarkChanged();
 }
@@ -325,7 +326,7 @@ void WorkerPool::OnChannelReadable(Worker& worker) {
     worker.ping_outstanding = false;
     if (worker.unresponsive) {
       worker.unresponsive = false;
-      spdlog::info("worker {} (pid {}) answers its control channel again", worker.config.name,
+      Log().info("worker {} (pid {}) answers its control channel again", worker.config.name,
                    worker.pid);
     }
   }
@@ -387,9 +388,9 @@ void WorkerPool::RecordEnd(Worker& worker, const ProcessExit& exit,
                  ? absl::StrCat("restart in ", absl::FormatDuration(*config_.restart_interval))
                  : "not restarted (no restart_interval)");
   if (ends && (quitting_ || worker.stopped)) {
-    spdlog::info("worker {} (pid {}) {}; {}", worker.config.name, worker.pid, description, next);
+    Log().info("worker {} (pid {}) {}; {}", worker.config.name, worker.pid, description, next);
   } else {
-    spdlog::warn("worker {} (pid {}) {}; {}", worker.config.name, worker.pid, description, next);
+    Log().warn("worker {} (pid {}) {}; {}", worker.config.name, worker.pid, description, next);
   }
 }
 
@@ -431,7 +432,7 @@ void WorkerPool::StopWorker(Worker& worker, const std::string& reason) {
     default:
       return;
   }
-  spdlog::info("asking worker {} (pid {}) to quit ({})", worker.config.name, worker.pid, reason);
+  Log().info("asking worker {} (pid {}) to quit ({})", worker.config.name, worker.pid, reason);
   SendToWorker(worker.channel.get(), 'q');
   worker.state = v1::WORKER_STATE_STOPPING;
   if (config_.stop_timeout) {
@@ -444,7 +445,7 @@ void WorkerPool::StopWorker(Worker& worker, const std::string& reason) {
 void WorkerPool::QuitAll(const std::string& reason) {
   if (quitting_) return;
   quitting_ = true;
-  spdlog::info("worker controller {}: {}; stopping {} workers", getpid(), reason,
+  Log().info("worker controller {}: {}; stopping {} workers", getpid(), reason,
                workers_.size());
   for (Worker& worker : workers_) StopWorker(worker, reason);
   MaybeFinish();
@@ -454,7 +455,7 @@ void WorkerPool::OnKillTimer(Worker& worker) {
   worker.kill_timer = 0;
   absl::MutexLock lock(&mu_);
   if (worker.pid <= 0 || worker.state != v1::WORKER_STATE_STOPPING) return;
-  spdlog::warn("stop timeout: worker {} (pid {}) still running {} after the quit request; "
+  Log().warn("stop timeout: worker {} (pid {}) still running {} after the quit request; "
                "killed with SIGKILL",
                worker.config.name, worker.pid, absl::FormatDuration(*config_.stop_timeout));
   SignalProcessGroup(worker.pid, SIGKILL);
@@ -469,14 +470,14 @@ void WorkerPool::OnCheckTimer() {
       // previous one within check_interval is hung (or stopped).
       if (worker.ping_outstanding && !worker.unresponsive) {
         worker.unresponsive = true;
-        spdlog::warn("worker {} (pid {}) has not answered its control channel for {}: hung or "
+        Log().warn("worker {} (pid {}) has not answered its control channel for {}: hung or "
                      "stopped?",
                      worker.config.name, worker.pid, absl::FormatDuration(config_.check_interval));
       }
       worker.ping_outstanding = true;
       SendToWorker(worker.channel.get(), 'h');
       if (access(worker.config.pid_filename.c_str(), F_OK) != 0 && errno == ENOENT) {
-        spdlog::warn("pid file {} of worker {} (pid {}) is gone; asking the worker to write it "
+        Log().warn("pid file {} of worker {} (pid {}) is gone; asking the worker to write it "
                      "again",
                      worker.config.pid_filename, worker.config.name, worker.pid);
         SendToWorker(worker.channel.get(), 'p');
@@ -552,7 +553,7 @@ void WorkerPool::WriteDebugInfo() {
   if (config_.debug_filename) {
     absl::Status written = WriteFileAtomically(*config_.debug_filename, json, "debug file");
     if (!written.ok()) {
-      spdlog::warn("{}", std::string(written.message()));
+      Log().warn("{}", std::string(written.message()));
     }
   }
   // Rendering a big pool builds a large JSON tree: give its pages back.

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.h"
 #include "common/cgroup.h"
 #include "common/entry.h"
 #include "common/fd_io.h"
@@ -57,7 +58,7 @@ int RunExecutor(const appkit::v1::ExecutorLaunch& launch) {
   appkit::internal::SetEntryModuleDir(appkit::internal::ModuleDirOf(resolved));
   auto entry = appkit::internal::LoadEntry(resolved);
   if (!entry.ok()) {
-    spdlog::error("executor {} cannot run entry {}: {}", getpid(), launch.daemon_entry(),
+    appkit::Log().error("executor {} cannot run entry {}: {}", getpid(), launch.daemon_entry(),
                   std::string(entry.status().message()));
     return 1;
   }
@@ -66,7 +67,7 @@ int RunExecutor(const appkit::v1::ExecutorLaunch& launch) {
   close(4);
   appkit::Args args(launch.daemon_args());
   int code = appkit::internal::RunEntry(*entry, args, launch.daemon_entry());
-  spdlog::info("entry {} {}", launch.daemon_entry(),
+  appkit::Log().info("entry {} {}", launch.daemon_entry(),
                code == 0 ? "returned OK" : "failed, executor exits with code 1");
   spdlog::default_logger()->flush();
   return code;

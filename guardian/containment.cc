@@ -1,3 +1,4 @@
+#include "common/log.h"
 #include "guardian/containment.h"
 
 #include <signal.h>
@@ -58,14 +59,14 @@ std::unique_ptr<Containment> Containment::Create(const std::string& pid_filename
       cgroup.ok() ? OpenCgroup(*cgroup) : absl::StatusOr<UniqueFd>(cgroup.status());
   if (!fd.ok()) {
     if (cgroup.ok()) (void)RemoveCgroupTree(*cgroup, /*keep_top=*/false);
-    spdlog::info("no cgroup for the daemon ({}): what escapes the executor's process group is "
+    Log().info("no cgroup for the daemon ({}): what escapes the executor's process group is "
                  "killed when re-parented to the guardian, at each executor exit",
                  std::string(fd.status().message()));
     return containment;
   }
   containment->cgroup_ = *cgroup;
   containment->cgroup_fd_ = std::move(*fd);
-  spdlog::debug("the daemon's processes run in cgroup {}", containment->cgroup_);
+  Log().debug("the daemon's processes run in cgroup {}", containment->cgroup_);
   return containment;
 }
 
@@ -78,7 +79,7 @@ void Containment::KillLeftovers(pid_t keep, bool final) {
     if (pid == keep || !IsWorkerForkServer(pid, worker_path_)) continue;
     UniqueFd pidfd = OpenPidfd(pid);
     if (pidfd && !WaitForExit(pidfd.get(), deadline)) {
-      spdlog::warn("worker fork server {} still cleaning up after {}; killed", pid,
+      Log().warn("worker fork server {} still cleaning up after {}; killed", pid,
                    absl::FormatDuration(kCleanupWait));
       kill(pid, SIGKILL);
     }
@@ -90,9 +91,9 @@ void Containment::KillLeftovers(pid_t keep, bool final) {
   if (!cgroup_.empty()) {
     absl::StatusOr<int> killed = ClearCgroup(cgroup_, kCleanupWait, /*keep_top=*/!final);
     if (!killed.ok()) {
-      spdlog::warn("cgroup {}: {}", cgroup_, std::string(killed.status().message()));
+      Log().warn("cgroup {}: {}", cgroup_, std::string(killed.status().message()));
     } else if (*killed > 0) {
-      spdlog::warn("killed {} leftover process{} of the daemon (in cgroup {})", *killed,
+      Log().warn("killed {} leftover process{} of the daemon (in cgroup {})", *killed,
                    *killed == 1 ? "" : "es", cgroup_);
     }
   }
@@ -104,7 +105,7 @@ void Containment::KillLeftovers(pid_t keep, bool final) {
     bool killed = false;
     for (pid_t pid : ChildPids()) {
       if (pid == keep || ReapIfZombie(pid)) continue;
-      spdlog::warn("killing leftover process {} of the daemon", pid);
+      Log().warn("killing leftover process {} of the daemon", pid);
       kill(pid, SIGKILL);
       siginfo_t info;
       waitid(P_PID, pid, &info, WEXITED);

@@ -1,3 +1,4 @@
+#include "common/log.h"
 #include "guardian/guardian.h"
 
 #include <errno.h>
@@ -138,7 +139,7 @@ int Guardian::Run(int ready_fd) {
   }
   loop_.SetWakeHandler([this] { OnWake(); });
 
-  spdlog::info("guardian {} launched for entry {} (pid file {}, control socket {})", getpid(),
+  Log().info("guardian {} launched for entry {} (pid file {}, control socket {})", getpid(),
                launch_.daemon_entry(), launch_.pid_filename(), launch_.control_socket());
   Report(ready_fd, ready);
 
@@ -152,7 +153,7 @@ int Guardian::Run(int ready_fd) {
   // Unlinks the socket, then stops gRPC within a bounded time.
   const bool grpc_stopped = server_->Stop();
   pid_file_.reset();  // unlinks the pid file, releases the lock
-  spdlog::info("guardian {} exited", getpid());
+  Log().info("guardian {} exited", getpid());
   if (!grpc_stopped) {
     // gRPC's threads may still call service_: leave it all to the exit.
     spdlog::default_logger()->flush();
@@ -196,7 +197,7 @@ absl::StatusOr<pid_t> Guardian::SpawnExecutor(const v1::ExecutorLaunch& launch) 
   absl::StatusOr<pid_t> pid = ForkExecutor(request, ready_write.get());
   if (!pid.ok() && absl::IsUnavailable(pid.status())) {
     // The executor fork server died (or hangs): replace it once.
-    spdlog::warn("executor fork server: {}; starting a new one",
+    Log().warn("executor fork server: {}; starting a new one",
                  std::string(pid.status().message()));
     executor_server_.reset();
     pid = ForkExecutor(request, ready_write.get());
@@ -230,12 +231,12 @@ void Guardian::StartExecutor() {
     // restart_interval (the system may be out of processes for a moment),
     // else the daemon ends.
     if (restart_interval_) {
-      spdlog::error("cannot start executor: {}; retry in {}", std::string(pid.status().message()),
+      Log().error("cannot start executor: {}; retry in {}", std::string(pid.status().message()),
                     absl::FormatDuration(*restart_interval_));
       ScheduleRestart(absl::Now());
       return;
     }
-    spdlog::error("cannot start executor: {}", std::string(pid.status().message()));
+    Log().error("cannot start executor: {}", std::string(pid.status().message()));
     status_.set_quit_reason(absl::StrCat("cannot start executor: ", pid.status().message()));
     SetState(v1::GUARDIAN_STATE_EXITED);
     loop_.Stop();
@@ -249,7 +250,7 @@ void Guardian::StartExecutor() {
   status_.set_executor_running(true);
   status_.clear_restart_at();
   SetState(v1::GUARDIAN_STATE_STARTING);
-  spdlog::info("executor {} started for entry {}", *pid, launch_.daemon_entry());
+  Log().info("executor {} started for entry {}", *pid, launch_.daemon_entry());
 }
 
 void Guardian::OnExecutorReadable() {
@@ -263,7 +264,7 @@ void Guardian::OnExecutorReadable() {
   absl::MutexLock lock(&mu_);
   if (status_.state() == v1::GUARDIAN_STATE_STARTING) {
     SetState(v1::GUARDIAN_STATE_RUNNING);
-    spdlog::info("executor {} is running entry {}", executor_pid_, launch_.daemon_entry());
+    Log().info("executor {} is running entry {}", executor_pid_, launch_.daemon_entry());
   }
 }
 
@@ -300,13 +301,13 @@ void Guardian::ReapChildren() {
       OnExecutorExited(ProcessExit::FromSiginfo(info));
     } else if (executor_server_ && pid == executor_server_->pid()) {
       waitid(P_PID, pid, &info, WEXITED);
-      spdlog::warn("executor fork server {} {}; a new one starts with the next executor", pid,
+      Log().warn("executor fork server {} {}; a new one starts with the next executor", pid,
                    ProcessExit::FromSiginfo(info).Describe());
       executor_server_->Reaped();
       executor_server_.reset();
     } else {
       waitid(P_PID, pid, &info, WEXITED);
-      spdlog::debug("reaped orphan {} ({})", pid, ProcessExit::FromSiginfo(info).Describe());
+      Log().debug("reaped orphan {} ({})", pid, ProcessExit::FromSiginfo(info).Describe());
     }
   }
 }
@@ -346,26 +347,26 @@ void Guardian::OnExecutorExited(const ProcessExit& exit) {
 
   const v1::GuardianState state = status_.state();
   if (state == v1::GUARDIAN_STATE_STOPPING) {
-    spdlog::info("executor {} {}; daemon stopped", pid, how);
+    Log().info("executor {} {}; daemon stopped", pid, how);
     SetState(v1::GUARDIAN_STATE_EXITED);
     loop_.Stop();
     return;
   }
   if (exit.success()) {
-    spdlog::info("executor {} exited with code 0; daemon finished", pid);
+    Log().info("executor {} exited with code 0; daemon finished", pid);
     status_.set_quit_reason("executor exited with code 0");
     SetState(v1::GUARDIAN_STATE_EXITED);
     loop_.Stop();
     return;
   }
   if (!restart_interval_) {
-    spdlog::warn("executor {} {}; no restart_interval, daemon stopped", pid, how);
+    Log().warn("executor {} {}; no restart_interval, daemon stopped", pid, how);
     status_.set_quit_reason(absl::StrCat("executor ", how, ", no restart"));
     SetState(v1::GUARDIAN_STATE_EXITED);
     loop_.Stop();
     return;
   }
-  spdlog::warn("executor {} {}; restart in {}", pid, how,
+  Log().warn("executor {} {}; restart in {}", pid, how,
                absl::FormatDuration(*restart_interval_));
   ScheduleRestart(now);
 }
@@ -390,7 +391,7 @@ void Guardian::Quit(const std::string& reason) {
   absl::MutexLock lock(&mu_);
   const v1::GuardianState state = status_.state();
   if (state == v1::GUARDIAN_STATE_STOPPING || state == v1::GUARDIAN_STATE_EXITED) return;
-  spdlog::info("quit requested ({})", reason);
+  Log().info("quit requested ({})", reason);
   status_.set_quit_reason(reason);
   if (state == v1::GUARDIAN_STATE_WAITING_TO_RESTART) {
     loop_.CancelTimer(restart_timer_);
@@ -412,7 +413,7 @@ void Guardian::Quit(const std::string& reason) {
 void Guardian::OnKillTimer() {
   kill_timer_ = 0;
   if (executor_pid_ <= 0) return;
-  spdlog::warn("stop timeout: executor {} still running {} after SIGTERM; killed with SIGKILL",
+  Log().warn("stop timeout: executor {} still running {} after SIGTERM; killed with SIGKILL",
                executor_pid_, absl::FormatDuration(*stop_timeout_));
   SignalProcessGroup(executor_pid_, SIGKILL);
 }
@@ -453,11 +454,11 @@ void Guardian::ReopenOutputs() {
   absl::Status logs = internal::ReopenLogFiles();
   if (executor_pid_ > 0) kill(executor_pid_, SIGHUP);
   if (stdio.ok() && logs.ok()) {
-    spdlog::info("SIGHUP: reopened stdout, stderr and log files");
+    Log().info("SIGHUP: reopened stdout, stderr and log files");
     return;
   }
   for (const absl::Status& status : {stdio, logs}) {
-    if (!status.ok()) spdlog::error("SIGHUP: {}", std::string(status.message()));
+    if (!status.ok()) Log().error("SIGHUP: {}", std::string(status.message()));
   }
 }
 

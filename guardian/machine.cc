@@ -3,11 +3,11 @@
 #include <signal.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/logging.h"
+#include "common/log.h"
 
 namespace appkit::guardian {
 
-using internal::Log;
+
 
 // The whole design: read it with the table in machine.h.
 // The whole design: read it with the table in machine.h.

@@ -1,3 +1,4 @@
+#include "common/log.h"
 #include "worker/run_worker.h"
 
 #include <fcntl.h>
@@ -47,7 +48,7 @@ void ServeChannel(PidFileHolder* holder, std::string name) {
     ssize_t n = recv(kChannelFd, &request, 1, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      if (!QuitRequested()) spdlog::warn("worker {}: controller gone; quitting", name);
+      if (!QuitRequested()) Log().warn("worker {}: controller gone; quitting", name);
       internal::RequestQuit();
       return;
     }
@@ -55,7 +56,7 @@ void ServeChannel(PidFileHolder* holder, std::string name) {
       char answer = 'H';
       (void)!send(kChannelFd, &answer, 1, MSG_NOSIGNAL);
     } else if (request == 'q') {
-      spdlog::info("worker {}: quit requested by the controller", name);
+      Log().info("worker {}: quit requested by the controller", name);
       internal::RequestQuit();
     } else if (request == 'p') {
       std::lock_guard<std::mutex> lock(holder->mu);
@@ -63,9 +64,9 @@ void ServeChannel(PidFileHolder* holder, std::string name) {
       holder->file.reset();  // no-op on the file when it is no longer ours
       absl::Status status = AcquirePidFile(*holder);
       if (status.ok()) {
-        spdlog::warn("worker {}: pid file {} was removed; written again", name, holder->path);
+        Log().warn("worker {}: pid file {} was removed; written again", name, holder->path);
       } else {
-        spdlog::error("worker {}: cannot write pid file again: {}", name,
+        Log().error("worker {}: cannot write pid file again: {}", name,
                       std::string(status.message()));
       }
     }
@@ -97,7 +98,7 @@ int RunWorker(const v1::WorkerLaunch& launch) {
   {
     std::lock_guard<std::mutex> lock(holder->mu);
     if (absl::Status status = AcquirePidFile(*holder); !status.ok()) {
-      spdlog::error("worker {} cannot start: {}", name, std::string(status.message()));
+      Log().error("worker {} cannot start: {}", name, std::string(status.message()));
       return 1;
     }
   }
@@ -106,15 +107,15 @@ int RunWorker(const v1::WorkerLaunch& launch) {
   auto entry = internal::LoadEntry(resolved);
   int code = 1;
   if (!entry.ok()) {
-    spdlog::error("worker {} (pid {}) cannot run entry {}: {}", name, getpid(), launch.entry(),
+    Log().error("worker {} (pid {}) cannot run entry {}: {}", name, getpid(), launch.entry(),
                   std::string(entry.status().message()));
   } else {
     char ready = 'r';
     (void)!send(kChannelFd, &ready, 1, MSG_NOSIGNAL);
-    spdlog::info("worker {} (pid {}) running entry {}", name, getpid(), launch.entry());
+    Log().info("worker {} (pid {}) running entry {}", name, getpid(), launch.entry());
     Args args(launch.args());
     code = internal::RunEntry(*entry, args, launch.entry());
-    spdlog::info("worker {} (pid {}): entry {} {}", name, getpid(), launch.entry(),
+    Log().info("worker {} (pid {}): entry {} {}", name, getpid(), launch.entry(),
                  code == 0 ? "returned OK" : "failed, exit code 1");
   }
   {

@@ -25,6 +25,7 @@
 #include "client/appkit.h"
 #include "client/ctl/ctl_commands.h"
 #include "client/ctl/daemons_config.h"
+#include "common/option_checks.h"
 #include "common/safe_file.h"
 
 ABSL_FLAG(std::string, pid_file, "", "the daemon's pid file (status, stop, workers, debug)");
@@ -107,6 +108,8 @@ int Start(const DaemonsConfig& config, const NamedDaemon& daemon) {
                           ? EnsureOwnDirectory(config.state_dir, "state directory")
                           : CheckTrustedDirectory(config.state_dir,
                                                   "state directory " + config.state_dir);
+  struct stat before;
+  const bool created = lstat(daemon.dir.c_str(), &before) != 0;
   if (dirs.ok()) dirs = EnsureOwnDirectory(daemon.dir, "daemon directory");
   if (!dirs.ok()) {
     fprintf(stderr, "cannot start %s: %s\n", daemon.name.c_str(),
@@ -134,6 +137,9 @@ int Start(const DaemonsConfig& config, const NamedDaemon& daemon) {
       return kOk;
     case DaemonRunStatus::kLaunchFailed:
       fprintf(stderr, "cannot start %s: %s\n", daemon.name.c_str(), result.error.c_str());
+      // Bad input leaves nothing behind: a directory made for this start
+      // goes again (rmdir: only while StartDaemon left it empty).
+      if (created) rmdir(daemon.dir.c_str());
       return kError;
   }
   return kError;
@@ -158,7 +164,8 @@ int RunOnConfig(const std::vector<std::string>& args) {
   if (daemon == nullptr) {
     std::string known;
     for (const NamedDaemon& d : config->daemons) known += (known.empty() ? "" : ", ") + d.name;
-    fprintf(stderr, "no daemon named '%s' in %s (defined: %s)\n", args[1].c_str(),
+    fprintf(stderr, "no daemon named '%s' in %s (defined: %s)\n",
+            internal::EscapeBytes(args[1]).c_str(),
             config->path.c_str(), known.empty() ? "none" : known.c_str());
     return kError;
   }

@@ -333,7 +333,18 @@ TEST_F(AppkitctlConfigTest, UnknownDaemonAndMissingModule) {
   CommandResult missing = Run({"start", "nomodule"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_TRUE(Has(missing.err, "nomodule")) << missing.err;
-  EXPECT_FALSE(FileExists(dir_.File("appkit-state/nomodule/nomodule.pid")));
+  // A failed start leaves nothing behind, not even the daemon's directory.
+  EXPECT_FALSE(FileExists(dir_.File("appkit-state/nomodule")));
+  // Nor does a name that is fine but makes the socket path too long.
+  const std::string long_name(60, 'n');
+  WriteConfig(long_name + ":\n  entry: demo1:run_until_quit\n");
+  CommandResult too_long = Run({"start", long_name});
+  EXPECT_EQ(too_long.exit_code, 1);
+  EXPECT_TRUE(Has(too_long.err, "socket")) << too_long.err;
+  EXPECT_FALSE(FileExists(dir_.File("appkit-state/" + long_name)));
+  // An unknown name is shown escaped, never written raw to the terminal.
+  CommandResult escaped = Run({"start", "a\x1b[2Jb"});
+  EXPECT_TRUE(Has(escaped.err, "'a\\x1b[2Jb'")) << escaped.err;
 }
 
 }  // namespace

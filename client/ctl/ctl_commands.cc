@@ -129,13 +129,20 @@ std::optional<v1::GuardianStatus> GetStatus(const std::string& socket, pid_t pid
   return status;
 }
 
-std::string Json(const google::protobuf::Message& message) {
+// The message as JSON; false (and why, on stderr) when it cannot be printed.
+bool PrintJson(const google::protobuf::Message& message) {
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
   options.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
+  auto printed = google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!printed.ok()) {
+    fprintf(stderr, "cannot print %s as JSON: %s\n", message.GetTypeName().c_str(),
+            printed.ToString().c_str());
+    return false;
+  }
+  printf("%s", json.c_str());
+  return true;
 }
 
 std::string Since(const google::protobuf::Timestamp& start) {
@@ -190,8 +197,7 @@ int Status(const Target& target, bool json) {
   std::optional<v1::GuardianStatus> status = GetStatus(target.socket(), *pid, &rpc);
   if (!status) return Refused(target.socket(), *pid, rpc);
   if (json) {
-    printf("%s", Json(*status).c_str());
-    return kOk;
+    return PrintJson(*status) ? kOk : kError;
   }
   const v1::ProcessRun& executor = status->executor();
   std::vector<std::vector<std::string>> rows = {
@@ -317,8 +323,7 @@ int Workers(const Target& target, bool json) {
   rpc = stub->ListWorkers(&context, {}, &list);
   if (!rpc.ok()) return Refused(status->controller_socket(), *pid, rpc);
   if (json) {
-    printf("%s", Json(list).c_str());
-    return kOk;
+    return PrintJson(list) ? kOk : kError;
   }
   std::vector<std::vector<std::string>> rows = {
       {"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "ENTRY"}};
