@@ -71,6 +71,14 @@ std::unique_ptr<Containment> Containment::Create(const std::string& pid_filename
 }
 
 void Containment::KillLeftovers(pid_t keep, bool final) {
+  // Between two executors, with a cgroup: everything of the daemon is in
+  // it (only a process with write access to cgroup files can leave), so
+  // an empty one (the usual case: the executor's group is gone) means
+  // nothing to do, and no /proc scan on the way to the restart.
+  if (!cgroup_.empty() && !final) {
+    absl::StatusOr<bool> populated = CgroupPopulated(cgroup_);
+    if (populated.ok() && !*populated) return;
+  }
   // 1. A worker fork server whose executor died (re-parented to us: we are
   //    a subreaper) is killing its workers' groups and removing their pid
   //    files; it exits when done.
