@@ -241,7 +241,7 @@ absl::StatusOr<pid_t> ForkServer::Fork(const std::string& request,
                                        absl::Duration timeout) {
   // Answers of a pipelined batch nobody collected: void them (their
   // children leave) rather than read the wrong answer.
-  if (!pending_go_.empty()) Break();
+  if (!pending_.empty()) Break();
   absl::Status sent = Send(request, fds, cgroup_fd);
   if (!sent.ok()) return sent;
   return Receive(timeout);
@@ -295,14 +295,65 @@ absl::Status ForkServer::Send(const std::string& request,
     return absl::UnavailableError(
         absl::StrCat("fork server ", pid_, " is gone (", strerror(errno), ")"));
   }
-  pending_go_.push_back(std::move(go));
+  pending_.push_back(Pending{std::move(go), nullptr, absl::InfiniteFuture()});
   return absl::OkStatus();
 }
 
+void ForkServer::Submit(const std::string& request, const std::vector<std::pair<int, int>>& fds,
+                        int cgroup_fd, Answer answer, absl::Duration timeout) {
+  absl::Status sent = Send(request, fds, cgroup_fd);
+  if (!sent.ok()) {
+    answer(sent);
+    return;
+  }
+  pending_.back().answer = std::move(answer);
+  pending_.back().deadline = absl::Now() + timeout;
+}
+
+void ForkServer::OnReadable() {
+  while (!pending_.empty()) {
+    int64_t reply = 0;
+    ssize_t n = recv(socket_.get(), &reply, sizeof(reply), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n != sizeof(reply)) {
+      Break();
+      return;
+    }
+    Pending oldest = std::move(pending_.front());
+    pending_.pop_front();
+    absl::StatusOr<pid_t> pid = Answered(reply);
+    if (pid.ok()) {
+      const char go_byte = 'g';
+      (void)!send(oldest.go.get(), &go_byte, 1, MSG_NOSIGNAL);
+    }
+    if (oldest.answer) oldest.answer(pid);
+  }
+}
+
+std::optional<absl::Time> ForkServer::deadline() const {
+  if (pending_.empty() || broken_) return std::nullopt;
+  return pending_.front().deadline;
+}
+
+void ForkServer::Expire() {
+  if (!pending_.empty() && absl::Now() >= pending_.front().deadline) {
+    Break(absl::StrCat("fork server ", pid_, " did not answer"));
+  }
+}
+
+absl::StatusOr<pid_t> ForkServer::Answered(int64_t reply) {
+  if (reply < 0) {
+    // The server is fine; the system is out of processes or memory.
+    return absl::ResourceExhaustedError(
+        absl::StrCat("fork server ", pid_, " cannot fork: ", strerror(static_cast<int>(-reply))));
+  }
+  return static_cast<pid_t>(reply);
+}
+
 absl::StatusOr<pid_t> ForkServer::Receive(absl::Duration timeout) {
-  if (pending_go_.empty()) return absl::FailedPreconditionError("no request pending");
-  UniqueFd go = std::move(pending_go_.front());
-  pending_go_.pop_front();
+  if (pending_.empty()) return absl::FailedPreconditionError("no request pending");
+  UniqueFd go = std::move(pending_.front().go);
+  pending_.pop_front();
   if (broken_) return absl::UnavailableError("the fork server is gone");
   pollfd wait = {socket_.get(), POLLIN, 0};
   int ready;
@@ -318,19 +369,22 @@ absl::StatusOr<pid_t> ForkServer::Receive(absl::Duration timeout) {
     return absl::UnavailableError(
         absl::StrCat("fork server ", pid_, ready == 0 ? " did not answer" : " is gone"));
   }
-  if (reply < 0) {
-    // The server is fine; the system is out of processes or memory.
-    return absl::ResourceExhaustedError(
-        absl::StrCat("fork server ", pid_, " cannot fork: ", strerror(static_cast<int>(-reply))));
-  }
+  absl::StatusOr<pid_t> pid = Answered(reply);
+  if (!pid.ok()) return pid;
   const char go_byte = 'g';
   (void)!send(go.get(), &go_byte, 1, MSG_NOSIGNAL);
-  return static_cast<pid_t>(reply);
+  return pid;
 }
 
-void ForkServer::Break() {
+void ForkServer::Break(const std::string& why) {
   broken_ = true;
-  pending_go_.clear();
+  // Their children (if any) find their go socket closed and leave.
+  std::deque<Pending> voided = std::move(pending_);
+  pending_.clear();
+  for (Pending& request : voided) {
+    request.go.reset();
+    if (request.answer) request.answer(absl::UnavailableError(why));
+  }
 }
 
 namespace {

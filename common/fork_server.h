@@ -44,6 +44,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -106,7 +107,25 @@ class ForkServer {
   absl::Status Send(const std::string& request, const std::vector<std::pair<int, int>>& fds,
                     int cgroup_fd = -1);
   absl::StatusOr<pid_t> Receive(absl::Duration timeout = absl::Seconds(5));
-  size_t pending() const { return pending_go_.size(); }
+  size_t pending() const { return pending_.size(); }
+
+  // The same for an owner that runs an EventLoop, so that nothing waits
+  // on its thread: Submit sends the request and keeps `answer`; the owner
+  // watches fd() and calls OnReadable() when it is readable, and keeps a
+  // timer at deadline() that calls Expire(). `answer` runs (from
+  // OnReadable, Expire, or Submit itself when the send fails) with the
+  // child's pid, or with Unavailable when the server is gone or did not
+  // answer within `timeout` (then every pending request is void, its
+  // child, if any, leaves without running, and the server is unusable),
+  // or ResourceExhausted when the server could not fork. Answers come in
+  // request order. Do not mix with Fork/Send/Receive on one server.
+  using Answer = std::function<void(absl::StatusOr<pid_t>)>;
+  void Submit(const std::string& request, const std::vector<std::pair<int, int>>& fds,
+              int cgroup_fd, Answer answer, absl::Duration timeout = absl::Seconds(5));
+  int fd() const { return socket_.get(); }
+  void OnReadable();
+  std::optional<absl::Time> deadline() const;
+  void Expire();
 
   pid_t pid() const { return pid_; }
 
@@ -119,14 +138,23 @@ class ForkServer {
 
  private:
   ForkServer(pid_t pid, UniqueFd socket) : pid_(pid), socket_(std::move(socket)) {}
-  void Break();
+  void Break(const std::string& why = "the fork server is gone");
+  // The answer to the oldest pending request, sent its go when it is a pid.
+  absl::StatusOr<pid_t> Answered(int64_t reply);
+
+  // A request sent and not yet answered: its child's "go" socket, and for
+  // Submit, the answer and when it is due.
+  struct Pending {
+    UniqueFd go;
+    Answer answer;
+    absl::Time deadline = absl::InfiniteFuture();
+  };
 
   pid_t pid_;
   UniqueFd socket_;
   bool broken_ = false;
   bool reaped_ = false;
-  // The "go" sockets of requests sent and not yet answered, oldest first.
-  std::deque<UniqueFd> pending_go_;
+  std::deque<Pending> pending_;  // oldest first
 };
 
 // Server side: the supervisor's pid (set by ForkServer::Start; correct even

@@ -10,6 +10,7 @@
 
 #include <sstream>
 
+#include "common/event_loop.h"
 #include "gtest/gtest.h"
 #include "testing/process_helpers.h"
 
@@ -83,6 +84,110 @@ TEST(ForkServerTest, ADeadServerIsUnavailable) {
   Pipe data, ids;
   auto pid = (*server)->Fork("x", {{data.write_end.get(), 3}, {ids.write_end.get(), 4}});
   EXPECT_TRUE(absl::IsUnavailable(pid.status())) << pid.status();
+}
+
+// The asynchronous side, driven by an EventLoop as a supervisor does:
+// nothing waits on the loop's thread.
+class AsyncForkServerTest : public ::testing::Test {
+ protected:
+  void Watch(ForkServer& server) {
+    ASSERT_TRUE(loop_.Watch(server.fd(), [&] {
+                       server.OnReadable();
+                       Rearm(server);
+                     })
+                    .ok());
+    Rearm(server);
+  }
+  // The deadline timer, as an owner keeps it.
+  void Rearm(ForkServer& server) {
+    loop_.CancelTimer(timer_);
+    timer_ = 0;
+    if (std::optional<absl::Time> at = server.deadline()) {
+      timer_ = loop_.AddTimer(*at, [&] {
+        timer_ = 0;
+        server.Expire();
+      });
+    }
+  }
+  EventLoop loop_;
+  EventLoop::TimerId timer_ = 0;
+};
+
+TEST_F(AsyncForkServerTest, AnswersComeThroughTheLoopInOrder) {
+  auto server = ForkServer::Start(Server(), {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  Pipe data, ids;
+  std::vector<pid_t> pids;
+  for (const std::string request : {"a", "bb", "ccc"}) {
+    (*server)->Submit(request, {{data.write_end.get(), 3}, {ids.write_end.get(), 4}}, -1,
+                      [&](absl::StatusOr<pid_t> pid) {
+                        ASSERT_TRUE(pid.ok()) << pid.status();
+                        pids.push_back(*pid);
+                        if (pids.size() == 3) loop_.Stop();
+                      });
+  }
+  Watch(**server);
+  loop_.Run();
+  ASSERT_EQ(pids.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(ExitCodeOf(pids[i]), i + 1);
+  EXPECT_EQ(data.ReadAllAfterClose(), "abbccc");
+  EXPECT_FALSE((*server)->deadline().has_value());
+}
+
+TEST_F(AsyncForkServerTest, AServerThatDoesNotAnswerIsVoidedAtTheDeadline) {
+  auto server = ForkServer::Start(Server(), {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  kill((*server)->pid(), SIGSTOP);
+  Pipe data, ids;
+  std::vector<absl::Status> answers;
+  for (int i = 0; i < 2; ++i) {
+    (*server)->Submit("x", {{data.write_end.get(), 3}, {ids.write_end.get(), 4}}, -1,
+                      [&](absl::StatusOr<pid_t> pid) {
+                        answers.push_back(pid.status());
+                        if (answers.size() == 2) loop_.Stop();
+                      },
+                      absl::Milliseconds(50));
+  }
+  Watch(**server);
+  const absl::Time start = absl::Now();
+  loop_.Run();
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(50));
+  ASSERT_EQ(answers.size(), 2u);
+  for (const absl::Status& answer : answers) {
+    EXPECT_TRUE(absl::IsUnavailable(answer)) << answer;
+    EXPECT_NE(answer.message().find("did not answer"), std::string::npos) << answer;
+  }
+  kill((*server)->pid(), SIGCONT);
+}
+
+TEST_F(AsyncForkServerTest, ADeadServerAnswersUnavailable) {
+  auto server = ForkServer::Start(Server(), {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  Pipe data, ids;
+  absl::Status answer;
+  (*server)->Submit("x", {{data.write_end.get(), 3}, {ids.write_end.get(), 4}}, -1,
+                    [&](absl::StatusOr<pid_t> pid) {
+                      if (pid.ok()) ExitCodeOf(*pid);
+                      kill((*server)->pid(), SIGKILL);
+                    });
+  (*server)->Submit("y", {{data.write_end.get(), 3}, {ids.write_end.get(), 4}}, -1,
+                    [&](absl::StatusOr<pid_t> pid) {
+                      answer = pid.status();
+                      if (pid.ok()) ExitCodeOf(*pid);
+                      loop_.Stop();
+                    });
+  Watch(**server);
+  loop_.Run();
+  // The second was answered before the kill, or voided by it: either way
+  // the loop heard of it, and a new request fails at once.
+  bool called = false;
+  (*server)->Submit("z", {}, -1, [&](absl::StatusOr<pid_t> pid) {
+    called = true;
+    if (pid.ok()) ExitCodeOf(*pid);
+  });
+  ASSERT_TRUE(testing::WaitForExit((*server)->pid()));
+  (*server)->OnReadable();
+  EXPECT_TRUE(called || !(*server)->deadline().has_value());
 }
 
 TEST(ForkServerTest, ABinaryThatDoesNotExistIsAnError) {
