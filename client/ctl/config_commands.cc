@@ -181,6 +181,17 @@ int StopMany(const std::vector<const NamedDaemon*>& daemons, absl::Duration time
   return code;
 }
 
+int RestartMany(const DaemonsConfig& config, const std::vector<const NamedDaemon*>& daemons,
+                absl::Duration timeout) {
+  int code = kOk;
+  for (const NamedDaemon* daemon : daemons) {
+    int restarted = Stop(TargetOf(*daemon), timeout, daemon->name);
+    if (restarted == kOk) restarted = StartOne(config, *daemon);
+    code = Worst(code, restarted);
+  }
+  return code;
+}
+
 int StatusMany(const std::vector<const NamedDaemon*>& daemons, bool several, bool json) {
   if (!several && daemons.size() == 1) {
     return Status(TargetOf(*daemons[0]), json, json ? daemons[0]->name : "");

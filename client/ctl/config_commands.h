@@ -1,5 +1,5 @@
 // The commands of `appkitctl --config daemons.yaml ...`, on daemons the
-// file names: list, start, stop, status, workers. Several names or --all
+// file names: list, start, stop, restart, status. Several names or --all
 // where a command takes them; the exit code is the worst of the daemons'
 // (daemon_client.h's Worst). Each prints what it did or found on stdout,
 // and what went wrong on stderr.
@@ -31,6 +31,12 @@ int StartOne(const DaemonsConfig& config, const NamedDaemon& daemon);
 int StartMany(const DaemonsConfig& config, const std::vector<const NamedDaemon*>& daemons);
 
 int StopMany(const std::vector<const NamedDaemon*>& daemons, absl::Duration timeout);
+
+// Stop (as StopMany), then start (as StartOne) each daemon in turn; a
+// daemon that does not stop is not started again. (Until Guardian.Restart
+// exists, this is a restart of the whole guardian, not only the executor.)
+int RestartMany(const DaemonsConfig& config, const std::vector<const NamedDaemon*>& daemons,
+                absl::Duration timeout);
 
 // One daemon (`several` false): its status block, or JSON object; else a
 // table (JSON: {"daemons": [...]}).

@@ -98,6 +98,12 @@ int RunStop(const Invocation& in) {
   });
 }
 
+int RunRestart(const Invocation& in) {
+  return WithDaemons(in, false, [](const Invocation& in, const std::vector<const NamedDaemon*>& d) {
+    return RestartMany(*in.config, d, in.args.timeout);
+  });
+}
+
 int RunWorkers(const Invocation& in) {
   if (!in.config) return Workers(in.target, in.args.json);
   int code = kOk;
@@ -138,6 +144,8 @@ const std::vector<Command>& Commands() {
       {"stop", "stop --pid-file F [--timeout 10s]", "stop NAME...|--all [--timeout 10s]",
        "ask to quit and wait until gone (not running: says so, exit 0)", {"all", "timeout"},
        RunStop},
+      {"restart", nullptr, "restart NAME...|--all [--timeout 10s]",
+       "stop, then start again (a stopped one is started)", {"all", "timeout"}, RunRestart},
       {"workers", "workers --pid-file F [--json]", "workers [NAME] [--json]",
        "the daemon's worker pool", {"json"}, RunWorkers},
       {"debug", "debug --pid-file F", "debug [NAME]", "the debug snapshot (debug-file JSON)",
