@@ -219,6 +219,12 @@ TEST_F(DailyTest, PidsAreJsonNumbersInStatusAndWorkers) {
     workers = Ctl({"workers", "--pid-file", dir_.File("w.pid"), "--json"});
     return workers.exit_code == 0 && Has(workers.out, "RUNNING");
   })) << workers.out << workers.err;
+  // One JSON style: pretty (two spaces) in status, workers and debug alike.
+  EXPECT_EQ(status.out.rfind("{\n  \"", 0), 0u) << status.out;
+  EXPECT_EQ(workers.out.rfind("{\n  \"", 0), 0u) << workers.out;
+  CommandResult debug = Ctl({"debug", "--pid-file", dir_.File("w.pid")});
+  ASSERT_EQ(debug.exit_code, 0) << debug.err;
+  EXPECT_EQ(debug.out.rfind("{\n  \"", 0), 0u) << debug.out;
   Json worker = Json::parse(workers.out)["workers"][0];
   EXPECT_EQ(worker["current"]["pid"], testing::PidOfEvent(dir_.File("w1.events"), "started")) << workers.out;
 }
