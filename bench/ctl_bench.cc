@@ -164,12 +164,12 @@ int main(int argc, char** argv) {
 
   printf("appkitctl whole-command time, median of %d (wall; p90 of wall; CPU user+sys)\n\n",
          rounds);
-  printf("| %-40s | %8s | %8s | %8s | %-8s |\n", "command", "wall", "p90", "CPU", "target");
-  printf("|%s|%s|%s|%s|%s|\n", std::string(42, '-').c_str(), std::string(10, '-').c_str(),
+  printf("| %-44s | %8s | %8s | %8s | %-8s |\n", "command", "wall", "p90", "CPU", "target");
+  printf("|%s|%s|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(10, '-').c_str(),
          std::string(10, '-').c_str(), std::string(10, '-').c_str(), std::string(10, '-').c_str());
   for (size_t i = 0; i < cases.size(); ++i) {
     const Figure& f = figures[i];
-    printf("| %-40s | %5.2f ms | %5.2f ms | %5.2f ms | %-8s |", cases[i].metric, f.median / 1e6,
+    printf("| %-44s | %5.2f ms | %5.2f ms | %5.2f ms | %-8s |", cases[i].metric, f.median / 1e6,
            f.p90 / 1e6, f.cpu / 1e6, cases[i].target);
     if (f.bad_exits > 0) printf(" %d runs exited non-zero", f.bad_exits);
     printf("\n");
