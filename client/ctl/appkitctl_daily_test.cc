@@ -286,6 +286,11 @@ class Follower {
   // SIGTERM ends it; its exit status.
   int Stop() {
     kill(pid_, SIGTERM);
+    return Wait();
+  }
+  // Its exit status, once it ended by itself (killed after 10 s).
+  int Wait() {
+    if (!WaitForExit(pid_, absl::Seconds(10))) kill(pid_, SIGKILL);
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = 0;
@@ -327,6 +332,58 @@ TEST_F(DailyTest, LogsFollowsAcrossALogrotateRename) {
   ASSERT_TRUE(WaitFor([&] { return Has(ReadFileOrEmpty(seen), "after truncate\n"); }))
       << ReadFileOrEmpty(seen);
   EXPECT_EQ(follower.Stop(), 0);
+}
+
+// A worker's stderr, as its running pool reports the file; errors name the
+// daemon, the worker, the stream.
+TEST_F(DailyTest, LogsOfAWorkerAndItsErrors) {
+  const std::string w1 = Module() + ":run_until_quit";
+  WriteConfig("demo1:\n  entry: demo1:run_workers\n  args:\n    events: " + Events("demo1") +
+              "\n    workers:\n"
+              "      - {name: w1, entry: \"" + w1 + "\", pid_filename: " + dir_.File("w1.pid") +
+              ", stderr_filename: " + dir_.File("w1-err.txt") + ",\n"
+              "         args: {events: " + Events("w1") + "}}\n"
+              "      - {name: w2, entry: \"" + w1 + "\", pid_filename: " + dir_.File("w2.pid") +
+              "}\n"
+              "demo2:\n  args: {}\n");
+  CommandResult stopped = Run({"logs", "demo1", "--worker", "w1"});
+  EXPECT_EQ(stopped.exit_code, 3);
+  EXPECT_TRUE(Has(stopped.err, "daemon demo1 is not running")) << stopped.err;
+  ASSERT_EQ(Run({"start", "demo1"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return testing::PidOfEvent(Events("w1"), "started") != 0; }));
+  CommandResult logs;
+  ASSERT_TRUE(WaitFor([&] {
+    logs = Run({"logs", "demo1", "--worker", "w1", "-n", "5"});
+    return logs.exit_code == 0 && Has(logs.out, "stderr line from run_until_quit");
+  })) << logs.out << logs.err;
+  CommandResult nowhere = Run({"logs", "demo1", "--worker", "w2"});
+  EXPECT_EQ(nowhere.exit_code, 1);
+  EXPECT_TRUE(Has(nowhere.err, "worker w2 of demo1 sends its stderr to /dev/null")) << nowhere.err;
+  CommandResult unknown = Run({"logs", "demo1", "--worker", "w9"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_TRUE(Has(unknown.err, "no worker named 'w9' (workers: w1, w2)")) << unknown.err;
+  CommandResult two = Run({"logs", "demo1", "demo2"});
+  EXPECT_EQ(two.exit_code, 2);
+  EXPECT_TRUE(Has(two.err, "logs needs one daemon name")) << two.err;
+}
+
+// -f on a file whose directory goes away ends, saying which directory.
+TEST_F(DailyTest, LogsFollowEndsWhenTheDirectoryGoes) {
+  WriteConfig(ThreeDaemons());
+  const std::string dir = dir_.File("appkit-state/demo3");
+  ASSERT_EQ(mkdir(dir_.File("appkit-state").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  std::ofstream(dir + "/demo3.log") << "one\n";
+  const std::string seen = dir_.File("follow.out");
+  const std::string err = dir_.File("follow.err");
+  Follower follower({"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>" + err, CtlPath(), "--config",
+                     config(), "logs", "demo3", "-f"},
+                    seen);
+  ASSERT_TRUE(WaitFor([&] { return ReadFileOrEmpty(seen) == "one\n"; }));
+  ASSERT_EQ(rename(dir.c_str(), dir_.File("moved").c_str()), 0);
+  EXPECT_EQ(follower.Wait(), 1);
+  EXPECT_TRUE(Has(ReadFileOrEmpty(err), "directory " + dir + " was removed or moved"))
+      << ReadFileOrEmpty(err);
 }
 
 TEST_F(DailyTest, ReloadStartsAddedStopsRemovedRestartsChanged) {
