@@ -83,6 +83,7 @@ absl::StatusOr<ForkServer::CompanionLaunch> ForkServer::PrepareCompanion(
                                       {{stdio[0], 0}, {stdio[1], 1}, {stdio[2], 2}});
   launch.companion.pid_env = kServerPidEnv;
   launch.companion.parent_pid_env = kSupervisorEnv;  // written by SpawnDetached
+  launch.companion.exec_error_env = kServerExecErrorEnv;
   return launch;
 }
 
@@ -90,13 +91,23 @@ std::unique_ptr<ForkServer> ForkServer::Adopt(int fd) {
   const char* value = getenv(kServerPidEnv);
   int pid = 0;
   bool given = value != nullptr && absl::SimpleAtoi(value, &pid) && pid > 0;
+  const char* error = getenv(kServerExecErrorEnv);
+  int exec_errno = 0;
+  bool failed = error != nullptr && absl::SimpleAtoi(error, &exec_errno) && exec_errno != 0;
   unsetenv(kServerPidEnv);
+  unsetenv(kServerExecErrorEnv);
   UniqueFd socket(fd);
   if (!given) return nullptr;
-  // The launcher's clone of it exec'd before we did, or died trying (a
-  // broken binary): then reap it, and the caller starts one with Start,
-  // which says why.
+  // The launcher's clone of it exec'd before we did, or failed to and is
+  // exiting (a broken binary): then reap it, and the caller starts one
+  // with Start, which says why. A launcher that does not say (no
+  // kServerExecErrorEnv) leaves only a look at whether it is gone yet.
   siginfo_t info = {};
+  if (failed) {
+    while (waitid(P_PID, pid, &info, WEXITED) < 0 && errno == EINTR) {
+    }
+    return nullptr;
+  }
   if (waitid(P_PID, pid, &info, WEXITED | WNOHANG) == 0 && info.si_pid != 0) return nullptr;
   fcntl(fd, F_SETFD, FD_CLOEXEC);
   return std::unique_ptr<ForkServer>(new ForkServer(pid, std::move(socket)));

@@ -30,16 +30,18 @@ namespace {
 }
 
 // Child side: sets the child up (common/child_setup.h) and execs. Its
-// `keep_fd` is the error pipe, open until the exec (close-on-exec); a
-// failure is written to it only when `report`.
+// `keep_fd` is the error pipe, open until the exec (close-on-exec). A
+// failure is written there, or, with `error_out`, stored in that memory
+// (a CLONE_VM child's parent reads it once the child is gone).
 [[noreturn]] void SetUpAndExec(const ChildSetup& setup, char* const* argv, char* const* envp,
-                               bool report = true) {
+                               int* error_out = nullptr) {
   ChildSetupResult result = SetUpChild(setup);
   if (result.ok()) {
     execve(argv[0], argv, envp);
     result.error = errno;
   }
-  Fail(result.keep_fd, result.error, report);
+  if (error_out != nullptr) *error_out = result.error;
+  Fail(result.keep_fd, result.error, /*report=*/error_out == nullptr);
 }
 
 constexpr size_t kMaxFds = ChildSetup::kMaxFds;
@@ -65,13 +67,15 @@ struct PreparedExec {
 // Room for a pid written after fork: "NAME=" and this many digits.
 constexpr int kPidDigits = 10;
 
+// `slot_names`: variables added with kPidDigits zeros, to be written
+// after the fork (SlotDigits, WriteNumber), in that order at the end.
 void Prepare(const SpawnOptions& options, PreparedExec& exec,
-             const std::string& pid_slot_name = "") {
+             const std::vector<std::string>& slot_names = {}) {
   for (const std::string& arg : options.argv) exec.argv.push_back(const_cast<char*>(arg.c_str()));
   exec.argv.push_back(nullptr);
   exec.env_storage = options.extra_env;
-  if (!pid_slot_name.empty()) {
-    exec.env_storage.push_back(pid_slot_name + "=" + std::string(kPidDigits, '0'));
+  for (const std::string& name : slot_names) {
+    if (!name.empty()) exec.env_storage.push_back(name + "=" + std::string(kPidDigits, '0'));
   }
   std::vector<std::string> replaced;
   for (const std::string& entry : exec.env_storage) {
@@ -89,17 +93,17 @@ void Prepare(const SpawnOptions& options, PreparedExec& exec,
   exec.envp.push_back(nullptr);
 }
 
-// The digits of the pid slot Prepare added last. Async-signal-safe use:
-// WritePid after fork.
-char* PidSlotDigits(PreparedExec& exec) {
-  std::string& slot = exec.env_storage.back();
+// The digits of a slot Prepare added: `from_end` 0 is the last one.
+// Async-signal-safe use: WriteNumber after fork.
+char* SlotDigits(PreparedExec& exec, size_t from_end = 0) {
+  std::string& slot = exec.env_storage[exec.env_storage.size() - 1 - from_end];
   return slot.data() + slot.size() - kPidDigits;
 }
 
-void WritePid(char* digits, pid_t pid) {
+void WriteNumber(char* digits, int number) {
   for (int i = kPidDigits - 1; i >= 0; --i) {
-    digits[i] = static_cast<char>('0' + pid % 10);
-    pid /= 10;
+    digits[i] = static_cast<char>('0' + number % 10);
+    number /= 10;
   }
 }
 
@@ -143,27 +147,33 @@ struct DetachedPlan {
   ChildSetup companion;  // its parent, the daemon, is written by the daemon
   PreparedExec* companion_exec = nullptr;
   char* daemon_pid_digits = nullptr;     // the companion's pid, for the daemon
+  char* daemon_error_digits = nullptr;   // the companion's exec errno, for the daemon
   char* companion_pid_digits = nullptr;  // the daemon's pid, for the companion
+  int companion_error = 0;               // written by a companion that could not exec
   char* stack_tops[3] = {};              // middle, daemon, companion
 };
 
 int CompanionMain(void* arg) {
   auto* plan = static_cast<DetachedPlan*>(arg);
   // The error pipe stays open until our exec (so that the caller knows
-  // when nobody runs on its memory any more), but a failure is not
-  // reported there: the daemon finds us gone and deals with it.
+  // when nobody runs on its memory any more), but a failure is not the
+  // caller's: it goes to the daemon, through the memory we share.
   SetUpAndExec(plan->companion, plan->companion_exec->argv.data(),
-               plan->companion_exec->envp.data(), /*report=*/false);
+               plan->companion_exec->envp.data(), &plan->companion_error);
 }
 
 int DaemonMain(void* arg) {
   auto* plan = static_cast<DetachedPlan*>(arg);
   if (plan->has_companion) {
     plan->companion.parent = getpid();
-    WritePid(plan->companion_pid_digits, plan->companion.parent);
+    WriteNumber(plan->companion_pid_digits, plan->companion.parent);
     pid_t child = clone(CompanionMain, plan->stack_tops[2], CLONE_VM | CLONE_VFORK | SIGCHLD, plan);
     if (child < 0) Fail(plan->error_fd, errno);
-    WritePid(plan->daemon_pid_digits, child);
+    // CLONE_VFORK: the companion exec'd, or stored why not and is exiting.
+    WriteNumber(plan->daemon_pid_digits, child);
+    if (plan->daemon_error_digits != nullptr) {
+      WriteNumber(plan->daemon_error_digits, plan->companion_error);
+    }
   }
   SetUpAndExec(plan->daemon, plan->exec->argv.data(), plan->exec->envp.data());
 }
@@ -221,15 +231,19 @@ absl::Status SpawnDetached(const SpawnOptions& options, const Companion* compani
   PreparedExec exec;
   PreparedExec companion_exec;
   char* daemon_pid_digits = nullptr;     // the companion's pid, for the daemon
+  char* daemon_error_digits = nullptr;   // the companion's exec errno, for the daemon
   char* companion_pid_digits = nullptr;  // the daemon's pid, for the companion
   if (companion != nullptr) {
-    if (companion->options.argv.empty() || companion->options.fds.size() > kMaxFds) {
+    if (companion->options.argv.empty() || companion->options.fds.size() > kMaxFds ||
+        companion->pid_env.empty() || companion->parent_pid_env.empty()) {
       return absl::InvalidArgumentError("SpawnDetached: bad companion");
     }
-    Prepare(options, exec, companion->pid_env);
-    daemon_pid_digits = PidSlotDigits(exec);
-    Prepare(companion->options, companion_exec, companion->parent_pid_env);
-    companion_pid_digits = PidSlotDigits(companion_exec);
+    const bool with_error = !companion->exec_error_env.empty();
+    Prepare(options, exec, {companion->pid_env, companion->exec_error_env});
+    daemon_pid_digits = SlotDigits(exec, with_error ? 1 : 0);
+    if (with_error) daemon_error_digits = SlotDigits(exec);
+    Prepare(companion->options, companion_exec, {companion->parent_pid_env});
+    companion_pid_digits = SlotDigits(companion_exec);
   } else {
     Prepare(options, exec);
   }
@@ -246,6 +260,7 @@ absl::Status SpawnDetached(const SpawnOptions& options, const Companion* compani
   if (companion != nullptr) plan.companion = SetupFor(companion->options, 0, error_write.get());
   plan.companion_exec = &companion_exec;
   plan.daemon_pid_digits = daemon_pid_digits;
+  plan.daemon_error_digits = daemon_error_digits;
   plan.companion_pid_digits = companion_pid_digits;
   // Three stacks, each above a guard page.
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));

@@ -66,13 +66,18 @@ absl::StatusOr<pid_t> Spawn(const SpawnOptions& options);
 // the guardian's start-up on the way to the first entry). `options` work
 // as for Spawn, with the parent-death signal tied to the daemon. The
 // companion's pid reaches the daemon in its environment as `pid_env`, the
-// daemon's pid reaches the companion as `parent_pid_env` (decimal). A
-// companion that cannot start is not reported here: the daemon finds it
-// gone and deals with that.
+// daemon's pid reaches the companion as `parent_pid_env` (decimal, both
+// required). A companion that cannot start is not reported here: the
+// daemon deals with it. When `exec_error_env` is set, the daemon is told
+// for certain in that variable: the errno of the companion's failed exec
+// (the companion is then exiting: reap it), or 0 once it exec'd. (The
+// daemon execs only after the companion did either, CLONE_VFORK, so no
+// race with its exit is left to the daemon.)
 struct Companion {
   SpawnOptions options;
   std::string pid_env;
   std::string parent_pid_env;
+  std::string exec_error_env;  // optional
 };
 
 // Starts a daemon: fork, setsid, fork again and exec in the grandchild,

@@ -1,6 +1,7 @@
 // Spawn and SpawnDetached with real processes (/bin/sh, /usr/bin/env).
 #include "common/spawn.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -155,6 +156,47 @@ TEST(SpawnTest, CompanionThatCannotStartLeavesTheDaemonRunning) {
   EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos) << stat;
   kill(daemon_pid, SIGKILL);
   EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(daemon_pid); }, absl::Seconds(5)));
+}
+
+// With `exec_error_env`, the daemon is told for certain whether its
+// companion exec'd (0) or why not (a companion that failed is then
+// already exiting, nothing to wait for but its reaping).
+TEST(SpawnTest, TheDaemonIsToldWhetherItsCompanionExecd) {
+  for (const bool broken : {false, true}) {
+    TempDir dir;
+    const std::string daemon_file = dir.File("daemon.txt");
+    SpawnOptions daemon;
+    daemon.argv = {"/bin/sh", "-c",
+                   "echo $$ $COMPANION_PID $COMPANION_EXEC_ERROR > " + daemon_file + ".tmp && mv " +
+                       daemon_file + ".tmp " + daemon_file + " && exec sleep 30"};
+    Companion companion;
+    companion.options.argv = {broken ? "/nonexistent/companion" : "/bin/sleep", "30"};
+    companion.options.parent_death_signal = SIGKILL;
+    companion.pid_env = "COMPANION_PID";
+    companion.parent_pid_env = "DAEMON_PID";
+    companion.exec_error_env = "COMPANION_EXEC_ERROR";
+    ASSERT_TRUE(SpawnDetached(daemon, &companion).ok());
+    ASSERT_TRUE(WaitFor([&] { return Fields(daemon_file).size() == 3; })) << broken;
+    std::vector<std::string> d = Fields(daemon_file);
+    pid_t daemon_pid = 0, companion_pid = 0;
+    int exec_errno = -1;
+    ASSERT_TRUE(absl::SimpleAtoi(d[0], &daemon_pid));
+    ASSERT_TRUE(absl::SimpleAtoi(d[1], &companion_pid));
+    ASSERT_TRUE(absl::SimpleAtoi(d[2], &exec_errno)) << d[2];
+    EXPECT_GT(companion_pid, 0);
+    EXPECT_EQ(exec_errno, broken ? ENOENT : 0);
+    kill(daemon_pid, SIGKILL);
+    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(daemon_pid); }, absl::Seconds(5)));
+    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(companion_pid); }, absl::Seconds(5)));
+  }
+}
+
+TEST(SpawnTest, ACompanionWithoutItsPidVariablesIsRefused) {
+  SpawnOptions daemon;
+  daemon.argv = {"/bin/true"};
+  Companion companion;
+  companion.options.argv = {"/bin/true"};
+  EXPECT_EQ(SpawnDetached(daemon, &companion).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
