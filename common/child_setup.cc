@@ -77,7 +77,7 @@ int InstallFds(const ChildSetup& setup, int& keep_fd) {
   }
   // Below the highest target, what is not a target goes (0-2 stay unless
   // remapped); above it, all but the kept fd (the copies).
-  for (int fd = 3; fd < max_target; ++fd) {
+  for (int fd = STDERR_FILENO + 1; fd < max_target; ++fd) {
     if (!IsTarget(setup, fd)) RawClose(fd);
   }
   if (keep_fd > max_target) {

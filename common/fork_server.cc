@@ -33,7 +33,7 @@ using fork_server_protocol::kMaxFds;
 using fork_server_protocol::kSupervisorEnv;
 using fork_server_protocol::RequestHeader;
 
-// How a server is spawned, by Start or as a companion: the socket as fd 3,
+// How a server is spawned, by Start or as a companion: the socket as fd wire::kForkServerFd,
 // its own process group, SIGTERM when the supervisor dies. SIGTERM, not
 // SIGKILL: the server cleans up after a dead supervisor; blocked until the
 // server handles it, so an early death is not missed.

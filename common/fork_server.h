@@ -58,7 +58,7 @@ namespace appkit {
 
 class ForkServer {
  public:
-  // Execs `binary` with `args` and a socket as fd 3 (see ServeForkRequests),
+  // Execs `binary` with `args` and a socket as fd wire::kForkServerFd (see ServeForkRequests),
   // in the cgroup `cgroup_fd` (an OpenCgroup fd) unless it is -1.
   static absl::StatusOr<std::unique_ptr<ForkServer>> Start(const std::string& binary,
                                                            const std::vector<std::string>& args,
@@ -174,7 +174,7 @@ struct ForkServerHooks {
   std::function<void()> on_supervisor_gone;
 };
 
-// Server side: the main of the server binary calls this with fd 3. Serves
+// Server side: the main of the server binary calls this with wire::kForkServerFd. Serves
 // requests until the supervisor closes its end, then returns 0. In each
 // child, `run_child(request)` runs with the fds installed, and the child
 // exits with its return value.
