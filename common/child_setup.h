@@ -35,9 +35,9 @@
 //      would ever send it). The signal is tied to the parent's *thread*
 //      that made the child;
 //   3. when `go_fd` is set, waits for one byte on it (a fork server's
-//      child: its supervisor sends it once it knows the pid). EOF means
-//      the supervisor gave up on this child: it _exits 127 without running
-//      anything;
+//      child: its supervisor sends wire::Message::kGo once it knows the
+//      pid; any byte counts). EOF means the supervisor gave up on this
+//      child: it _exits 127 without running anything;
 //   4. when `join_cgroup_fd` is set, joins that cgroup by writing
 //      cgroup.procs (where the child could not be cloned into it). A
 //      failure is returned only after step 5, so that the child's own

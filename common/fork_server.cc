@@ -33,6 +33,12 @@ using fork_server_protocol::kMaxFds;
 using fork_server_protocol::kSupervisorEnv;
 using fork_server_protocol::RequestHeader;
 
+// Lets a child run once its pid is known (ChildSetup::go_fd).
+void SendGo(int go_fd) {
+  const char go = static_cast<char>(wire::Message::kGo);
+  (void)!send(go_fd, &go, 1, MSG_NOSIGNAL);
+}
+
 // How a server is spawned, by Start or as a companion: the socket as fd wire::kForkServerFd,
 // its own process group, SIGTERM when the supervisor dies. SIGTERM, not
 // SIGKILL: the server cleans up after a dead supervisor; blocked until the
@@ -210,8 +216,7 @@ void ForkServer::OnReadable() {
     pending_.pop_front();
     absl::StatusOr<pid_t> pid = Answered(reply);
     if (pid.ok()) {
-      const char go_byte = 'g';
-      (void)!send(oldest.go.get(), &go_byte, 1, MSG_NOSIGNAL);
+      SendGo(oldest.go.get());
     }
     if (oldest.answer) oldest.answer(pid);
   }
@@ -258,8 +263,7 @@ absl::StatusOr<pid_t> ForkServer::Receive(absl::Duration timeout) {
   }
   absl::StatusOr<pid_t> pid = Answered(reply);
   if (!pid.ok()) return pid;
-  const char go_byte = 'g';
-  (void)!send(go.get(), &go_byte, 1, MSG_NOSIGNAL);
+  SendGo(go.get());
   return pid;
 }
 

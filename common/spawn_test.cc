@@ -85,7 +85,11 @@ TEST(SpawnTest, DetachedDaemonStartsItsCompanion) {
   const std::string companion_file = dir.File("companion.txt");
   UniqueFd companion_out(open(companion_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   ASSERT_TRUE(companion_out);
-  UniqueFd stray(open("/dev/null", O_RDONLY));  // not close-on-exec: must not leak
+  // Not close-on-exec: must not leak. High, away from the fds the shell
+  // below opens for a moment for its $(...) (3, 4, ...).
+  UniqueFd stray_low(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  UniqueFd stray(fcntl(stray_low.get(), F_DUPFD, 50));
+  ASSERT_TRUE(stray);
 
   SpawnOptions daemon;
   daemon.argv = {"/bin/sh", "-c",
