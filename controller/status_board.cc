@@ -2,17 +2,23 @@
 
 #include <unistd.h>
 
+#include "controller/debug_info.h"
+
 namespace appkit::controller {
 
 StatusBoard::StatusBoard(std::vector<WorkerInfo> infos) : infos_(std::move(infos)) {
+  std::vector<v1::WorkerStatus> statuses;
+  statuses.reserve(infos_.size());
+  for (const WorkerInfo& info : infos_) statuses.push_back(WorkerStatusView(info, WorkerRecord()));
   absl::MutexLock lock(&mu_);
-  records_.resize(infos_.size());
+  statuses_ = std::move(statuses);
 }
 
 void StatusBoard::Publish(int index, const WorkerRecord& record) {
+  v1::WorkerStatus status = WorkerStatusView(infos_[index], record);
   absl::MutexLock lock(&mu_);
-  records_[index] = record;
-}
+  statuses_[index].Swap(&status);
+}  // the old view is freed outside the lock
 
 void StatusBoard::PublishQuitRequested() {
   absl::MutexLock lock(&mu_);
@@ -24,20 +30,14 @@ void StatusBoard::PublishDebugJson(std::string json) {
   debug_json_ = std::move(json);
 }
 
-std::vector<WorkerRecord> StatusBoard::Records() const {
-  absl::ReaderMutexLock lock(&mu_);
-  return records_;
-}
-
 v1::ListWorkersResponse StatusBoard::ListWorkers() const {
-  bool quit_requested;
-  std::vector<WorkerRecord> records;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    quit_requested = quit_requested_;
-    records = records_;
-  }
-  return ListWorkersView(getpid(), quit_requested, infos_, records);
+  v1::ListWorkersResponse response;
+  response.set_controller_pid(getpid());
+  absl::ReaderMutexLock lock(&mu_);
+  response.set_quit_requested(quit_requested_);
+  response.mutable_workers()->Reserve(static_cast<int>(statuses_.size()));
+  for (const v1::WorkerStatus& status : statuses_) *response.add_workers() = status;
+  return response;
 }
 
 std::string StatusBoard::DebugJson() const {
@@ -46,7 +46,12 @@ std::string StatusBoard::DebugJson() const {
 }
 
 std::string StatusBoard::RenderDebugJson(absl::Time now) const {
-  return DebugJsonView(now, infos_, Records());
+  std::vector<v1::WorkerStatus> statuses;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    statuses = statuses_;
+  }
+  return RenderDebugInfo(now, statuses);
 }
 
 }  // namespace appkit::controller

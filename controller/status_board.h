@@ -1,8 +1,9 @@
 // StatusBoard: the snapshot of the workers that the Controller service's
 // RPCs read, on gRPC's threads. The loop thread publishes each worker's
-// record as it changes (a copy, O(1) in the pool's size), the quit flag,
-// and the debug JSON as DebugFile renders it; readers copy what they need
-// under the lock and build the views (status_view.h) outside it.
+// record as it changes: its view (status_view.h) is built there, outside
+// the lock, and swapped in (O(1) in the pool's size); also the quit flag,
+// and the debug JSON as DebugFile renders it. Readers copy the views
+// under the lock.
 #ifndef APPKIT_CONTROLLER_STATUS_BOARD_H_
 #define APPKIT_CONTROLLER_STATUS_BOARD_H_
 
@@ -34,11 +35,9 @@ class StatusBoard {
   std::string RenderDebugJson(absl::Time now) const;
 
  private:
-  std::vector<WorkerRecord> Records() const;
-
   const std::vector<WorkerInfo> infos_;
   mutable absl::Mutex mu_;
-  std::vector<WorkerRecord> records_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::WorkerStatus> statuses_ ABSL_GUARDED_BY(mu_);  // by index
   bool quit_requested_ ABSL_GUARDED_BY(mu_) = false;
   std::string debug_json_ ABSL_GUARDED_BY(mu_);
 };

@@ -59,7 +59,8 @@ TEST(StatusBoardTest, ReadersOnOtherThreadsSeeWholeRecords) {
   for (int t = 0; t < 3; ++t) {
     readers.emplace_back([&] {
       while (!done) {
-        for (const v1::WorkerStatus& worker : board.ListWorkers().workers()) {
+        const v1::ListWorkersResponse response = board.ListWorkers();
+        for (const v1::WorkerStatus& worker : response.workers()) {
           // Published records always have restart_count == pid.
           if (worker.restart_count() != worker.current().pid()) ++torn;
         }
