@@ -92,7 +92,7 @@ void WorkerMachine::RecordEnd(const ProcessExit& exit) {
     Log().warn("worker {} (pid {}) {}; {}", config_.name, run.pid, run.description, next);
   }
   record_.history.push_back(std::move(run));
-  if (record_.history.size() > kHistoryLength) record_.history.pop_front();
+  if (record_.history.size() > kHistoryLength) record_.history.erase(record_.history.begin());
   record_.pid = 0;
   record_.kill_at.reset();
 }

@@ -41,7 +41,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -114,7 +114,9 @@ struct WorkerRecord {
   std::optional<absl::Time> start_after;  // a restart is due then
   std::optional<absl::Time> kill_at;      // SIGKILL is due then
   bool stopped = false;                   // asked to quit: never restarted
-  std::deque<WorkerRun> history;          // ended runs, oldest first
+  // Ended runs, oldest first (a vector: an empty deque costs ~600 bytes,
+  // and a pool holds one per worker).
+  std::vector<WorkerRun> history;
 };
 
 class WorkerMachine {
