@@ -48,10 +48,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/args.h"
-#include "common/entry_abi.h"
-#include "common/logging.h"
-#include "common/quit.h"
+#include "common/runtime/args.h"
+#include "common/runtime/entry_abi.h"
+#include "common/runtime/logging.h"
+#include "common/runtime/quit.h"
 #include "spdlog/spdlog.h"
 
 namespace appkit {

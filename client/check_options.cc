@@ -1,8 +1,8 @@
 #include "client/check_options.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/option_checks.h"
-#include "common/status_macros.h"
+#include "common/host/option_checks.h"
+#include "common/base/status_macros.h"
 
 namespace appkit::internal {
 

@@ -3,7 +3,7 @@
 // files and entries are theirs): durations within [0, a year], strings
 // that can travel in appkit's protobuf messages (UTF-8), args nested
 // within kMaxArgsDepth. Each error names the option and shows the value
-// (escaped); common/option_checks.h has the rules.
+// (escaped); common/host/option_checks.h has the rules.
 #ifndef APPKIT_CLIENT_CHECK_OPTIONS_H_
 #define APPKIT_CLIENT_CHECK_OPTIONS_H_
 

@@ -30,7 +30,9 @@ load("//tools:cc.bzl", "APPKIT_COPTS")
 # them carries a second copy.
 _RUNTIME = [
     Label("//client:appkit_runtime"),
-    Label("//common:runtime"),
+    Label("//common/host"),
+    Label("//common/host:entry_loader"),
+    Label("//common/runtime"),
 ]
 
 def _runtime_check_impl(ctx):

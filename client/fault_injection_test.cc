@@ -5,7 +5,7 @@
 // APPKIT_FAULT_ROUNDS explore more). After every round: no process of the round survives (no
 // orphan, no zombie of ours), no pid file or socket is left, and the next
 // round's start on the same paths works; no cgroup of the daemon is left
-// (common/cgroup.h; where cgroups are usable).
+// (common/process/cgroup.h; where cgroups are usable).
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,7 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "client/appkit.h"
-#include "common/cgroup.h"
+#include "common/process/cgroup.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"

@@ -13,7 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "client/appkit.h"
-#include "common/host.h"
+#include "common/host/host.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "proto/guardian.grpc.pb.h"

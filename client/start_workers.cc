@@ -8,17 +8,17 @@
 #include <atomic>
 #include <set>
 
-#include "common/log.h"
+#include "common/base/log.h"
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
 #include "client/check_options.h"
-#include "common/entry.h"
-#include "common/safe_file.h"
-#include "common/fd_io.h"
-#include "common/fd_limit.h"
-#include "common/host.h"
-#include "common/option_checks.h"
-#include "common/quit.h"
+#include "common/host/entry.h"
+#include "common/base/safe_file.h"
+#include "common/base/fd_io.h"
+#include "common/base/fd_limit.h"
+#include "common/host/host.h"
+#include "common/host/option_checks.h"
+#include "common/runtime/quit.h"
 #include "spdlog/spdlog.h"
 #include "controller/controller.h"
 

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "client/appkit.h"
-#include "common/cgroup.h"
+#include "common/process/cgroup.h"
 #include "gtest/gtest.h"
 #include "testing/process_helpers.h"
 #include "testing/temp_dir.h"
@@ -88,7 +88,7 @@ TEST_F(PlainProcessTest, SigkillLeavesNoWorkerAndNoPidFile) {
   EXPECT_TRUE(WaitFor([&] {
     return !FileExists(dir_.File("w1.pid")) && !FileExists(dir_.File("w2.pid"));
   }, absl::Seconds(3)));
-  // Nor the pool's cgroup (where cgroups are usable: common/cgroup.h).
+  // Nor the pool's cgroup (where cgroups are usable: common/process/cgroup.h).
   if (absl::StatusOr<std::string> own = OwnCgroupDir(); own.ok()) {
     const std::string pool = *own + "/" + PoolCgroupName(child);
     EXPECT_TRUE(WaitFor([&] { return !FileExists(pool); }, absl::Seconds(3))) << pool << " left";

@@ -9,7 +9,7 @@
 #include <set>
 
 #include "client/appkit.h"
-#include "common/host.h"
+#include "common/host/host.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"

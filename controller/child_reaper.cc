@@ -4,7 +4,7 @@
 #include <sys/wait.h>
 
 #include "absl/time/clock.h"
-#include "common/pidfd.h"
+#include "common/process/pidfd.h"
 
 namespace appkit::controller {
 namespace {

@@ -6,7 +6,7 @@
 //
 // The controller gives it what it reaps that is not a worker: the worker
 // fork servers it replaces, the children of fork requests that were voided
-// (they leave at once without running, see common/fork_server.h), and a
+// (they leave at once without running, see common/process/fork_server.h), and a
 // worker it could not watch.
 //
 // Loop thread only.
@@ -18,9 +18,9 @@
 #include <functional>
 #include <unordered_map>
 
-#include "common/event_loop.h"
-#include "common/spawn.h"
-#include "common/unique_fd.h"
+#include "common/process/event_loop.h"
+#include "common/process/spawn.h"
+#include "common/base/unique_fd.h"
 
 namespace appkit::controller {
 

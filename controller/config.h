@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "common/logging.h"
+#include "common/runtime/logging.h"
 #include "google/protobuf/struct.pb.h"
 
 namespace appkit::controller {

@@ -12,7 +12,7 @@
 //
 // Contract: OpenControlPlane listens on `socket_path` (0600, peers checked,
 // never another process's live socket, bounded; see
-// common/control_server.h) and serves `pool` until the returned object is
+// common/control/control_server.h) and serves `pool` until the returned object is
 // destroyed, which unlinks the socket and stops gRPC within a bounded time
 // (if gRPC does not stop in time, it is cut from `pool` and left behind).
 // `pool` must outlive it. Called on the pool's loop thread; PoolControl
@@ -52,7 +52,7 @@ class ControlPlane {
   virtual int AcceptPending() = 0;
 };
 
-// The plugin's file name; found like the appkit binaries (common/host.h).
+// The plugin's file name; found like the appkit binaries (common/host/host.h).
 inline constexpr char kControlPlanePlugin[] = "libappkit_control_plane.so";
 
 // Finds and loads the plugin (once per process; later calls are free).

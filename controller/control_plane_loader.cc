@@ -4,7 +4,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "common/host.h"
+#include "common/host/host.h"
 #include "controller/control_plane.h"
 
 namespace appkit::controller {

@@ -4,7 +4,7 @@
 // the generated messages and the appkit runtime.
 #include <memory>
 
-#include "common/control_server.h"
+#include "common/control/control_server.h"
 #include "controller/control_plane.h"
 #include "controller/controller_service.h"
 

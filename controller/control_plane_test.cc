@@ -10,7 +10,7 @@
 #include <fstream>
 #include <thread>
 
-#include "common/host.h"
+#include "common/host/host.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/controller.grpc.pb.h"

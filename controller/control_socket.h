@@ -1,6 +1,6 @@
 // ControlSocket: the controller socket (appkit.v1.Controller) in the
 // controller's loop: the control-plane plugin listening (control_plane.h)
-// and an AcceptWatch over it (common/accept_watch.h), as the guardian
+// and an AcceptWatch over it (common/process/accept_watch.h), as the guardian
 // does for its socket.
 //
 // Loop thread only.
@@ -11,8 +11,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "common/accept_watch.h"
-#include "common/event_loop.h"
+#include "common/process/accept_watch.h"
+#include "common/process/event_loop.h"
 #include "controller/control_plane.h"
 
 namespace appkit::controller {

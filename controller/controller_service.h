@@ -3,7 +3,7 @@
 // plugin (control_plane.h).
 //
 // A callback service: a client that stalls its calls holds memory only,
-// never a thread (common/control_server.h). Detach() cuts it from the pool
+// never a thread (common/control/control_server.h). Detach() cuts it from the pool
 // for good (later calls get UNAVAILABLE), waiting for calls inside the
 // pool to leave it: for a gRPC server that could not be stopped in time
 // and may outlive the pool.

@@ -5,8 +5,8 @@
 #include <algorithm>
 
 #include "absl/time/clock.h"
-#include "common/log.h"
-#include "common/safe_file.h"
+#include "common/base/log.h"
+#include "common/base/safe_file.h"
 
 namespace appkit::controller {
 namespace {

@@ -2,7 +2,7 @@
 // to date without costing O(N) per event: after a change it is rendered
 // and written at most once per kSpacing, with every change of that window.
 // Each rendering is also handed to `publish` (the GetDebugSnapshot RPC's
-// copy). Written atomically (common/safe_file.h); rendering a large pool
+// copy). Written atomically (common/base/safe_file.h); rendering a large pool
 // builds a large JSON tree, whose pages are given back with malloc_trim.
 //
 // Loop thread only; `render` runs on it.
@@ -14,7 +14,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "common/event_loop.h"
+#include "common/process/event_loop.h"
 
 namespace appkit::controller {
 

@@ -1,6 +1,6 @@
 #include "controller/debug_info.h"
 
-#include "common/time_format.h"
+#include "common/base/time_format.h"
 #include "nlohmann/json.hpp"
 
 namespace appkit::controller {

@@ -1,7 +1,7 @@
 // The debug file format (pyappkit's), key by key.
 #include "controller/debug_info.h"
 
-#include "common/time_format.h"
+#include "common/base/time_format.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 

@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/log.h"
-#include "common/pidfd.h"
+#include "common/base/log.h"
+#include "common/process/pidfd.h"
 
 namespace appkit::controller {
 namespace {

@@ -1,4 +1,4 @@
-// ForkBatch: the controller's worker fork server (common/fork_server.h),
+// ForkBatch: the controller's worker fork server (common/process/fork_server.h),
 // driven by the controller's EventLoop, with requests batched.
 //
 // - Enqueue(index) asks for a fork of worker `index`; the answer comes
@@ -33,9 +33,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/event_loop.h"
-#include "common/fork_server.h"
-#include "common/unique_fd.h"
+#include "common/process/event_loop.h"
+#include "common/process/fork_server.h"
+#include "common/base/unique_fd.h"
 #include "controller/child_reaper.h"
 #include "controller/worker_cgroups.h"
 

@@ -1,6 +1,6 @@
 #include "controller/status_view.h"
 
-#include "common/time_format.h"
+#include "common/base/time_format.h"
 #include "controller/debug_info.h"
 
 namespace appkit::controller {

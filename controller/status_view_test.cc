@@ -2,7 +2,7 @@
 // WorkerRecords: every field from where it comes.
 #include "controller/status_view.h"
 
-#include "common/time_format.h"
+#include "common/base/time_format.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 

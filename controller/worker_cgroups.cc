@@ -1,10 +1,10 @@
-#include "common/log.h"
+#include "common/base/log.h"
 #include "controller/worker_cgroups.h"
 
 #include <unistd.h>
 
 #include "absl/time/time.h"
-#include "common/cgroup.h"
+#include "common/process/cgroup.h"
 #include "spdlog/spdlog.h"
 
 namespace appkit::controller {

@@ -9,7 +9,7 @@
 // a worker's exit what is left in its cgroup is killed; when the pool ends
 // (its fork server gone) everything left is killed and the cgroups are
 // removed. If the controller dies by SIGKILL, the fork server does that
-// (worker/main.cc). Where cgroups are unusable (see common/cgroup.h)
+// (worker/main.cc). Where cgroups are unusable (see common/process/cgroup.h)
 // Create says why and returns nullptr: the pool then kills each worker's
 // process group only, and in a daemon the guardian kills what escaped
 // when the executor exits.
@@ -28,7 +28,7 @@
 #include <string>
 #include <unordered_set>
 
-#include "common/unique_fd.h"
+#include "common/base/unique_fd.h"
 
 namespace appkit::controller {
 

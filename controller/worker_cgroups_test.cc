@@ -7,8 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/cgroup.h"
-#include "common/spawn.h"
+#include "common/process/cgroup.h"
+#include "common/process/spawn.h"
 #include "gtest/gtest.h"
 #include "testing/process_helpers.h"
 #include "testing/temp_dir.h"

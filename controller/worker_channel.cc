@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 
-#include "common/errno_status.h"
+#include "common/base/errno_status.h"
 
 namespace appkit::controller {
 

@@ -11,7 +11,7 @@
 #define APPKIT_CONTROLLER_WORKER_CHANNEL_H_
 
 #include "absl/status/statusor.h"
-#include "common/unique_fd.h"
+#include "common/base/unique_fd.h"
 #include "proto/wire.h"
 
 namespace appkit::controller {

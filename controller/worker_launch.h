@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/stdio_files.h"
-#include "common/unique_fd.h"
+#include "common/process/stdio_files.h"
+#include "common/base/unique_fd.h"
 #include "controller/config.h"
 #include "controller/worker_channel.h"
 
@@ -29,7 +29,7 @@ struct PreparedLaunch {
   std::vector<std::pair<int, int>> fds() const;
 };
 
-// Opens the worker's stdout and stderr (common/stdio_files.h) and makes
+// Opens the worker's stdout and stderr (common/process/stdio_files.h) and makes
 // its channel. Errors name the file or the call that failed; the worker
 // is then not started (a failed spawn).
 absl::StatusOr<PreparedLaunch> PrepareLaunch(const WorkerConfig& worker, uint64_t user_fd_limit,

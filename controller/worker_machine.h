@@ -46,7 +46,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "common/spawn.h"
+#include "common/process/spawn.h"
 
 namespace appkit::controller {
 

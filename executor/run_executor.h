@@ -1,7 +1,7 @@
 // The executor: runs one daemon's entry under its guardian.
 //
 // The executor binary (main.cc, thin glue over ExecutorMain) is a fork
-// server for one guardian (common/fork_server.h): the guardian execs it
+// server for one guardian (common/process/fork_server.h): the guardian execs it
 // once, with the fork-server socket on wire::kForkServerFd, and every
 // executor (the first start and each restart) is a fork of it that runs
 // RunExecutor with the ExecutorLaunch it was sent.

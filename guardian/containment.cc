@@ -1,4 +1,4 @@
-#include "common/log.h"
+#include "common/base/log.h"
 #include "guardian/containment.h"
 
 #include <signal.h>
@@ -11,8 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/cgroup.h"
-#include "common/pidfd.h"
+#include "common/process/cgroup.h"
+#include "common/process/pidfd.h"
 #include "spdlog/spdlog.h"
 
 namespace appkit::guardian {

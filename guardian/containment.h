@@ -2,7 +2,7 @@
 // started outlives an executor run, however it escaped the executor's
 // process group (setsid, double fork).
 //
-// With a usable cgroup2 (common/cgroup.h): the daemon's cgroup,
+// With a usable cgroup2 (common/process/cgroup.h): the daemon's cgroup,
 // <guardian's cgroup>/appkit-<pid file base>-<guardian pid>, created at
 // start; every executor is forked into it (cgroup_fd), so everything the
 // entry, its worker pools and their workers start is in it or below.
@@ -18,7 +18,7 @@
 //
 // Both ways, a worker fork server whose executor died is first given up
 // to 2 s to finish its cleanup (kill its workers' groups, remove their pid
-// files: common/orphan_cleanup.h). Runs on the guardian's loop thread;
+// files: common/process/orphan_cleanup.h). Runs on the guardian's loop thread;
 // each call may block that long.
 #ifndef APPKIT_GUARDIAN_CONTAINMENT_H_
 #define APPKIT_GUARDIAN_CONTAINMENT_H_
@@ -28,7 +28,7 @@
 #include <memory>
 #include <string>
 
-#include "common/unique_fd.h"
+#include "common/base/unique_fd.h"
 
 namespace appkit::guardian {
 

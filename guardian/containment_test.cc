@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/cgroup.h"
-#include "common/pidfd.h"
-#include "common/spawn.h"
+#include "common/process/cgroup.h"
+#include "common/process/pidfd.h"
+#include "common/process/spawn.h"
 #include "gtest/gtest.h"
 #include "testing/process_helpers.h"
 #include "testing/temp_dir.h"

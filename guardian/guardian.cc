@@ -1,4 +1,4 @@
-#include "common/log.h"
+#include "common/base/log.h"
 #include "guardian/guardian.h"
 
 #include <errno.h>
@@ -15,13 +15,13 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "common/errno_status.h"
-#include "common/fd_io.h"
-#include "common/stdio_files.h"
-#include "common/pidfd.h"
-#include "common/logging.h"
-#include "common/socket_probe.h"
-#include "common/time_format.h"
+#include "common/base/errno_status.h"
+#include "common/base/fd_io.h"
+#include "common/process/stdio_files.h"
+#include "common/process/pidfd.h"
+#include "common/runtime/logging.h"
+#include "common/base/socket_probe.h"
+#include "common/base/time_format.h"
 #include "guardian/containment.h"
 #include "guardian/guardian_service.h"
 #include "spdlog/spdlog.h"

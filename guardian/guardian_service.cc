@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "common/time_format.h"
+#include "common/base/time_format.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "guardian/guardian.h"

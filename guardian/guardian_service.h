@@ -4,7 +4,7 @@
 //
 // A callback service: no handler blocks a thread (the controller is asked
 // asynchronously), so a client that stalls its calls holds memory only,
-// and gRPC needs no thread per call (common/control_server.h).
+// and gRPC needs no thread per call (common/control/control_server.h).
 #ifndef APPKIT_GUARDIAN_GUARDIAN_SERVICE_H_
 #define APPKIT_GUARDIAN_GUARDIAN_SERVICE_H_
 

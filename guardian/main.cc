@@ -4,9 +4,9 @@
 // (ForkServer::PrepareCompanion).
 #include <unistd.h>
 
-#include "common/fd_io.h"
-#include "common/fd_limit.h"
-#include "common/fork_server.h"
+#include "common/base/fd_io.h"
+#include "common/base/fd_limit.h"
+#include "common/process/fork_server.h"
 #include "guardian/guardian.h"
 #include "proto/launch.pb.h"
 

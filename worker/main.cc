@@ -1,5 +1,5 @@
 // The worker binary: a fork server for one controller (see
-// common/fork_server.h). The controller execs it once, with its socket on
+// common/process/fork_server.h). The controller execs it once, with its socket on
 // fd wire::kForkServerFd and, when the pool has cgroups, the pool's cgroup
 // as argv[1] (it runs in it: controller/worker_cgroups.h); every worker is
 // a fork of it that runs RunWorker with the WorkerLaunch it was sent.
@@ -11,14 +11,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "common/fd_limit.h"
+#include "common/base/fd_limit.h"
 #include <string>
 
-#include "common/cgroup.h"
-#include "common/fd_io.h"
-#include "common/safe_file.h"
-#include "common/fork_server.h"
-#include "common/orphan_cleanup.h"
+#include "common/process/cgroup.h"
+#include "common/base/fd_io.h"
+#include "common/base/safe_file.h"
+#include "common/process/fork_server.h"
+#include "common/process/orphan_cleanup.h"
 #include "proto/launch.pb.h"
 #include "proto/wire.h"
 #include "worker/run_worker.h"
@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   // parent-death signal); this server then kills what they left in their
   // process groups, removes their pid files and, last, leaves the pool's
   // cgroup to kill what is left in it and remove it (whoever clears the
-  // cgroup above waits for that: common/cgroup.h).
+  // cgroup above waits for that: common/process/cgroup.h).
   const std::string pool_cgroup = argc > 1 ? argv[1] : "";
   appkit::OrphanCleanup orphans;
   appkit::ForkServerHooks hooks;

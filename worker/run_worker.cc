@@ -1,4 +1,4 @@
-#include "common/log.h"
+#include "common/base/log.h"
 #include "worker/run_worker.h"
 
 #include <fcntl.h>
@@ -11,10 +11,10 @@
 #include <thread>
 
 #include "client/appkit.h"
-#include "common/entry.h"
-#include "common/fd_io.h"
-#include "common/host.h"
-#include "common/pid_file.h"
+#include "common/host/entry.h"
+#include "common/base/fd_io.h"
+#include "common/host/host.h"
+#include "common/process/pid_file.h"
 #include "proto/wire.h"
 #include "spdlog/spdlog.h"
 

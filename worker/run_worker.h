@@ -12,7 +12,7 @@
 // gone: that is a quit request too.
 //
 // The worker holds its pid file (created and locked like a guardian's,
-// common/pid_file.h) from before the entry runs until it returns.
+// common/process/pid_file.h) from before the entry runs until it returns.
 #ifndef APPKIT_WORKER_RUN_WORKER_H_
 #define APPKIT_WORKER_RUN_WORKER_H_
 

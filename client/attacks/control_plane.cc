@@ -215,7 +215,7 @@ class ControlPlaneAttackTest : public ::testing::Test {
 
 // ---------------------------------------------------------------------------
 // Control plane (issue 11 items 5, 7, 8, 9, 14, 15). Item 5 (no chmod by
-// path) is a unit test, common/control_server_test.cc:
+// path) is a unit test, common/control/control_server_test.cc:
 // NoChmodByPathWhileAnotherUserSwapsTheSocketForASymlink.
 
 // Attack: a second daemon (its own pid file) is told to use the control

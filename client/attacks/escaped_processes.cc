@@ -15,7 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
-#include "common/cgroup.h"
+#include "common/process/cgroup.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "testing/process_helpers.h"

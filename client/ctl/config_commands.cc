@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/ctl/ctl_commands.h"
-#include "common/option_checks.h"
-#include "common/safe_file.h"
+#include "common/host/option_checks.h"
+#include "common/base/safe_file.h"
 
 namespace appkit::ctl {
 namespace {
@@ -19,7 +19,7 @@ namespace {
 Target TargetOf(const NamedDaemon& daemon) { return Target{daemon.files.pid, ""}; }
 
 // Creates `dir` (0755) when missing and checks it is ours (a directory
-// only we or root can change: common/safe_file.h). A name planted there by
+// only we or root can change: common/base/safe_file.h). A name planted there by
 // another user is refused, never followed. `created` tells whether this
 // call made it.
 absl::Status EnsureOwnDirectory(const std::string& dir, const std::string& what, bool* created) {

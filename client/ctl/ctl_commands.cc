@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/pid_file.h"
-#include "common/pidfd.h"
-#include "common/time_format.h"
+#include "common/process/pid_file.h"
+#include "common/process/pidfd.h"
+#include "common/base/time_format.h"
 
 namespace appkit::ctl {
 namespace {

@@ -18,7 +18,7 @@
 #include "client/ctl/daemons_config.h"
 #include "client/ctl/logs.h"
 #include "client/ctl/reload.h"
-#include "common/option_checks.h"
+#include "common/host/option_checks.h"
 
 namespace appkit::ctl {
 namespace {

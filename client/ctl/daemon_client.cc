@@ -10,11 +10,11 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "common/errno_status.h"
-#include "common/pid_file.h"
-#include "common/safe_file.h"
-#include "common/unique_fd.h"
-#include "common/unix_socket_path.h"
+#include "common/base/errno_status.h"
+#include "common/process/pid_file.h"
+#include "common/base/safe_file.h"
+#include "common/base/unique_fd.h"
+#include "common/base/unix_socket_path.h"
 #include "grpcpp/create_channel_posix.h"
 #include "proto/controller.grpc.pb.h"
 #include "proto/guardian.grpc.pb.h"

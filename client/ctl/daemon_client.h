@@ -1,6 +1,6 @@
 // appkitctl's side of a running daemon: who holds its pid file, and its
 // Guardian and Controller services. A pid read from a file is used only
-// once common/pid_file.h verified that the guardian holds it, and a
+// once common/process/pid_file.h verified that the guardian holds it, and a
 // socket is spoken to only when the process listening on it is the one
 // expected (SO_PEERCRED): a socket taken over by another process is never
 // trusted. gRPC starts only when a call is made, never before.

@@ -11,8 +11,8 @@
 #include "absl/strings/str_join.h"
 #include "client/ctl/mordor_template.h"
 #include "client/ctl/yaml_values.h"
-#include "common/option_checks.h"
-#include "common/safe_file.h"
+#include "common/host/option_checks.h"
+#include "common/base/safe_file.h"
 
 namespace appkit::ctl {
 namespace {

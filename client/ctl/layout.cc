@@ -10,8 +10,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/option_checks.h"
-#include "common/safe_file.h"
+#include "common/host/option_checks.h"
+#include "common/base/safe_file.h"
 #include "nlohmann/json.hpp"
 
 namespace appkit::ctl {

@@ -13,8 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/ctl/ctl_commands.h"
-#include "common/safe_file.h"
-#include "common/unique_fd.h"
+#include "common/base/safe_file.h"
+#include "common/base/unique_fd.h"
 
 namespace appkit::ctl {
 namespace {

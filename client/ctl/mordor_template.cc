@@ -5,7 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/option_checks.h"
+#include "common/host/option_checks.h"
 
 namespace appkit::ctl {
 namespace {

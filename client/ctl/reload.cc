@@ -9,8 +9,8 @@
 #include "absl/strings/str_join.h"
 #include "client/ctl/config_commands.h"
 #include "client/ctl/ctl_commands.h"
-#include "common/fd_io.h"
-#include "common/safe_file.h"
+#include "common/base/fd_io.h"
+#include "common/base/safe_file.h"
 
 namespace appkit::ctl {
 namespace {

@@ -1,0 +1,91 @@
+// common/event_loop: timers, fds, wakes from other threads, stop.
+#include "common/process/event_loop.h"
+
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+namespace appkit {
+namespace {
+
+TEST(EventLoopTest, TimersFireInDeadlineOrderAndCancelledOnesNever) {
+  EventLoop loop;
+  std::vector<std::string> fired;
+  const absl::Time now = absl::Now();
+  loop.AddTimer(now + absl::Milliseconds(3), [&] { fired.push_back("third"); });
+  loop.AddTimer(now + absl::Milliseconds(1), [&] { fired.push_back("first"); });
+  EventLoop::TimerId cancelled =
+      loop.AddTimer(now + absl::Milliseconds(2), [&] { fired.push_back("cancelled"); });
+  loop.AddTimer(now + absl::Milliseconds(2), [&] { fired.push_back("second"); });
+  loop.AddTimer(now + absl::Milliseconds(4), [&] { loop.Stop(); });
+  loop.CancelTimer(cancelled);
+  loop.CancelTimer(0);  // no-op
+  loop.Run();
+  EXPECT_EQ(fired, (std::vector<std::string>{"first", "second", "third"}));
+  EXPECT_GE(absl::Now() - now, absl::Milliseconds(4));
+}
+
+TEST(EventLoopTest, APastDeadlineFiresAtOnce) {
+  EventLoop loop;
+  bool fired = false;
+  loop.AddTimer(absl::InfinitePast(), [&] {
+    fired = true;
+    loop.Stop();
+  });
+  loop.Run();
+  EXPECT_TRUE(fired);
+}
+
+TEST(EventLoopTest, AReadableFdRunsItsCallbackUntilUnwatched) {
+  EventLoop loop;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  ASSERT_EQ(write(fds[1], "ab", 2), 2);
+  std::string read_bytes;
+  ASSERT_TRUE(loop.Watch(fds[0], [&] {
+                    char byte;
+                    ASSERT_EQ(read(fds[0], &byte, 1), 1);
+                    read_bytes += byte;
+                    if (read_bytes.size() == 2) {
+                      loop.Unwatch(fds[0]);
+                      loop.Stop();
+                    }
+                  })
+                  .ok());
+  loop.Run();
+  EXPECT_EQ(read_bytes, "ab");
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(EventLoopTest, WakeFromAnotherThreadRunsTheHandlerOnTheLoopThread) {
+  EventLoop loop;
+  std::thread::id handler_thread;
+  loop.SetWakeHandler([&] {
+    handler_thread = std::this_thread::get_id();
+    loop.Stop();
+  });
+  std::thread waker([&] { loop.Wake(); });
+  loop.Run();
+  waker.join();
+  EXPECT_EQ(handler_thread, std::this_thread::get_id());
+}
+
+TEST(EventLoopTest, RunReturnsAtOnceWhenStoppedBefore) {
+  EventLoop loop;
+  loop.Stop();
+  loop.Run();
+}
+
+TEST(EventLoopTest, WatchingAnInvalidFdIsAnError) {
+  EventLoop loop;
+  EXPECT_FALSE(loop.Watch(-1, [] {}).ok());
+}
+
+}  // namespace
+}  // namespace appkit
