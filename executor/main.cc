@@ -28,12 +28,13 @@
 #include "common/host.h"
 #include "controller/control_plane.h"
 #include "proto/launch.pb.h"
+#include "proto/wire.h"
 #include "spdlog/spdlog.h"
 
 namespace {
 
 int RunExecutor(const appkit::v1::ExecutorLaunch& launch) {
-  fcntl(4, F_SETFD, FD_CLOEXEC);  // the ready pipe: never for user programs
+  fcntl(appkit::wire::kExecutorReadyFd, F_SETFD, FD_CLOEXEC);  // never for user programs
   // The entry sees the fd limit StartDaemon's caller had.
   appkit::RestoreFdSoftLimit(launch.user_fd_limit());
   appkit::internal::HostConfig host;
@@ -62,9 +63,9 @@ int RunExecutor(const appkit::v1::ExecutorLaunch& launch) {
                   std::string(entry.status().message()));
     return 1;
   }
-  char ready = 1;
-  (void)!write(4, &ready, 1);
-  close(4);
+  const char running = static_cast<char>(appkit::wire::Message::kEntryRunning);
+  (void)!write(appkit::wire::kExecutorReadyFd, &running, 1);
+  close(appkit::wire::kExecutorReadyFd);
   appkit::Args args(launch.daemon_args());
   int code = appkit::internal::RunEntry(*entry, args, launch.daemon_entry());
   appkit::Log().info("entry {} {}", launch.daemon_entry(),
