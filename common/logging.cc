@@ -1,5 +1,7 @@
 #include "common/logging.h"
 
+#include <syslog.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -13,7 +15,10 @@
 #include "common/safe_file.h"
 #include "google/protobuf/util/json_util.h"
 #include "spdlog/sinks/dup_filter_sink.h"
+#include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/sinks/syslog_sink.h"
+#include "common/journald_sink.h"
 #include "spdlog/spdlog.h"
 
 namespace appkit {
@@ -45,6 +50,23 @@ absl::StatusOr<spdlog::level::level_enum> ParseLevel(const std::string& level) {
   return absl::InvalidArgumentError(absl::StrCat(
       "logging_config level '", level,
       "' is not one of TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL"));
+}
+
+// syslog(3)'s facility for a name ("" is user).
+absl::StatusOr<int> SyslogFacility(const std::string& name) {
+  static const std::pair<const char*, int> kFacilities[] = {
+      {"", LOG_USER},         {"user", LOG_USER},     {"daemon", LOG_DAEMON},
+      {"auth", LOG_AUTH},     {"authpriv", LOG_AUTHPRIV}, {"cron", LOG_CRON},
+      {"syslog", LOG_SYSLOG}, {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1},
+      {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4},
+      {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7}};
+  const std::string lower = absl::AsciiStrToLower(name);
+  for (const auto& [facility_name, facility] : kFacilities) {
+    if (lower == facility_name) return facility;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "logging_config syslog facility '", name,
+      "' is not one of user, daemon, auth, authpriv, cron, syslog, local0..local7"));
 }
 
 absl::Status CheckLogFile(const std::string& filename, const std::string& handler) {
@@ -124,11 +146,18 @@ absl::Status ValidateLoggingConfig(const LoggingConfig& config) {
         break;
       }
       case v1::LogHandler::kStderr:
+      case v1::LogHandler::kStdout:
+      case v1::LogHandler::kJournald:
+        break;
+      case v1::LogHandler::kSyslog:
+        if (!SyslogFacility(handler.syslog().facility()).ok()) {
+          return SyslogFacility(handler.syslog().facility()).status();
+        }
         break;
       default:
         return absl::InvalidArgumentError(
             "logging_config has a handler with no kind: use file, timedRotatingFile, "
-            "rotatingFile or stderr");
+            "rotatingFile, stderr, stdout, syslog or journald");
     }
   }
   return absl::OkStatus();
@@ -137,6 +166,8 @@ absl::Status ValidateLoggingConfig(const LoggingConfig& config) {
 absl::Status ConfigureLogging(const std::optional<LoggingConfig>& config,
                               const std::string& logger_name) {
   std::vector<spdlog::sink_ptr> sinks;
+  // Sinks whose records carry their own time and origin: the message alone.
+  std::vector<spdlog::sink_ptr> plain;
   std::vector<std::shared_ptr<LogFileSink>> files;
   spdlog::level::level_enum level = spdlog::level::warn;
   std::string pattern = kDefaultPattern;
@@ -168,6 +199,24 @@ absl::Status ConfigureLogging(const std::optional<LoggingConfig>& config,
         case v1::LogHandler::kStderr:
           sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
           continue;
+        case v1::LogHandler::kStdout:
+          sinks.push_back(std::make_shared<spdlog::sinks::stdout_sink_mt>());
+          continue;
+        case v1::LogHandler::kSyslog: {
+          // The message alone: syslog adds its own time, host and pid.
+          auto syslog = std::make_shared<spdlog::sinks::syslog_sink_mt>(
+              handler.syslog().ident().empty() ? logger_name : handler.syslog().ident(),
+              LOG_PID, *SyslogFacility(handler.syslog().facility()), false);
+          plain.push_back(syslog);
+          continue;
+        }
+        case v1::LogHandler::kJournald: {
+          auto journald = std::make_shared<JournaldSink>(
+              handler.journald().identifier().empty() ? logger_name
+                                                      : handler.journald().identifier());
+          plain.push_back(journald);
+          continue;
+        }
         default:
           continue;
       }
@@ -176,11 +225,16 @@ absl::Status ConfigureLogging(const std::optional<LoggingConfig>& config,
       files.push_back(*file);
     }
   }
+  for (const spdlog::sink_ptr& sink : sinks) {
+    sink->set_formatter(
+        std::make_unique<spdlog::pattern_formatter>(pattern, spdlog::pattern_time_type::utc));
+  }
+  for (const spdlog::sink_ptr& sink : plain) sink->set_pattern("%v");
+  sinks.insert(sinks.end(), plain.begin(), plain.end());
   auto make_logger = [&](std::vector<spdlog::sink_ptr> logger_sinks) {
     auto logger = std::make_shared<spdlog::logger>(logger_name, logger_sinks.begin(),
                                                    logger_sinks.end());
     logger->set_level(level);
-    logger->set_pattern(pattern, spdlog::pattern_time_type::utc);
     logger->flush_on(spdlog::level::trace);
     return logger;
   };

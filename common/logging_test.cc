@@ -3,7 +3,13 @@
 #include "common/log.h"
 #include "common/logging.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <filesystem>
 
 #include <fstream>
 #include <string>
@@ -95,6 +101,93 @@ TEST(LoggingTest, AReopenThatCannotOpenKeepsTheOldFileAndSaysWhy) {
   EXPECT_TRUE(absl::StrContains(reopened.message(), "still writing to the old file"));
   spdlog::info("kept");
   EXPECT_EQ(ReadFileOrEmpty(log + ".1"), "info kept\n");
+}
+
+// A datagram socket bound at `path` for the test (the daemon it stands
+// for is not running here), removed at the end; datagrams read back.
+class DatagramReceiver {
+ public:
+  explicit DatagramReceiver(const std::string& path) : path_(path) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+    bound_ = bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~DatagramReceiver() {
+    close(fd_);
+    if (bound_) unlink(path_.c_str());
+  }
+  bool bound() const { return bound_; }
+  std::string Next() {
+    pollfd wait = {fd_, POLLIN, 0};
+    if (poll(&wait, 1, 5000) != 1) return "";
+    char buf[8192];
+    ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, n) : "";
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  bool bound_ = false;
+};
+
+TEST(LoggingTest, SyslogHandlerSendsToTheLocalSyslog) {
+  if (std::filesystem::exists("/dev/log")) GTEST_SKIP() << "a syslog daemon owns /dev/log here";
+  DatagramReceiver syslog("/dev/log");
+  if (!syslog.bound()) GTEST_SKIP() << "cannot bind /dev/log here (not root?)";
+  auto config = LoggingConfigFromJson(
+      R"({"handlers": [{"syslog": {"ident": "appkit-test", "facility": "local3"}}]})");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(internal::ConfigureLogging(*config, "test").ok());
+  spdlog::warn("disk is getting full");
+  const std::string line = syslog.Next();
+  // <PRI> = local3 (19) * 8 + warning (4) = 156.
+  EXPECT_TRUE(absl::StartsWith(line, "<156>")) << line;
+  EXPECT_TRUE(absl::StrContains(line, absl::StrCat("appkit-test[", getpid(), "]: disk is getting full")))
+      << line;
+}
+
+TEST(LoggingTest, JournaldHandlerSpeaksTheNativeProtocol) {
+  const std::string socket = "/run/systemd/journal/socket";
+  if (std::filesystem::exists(socket)) GTEST_SKIP() << "a journal runs here; not replacing its socket";
+  DatagramReceiver journal(socket);
+  if (!journal.bound()) GTEST_SKIP() << "cannot bind " << socket << " here (not root?)";
+  auto config = LoggingConfigFromJson(R"({"handlers": [{"journald": {"identifier": "demo"}}]})");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(internal::ConfigureLogging(*config, "test").ok());
+  spdlog::error("one line");
+  EXPECT_EQ(journal.Next(), "MESSAGE=one line\nPRIORITY=3\nSYSLOG_IDENTIFIER=demo\n");
+  spdlog::info("two\nlines");
+  const std::string binary = journal.Next();
+  EXPECT_EQ(binary.substr(0, 8), "MESSAGE\n");
+  EXPECT_EQ(binary[8], 9);  // the 64-bit length, little-endian
+  EXPECT_TRUE(absl::StrContains(binary, "two\nlines\nPRIORITY=6\n")) << binary;
+}
+
+TEST(LoggingTest, StdoutHandlerWritesToStdout) {
+  testing::TempDir dir;
+  auto config = LoggingConfigFromJson(R"({"format": "%l %v", "handlers": [{"stdout": {}}]})");
+  ASSERT_TRUE(config.ok()) << config.status();
+  fflush(stdout);
+  int saved = dup(1);
+  int out = open(dir.File("out").c_str(), O_WRONLY | O_CREAT, 0644);
+  dup2(out, 1);
+  close(out);
+  ASSERT_TRUE(internal::ConfigureLogging(*config, "test").ok());
+  spdlog::info("to the container's log");
+  spdlog::default_logger()->flush();
+  fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  EXPECT_EQ(ReadFileOrEmpty(dir.File("out")), "info to the container's log\n");
+}
+
+TEST(LoggingTest, AnUnknownSyslogFacilityIsNamed) {
+  auto config = LoggingConfigFromJson(R"({"handlers": [{"syslog": {"facility": "local9"}}]})");
+  EXPECT_TRUE(absl::StrContains(config.status().message(), "local9")) << config.status();
 }
 
 TEST(LoggingTest, WithoutAConfigOnlyWarningsReachStderr) {

@@ -88,9 +88,11 @@ worker_pid=$(awk '$1 == "greeter-1" { print $3 }' "$tmp/workers.txt")
 out=$(ctl --config "$config" stop demo) || fail "stop: $out"
 echo "$out"
 for pid in $guardian $executor $worker_pid; do
-  if [[ -d /proc/$pid ]] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
-    fail "process $pid survived the stop: $(tr '\0' ' ' <"/proc/$pid/cmdline")"
-  fi
+  # Gone, or a zombie: fine. (A process being reaped right now may still
+  # show its /proc directory with no status to read: gone too.)
+  state=$(grep '^State:' "/proc/$pid/status" 2>/dev/null) || continue
+  [[ $state == *Z* ]] && continue
+  fail "process $pid survived the stop: $state $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
 done
 [[ ! -e "$pid_file" && ! -e "$pid_file.sock" ]] || fail "pid file or socket left"
 
