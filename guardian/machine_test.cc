@@ -23,6 +23,7 @@ class FakeEffects : public Effects {
   // Answers at once, as the guardian's fork server would a moment later.
   void SpawnExecutor() override {
     calls.push_back("spawn");
+    if (!spawn_answers) return;
     Input answer{spawn_error.empty() ? Event::kSpawned : Event::kSpawnFailed};
     answer.pid = next_pid++;
     answer.detail = spawn_error;
@@ -48,6 +49,7 @@ class FakeEffects : public Effects {
   pid_t next_pid = 100;
   std::string spawn_error;
   bool clear_answers = true;
+  bool spawn_answers = true;
   std::vector<std::string> calls;
 };
 
@@ -337,6 +339,35 @@ TEST(GuardianMachineTest, AnExecutorAskedForBeforeAQuitIsStoppedWhenItArrives) {
   effects.now = T0() + absl::Seconds(11);  // past the kill time
   machine.Handle(late);
   EXPECT_EQ(effects.calls, (std::vector<std::string>{"signal 15", "signal 9"}));
+}
+
+// The executor asked for is the guardian's child from its clone on, before
+// the answer naming it is read: while an answer is outstanding, nothing
+// the loop can feed (its exit comes only after Spawned) starts a clear,
+// which would kill it as a stray, or ends the daemon.
+TEST(GuardianMachineTest, NothingIsClearedOrFinishedWhileASpawnIsOutstanding) {
+  for (const Event event : {Event::kQuit, Event::kKillDue, Event::kRestartDue, Event::kCleared}) {
+    FakeEffects effects;
+    effects.spawn_answers = false;
+    Machine machine(WithRestart(), &effects);
+    effects.machine = &machine;
+    machine.Start();
+    ASSERT_EQ(machine.state(), State::kStarting);
+    machine.Handle(Of(event));                 // STARTING, the answer outstanding
+    machine.Handle(Of(Event::kQuit));          // STOPPING, still outstanding
+    machine.Handle(Of(event));
+    for (const std::string& call : effects.calls) {
+      EXPECT_TRUE(call != "clear" && call != "finished") << EventName(event) << ": " << call;
+    }
+    EXPECT_EQ(machine.state(), State::kStopping);
+    Input spawned{Event::kSpawned};
+    spawned.pid = 300;
+    machine.Handle(spawned);  // Late: stopped at once
+    EXPECT_EQ(machine.record().executor.pid, 300);
+    machine.Handle(Exited(0));
+    EXPECT_EQ(machine.state(), State::kExited);
+    EXPECT_EQ(effects.calls.back(), "finished");
+  }
 }
 
 TEST(GuardianMachineTest, HistoryKeepsTheNewestTwentyRuns) {
