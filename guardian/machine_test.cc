@@ -351,8 +351,9 @@ TEST(GuardianMachineTest, NothingIsClearedOrFinishedWhileASpawnIsOutstanding) {
     effects.spawn_answers = false;
     Machine machine(WithRestart(), &effects);
     effects.machine = &machine;
-    machine.Start();
+    machine.Start();  // cleared, then the spawn asked for
     ASSERT_EQ(machine.state(), State::kStarting);
+    effects.calls.clear();
     machine.Handle(Of(event));                 // STARTING, the answer outstanding
     machine.Handle(Of(Event::kQuit));          // STOPPING, still outstanding
     machine.Handle(Of(event));
