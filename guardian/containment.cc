@@ -17,7 +17,6 @@
 namespace appkit::guardian {
 namespace {
 
-constexpr absl::Duration kCleanupWait = absl::Seconds(2);
 constexpr int kMaxRounds = 16;
 
 // A worker fork server: it runs the worker binary, leads its own process
@@ -45,8 +44,9 @@ const char* Plural(int count) { return count == 1 ? "" : "es"; }
 }  // namespace
 
 std::unique_ptr<Containment> Containment::Create(EventLoop* loop, const std::string& pid_filename,
-                                                 const std::string& worker_path) {
-  std::unique_ptr<Containment> containment(new Containment(loop, worker_path));
+                                                 const std::string& worker_path,
+                                                 absl::Duration stage_wait) {
+  std::unique_ptr<Containment> containment(new Containment(loop, worker_path, stage_wait));
   absl::StatusOr<std::string> own = OwnCgroupDir();
   const std::string name = DaemonCgroupName(pid_filename, getpid());
   absl::StatusOr<std::string> cgroup = own.ok() ? CreateCgroup(*own, name) : own;
@@ -127,7 +127,7 @@ void Containment::StepCleaners(bool expired) {
   for (const Watched& process : processes_) {
     if (process.gone || HasExited(process.fd.get())) continue;
     Log().warn("worker fork server {} still cleaning up after {}; killed", process.pid,
-               absl::FormatDuration(kCleanupWait));
+               absl::FormatDuration(stage_wait_));
     SignalPidfd(process.fd.get(), SIGKILL);
   }
   StartCgroup();
@@ -184,7 +184,7 @@ void Containment::StepCgroup(bool expired) {
   if (expired || !populated.ok()) {
     Log().warn("cgroup {}: {}", cgroup_,
                populated.ok() ? absl::StrCat("processes are still in it ",
-                                             absl::FormatDuration(kCleanupWait), " after SIGKILL")
+                                             absl::FormatDuration(stage_wait_), " after SIGKILL")
                               : std::string(populated.status().message()));
     StartChildren();
     return;
@@ -236,7 +236,7 @@ void Containment::StepChildren(bool expired) {
     int left = 0;
     for (const Watched& process : processes_) left += process.gone ? 0 : 1;
     Log().warn("{} leftover process{} of the daemon still there {} after SIGKILL", left,
-               Plural(left), absl::FormatDuration(kCleanupWait));
+               Plural(left), absl::FormatDuration(stage_wait_));
     Finish();
     return;
   }
@@ -258,7 +258,7 @@ void Containment::Enter(Stage stage) {
   StopWatching();
   loop_->CancelTimer(deadline_);
   stage_ = stage;
-  deadline_ = loop_->AddTimer(absl::Now() + kCleanupWait, [this] {
+  deadline_ = loop_->AddTimer(absl::Now() + stage_wait_, [this] {
     deadline_ = 0;
     Step(/*expired=*/true);
   });

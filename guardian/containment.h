@@ -17,7 +17,7 @@
 // lost its parent (a child of a still-running process that left the
 // group) is not found this way until its parent dies.
 //
-// A clear, in stages (each bounded by 2 s, then the next):
+// A clear, in stages (each bounded by kStageWait, then the next):
 //   1. cleaners: a worker fork server whose controller died (a child of
 //      ours running the worker binary, or a pool cgroup below ours) is
 //      killing its workers' groups and removing their pid files
@@ -45,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "common/event_loop.h"
 #include "common/unique_fd.h"
 
@@ -54,9 +55,12 @@ class Containment {
  public:
   // Creates the daemon's cgroup or chooses the fallback, and logs which
   // (and why). `worker_path`: the worker binary, whose fork servers are
-  // let finish. `loop` outlives the Containment.
+  // let finish. `loop` outlives the Containment. `stage_wait`: the bound
+  // of each stage of a clear (shorter in tests).
+  static constexpr absl::Duration kStageWait = absl::Seconds(2);
   static std::unique_ptr<Containment> Create(EventLoop* loop, const std::string& pid_filename,
-                                             const std::string& worker_path);
+                                             const std::string& worker_path,
+                                             absl::Duration stage_wait = kStageWait);
   ~Containment();
 
   // The cgroup to fork executors into, or -1 (fallback).
@@ -79,8 +83,8 @@ class Containment {
     bool gone = false;   // it exited
   };
 
-  Containment(EventLoop* loop, std::string worker_path)
-      : loop_(loop), worker_path_(std::move(worker_path)) {}
+  Containment(EventLoop* loop, std::string worker_path, absl::Duration stage_wait)
+      : loop_(loop), worker_path_(std::move(worker_path)), stage_wait_(stage_wait) {}
 
   void StartCleaners();
   void StepCleaners(bool expired);
@@ -103,6 +107,7 @@ class Containment {
 
   EventLoop* const loop_;
   const std::string worker_path_;
+  const absl::Duration stage_wait_;
   std::string cgroup_;  // empty: the fallback
   UniqueFd cgroup_fd_;
 

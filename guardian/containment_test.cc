@@ -36,8 +36,9 @@ pid_t Start(const std::vector<std::string>& argv, int cgroup_fd = -1) {
 
 class ContainmentTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Containment> Create(const std::string& pid_file, const std::string& worker) {
-    return Containment::Create(&loop_, pid_file, worker);
+  std::unique_ptr<Containment> Create(const std::string& pid_file, const std::string& worker,
+                                      absl::Duration stage_wait = Containment::kStageWait) {
+    return Containment::Create(&loop_, pid_file, worker, stage_wait);
   }
   // Runs a clear through the loop until its end; how long it took.
   absl::Duration ClearAndWait(Containment& containment, pid_t keep, bool final) {
@@ -50,7 +51,7 @@ class ContainmentTest : public ::testing::Test {
     });
     if (!done) {
       running = true;
-      // A bound for a broken clear (each of its stages ends by 2 s).
+      // A bound for a broken clear (each of its stages ends by its stage wait).
       EventLoop::TimerId bound = loop_.AddTimer(start + absl::Seconds(30), [&] { loop_.Stop(); });
       loop_.Run();
       loop_.CancelTimer(bound);
@@ -166,12 +167,12 @@ TEST_F(ContainmentTest, WithoutCgroupsStrayChildrenAreKilledAfterACleanerFinishe
 
 TEST_F(ContainmentTest, ACleanerThatDoesNotFinishIsKilledAtTheDeadline) {
   setenv(kCgroupModeEnv, "off", 1);
-  auto containment = Create(dir_.File("h.pid"), "/bin/sh");
+  auto containment = Create(dir_.File("h.pid"), "/bin/sh", absl::Milliseconds(200));
   // It stops itself: a cleaner that never finishes (and forks nothing).
   pid_t cleaner = Start({"/bin/sh", "-c", "kill -STOP $$; true"});
   const absl::Duration took = ClearAndWait(*containment, 0, /*final=*/false);
   EXPECT_FALSE(ProcessAlive(cleaner));
-  EXPECT_GE(took, absl::Seconds(2));
+  EXPECT_GE(took, absl::Milliseconds(200));
   EXPECT_LT(took, absl::Seconds(10));
 }
 
