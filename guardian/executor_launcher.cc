@@ -18,7 +18,6 @@ namespace appkit::guardian {
 namespace {
 
 constexpr absl::Duration kForkTimeout = absl::Seconds(5);
-constexpr size_t kMaxRemembered = 64;
 
 // Whether `pid` runs `binary` (exec'd it). A process whose exec failed
 // still has its parent's image, or none once it is exiting.
@@ -197,8 +196,10 @@ bool ExecutorLauncher::OnChildExited(pid_t pid, const ProcessExit& exit) {
     return true;
   }
   // The fork server answers after the clone: the child may die (SIGKILL)
-  // and be reaped before its pid is read here.
-  if (launching_ && reaped_while_launching_.size() < kMaxRemembered) {
+  // and be reaped before its pid is read here. Every one is remembered (a
+  // cap could drop the executor's exit, which would never come again);
+  // a launch lasts at most its timeout.
+  if (launching_) {
     reaped_while_launching_.emplace_back(pid, exit);
   }
   return false;
