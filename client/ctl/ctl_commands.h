@@ -1,46 +1,50 @@
 // The appkitctl commands that act on one daemon through its pid file and
-// control socket (SPEC §6): status, stop, workers, debug. Each prints to
-// stdout (a readable table, or JSON with `json`), explains failures on
-// stderr in words that say what to do, and returns the process exit code.
+// control socket: status, stop, workers, debug; and the one-line view of a
+// daemon that `list` and `status NAME...` print. Each command prints to
+// stdout (a table, or JSON with `json`: ctl_output.h), explains failures
+// on stderr in words that say what to do, and returns the exit code
+// (daemon_client.h's ExitCode).
 #ifndef APPKIT_CLIENT_CTL_CTL_COMMANDS_H_
 #define APPKIT_CLIENT_CTL_CTL_COMMANDS_H_
 
-#include <sys/types.h>
-
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "client/ctl/ctl_output.h"
+#include "client/ctl/daemon_client.h"
 
 namespace appkit::ctl {
 
-enum ExitCode { kOk = 0, kError = 1, kUsage = 2, kNotRunning = 3 };
-
-struct Target {
-  std::string pid_filename;
-  std::string control_socket;  // empty: pid_filename + ".sock"
-  std::string socket() const {
-    return control_socket.empty() ? pid_filename + ".sock" : control_socket;
-  }
-};
-
-int Status(const Target& target, bool json);
-int Stop(const Target& target, absl::Duration timeout);
+// `status`: a block of what the daemon is doing (or JSON: the
+// GuardianStatus with "running": true first; not running: running false,
+// pidFilename, reason). `name`, when not empty, is added as "name".
+int Status(const Target& target, bool json, const std::string& name = "");
+// `stop`: quit and wait until the guardian is gone (0 when it was not
+// running; says so). `name`, when not empty, names the daemon in what it
+// prints.
+int Stop(const Target& target, absl::Duration timeout, const std::string& name = "");
+// `workers`: the pool's workers (JSON: ListWorkersResponse).
 int Workers(const Target& target, bool json);
+// `debug`: the debug-file JSON.
 int Debug(const Target& target);
 
-// One line of `appkitctl --config ... list`.
-struct Summary {
-  bool running = false;
-  pid_t pid = 0;
-  std::string state;     // "RUNNING", "WAITING_TO_RESTART", ... or "stopped"
-  std::string uptime;    // of the guardian, "-" when stopped
-  std::string restarts;  // executor restarts, "-" when unknown
+// One daemon as `list` and `status NAME...` show it.
+struct DaemonView {
+  int exit_code = kNotRunning;               // as `status` exits for it
+  std::optional<pid_t> pid;                  // the verified guardian
+  std::optional<v1::GuardianStatus> status;  // when it answered
+  std::string problem;                       // otherwise why not, in words
 };
-Summary Summarize(const Target& target);
+DaemonView Inspect(const Target& target);
 
-// Prints `rows` as left-aligned columns two spaces apart.
-void PrintTable(const std::vector<std::vector<std::string>>& rows);
+// The JSON object `status --json` prints for `view`.
+OrderedJson StatusJson(const Target& target, const DaemonView& view, const std::string& name);
+
+// NAME STATE PID UPTIME RESTARTS LAST EXIT, the header and one row.
+std::vector<std::string> DaemonHeader();
+std::vector<std::string> DaemonRow(const std::string& name, const DaemonView& view);
 
 }  // namespace appkit::ctl
 

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -134,8 +135,10 @@ other:
   ASSERT_EQ(config->daemons.size(), 3u);
   EXPECT_EQ(config->Find("copy")->options.restart_interval, absl::Seconds(5));
   EXPECT_EQ(*config->Find("copy")->options.daemon_args.GetInt("x"), 1);
-  EXPECT_EQ(nlohmann::json::parse(config->Find("other")->options.daemon_args.ToJson()),
-            nlohmann::json::parse(R"({"a":{"x":1,"list":[1,2,3]},"b":[1,2,3],"c":[1,2,3]})"));
+  nlohmann::json args = nlohmann::json::parse(config->Find("other")->options.daemon_args.ToJson());
+  args.erase("app_name");  // as mordor does, every entry gets these two
+  args.erase("daemon_name");
+  EXPECT_EQ(args, nlohmann::json::parse(R"({"a":{"x":1,"list":[1,2,3]},"b":[1,2,3],"c":[1,2,3]})"));
 }
 
 TEST_F(DaemonsConfigTest, TooManyValuesAreRefusedBeforeTheTreeIsBuilt) {
@@ -244,6 +247,152 @@ TEST_F(DaemonsConfigTest, NamesThatCannotNameADirectoryAreRefusedShownEscaped) {
 TEST_F(DaemonsConfigTest, TextThatIsNotUtf8InEntryIsRefused) {
   std::string error = ErrorOf("d:\n  entry: \"m\xff:f\"\n");
   EXPECT_EQ(error, path() + ":2: daemon 'd': entry \"m\\xff:f\" is not valid UTF-8");
+}
+
+// --- mordor files unchanged --------------------------------------------
+
+class MordorConfigTest : public DaemonsConfigTest {
+ protected:
+  // $ENV_HOME/apps/shop/current/daemons.yaml, as mordor deploys it.
+  std::string WriteApp(const std::string& text) {
+    for (const char* dir : {"env", "env/apps", "env/apps/shop", "env/apps/shop/current",
+                            "env/configs", "env/configs/shop"}) {
+      mkdir(dir_.File(dir).c_str(), 0755);
+    }
+    std::ofstream(dir_.File("env/configs/shop/deployment.json")) << R"({"stage": "beta"})";
+    return Write(text, "env/apps/shop/current/daemons.yaml");
+  }
+  std::string env_home() const { return dir_.File("env"); }
+
+  absl::StatusOr<DaemonsConfig> LoadApp(const std::string& text, const std::string& layout,
+                                        bool with_env_home = true) {
+    LayoutOptions options;
+    options.layout = layout;
+    if (with_env_home) options.env_home = env_home();
+    return LoadDaemonsConfig(WriteApp(text), options);
+  }
+};
+
+TEST_F(MordorConfigTest, DescriptionAndTheNamesMordorAddsToArgs) {
+  auto config = LoadApp("demo1:\n  description: the first demo\n  args:\n    x: 1\n"
+                        "    app_name: mine\ndemo2:\n", "state");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->layout.app_name(), "shop");  // the parent of current/
+  const NamedDaemon* demo1 = config->Find("demo1");
+  EXPECT_EQ(demo1->description, "the first demo");
+  EXPECT_EQ(nlohmann::json::parse(demo1->options.daemon_args.ToJson()),
+            nlohmann::json::parse(R"({"x": 1, "app_name": "shop", "daemon_name": "demo1"})"));
+  EXPECT_EQ(nlohmann::json::parse(config->Find("demo2")->options.daemon_args.ToJson()),
+            nlohmann::json::parse(R"({"app_name": "shop", "daemon_name": "demo2"})"));
+
+  // Elsewhere the application is the config's directory; --app overrides.
+  auto plain = Load("d: {}\n");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->layout.app_name(), dir_.path().substr(dir_.path().rfind('/') + 1));
+  LayoutOptions named;
+  named.app = "other";
+  EXPECT_EQ(LoadDaemonsConfig(path(), named)->layout.app_name(), "other");
+  named.app = "a/b";
+  auto bad = LoadDaemonsConfig(path(), named);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "application name \"a/b\""));
+}
+
+TEST_F(MordorConfigTest, TheMordorLayoutPutsFilesWhereMordorDoes) {
+  auto config = LoadApp("demo1: {}\n", "mordor");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const NamedDaemon* demo1 = config->Find("demo1");
+  const std::string env = env_home();
+  EXPECT_EQ(demo1->options.pid_filename, env + "/pids/shop/demo1.pid");
+  EXPECT_EQ(demo1->options.stdout_filename, env + "/logs/shop/demo1-out.txt");
+  EXPECT_EQ(demo1->options.stderr_filename, env + "/logs/shop/demo1-err.txt");
+  EXPECT_EQ(demo1->files.log, env + "/logs/shop/demo1.log");
+  EXPECT_EQ(demo1->debug_filename, env + "/daemon_status/shop/demo1.json");
+  EXPECT_EQ(demo1->options.logging_config->handlers(0).file().filename(), demo1->files.log);
+
+  auto no_env = LoadApp("demo1: {}\n", "mordor", /*with_env_home=*/false);
+  ASSERT_FALSE(no_env.ok());
+  EXPECT_TRUE(absl::StrContains(no_env.status().message(), "needs $ENV_HOME")) << no_env.status();
+  LayoutOptions both;
+  both.layout = "mordor";
+  both.env_home = env_home();
+  both.state_dir = dir_.File("state");
+  EXPECT_FALSE(LoadDaemonsConfig(path(), both).ok());
+}
+
+TEST_F(MordorConfigTest, TemplateValuesFollowTheLayout) {
+  const std::string text =
+      "d:\n  args:\n    app: '{{ app_name }}'\n    app_dir: '{{app_dir}}'\n"
+      "    cfg: '{{ cfg_dir }}'\n    data: '{{ data_dir }}'\n    log: '{{ log_dir }}'\n"
+      "    pid: '{{ pid_dir }}'\n    status: '{{ daemon_status_dir }}'\n"
+      "    stage: '{{ stage }}'\n";
+  const std::string env = env_home();
+  auto mordor = LoadApp(text, "mordor");
+  ASSERT_TRUE(mordor.ok()) << mordor.status();
+  nlohmann::json args = nlohmann::json::parse(mordor->Find("d")->options.daemon_args.ToJson());
+  EXPECT_EQ(args["app"], "shop");
+  EXPECT_EQ(args["app_dir"], env + "/apps/shop/current");
+  EXPECT_EQ(args["cfg"], env + "/configs/shop");
+  EXPECT_EQ(args["data"], env + "/data/shop");
+  EXPECT_EQ(args["log"], env + "/logs/shop");
+  EXPECT_EQ(args["pid"], env + "/pids/shop");
+  EXPECT_EQ(args["status"], env + "/daemon_status/shop");
+  EXPECT_EQ(args["stage"], "beta");
+
+  auto state = LoadApp(text, "state");
+  ASSERT_TRUE(state.ok()) << state.status();
+  args = nlohmann::json::parse(state->Find("d")->options.daemon_args.ToJson());
+  const std::string state_dir = env + "/apps/shop/current/appkit-state";
+  EXPECT_EQ(args["log"], state_dir);
+  EXPECT_EQ(args["pid"], state_dir);
+  EXPECT_EQ(args["status"], state_dir);
+  EXPECT_EQ(args["cfg"], env + "/configs/shop");
+
+  // Without $ENV_HOME a value that needs it is an error where it is used.
+  auto no_env = LoadApp("d:\n  args:\n    a: '{{ app_name }}'\n    c: '{{ cfg_dir }}'\n",
+                        "state", /*with_env_home=*/false);
+  ASSERT_FALSE(no_env.ok());
+  EXPECT_TRUE(absl::StrContains(no_env.status().message(),
+                                "daemons.yaml:4: '{{ cfg_dir }}': needs $ENV_HOME"))
+      << no_env.status();
+  EXPECT_TRUE(LoadApp("d:\n  args:\n    a: '{{ app_name }}'\n", "state", false).ok());
+}
+
+TEST_F(MordorConfigTest, OtherTemplateConstructsAreErrorsNamingFileAndLine) {
+  auto config = LoadApp("d:\n  args:\n    a: \"{{ app_name | upper }}\"\n", "state");
+  ASSERT_FALSE(config.ok());
+  EXPECT_TRUE(absl::StrContains(config.status().message(),
+                                "env/apps/shop/current/daemons.yaml:3: the filter in"))
+      << config.status();
+  config = LoadApp("{% for d in x %}\nd: {}\n{% endfor %}\n", "state");
+  ASSERT_FALSE(config.ok());
+  EXPECT_TRUE(absl::StrContains(config.status().message(), "daemons.yaml:1: the template "
+                                                           "statement"))
+      << config.status();
+}
+
+TEST_F(MordorConfigTest, ScalarsAndMergeKeysReadAsPyYamlReadsThem) {
+  auto config = LoadApp(R"(
+defaults: &defaults
+  restart_interval_seconds: 1:30
+  args: {verbose: on}
+d:
+  <<: *defaults
+  args: {verbose: yes, quiet: off, count: 0x10, ratio: 1.0e+1, big: 1e3, day: 2024-01-31,
+         none: ~, y: y}
+)", "state");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const NamedDaemon* d = config->Find("d");
+  EXPECT_EQ(d->options.restart_interval, absl::Seconds(90));
+  nlohmann::json args = nlohmann::json::parse(d->options.daemon_args.ToJson());
+  EXPECT_EQ(args["verbose"], true);
+  EXPECT_EQ(args["quiet"], false);
+  EXPECT_EQ(args["count"], 16);
+  EXPECT_EQ(args["ratio"], 10.0);
+  EXPECT_EQ(args["big"], "1e3");
+  EXPECT_EQ(args["day"], "2024-01-31");
+  EXPECT_TRUE(args["none"].is_null());
+  EXPECT_EQ(args["y"], "y");
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ pids+=("$ctl_guardian")
 wait_for both_running --config "$config" workers demo || fail "$(cat "$tmp/workers.txt")"
 pids+=("$(worker_pid w1)" "$(worker_pid w2)")
 "$appkitctl" --config "$config" list | tee "$tmp/list.txt"
-grep -qE "^demo +yes +$ctl_guardian" "$tmp/list.txt" || fail "list does not show it running"
+grep -qE "^demo +RUNNING +$ctl_guardian " "$tmp/list.txt" || fail "list does not show it running"
 alive "$guardian" || fail "the launcher's daemon is gone"
 
 echo "== 5. stop them"

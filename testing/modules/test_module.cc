@@ -162,10 +162,10 @@ APPKIT_ENTRY(exit_code) {
   _exit(code.ok() ? static_cast<int>(*code) : 1);
 }
 
-// mordor's default entry name ("<module>:daemon_entry"): runs until quit.
+// mordor's default entry name ("<module>:daemon_entry"): logs its args, runs until quit.
 APPKIT_ENTRY(daemon_entry) {
   Mark(args, "started");
-  spdlog::info("daemon_entry running");
+  spdlog::info("daemon_entry running with args {}", args.ToJson());
   while (!appkit::QuitRequested()) appkit::Sleep(absl::Hours(1));
   return absl::OkStatus();
 }

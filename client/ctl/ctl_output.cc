@@ -1,0 +1,155 @@
+#include "client/ctl/ctl_output.h"
+
+#include <stdio.h>
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/time_format.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/util/json_util.h"
+#include "proto/controller.pb.h"
+#include "proto/guardian.pb.h"
+
+namespace appkit::ctl {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+
+bool Is64Bit(const FieldDescriptor* field) {
+  return field->cpp_type() == FieldDescriptor::CPPTYPE_INT64 ||
+         field->cpp_type() == FieldDescriptor::CPPTYPE_UINT64;
+}
+
+void NumberFrom(OrderedJson& value) {
+  if (!value.is_string()) return;
+  const std::string& text = value.get_ref<const std::string&>();
+  int64_t signed_value = 0;
+  uint64_t unsigned_value = 0;
+  if (absl::SimpleAtoi(text, &signed_value)) {
+    value = signed_value;
+  } else if (absl::SimpleAtoi(text, &unsigned_value)) {
+    value = unsigned_value;
+  }
+}
+
+void FixNumbers(const Descriptor* type, OrderedJson& json);
+
+// One value of `field` (an element, for a repeated field).
+void FixValue(const FieldDescriptor* field, OrderedJson& value) {
+  if (Is64Bit(field)) {
+    NumberFrom(value);
+  } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+    const Descriptor* type = field->message_type();
+    // Well-known types have their own JSON forms; of those only the 64-bit
+    // wrappers print a number as a string.
+    if (type->full_name() == "google.protobuf.Int64Value" ||
+        type->full_name() == "google.protobuf.UInt64Value") {
+      NumberFrom(value);
+    } else if (type->file()->package() != "google.protobuf") {
+      FixNumbers(type, value);
+    }
+  }
+}
+
+void FixNumbers(const Descriptor* type, OrderedJson& json) {
+  if (!json.is_object()) return;
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* field = type->field(i);
+    auto found = json.find(field->json_name());
+    if (found == json.end()) continue;
+    if (field->is_map()) {
+      const FieldDescriptor* value_field = field->message_type()->map_value();
+      for (auto& item : found->items()) FixValue(value_field, item.value());
+    } else if (field->is_repeated()) {
+      for (OrderedJson& element : *found) FixValue(field, element);
+    } else {
+      FixValue(field, *found);
+    }
+  }
+}
+
+// The `error` of a run, when the proto has that field (it comes with the
+// production-supervision work; older guardians leave it empty).
+std::string RunError(const v1::ProcessRun& run) {
+  const FieldDescriptor* field = run.GetDescriptor()->FindFieldByName("error");
+  if (field == nullptr || field->cpp_type() != FieldDescriptor::CPPTYPE_STRING ||
+      field->is_repeated()) {
+    return "";
+  }
+  return run.GetReflection()->GetString(run, field);
+}
+
+}  // namespace
+
+OrderedJson ProtoToJson(const google::protobuf::Message& message) {
+  std::string text;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  if (!google::protobuf::util::MessageToJsonString(message, &text, options).ok()) {
+    return OrderedJson::object();
+  }
+  OrderedJson json = OrderedJson::parse(text, nullptr, /*allow_exceptions=*/false);
+  FixNumbers(message.GetDescriptor(), json);
+  return json;
+}
+
+void PrintJson(const OrderedJson& json) {
+  std::string text = json.dump(2, ' ', false, OrderedJson::error_handler_t::replace);
+  text += '\n';
+  fwrite(text.data(), 1, text.size(), stdout);
+}
+
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  fwrite(out.data(), 1, out.size(), stdout);
+}
+
+std::string Compact(absl::Duration d) {
+  if (d < absl::ZeroDuration()) d = absl::ZeroDuration();
+  const int64_t ms = absl::ToInt64Milliseconds(d);
+  const int64_t s = ms / 1000;
+  if (s < 1) return absl::StrCat(ms, "ms");
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  if (s < 86400) return absl::StrFormat("%dh%02dm", s / 3600, s % 3600 / 60);
+  return absl::StrFormat("%dd%02dh", s / 86400, s % 86400 / 3600);
+}
+
+std::string Since(const google::protobuf::Timestamp& start) {
+  if (start.seconds() == 0 && start.nanos() == 0) return "-";
+  return Compact(absl::Now() - FromProtoTime(start));
+}
+
+std::string StateName(int state, bool guardian) {
+  std::string name = guardian ? v1::GuardianState_Name(static_cast<v1::GuardianState>(state))
+                              : v1::WorkerState_Name(static_cast<v1::WorkerState>(state));
+  std::string prefix = guardian ? "GUARDIAN_STATE_" : "WORKER_STATE_";
+  return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+}
+
+std::string LastExit(const v1::ProcessRun& run) {
+  std::string text = run.description();
+  if (run.has_end_time()) absl::StrAppend(&text, ", ", Since(run.end_time()), " ago");
+  if (std::string error = RunError(run); !error.empty()) absl::StrAppend(&text, ": ", error);
+  return text;
+}
+
+}  // namespace appkit::ctl

@@ -1,0 +1,165 @@
+#include "client/ctl/daemon_client.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <chrono>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "common/errno_status.h"
+#include "common/pid_file.h"
+#include "common/safe_file.h"
+#include "common/unique_fd.h"
+#include "common/unix_socket_path.h"
+#include "grpcpp/create_channel_posix.h"
+#include "proto/controller.grpc.pb.h"
+#include "proto/guardian.grpc.pb.h"
+
+namespace appkit::ctl {
+namespace {
+
+constexpr auto kRpcTimeout = std::chrono::seconds(5);
+
+int Rank(int code) {
+  switch (code) {
+    case kOk:
+      return 0;
+    case kNotReady:
+      return 1;
+    case kNotRunning:
+      return 2;
+    default:
+      return 3;
+  }
+}
+
+// A channel to `socket`, if the process that listens on it is `pid`.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(const std::string& socket, pid_t pid) {
+  if (absl::Status path = CheckUnixSocketPath(socket, "control socket"); !path.ok()) return path;
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return ErrnoStatus(errno, "socket");
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, socket.data(), socket.size());
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return ErrnoStatus(errno, "cannot connect to " + socket);
+  }
+  ucred peer = {};
+  socklen_t len = sizeof(peer);
+  if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
+    return ErrnoStatus(errno, "SO_PEERCRED on " + socket);
+  }
+  if (peer.pid != pid) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "socket ", socket, " is served by process ", peer.pid, ", not by ", pid, ": refused"));
+  }
+  return grpc::CreateInsecureChannelFromFd("unix:" + socket, fd.release());
+}
+
+void SetDeadline(grpc::ClientContext& context) {
+  context.set_deadline(std::chrono::system_clock::now() + kRpcTimeout);
+}
+
+absl::Status FromGrpc(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+}  // namespace
+
+int Worst(int a, int b) { return Rank(a) >= Rank(b) ? a : b; }
+
+std::string WhyNotRunning(const std::string& pid_filename) {
+  struct stat st;
+  const std::string dir = DirName(pid_filename);
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::StrCat("directory ", dir, " does not exist; check the --pid-file path");
+  }
+  if (lstat(pid_filename.c_str(), &st) != 0) return "no pid file";
+  return "stale pid file: no live process holds it";
+}
+
+Running RunningGuardian(const std::string& pid_filename) {
+  absl::StatusOr<PidFile::Holder> holder = PidFile::Inspect(pid_filename, "guardian");
+  if (!holder.ok()) return Running{std::nullopt, kError, std::string(holder.status().message())};
+  switch (holder->state) {
+    case PidFile::Holder::State::kRunning:
+      return Running{holder->pid, kOk, ""};
+    case PidFile::Holder::State::kForeign:
+      return Running{std::nullopt, kError,
+                     absl::StrCat("pid file ", pid_filename, " is held by something else: ",
+                                  holder->why, "; nothing was signalled")};
+    case PidFile::Holder::State::kNone:
+      break;
+  }
+  return Running{std::nullopt, kNotRunning, WhyNotRunning(pid_filename)};
+}
+
+absl::StatusOr<v1::GuardianStatus> GetStatus(const std::string& socket, pid_t pid) {
+  auto channel = Channel(socket, pid);
+  if (!channel.ok()) return channel.status();
+  auto stub = v1::Guardian::NewStub(*channel);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GuardianStatus status;
+  if (absl::Status rpc = FromGrpc(stub->GetStatus(&context, {}, &status)); !rpc.ok()) return rpc;
+  return status;
+}
+
+absl::Status RequestQuit(const std::string& socket, pid_t pid) {
+  // The channel closes when this returns: the guardian's gRPC server need
+  // not wait for a client that is only watching it exit.
+  auto channel = Channel(socket, pid);
+  if (!channel.ok()) return channel.status();
+  auto stub = v1::Guardian::NewStub(*channel);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GuardianRequestQuitResponse response;
+  return FromGrpc(stub->RequestQuit(&context, {}, &response));
+}
+
+absl::StatusOr<v1::GuardianDebugSnapshot> GetDebugSnapshot(const std::string& socket, pid_t pid) {
+  auto channel = Channel(socket, pid);
+  if (!channel.ok()) return channel.status();
+  auto stub = v1::Guardian::NewStub(*channel);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GuardianDebugSnapshot snapshot;
+  if (absl::Status rpc = FromGrpc(stub->GetDebugSnapshot(&context, {}, &snapshot)); !rpc.ok()) {
+    return rpc;
+  }
+  return snapshot;
+}
+
+absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::GuardianStatus& status) {
+  if (status.controller_socket().empty() && status.control_plane_plugin().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "daemon (guardian ", status.guardian_pid(),
+        ") serves no worker control socket: the control-plane plugin "
+        "libappkit_control_plane.so was not found when it started, so a worker pool runs "
+        "without its socket (the daemon's log says so). Install it with the guardian "
+        "(bazel run //:install -- PREFIX puts it in PREFIX/lib/appkit) or build the launcher "
+        "with //client:appkit, then restart the daemon"));
+  }
+  if (status.controller_socket().empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("daemon (guardian ", status.guardian_pid(),
+                     ") runs no worker pool (its entry has not called StartWorkers)"));
+  }
+  // The pool listens in the executor: that is who must answer.
+  auto channel = Channel(status.controller_socket(), static_cast<pid_t>(status.executor().pid()));
+  if (!channel.ok()) return channel.status();
+  auto stub = v1::Controller::NewStub(*channel);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListWorkersResponse list;
+  if (absl::Status rpc = FromGrpc(stub->ListWorkers(&context, {}, &list)); !rpc.ok()) return rpc;
+  return list;
+}
+
+}  // namespace appkit::ctl

@@ -1,0 +1,60 @@
+// appkitctl's side of a running daemon: who holds its pid file, and its
+// Guardian and Controller services. A pid read from a file is used only
+// once common/pid_file.h verified that the guardian holds it, and a
+// socket is spoken to only when the process listening on it is the one
+// expected (SO_PEERCRED): a socket taken over by another process is never
+// trusted. gRPC starts only when a call is made, never before.
+#ifndef APPKIT_CLIENT_CTL_DAEMON_CLIENT_H_
+#define APPKIT_CLIENT_CTL_DAEMON_CLIENT_H_
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "proto/controller.pb.h"
+#include "proto/guardian.pb.h"
+
+namespace appkit::ctl {
+
+enum ExitCode { kOk = 0, kError = 1, kUsage = 2, kNotRunning = 3, kNotReady = 4 };
+
+// Of two exit codes, the one that says more is wrong: error, then not
+// running, then not ready, then ok.
+int Worst(int a, int b);
+
+struct Target {
+  std::string pid_filename;
+  std::string control_socket;  // empty: pid_filename + ".sock"
+  std::string socket() const {
+    return control_socket.empty() ? pid_filename + ".sock" : control_socket;
+  }
+};
+
+// Why nobody runs for `pid_filename`, in words.
+std::string WhyNotRunning(const std::string& pid_filename);
+
+// The verified guardian of a pid file.
+struct Running {
+  std::optional<pid_t> pid;     // set when a verified guardian holds the file
+  int exit_code = kNotRunning;  // when not: kNotRunning, or kError
+  std::string why;              // when not: why, in words
+};
+Running RunningGuardian(const std::string& pid_filename);
+
+// The Guardian service of `pid`, listening on `socket`. Errors carry the
+// server's or the connection's message.
+absl::StatusOr<v1::GuardianStatus> GetStatus(const std::string& socket, pid_t pid);
+absl::Status RequestQuit(const std::string& socket, pid_t pid);
+absl::StatusOr<v1::GuardianDebugSnapshot> GetDebugSnapshot(const std::string& socket, pid_t pid);
+
+// The daemon's workers, through the controller socket `status` names
+// (served by its executor). FailedPrecondition, saying why, when the
+// daemon runs no pool or serves no controller socket.
+absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::GuardianStatus& status);
+
+}  // namespace appkit::ctl
+
+#endif  // APPKIT_CLIENT_CTL_DAEMON_CLIENT_H_
