@@ -1,6 +1,6 @@
 // StartWorkers (client/appkit.h): checks every worker and option before
-// anything starts, then runs the worker controller (controller/) on the
-// calling thread.
+// anything starts, then runs the controller (controller/controller.h) on
+// the calling thread.
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -20,7 +20,7 @@
 #include "common/option_checks.h"
 #include "common/quit.h"
 #include "spdlog/spdlog.h"
-#include "controller/worker_pool.h"
+#include "controller/controller.h"
 
 namespace appkit {
 namespace {
@@ -31,9 +31,9 @@ absl::Status Invalid(const std::string& who, const absl::Status& status) {
   return absl::InvalidArgumentError(absl::StrCat(who, ": ", status.message()));
 }
 
-absl::StatusOr<controller::PoolConfig> BuildPool(const std::vector<WorkerStartInfo>& workers,
-                                                 const WorkersOptions& options) {
-  controller::PoolConfig pool;
+absl::StatusOr<controller::ControllerConfig> BuildConfig(
+    const std::vector<WorkerStartInfo>& workers, const WorkersOptions& options) {
+  controller::ControllerConfig pool;
   // Durations in [0, a year] (check_interval > 0), a UTF-8 debug file name.
   if (absl::Status s = internal::CheckWorkersOptionValues(options); !s.ok()) return s;
   if (options.debug_filename) {
@@ -120,8 +120,8 @@ absl::StatusOr<controller::PoolConfig> BuildPool(const std::vector<WorkerStartIn
   absl::StatusOr<std::string> binary = internal::FindAppkitBinary("worker");
   if (!binary.ok()) return absl::FailedPreconditionError(binary.status().message());
   pool.worker_binary = *binary;
-  pool.control_socket = internal::ControllerSocket();
-  pool.user_fd_limit = FdSoftLimit();  // the pool raises its own; workers get this one
+  pool.controller_socket = internal::ControllerSocket();
+  pool.user_fd_limit = FdSoftLimit();  // the controller raises its own; workers get this one
   return pool;
 }
 
@@ -129,7 +129,7 @@ absl::StatusOr<controller::PoolConfig> BuildPool(const std::vector<WorkerStartIn
 
 absl::Status StartWorkers(const std::vector<WorkerStartInfo>& workers,
                           const WorkersOptions& options) {
-  absl::StatusOr<controller::PoolConfig> pool = BuildPool(workers, options);
+  absl::StatusOr<controller::ControllerConfig> pool = BuildConfig(workers, options);
   if (!pool.ok()) return pool.status();
   if (absl::Status s = CheckFdLimit(PoolFdsNeeded(workers.size()),
                                     absl::StrCat("a pool of ", workers.size(), " workers"));
@@ -152,7 +152,7 @@ absl::Status StartWorkers(const std::vector<WorkerStartInfo>& workers,
       Log().info("StartWorkers: SIGTERM and SIGINT now request quit in process {}", getpid());
     }
   }
-  controller::WorkerPool controller(std::move(*pool));
+  controller::Controller controller(std::move(*pool));
   absl::Status status = controller.Run();
   g_pool_running = false;
   return status;

@@ -505,6 +505,34 @@ TEST_F(StartWorkersTest, ForkServerSurvivesSighupAndIsReplacedWhenKilled) {
   EXPECT_NE(Log().find("starting a new one"), std::string::npos) << Log();
 }
 
+// Nothing waits on the controller's loop: with its fork server stopped, a
+// restart waits for the server's answer while the controller answers at
+// once; at the answer's deadline the server is killed and replaced, and
+// the restart goes through.
+TEST_F(StartWorkersTest, AStoppedForkServerHoldsNothingUpAndIsReplacedAtItsDeadline) {
+  pool_["restart_interval_ms"] = 0;
+  AddWorker("w1", "run_until_quit");
+  StartPool();
+  pid_t first = WaitStarted("w1");
+  ASSERT_GT(first, 0);
+  pid_t server = ForkServerOf(executor_, {first});
+  ASSERT_GT(server, 0);
+  reaper_.Track(server);
+  kill(server, SIGSTOP);
+  kill(first, SIGKILL);
+  ASSERT_TRUE(WaitFor([&] {
+    v1::ListWorkersResponse list = List();
+    return list.workers_size() == 1 && list.workers(0).history_size() == 1 &&
+           list.workers(0).state() == v1::WORKER_STATE_STARTING && !list.workers(0).running();
+  })) << Log();
+  const absl::Time asked = absl::Now();
+  EXPECT_EQ(List().workers_size(), 1);
+  EXPECT_LT(absl::Now() - asked, absl::Seconds(1));
+  EXPECT_GT(WaitStarted("w1", 1), 0) << Log();
+  EXPECT_NE(Log().find("did not answer"), std::string::npos) << Log();
+  EXPECT_NE(Log().find("starting a new one"), std::string::npos) << Log();
+}
+
 // Bad input: InvalidArgument naming the culprit, before any process starts.
 // An installed layout: APPKIT_BIN_DIR holding the binaries and the
 // control-plane plugin (readable, not executable, as `install -m 644`

@@ -1,4 +1,3 @@
-#include "common/log.h"
 #include "common/entry.h"
 
 #include <dlfcn.h>
@@ -17,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/errno_status.h"
+#include "common/log.h"
 #include "common/safe_file.h"
 #include "common/unique_fd.h"
 #include "spdlog/spdlog.h"
@@ -78,7 +78,8 @@ absl::Status CheckExportsSymbol(const std::string& module_path, const std::strin
   if (runtime) {
     return absl::FailedPreconditionError(absl::StrCat(
         "module ", module_path, " links its own copy of the appkit runtime (it defines ",
-        kRuntimeMarker, ", as //client:appkit does): a module must get the runtime from the "
+        kRuntimeMarker,
+        ", as //client:appkit does): a module must get the runtime from the "
         "executor or worker that loads it, or it runs with two quit flags and two copies of "
         "every generated message. Build it with appkit_module (from //client:defs.bzl), and take "
         "//client:appkit, and any library that depends on it, out of its deps (use "
@@ -86,8 +87,8 @@ absl::Status CheckExportsSymbol(const std::string& module_path, const std::strin
   }
   if (!found) {
     return absl::NotFoundError(absl::StrCat("function '", function, "' not found in module ",
-                                            module_path, " (define it with APPKIT_ENTRY(",
-                                            function, "))"));
+                                            module_path, " (define it with APPKIT_ENTRY(", function,
+                                            "))"));
   }
   return absl::OkStatus();
 }
@@ -102,13 +103,14 @@ extern "C" __attribute__((visibility("default"), used)) const char appkit_runtim
 absl::StatusOr<EntrySpec> ParseEntry(std::string_view entry) {
   size_t colon = entry.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == entry.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "malformed entry '", std::string(entry), "': expected \"module:function\", e.g. \"demo:daemon_main\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed entry '", std::string(entry),
+                     "': expected \"module:function\", e.g. \"demo:daemon_main\""));
   }
   EntrySpec spec{std::string(entry.substr(0, colon)), std::string(entry.substr(colon + 1))};
   if (!IsIdentifier(spec.function)) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed entry '", std::string(entry), "': function '",
-                                                   spec.function,
+    return absl::InvalidArgumentError(absl::StrCat("malformed entry '", std::string(entry),
+                                                   "': function '", spec.function,
                                                    "' is not a C++ identifier"));
   }
   return spec;
@@ -125,8 +127,7 @@ std::vector<std::string> ModuleSearchDirs(const std::vector<std::string>& first)
   ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (n > 0) {
     exe[n] = '\0';
-    std::string self(exe);
-    dirs.push_back(self.substr(0, self.rfind('/')));
+    dirs.push_back(DirName(exe));
   }
   return dirs;
 }
@@ -138,8 +139,8 @@ absl::StatusOr<std::string> ResolveEntry(std::string_view entry,
   std::string module_path;
   if (spec->module.find('/') != std::string::npos) {
     if (!IsRegularFile(spec->module)) {
-      return absl::NotFoundError(absl::StrCat("module ", spec->module, " of entry '", std::string(entry),
-                                              "' does not exist"));
+      return absl::NotFoundError(absl::StrCat("module ", spec->module, " of entry '",
+                                              std::string(entry), "' does not exist"));
     }
     module_path = spec->module;
   } else {
@@ -155,9 +156,9 @@ absl::StatusOr<std::string> ResolveEntry(std::string_view entry,
     }
     if (module_path.empty()) {
       return absl::NotFoundError(absl::StrCat(
-          "module '", spec->module, "' of entry '", std::string(entry), "' not found: looked for lib",
-          spec->module, ".so and ", spec->module, ".so in [", absl::StrJoin(search_dirs, ", "),
-          "] (set APPKIT_MODULE_PATH, or give a path with '/')"));
+          "module '", spec->module, "' of entry '", std::string(entry),
+          "' not found: looked for lib", spec->module, ".so and ", spec->module, ".so in [",
+          absl::StrJoin(search_dirs, ", "), "] (set APPKIT_MODULE_PATH, or give a path with '/')"));
     }
   }
   module_path = AbsolutePath(module_path);
@@ -185,8 +186,8 @@ absl::StatusOr<EntryFunction> LoadEntry(const std::string& resolved) {
   std::string symbol = kEntrySymbolPrefix + spec->function;
   auto* descriptor = static_cast<const EntryDescriptor*>(dlsym(handle, symbol.c_str()));
   if (descriptor == nullptr) {
-    return absl::NotFoundError(absl::StrCat("function '", spec->function,
-                                            "' not found in module ", spec->module));
+    return absl::NotFoundError(
+        absl::StrCat("function '", spec->function, "' not found in module ", spec->module));
   }
   if (descriptor->abi_version != kEntryAbiVersion) {
     return absl::FailedPreconditionError(absl::StrCat(

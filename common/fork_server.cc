@@ -2,16 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sched.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,143 +16,30 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/cgroup.h"
 #include "common/errno_status.h"
 #include "common/fd_io.h"
-#include "common/pidfd.h"
+#include "common/fork_server_protocol.h"
 #include "common/spawn.h"
+#include "proto/wire.h"
 
+// The client side of the fork server: ForkServer (fork_server.h). The
+// server side is serve_fork_requests.cc.
 namespace appkit {
 namespace {
 
-constexpr int kMaxFds = 8;
-constexpr char kSupervisorEnv[] = "APPKIT_FORK_SERVER_SUPERVISOR";
+using fork_server_protocol::ControlBuffer;
+using fork_server_protocol::kFixedFds;
+using fork_server_protocol::kMaxFds;
+using fork_server_protocol::kSupervisorEnv;
+using fork_server_protocol::RequestHeader;
 
-// The fixed part of a request. The fds sent with it: the request bytes in
-// a memfd (any size, one message), the child's "go" socket, then the
-// `fd_count` fds to install.
-struct RequestHeader {
-  uint32_t fd_count;  // fds to install (after the memfd and the go socket)
-  int32_t targets[kMaxFds];
-  uint32_t has_cgroup;  // 1: one more fd follows, the cgroup to start the child in
-};
-
-constexpr int kFixedFds = 2;  // the memfd and the go socket
-
-union ControlBuffer {
-  char buffer[CMSG_SPACE(sizeof(int) * (kMaxFds + kFixedFds + 1))];
-  cmsghdr align;
-};
-
-// Whether clone3(CLONE_INTO_CGROUP) is out of reach (APPKIT_CGROUPS=join,
-// a kernel before 5.7, a seccomp filter): children then join their cgroup
-// themselves. Set once in the server.
-bool clone_into_cgroup_unavailable = false;
-
-// Forks the child: the supervisor's (CLONE_PARENT), in `cgroup_fd` when
-// it is not -1. `join` tells the child to join it itself.
-long CloneChild(int cgroup_fd, bool& join) {
-  join = false;
-  if (cgroup_fd >= 0 && !clone_into_cgroup_unavailable) {
-    clone_args args = {};
-    args.flags = CLONE_PARENT | CLONE_INTO_CGROUP;
-    args.exit_signal = 0;  // with CLONE_PARENT: the server's own (SIGCHLD)
-    args.cgroup = static_cast<uint64_t>(cgroup_fd);
-    long pid = syscall(SYS_clone3, &args, sizeof(args));
-    if (pid >= 0 || (errno != ENOSYS && errno != E2BIG && errno != EINVAL)) return pid;
-    clone_into_cgroup_unavailable = true;
-  }
-  join = cgroup_fd >= 0;
-  return syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, nullptr, nullptr, 0);
+// Lets a child run once its pid is known (ChildSetup::go_fd).
+void SendGo(int go_fd) {
+  const char go = static_cast<char>(wire::Message::kGo);
+  (void)!send(go_fd, &go, 1, MSG_NOSIGNAL);
 }
 
-// Child side, right after the fork: becomes a supervised child as
-// described in the header, then runs the request.
-[[noreturn]] void RunChild(pid_t supervisor, const RequestHeader& header, int* fds, int join_fd,
-                           const std::function<int(const std::string&)>& run_child) {
-  setpgid(0, 0);
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != supervisor) _exit(128 + SIGKILL);  // it died before prctl
-  // Wait for the supervisor's go: it sends it once it has our pid. A
-  // supervisor that gave up on this fork (no answer in time) closes the
-  // socket instead, and we leave without running anything.
-  for (;;) {
-    char go;
-    ssize_t n = read(fds[1], &go, 1);
-    if (n == 1) break;
-    if (n < 0 && errno == EINTR) continue;
-    _exit(127);
-  }
-
-  // Into our cgroup before anything else runs (when not cloned into it).
-  int join_errno = 0;
-  if (join_fd >= 0) {
-    int procs = openat(join_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-    if (procs < 0 || write(procs, "0", 1) != 1) join_errno = errno;
-    if (procs >= 0) close(procs);
-  }
-
-  const std::string request = PreadAll(fds[0]).value_or("");
-  // Install the fds: move every source out of the way first so a target
-  // number never clobbers a source still to be installed.
-  int moved[kMaxFds];
-  int max_target = 2;
-  bool has_stdin = false;
-  for (uint32_t i = 0; i < header.fd_count; ++i) {
-    if (header.targets[i] > max_target) max_target = header.targets[i];
-    if (header.targets[i] == 0) has_stdin = true;
-  }
-  // Just above the highest target, not at a fixed number: the fd limit
-  // may be low (RLIMIT_NOFILE 32 leaves no fd 100).
-  for (uint32_t i = 0; i < header.fd_count; ++i) {
-    moved[i] = fcntl(fds[i + kFixedFds], F_DUPFD_CLOEXEC, max_target + 1);
-    if (moved[i] < 0) _exit(127);
-  }
-  for (uint32_t i = 0; i < header.fd_count; ++i) {
-    if (dup2(moved[i], header.targets[i]) < 0) _exit(127);
-  }
-  // Below the highest target, close what is not a target (the server's
-  // own socket is fd 3).
-  for (int fd = 3; fd < max_target; ++fd) {
-    bool target = false;
-    for (uint32_t i = 0; i < header.fd_count; ++i) target = target || header.targets[i] == fd;
-    if (!target) close(fd);
-  }
-  if (!has_stdin) {
-    int null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd > 0) {
-      dup2(null_fd, 0);
-      close(null_fd);
-    }
-  }
-  close_range(max_target + 1, ~0U, 0);  // the memfd, the go socket, the copies
-  if (join_errno != 0) {
-    dprintf(2, "appkit: a supervised child cannot join its cgroup: %s\n", strerror(join_errno));
-    _exit(127);
-  }
-
-  // Default dispositions; SIGTERM, SIGINT and SIGHUP stay blocked (as the
-  // server blocked them around the fork) until the host installs its
-  // handlers: a quit or a logrotate that comes while the child starts is
-  // handled, not lost and not fatal.
-  struct sigaction dfl = {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
-  sigset_t held;
-  sigemptyset(&held);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&held, sig);
-  sigprocmask(SIG_SETMASK, &held, nullptr);
-
-  int code = run_child(request);
-  fflush(nullptr);
-  _exit(code);
-}
-
-}  // namespace
-
-namespace {
-
-// How a server is spawned, by Start or as a companion: the socket as fd 3,
+// How a server is spawned, by Start or as a companion: the socket as fd wire::kForkServerFd,
 // its own process group, SIGTERM when the supervisor dies. SIGTERM, not
 // SIGKILL: the server cleans up after a dead supervisor; blocked until the
 // server handles it, so an early death is not missed.
@@ -166,7 +48,7 @@ SpawnOptions ServerSpawnOptions(const std::string& binary, const std::vector<std
   SpawnOptions options;
   options.argv = {binary};
   options.argv.insert(options.argv.end(), args.begin(), args.end());
-  options.fds = {{server_end, 3}};
+  options.fds = {{server_end, wire::kForkServerFd}};
   options.group = SpawnOptions::Group::kNewProcessGroup;
   options.parent_death_signal = SIGTERM;
   options.blocked_signals = {SIGTERM};
@@ -207,6 +89,7 @@ absl::StatusOr<ForkServer::CompanionLaunch> ForkServer::PrepareCompanion(
                                       {{stdio[0], 0}, {stdio[1], 1}, {stdio[2], 2}});
   launch.companion.pid_env = kServerPidEnv;
   launch.companion.parent_pid_env = kSupervisorEnv;  // written by SpawnDetached
+  launch.companion.exec_error_env = kServerExecErrorEnv;
   return launch;
 }
 
@@ -214,13 +97,23 @@ std::unique_ptr<ForkServer> ForkServer::Adopt(int fd) {
   const char* value = getenv(kServerPidEnv);
   int pid = 0;
   bool given = value != nullptr && absl::SimpleAtoi(value, &pid) && pid > 0;
+  const char* error = getenv(kServerExecErrorEnv);
+  int exec_errno = 0;
+  bool failed = error != nullptr && absl::SimpleAtoi(error, &exec_errno) && exec_errno != 0;
   unsetenv(kServerPidEnv);
+  unsetenv(kServerExecErrorEnv);
   UniqueFd socket(fd);
   if (!given) return nullptr;
-  // The launcher's clone of it exec'd before we did, or died trying (a
-  // broken binary): then reap it, and the caller starts one with Start,
-  // which says why.
+  // The launcher's clone of it exec'd before we did, or failed to and is
+  // exiting (a broken binary): then reap it, and the caller starts one
+  // with Start, which says why. A launcher that does not say (no
+  // kServerExecErrorEnv) leaves only a look at whether it is gone yet.
   siginfo_t info = {};
+  if (failed) {
+    while (waitid(P_PID, pid, &info, WEXITED) < 0 && errno == EINTR) {
+    }
+    return nullptr;
+  }
   if (waitid(P_PID, pid, &info, WEXITED | WNOHANG) == 0 && info.si_pid != 0) return nullptr;
   fcntl(fd, F_SETFD, FD_CLOEXEC);
   return std::unique_ptr<ForkServer>(new ForkServer(pid, std::move(socket)));
@@ -323,8 +216,7 @@ void ForkServer::OnReadable() {
     pending_.pop_front();
     absl::StatusOr<pid_t> pid = Answered(reply);
     if (pid.ok()) {
-      const char go_byte = 'g';
-      (void)!send(oldest.go.get(), &go_byte, 1, MSG_NOSIGNAL);
+      SendGo(oldest.go.get());
     }
     if (oldest.answer) oldest.answer(pid);
   }
@@ -371,8 +263,7 @@ absl::StatusOr<pid_t> ForkServer::Receive(absl::Duration timeout) {
   }
   absl::StatusOr<pid_t> pid = Answered(reply);
   if (!pid.ok()) return pid;
-  const char go_byte = 'g';
-  (void)!send(go.get(), &go_byte, 1, MSG_NOSIGNAL);
+  SendGo(go.get());
   return pid;
 }
 
@@ -384,111 +275,6 @@ void ForkServer::Break(const std::string& why) {
   for (Pending& request : voided) {
     request.go.reset();
     if (request.answer) request.answer(absl::UnavailableError(why));
-  }
-}
-
-namespace {
-void OnTerm(int) {}  // only interrupts recvmsg
-}  // namespace
-
-pid_t ForkServerSupervisor() {
-  int pid = 0;
-  const char* value = getenv(kSupervisorEnv);
-  if (value != nullptr && absl::SimpleAtoi(value, &pid) && pid > 0) return pid;
-  return getppid();
-}
-
-int ServeForkRequests(int socket_fd, const std::function<int(const std::string& request)>& run_child,
-                      const ForkServerHooks& hooks) {
-  const pid_t supervisor = ForkServerSupervisor();
-  unsetenv(kSupervisorEnv);  // not for the children
-  clone_into_cgroup_unavailable = ConfiguredCgroupMode() == CgroupMode::kJoin;
-  struct sigaction term = {};
-  term.sa_handler = OnTerm;  // no SA_RESTART: recvmsg returns EINTR
-  sigemptyset(&term.sa_mask);
-  sigaction(SIGTERM, &term, nullptr);
-  // A `killall -HUP worker` meant for the workers must not take the server
-  // down; its children reset every disposition (RunChild).
-  signal(SIGHUP, SIG_IGN);
-  signal(SIGINT, SIG_IGN);
-  sigset_t term_only;
-  sigemptyset(&term_only);
-  sigaddset(&term_only, SIGTERM);
-  sigprocmask(SIG_UNBLOCK, &term_only, nullptr);
-  // Identifies the supervisor even after its pid is reused.
-  UniqueFd supervisor_fd = OpenPidfd(supervisor);
-  auto supervisor_gone = [&] {
-    if (!hooks.on_supervisor_gone) return;
-    // A supervisor closing its end on purpose kills us right after; one
-    // that died closes it a moment before it exits: wait to know which.
-    // (The parent-death signal itself may interrupt this wait.)
-    // (No pidfd: the supervisor was gone already.)
-    if (supervisor_fd && !WaitForExit(supervisor_fd.get(), absl::Now() + absl::Seconds(2))) {
-      return;
-    }
-    hooks.on_supervisor_gone();
-  };
-  for (;;) {
-    RequestHeader header = {};
-    iovec iov = {&header, sizeof(header)};
-    ControlBuffer control = {};
-    msghdr message = {};
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control.buffer;
-    message.msg_controllen = sizeof(control.buffer);
-    ssize_t n = recvmsg(socket_fd, &message, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) {
-      if (getppid() == supervisor) continue;  // a stray SIGTERM
-      supervisor_gone();
-      return 0;
-    }
-    if (n <= 0) {
-      // The supervisor closed its end: on purpose, or by dying. Its death
-      // may still be on the way (our parent-death signal): when our
-      // parent is alive, this was a normal close.
-      supervisor_gone();
-      return n == 0 ? 0 : 1;
-    }
-
-    int fds[kMaxFds + kFixedFds + 1];
-    int fd_count = 0;
-    for (cmsghdr* cmsg = CMSG_FIRSTHDR(&message); cmsg != nullptr;
-         cmsg = CMSG_NXTHDR(&message, cmsg)) {
-      if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
-        fd_count = static_cast<int>((cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        memcpy(fds, CMSG_DATA(cmsg), sizeof(int) * fd_count);
-      }
-    }
-    int64_t reply = 0;
-    if (n != sizeof(header) || header.fd_count > kMaxFds || header.has_cgroup > 1 ||
-        fd_count != static_cast<int>(header.fd_count + header.has_cgroup) + kFixedFds) {
-      reply = -EINVAL;
-    } else {
-      // A fork whose child's parent is the supervisor, not us. Signals the
-      // child must not lose are blocked across it (see RunChild).
-      const int cgroup_fd = header.has_cgroup ? fds[kFixedFds + header.fd_count] : -1;
-      sigset_t held, saved;
-      sigemptyset(&held);
-      for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&held, sig);
-      sigprocmask(SIG_BLOCK, &held, &saved);
-      bool join = false;
-      long pid = CloneChild(cgroup_fd, join);
-      if (pid == 0) RunChild(supervisor, header, fds, join ? cgroup_fd : -1, run_child);
-      const int clone_errno = errno;
-      sigprocmask(SIG_SETMASK, &saved, nullptr);
-      reply = pid < 0 ? -clone_errno : pid;
-    }
-    // Answer first: the supervisor goes on while we record the child.
-    const bool answered = send(socket_fd, &reply, sizeof(reply), MSG_NOSIGNAL) == sizeof(reply);
-    if (reply > 0 && hooks.on_forked) {
-      hooks.on_forked(PreadAll(fds[0]).value_or(""), static_cast<pid_t>(reply));
-    }
-    for (int i = 0; i < fd_count; ++i) close(fds[i]);
-    if (!answered) {
-      supervisor_gone();  // it sent a request and died
-      return 1;
-    }
   }
 }
 

@@ -58,7 +58,7 @@ namespace appkit {
 
 class ForkServer {
  public:
-  // Execs `binary` with `args` and a socket as fd 3 (see ServeForkRequests),
+  // Execs `binary` with `args` and a socket as fd wire::kForkServerFd (see ServeForkRequests),
   // in the cgroup `cgroup_fd` (an OpenCgroup fd) unless it is -1.
   static absl::StatusOr<std::unique_ptr<ForkServer>> Start(const std::string& binary,
                                                            const std::vector<std::string>& args,
@@ -69,8 +69,10 @@ class ForkServer {
   // SpawnDetached companion (PrepareCompanion), so that both load at once,
   // and adopts it once running (Adopt). The companion's fds 0-2 are
   // `stdio` (in, out, err); the supervisor gets its end of the socket as
-  // fd `supervisor_fd`, and the server's pid in kServerPidEnv.
+  // fd `supervisor_fd`, the server's pid in kServerPidEnv, and whether its
+  // exec failed (an errno, 0: it runs) in kServerExecErrorEnv.
   static constexpr char kServerPidEnv[] = "APPKIT_FORK_SERVER_PID";
+  static constexpr char kServerExecErrorEnv[] = "APPKIT_FORK_SERVER_EXEC_ERROR";
   struct CompanionLaunch {
     Companion companion;
     UniqueFd supervisor_end;  // to install in the supervisor
@@ -80,9 +82,11 @@ class ForkServer {
                                                           const std::vector<std::string>& args,
                                                           const int stdio[3]);
   // In the supervisor: the server its launcher started, or nullptr when
-  // none was (kServerPidEnv unset) or it already died (reaped here; start
-  // one with Start, which reports why). Takes `fd` (made close-on-exec,
-  // or closed) and clears the variable.
+  // none was (kServerPidEnv unset) or its exec failed (reaped here, a
+  // moment's wait for a process already exiting; start one with Start,
+  // which reports why). Takes `fd` (made close-on-exec, or closed) and
+  // clears the variables. A server that dies after its exec is found
+  // later, on first use.
   static std::unique_ptr<ForkServer> Adopt(int fd);
 
   // Closes the socket (the server exits) and reaps the server.
@@ -170,7 +174,7 @@ struct ForkServerHooks {
   std::function<void()> on_supervisor_gone;
 };
 
-// Server side: the main of the server binary calls this with fd 3. Serves
+// Server side: the main of the server binary calls this with wire::kForkServerFd. Serves
 // requests until the supervisor closes its end, then returns 0. In each
 // child, `run_child(request)` runs with the fds installed, and the child
 // exits with its return value.

@@ -3,8 +3,10 @@
 // requests are answered in order; a dead server is reported Unavailable.
 #include "common/fork_server.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,11 +132,12 @@ TEST_F(AsyncForkServerTest, AnswersComeThroughTheLoopInOrder) {
   Watch(**server);
   loop_.Run();
   ASSERT_EQ(pids.size(), 3u);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(ExitCodeOf(pids[i]), i + 1);  // answers in order
-  // The children run at once once answered: their writes interleave.
-  std::string data_written = data.ReadAllAfterClose();
-  std::sort(data_written.begin(), data_written.end());
-  EXPECT_EQ(data_written, "abbccc");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(ExitCodeOf(pids[i]), i + 1);
+  // Each child ran its own request once. (Not in order: the three go's
+  // leave together, and the children race to write.)
+  std::string written = data.ReadAllAfterClose();
+  std::sort(written.begin(), written.end());
+  EXPECT_EQ(written, "abbccc");
   EXPECT_FALSE((*server)->deadline().has_value());
 }
 
@@ -144,7 +147,6 @@ TEST_F(AsyncForkServerTest, AServerThatDoesNotAnswerIsVoidedAtTheDeadline) {
   kill((*server)->pid(), SIGSTOP);
   Pipe data, ids;
   std::vector<absl::Status> answers;
-  const absl::Time start = absl::Now();  // before the deadlines are set
   for (int i = 0; i < 2; ++i) {
     (*server)->Submit("x", {{data.write_end.get(), 3}, {ids.write_end.get(), 4}}, -1,
                       [&](absl::StatusOr<pid_t> pid) {
@@ -154,6 +156,7 @@ TEST_F(AsyncForkServerTest, AServerThatDoesNotAnswerIsVoidedAtTheDeadline) {
                       absl::Milliseconds(50));
   }
   Watch(**server);
+  const absl::Time start = absl::Now();
   loop_.Run();
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(50));
   ASSERT_EQ(answers.size(), 2u);
@@ -199,6 +202,25 @@ TEST(ForkServerTest, ABinaryThatDoesNotExistIsAnError) {
   EXPECT_FALSE(server.ok());
   EXPECT_NE(server.status().message().find("/nonexistent/appkit-server"), std::string::npos)
       << server.status();
+}
+
+// A launcher that says its companion's exec failed (SpawnDetached's
+// exec_error_env): Adopt reaps the exiting server at once and gives none,
+// whatever the timing of its exit.
+TEST(ForkServerTest, AdoptReapsACompanionWhoseExecFailed) {
+  int ends[2];
+  ASSERT_EQ(pipe2(ends, O_CLOEXEC), 0);
+  close(ends[1]);
+  pid_t companion = fork();
+  if (companion == 0) _exit(127);
+  setenv(ForkServer::kServerPidEnv, std::to_string(companion).c_str(), 1);
+  setenv(ForkServer::kServerExecErrorEnv, "0000000002", 1);
+  EXPECT_EQ(ForkServer::Adopt(ends[0]), nullptr);
+  EXPECT_EQ(getenv(ForkServer::kServerPidEnv), nullptr);
+  EXPECT_EQ(getenv(ForkServer::kServerExecErrorEnv), nullptr);
+  EXPECT_EQ(waitpid(companion, nullptr, WNOHANG), -1) << "not reaped";
+  EXPECT_EQ(errno, ECHILD);
+  EXPECT_EQ(fcntl(ends[0], F_GETFD), -1) << "the fd is taken (closed)";
 }
 
 }  // namespace

@@ -10,9 +10,10 @@
 
 #include "common/fd_io.h"
 #include "common/fork_server.h"
+#include "proto/wire.h"
 
 int main() {
-  return appkit::ServeForkRequests(3, [](const std::string& request) {
+  return appkit::ServeForkRequests(appkit::wire::kForkServerFd, [](const std::string& request) {
     if (request == "cgroup") {
       int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
       std::string text = appkit::ReadAll(fd).value_or("");

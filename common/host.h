@@ -29,9 +29,11 @@ struct HostConfig {
 
 absl::Status StartHost(const HostConfig& config);
 
-// Runs on the host's SIGHUP thread after this process reopened its files
-// (the worker controller passes SIGHUP on to its workers). Replacing or
-// clearing (nullptr) the hook waits for a running call to finish.
+// Runs on the host's SIGHUP thread after this process reopened its files.
+// The hook only posts to its owner's loop (EventLoop::Wake, an eventfd):
+// the controller's does, and its loop passes SIGHUP on to the workers.
+// Replacing or clearing (nullptr) the hook waits for a running call to
+// finish.
 void SetHangupHook(std::function<void()> hook);
 
 // Where the appkit binaries are: `name` is "guardian", "executor" or

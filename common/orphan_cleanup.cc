@@ -1,8 +1,8 @@
 #include "common/orphan_cleanup.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +48,7 @@ unsigned long long StartTime(pid_t pid) {
 
 // Whether the process group `pid` can only be the one `child` led.
 bool GroupIsStillTheChilds(pid_t pid, unsigned long long start_time) {
-  if (kill(pid, 0) != 0) return errno == ESRCH;  // nobody holds the pid
+  if (kill(pid, 0) != 0) return errno == ESRCH;            // nobody holds the pid
   return start_time != 0 && StartTime(pid) == start_time;  // the child or its zombie
 }
 

@@ -2,12 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sched.h>
-#include <string.h>
-#include <pthread.h>
 #include <sched.h>
+#include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,117 +20,42 @@ extern char** environ;
 namespace appkit {
 namespace {
 
-// Child side, between fork (or a CLONE_VM clone) and exec: raw system
-// calls for close and write, which glibc makes cancellation points that
-// read the pthread state the child shares with its caller's thread.
-void RawClose(int fd) { syscall(SYS_close, fd); }
-
-// Reports `err` on the error pipe (when `report`) and exits.
+// Child side, between fork (or a CLONE_VM clone) and exec: reports `err`
+// on the error pipe (when `report`) and exits. A raw write: glibc's is a
+// cancellation point that reads the pthread state a CLONE_VM child shares
+// with its caller's thread.
 [[noreturn]] void Fail(int error_fd, int err, bool report = true) {
   if (report && error_fd >= 0) syscall(SYS_write, error_fd, &err, sizeof(err));
   _exit(127);
 }
 
-// Closes every fd but the `count` in `keep` (any order, duplicates fine).
-// Async-signal-safe: a few close_range calls over the gaps.
-void CloseAllBut(int* keep, size_t count) {
-  for (size_t i = 1; i < count; ++i) {  // insertion sort: at most 20 fds
-    for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; --j) {
-      int t = keep[j];
-      keep[j] = keep[j - 1];
-      keep[j - 1] = t;
-    }
+// Child side: sets the child up (common/child_setup.h) and execs. Its
+// `keep_fd` is the error pipe, open until the exec (close-on-exec). A
+// failure is written there, or, with `error_out`, stored in that memory
+// (a CLONE_VM child's parent reads it once the child is gone).
+[[noreturn]] void SetUpAndExec(const ChildSetup& setup, char* const* argv, char* const* envp,
+                               int* error_out = nullptr) {
+  ChildSetupResult result = SetUpChild(setup);
+  if (result.ok()) {
+    execve(argv[0], argv, envp);
+    result.error = errno;
   }
-  unsigned next = 0;  // the lowest fd not yet known to be kept or closed
-  for (size_t i = 0; i < count; ++i) {
-    if (keep[i] < 0 || static_cast<unsigned>(keep[i]) < next) continue;
-    if (static_cast<unsigned>(keep[i]) > next) close_range(next, keep[i] - 1, 0);
-    next = keep[i] + 1;
-  }
-  close_range(next, ~0U, 0);
+  if (error_out != nullptr) *error_out = result.error;
+  Fail(result.keep_fd, result.error, /*report=*/error_out == nullptr);
 }
 
-// Installs the fds, resets signals and execs. Child side, between fork and
-// exec: async-signal-safe calls only. `error_fd` stays open until the exec
-// (close-on-exec); a failure is written to it only when `report`.
-// Works under any RLIMIT_NOFILE that holds the fds to install twice: no
-// fd number is assumed free.
-[[noreturn]] void InstallAndExec(const SpawnOptions& options, char* const* argv,
-                                 char* const* envp, int error_fd, bool report = true) {
-  auto fail = [&error_fd, report](int err) { Fail(error_fd, err, report); };
-  const size_t count = options.fds.size() < 16 ? options.fds.size() : 16;
-  int max_target = 2;
-  for (size_t i = 0; i < count; ++i) {
-    if (options.fds[i].second > max_target) max_target = options.fds[i].second;
-  }
-  // Nothing else crosses exec, whatever the caller left open without
-  // O_CLOEXEC; closing it first also makes room under a low fd limit.
-  int keep[16 + 4] = {0, 1, 2, error_fd};
-  for (size_t i = 0; i < count; ++i) keep[4 + i] = options.fds[i].first;
-  CloseAllBut(keep, 4 + count);
-  // The error pipe, then every source, above the highest target: a target
-  // number never clobbers one of them.
-  if (error_fd >= 0 && error_fd <= max_target) {
-    int moved_error = fcntl(error_fd, F_DUPFD_CLOEXEC, max_target + 1);
-    if (moved_error < 0) fail(errno);
-    error_fd = moved_error;
-  }
-  int moved[16];
-  for (size_t i = 0; i < count; ++i) {
-    moved[i] = fcntl(options.fds[i].first, F_DUPFD_CLOEXEC, max_target + 1);
-    if (moved[i] < 0) fail(errno);
-  }
-  for (size_t i = 0; i < count; ++i) {
-    if (dup2(moved[i], options.fds[i].second) < 0) fail(errno);  // clears CLOEXEC
-  }
-  // Below the highest target, what is not a target goes (0-2 stay unless
-  // remapped); above it, all but the error pipe (the copies).
-  for (int fd = 3; fd < max_target; ++fd) {
-    bool target = false;
-    for (size_t i = 0; i < count; ++i) target = target || options.fds[i].second == fd;
-    if (!target) RawClose(fd);
-  }
-  if (error_fd > max_target) {
-    close_range(max_target + 1, error_fd - 1, 0);
-    close_range(error_fd + 1, ~0U, 0);
-  } else {
-    close_range(max_target + 1, ~0U, 0);
-  }
-  // Default handlers first, then the mask: a child of SpawnDetached shares
-  // its caller's memory and must never run one of its handlers.
-  struct sigaction dfl = {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // EINVAL for some: fine
-  sigset_t mask;
-  sigemptyset(&mask);
-  for (int sig : options.blocked_signals) sigaddset(&mask, sig);
-  sigprocmask(SIG_SETMASK, &mask, nullptr);
-  execve(argv[0], argv, envp);
-  fail(errno);
-  _exit(127);
-}
+constexpr size_t kMaxFds = ChildSetup::kMaxFds;
 
-// Child side of Spawn.
-[[noreturn]] void ExecChild(const SpawnOptions& options, pid_t parent, char* const* argv,
-                            char* const* envp, int error_fd, bool report = true,
-                            int join_cgroup_fd = -1) {
-  auto fail = [error_fd, report](int err) { Fail(error_fd, err, report); };
-  if (join_cgroup_fd >= 0) {
-    int procs = openat(join_cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-    if (procs < 0 || syscall(SYS_write, procs, "0", 1) != 1) fail(errno);
-    RawClose(procs);
-  }
-  if (options.group == SpawnOptions::Group::kNewSession) {
-    if (setsid() < 0) fail(errno);
-  } else if (options.group == SpawnOptions::Group::kNewProcessGroup) {
-    if (setpgid(0, 0) < 0) fail(errno);
-  }
-  if (options.parent_death_signal != 0) {
-    if (prctl(PR_SET_PDEATHSIG, options.parent_death_signal) < 0) fail(errno);
-    // The parent may have died before prctl: then nobody will signal us.
-    if (getppid() != parent) _exit(128 + options.parent_death_signal);
-  }
-  InstallAndExec(options, argv, envp, error_fd, report);
+// The child's set-up for `options`, made before the fork or clone.
+ChildSetup SetupFor(const SpawnOptions& options, pid_t parent, int error_fd) {
+  ChildSetup setup;
+  setup.group = options.group;
+  setup.parent_death_signal = options.parent_death_signal;
+  setup.parent = parent;
+  for (const auto& [source, target] : options.fds) setup.AddFd(source, target);
+  for (int sig : options.blocked_signals) setup.Block(sig);
+  setup.keep_fd = error_fd;
+  return setup;
 }
 
 struct PreparedExec {
@@ -145,13 +67,15 @@ struct PreparedExec {
 // Room for a pid written after fork: "NAME=" and this many digits.
 constexpr int kPidDigits = 10;
 
+// `slot_names`: variables added with kPidDigits zeros, to be written
+// after the fork (SlotDigits, WriteNumber), in that order at the end.
 void Prepare(const SpawnOptions& options, PreparedExec& exec,
-             const std::string& pid_slot_name = "") {
+             const std::vector<std::string>& slot_names = {}) {
   for (const std::string& arg : options.argv) exec.argv.push_back(const_cast<char*>(arg.c_str()));
   exec.argv.push_back(nullptr);
   exec.env_storage = options.extra_env;
-  if (!pid_slot_name.empty()) {
-    exec.env_storage.push_back(pid_slot_name + "=" + std::string(kPidDigits, '0'));
+  for (const std::string& name : slot_names) {
+    if (!name.empty()) exec.env_storage.push_back(name + "=" + std::string(kPidDigits, '0'));
   }
   std::vector<std::string> replaced;
   for (const std::string& entry : exec.env_storage) {
@@ -169,18 +93,28 @@ void Prepare(const SpawnOptions& options, PreparedExec& exec,
   exec.envp.push_back(nullptr);
 }
 
-// The digits of the pid slot Prepare added last. Async-signal-safe use:
-// WritePid after fork.
-char* PidSlotDigits(PreparedExec& exec) {
-  std::string& slot = exec.env_storage.back();
+// The digits of a slot Prepare added: `from_end` 0 is the last one.
+// Async-signal-safe use: WriteNumber after fork.
+char* SlotDigits(PreparedExec& exec, size_t from_end = 0) {
+  std::string& slot = exec.env_storage[exec.env_storage.size() - 1 - from_end];
   return slot.data() + slot.size() - kPidDigits;
 }
 
-void WritePid(char* digits, pid_t pid) {
+void WriteNumber(char* digits, int number) {
   for (int i = kPidDigits - 1; i >= 0; --i) {
-    digits[i] = static_cast<char>('0' + pid % 10);
-    pid /= 10;
+    digits[i] = static_cast<char>('0' + number % 10);
+    number /= 10;
   }
+}
+
+// The pipe on which a child reports why it could not start (an errno),
+// close-on-exec: EOF once every child holding it exec'd or died.
+absl::Status ErrorPipe(UniqueFd& read_end, UniqueFd& write_end) {
+  int ends[2];
+  if (pipe2(ends, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  read_end.reset(ends[0]);
+  write_end.reset(ends[1]);
+  return absl::OkStatus();
 }
 
 // Waits until every holder of the write end of `error_read` closed it (at
@@ -206,36 +140,42 @@ int ReadExecError(int error_read) {
 constexpr size_t kChildStack = 64 * 1024;
 
 struct DetachedPlan {
-  const SpawnOptions* options = nullptr;
+  ChildSetup daemon;  // kInherit, no parent-death signal: the middle made the session
   PreparedExec* exec = nullptr;
   int error_fd = -1;
-  const Companion* companion = nullptr;
+  bool has_companion = false;
+  ChildSetup companion;  // its parent, the daemon, is written by the daemon
   PreparedExec* companion_exec = nullptr;
   char* daemon_pid_digits = nullptr;     // the companion's pid, for the daemon
+  char* daemon_error_digits = nullptr;   // the companion's exec errno, for the daemon
   char* companion_pid_digits = nullptr;  // the daemon's pid, for the companion
-  pid_t daemon_pid = 0;
-  char* stack_tops[3] = {};  // middle, daemon, companion
+  int companion_error = 0;               // written by a companion that could not exec
+  char* stack_tops[3] = {};              // middle, daemon, companion
 };
 
 int CompanionMain(void* arg) {
   auto* plan = static_cast<DetachedPlan*>(arg);
   // The error pipe stays open until our exec (so that the caller knows
-  // when nobody runs on its memory any more), but a failure is not
-  // reported there: the daemon finds us gone and deals with it.
-  ExecChild(plan->companion->options, plan->daemon_pid, plan->companion_exec->argv.data(),
-            plan->companion_exec->envp.data(), plan->error_fd, /*report=*/false);
+  // when nobody runs on its memory any more), but a failure is not the
+  // caller's: it goes to the daemon, through the memory we share.
+  SetUpAndExec(plan->companion, plan->companion_exec->argv.data(),
+               plan->companion_exec->envp.data(), &plan->companion_error);
 }
 
 int DaemonMain(void* arg) {
   auto* plan = static_cast<DetachedPlan*>(arg);
-  if (plan->companion != nullptr) {
-    plan->daemon_pid = getpid();
-    WritePid(plan->companion_pid_digits, plan->daemon_pid);
+  if (plan->has_companion) {
+    plan->companion.parent = getpid();
+    WriteNumber(plan->companion_pid_digits, plan->companion.parent);
     pid_t child = clone(CompanionMain, plan->stack_tops[2], CLONE_VM | CLONE_VFORK | SIGCHLD, plan);
     if (child < 0) Fail(plan->error_fd, errno);
-    WritePid(plan->daemon_pid_digits, child);
+    // CLONE_VFORK: the companion exec'd, or stored why not and is exiting.
+    WriteNumber(plan->daemon_pid_digits, child);
+    if (plan->daemon_error_digits != nullptr) {
+      WriteNumber(plan->daemon_error_digits, plan->companion_error);
+    }
   }
-  InstallAndExec(*plan->options, plan->exec->argv.data(), plan->exec->envp.data(), plan->error_fd);
+  SetUpAndExec(plan->daemon, plan->exec->argv.data(), plan->exec->envp.data());
 }
 
 int MiddleMain(void* arg) {
@@ -251,34 +191,26 @@ int MiddleMain(void* arg) {
 
 absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) {
   if (options.argv.empty()) return absl::InvalidArgumentError("Spawn: empty argv");
-  if (options.fds.size() > 16) return absl::InvalidArgumentError("Spawn: too many fds");
+  if (options.fds.size() > kMaxFds) return absl::InvalidArgumentError("Spawn: too many fds");
   PreparedExec exec;
   Prepare(options, exec);
 
-  int error_pipe[2];
-  if (pipe2(error_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
-  UniqueFd error_read(error_pipe[0]);
-  UniqueFd error_write(error_pipe[1]);
+  UniqueFd error_read, error_write;
+  if (absl::Status piped = ErrorPipe(error_read, error_write); !piped.ok()) return piped;
 
-  pid_t parent = getpid();
-  pid_t pid = -1;
-  bool join = options.cgroup_fd >= 0;
-  if (join && ConfiguredCgroupMode() != CgroupMode::kJoin) {
-    // A fork (no CLONE_VM) straight into the cgroup; the child makes
-    // system calls only until its exec, as after fork().
-    clone_args args = {};
-    args.flags = CLONE_INTO_CGROUP;
-    args.exit_signal = SIGCHLD;
-    args.cgroup = static_cast<uint64_t>(options.cgroup_fd);
-    pid = static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
-    join = pid < 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL);
-    if (pid < 0 && !join) return ErrnoStatus(errno, "clone3 into a cgroup for " + options.argv[0]);
+  ChildSetup setup = SetupFor(options, getpid(), error_write.get());
+  // Straight into the cgroup when asked (a fork, no CLONE_VM: the child
+  // makes system calls only until its exec, as after fork()).
+  bool try_clone3 = ConfiguredCgroupMode() != CgroupMode::kJoin;
+  bool join = false;
+  pid_t pid = ForkChild(/*clone_parent=*/false, options.cgroup_fd, try_clone3, join);
+  if (pid < 0) {
+    const char* how = options.cgroup_fd >= 0 && !join ? "clone3 into a cgroup" : "fork";
+    return ErrnoStatus(errno, absl::StrCat(how, " for ", options.argv[0]));
   }
-  if (pid < 0) pid = fork();
-  if (pid < 0) return ErrnoStatus(errno, "fork for " + options.argv[0]);
   if (pid == 0) {
-    ExecChild(options, parent, exec.argv.data(), exec.envp.data(), error_write.get(), true,
-              join ? options.cgroup_fd : -1);
+    if (join) setup.join_cgroup_fd = options.cgroup_fd;
+    SetUpAndExec(setup, exec.argv.data(), exec.envp.data());
   }
 
   error_write.reset();
@@ -293,34 +225,42 @@ absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) {
 
 absl::Status SpawnDetached(const SpawnOptions& options, const Companion* companion) {
   if (options.argv.empty()) return absl::InvalidArgumentError("SpawnDetached: empty argv");
-  if (options.fds.size() > 16) return absl::InvalidArgumentError("SpawnDetached: too many fds");
+  if (options.fds.size() > kMaxFds) {
+    return absl::InvalidArgumentError("SpawnDetached: too many fds");
+  }
   PreparedExec exec;
   PreparedExec companion_exec;
   char* daemon_pid_digits = nullptr;     // the companion's pid, for the daemon
+  char* daemon_error_digits = nullptr;   // the companion's exec errno, for the daemon
   char* companion_pid_digits = nullptr;  // the daemon's pid, for the companion
   if (companion != nullptr) {
-    if (companion->options.argv.empty() || companion->options.fds.size() > 16) {
+    if (companion->options.argv.empty() || companion->options.fds.size() > kMaxFds ||
+        companion->pid_env.empty() || companion->parent_pid_env.empty()) {
       return absl::InvalidArgumentError("SpawnDetached: bad companion");
     }
-    Prepare(options, exec, companion->pid_env);
-    daemon_pid_digits = PidSlotDigits(exec);
-    Prepare(companion->options, companion_exec, companion->parent_pid_env);
-    companion_pid_digits = PidSlotDigits(companion_exec);
+    const bool with_error = !companion->exec_error_env.empty();
+    Prepare(options, exec, {companion->pid_env, companion->exec_error_env});
+    daemon_pid_digits = SlotDigits(exec, with_error ? 1 : 0);
+    if (with_error) daemon_error_digits = SlotDigits(exec);
+    Prepare(companion->options, companion_exec, {companion->parent_pid_env});
+    companion_pid_digits = SlotDigits(companion_exec);
   } else {
     Prepare(options, exec);
   }
-  int error_pipe[2];
-  if (pipe2(error_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
-  UniqueFd error_read(error_pipe[0]);
-  UniqueFd error_write(error_pipe[1]);
+  UniqueFd error_read, error_write;
+  if (absl::Status piped = ErrorPipe(error_read, error_write); !piped.ok()) return piped;
 
   DetachedPlan plan;
-  plan.options = &options;
+  plan.daemon = SetupFor(options, 0, error_write.get());
+  plan.daemon.group = ChildGroup::kInherit;
+  plan.daemon.parent_death_signal = 0;
   plan.exec = &exec;
   plan.error_fd = error_write.get();
-  plan.companion = companion;
+  plan.has_companion = companion != nullptr;
+  if (companion != nullptr) plan.companion = SetupFor(companion->options, 0, error_write.get());
   plan.companion_exec = &companion_exec;
   plan.daemon_pid_digits = daemon_pid_digits;
+  plan.daemon_error_digits = daemon_error_digits;
   plan.companion_pid_digits = companion_pid_digits;
   // Three stacks, each above a guard page.
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -367,41 +307,6 @@ absl::StatusOr<int> MemfdWithContent(const std::string& name, const std::string&
   if (absl::Status written = WriteAll(fd.get(), content); !written.ok()) return written;
   if (lseek(fd.get(), 0, SEEK_SET) != 0) return ErrnoStatus(errno, "lseek on memfd");
   return fd.release();
-}
-
-ProcessExit ProcessExit::FromSiginfo(const siginfo_t& info) {
-  ProcessExit exit;
-  exit.signaled = info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
-  exit.code = info.si_status;
-  return exit;
-}
-
-ProcessExit ProcessExit::FromWaitStatus(int status) {
-  ProcessExit exit;
-  if (WIFSIGNALED(status)) {
-    exit.signaled = true;
-    exit.code = WTERMSIG(status);
-  } else {
-    exit.code = WEXITSTATUS(status);
-  }
-  return exit;
-}
-
-std::string SignalName(int signal) {
-  const char* abbrev = sigabbrev_np(signal);
-  if (abbrev == nullptr) return absl::StrCat("signal ", signal);
-  return absl::StrCat("SIG", abbrev);
-}
-
-std::string ProcessExit::Describe() const {
-  if (signaled) return absl::StrCat("killed by signal ", code, " (", SignalName(code), ")");
-  return absl::StrCat("exited with code ", code);
-}
-
-int SignalProcessGroup(pid_t leader, int sig) {
-  if (kill(-leader, sig) == 0) return 0;
-  if (errno != ESRCH) return -1;
-  return kill(leader, sig);
 }
 
 }  // namespace appkit

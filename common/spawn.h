@@ -16,7 +16,9 @@
 //   - has exactly fds 0, 1, 2 plus the ones in `fds` (every other fd of
 //     appkit is close-on-exec).
 // A failed exec is reported as an error from Spawn (through a close-on-exec
-// pipe), never as a child that exits 127.
+// pipe), never as a child that exits 127. The child's set-up is
+// SetUpChild's (common/child_setup.h), shared with the fork server's
+// children.
 #ifndef APPKIT_COMMON_SPAWN_H_
 #define APPKIT_COMMON_SPAWN_H_
 
@@ -28,6 +30,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/child_setup.h"
+// ProcessExit, SignalProcessGroup and SignalName, which every user of
+// Spawn needs, live there.
+#include "common/process_exit.h"
 
 namespace appkit {
 
@@ -36,7 +42,7 @@ struct SpawnOptions {
   // fds to install in the child: {fd in the parent, fd number in the
   // child}. 0, 1 and 2 are inherited unless remapped here.
   std::vector<std::pair<int, int>> fds;
-  enum class Group { kInherit, kNewProcessGroup, kNewSession };
+  using Group = ChildGroup;  // kInherit, kNewProcessGroup, kNewSession
   Group group = Group::kNewProcessGroup;
   int parent_death_signal = 0;  // 0: none
   // Signals left blocked across exec (the child unblocks them once it
@@ -60,13 +66,18 @@ absl::StatusOr<pid_t> Spawn(const SpawnOptions& options);
 // the guardian's start-up on the way to the first entry). `options` work
 // as for Spawn, with the parent-death signal tied to the daemon. The
 // companion's pid reaches the daemon in its environment as `pid_env`, the
-// daemon's pid reaches the companion as `parent_pid_env` (decimal). A
-// companion that cannot start is not reported here: the daemon finds it
-// gone and deals with that.
+// daemon's pid reaches the companion as `parent_pid_env` (decimal, both
+// required). A companion that cannot start is not reported here: the
+// daemon deals with it. When `exec_error_env` is set, the daemon is told
+// for certain in that variable: the errno of the companion's failed exec
+// (the companion is then exiting: reap it), or 0 once it exec'd. (The
+// daemon execs only after the companion did either, CLONE_VFORK, so no
+// race with its exit is left to the daemon.)
 struct Companion {
   SpawnOptions options;
   std::string pid_env;
   std::string parent_pid_env;
+  std::string exec_error_env;  // optional
 };
 
 // Starts a daemon: fork, setsid, fork again and exec in the grandchild,
@@ -82,29 +93,6 @@ absl::Status SpawnDetached(const SpawnOptions& options, const Companion* compani
 // A close-on-exec memfd holding `content`, positioned at 0: how appkit
 // hands a launch message to a child (any size, no blocking writer).
 absl::StatusOr<int> MemfdWithContent(const std::string& name, const std::string& content);
-
-// How a process ended, from a waitid() siginfo or a wait status.
-struct ProcessExit {
-  bool signaled = false;
-  int code = 0;  // exit status, or the signal number when signaled
-
-  static ProcessExit FromSiginfo(const siginfo_t& info);
-  static ProcessExit FromWaitStatus(int status);
-  // pyappkit's exitcode: the status, or minus the signal (-9 for SIGKILL).
-  int exitcode() const { return signaled ? -code : code; }
-  bool success() const { return !signaled && code == 0; }
-  // "exited with code 1", "killed by signal 9 (SIGKILL)".
-  std::string Describe() const;
-};
-
-// kill(-leader, sig); when that group does not exist yet (a fork-server
-// child between its fork and its setpgid), kill(leader, sig) instead: the
-// child has nothing of its own yet, and it keeps SIGTERM/SIGINT/SIGHUP
-// blocked until it handles them, so nothing is lost.
-int SignalProcessGroup(pid_t leader, int sig);
-
-// "SIGTERM" for 15, "signal 70" for an unnamed one.
-std::string SignalName(int signal);
 
 }  // namespace appkit
 

@@ -1,6 +1,7 @@
 // Spawn and SpawnDetached with real processes (/bin/sh, /usr/bin/env).
 #include "common/spawn.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -84,7 +85,11 @@ TEST(SpawnTest, DetachedDaemonStartsItsCompanion) {
   const std::string companion_file = dir.File("companion.txt");
   UniqueFd companion_out(open(companion_file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   ASSERT_TRUE(companion_out);
-  UniqueFd stray(open("/dev/null", O_RDONLY));  // not close-on-exec: must not leak
+  // Not close-on-exec: must not leak. High, away from the fds the shell
+  // below opens for a moment for its $(...) (3, 4, ...).
+  UniqueFd stray_low(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  UniqueFd stray(fcntl(stray_low.get(), F_DUPFD, 50));
+  ASSERT_TRUE(stray);
 
   SpawnOptions daemon;
   daemon.argv = {"/bin/sh", "-c",
@@ -155,6 +160,47 @@ TEST(SpawnTest, CompanionThatCannotStartLeavesTheDaemonRunning) {
   EXPECT_TRUE(stat.empty() || stat.find(") Z ") != std::string::npos) << stat;
   kill(daemon_pid, SIGKILL);
   EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(daemon_pid); }, absl::Seconds(5)));
+}
+
+// With `exec_error_env`, the daemon is told for certain whether its
+// companion exec'd (0) or why not (a companion that failed is then
+// already exiting, nothing to wait for but its reaping).
+TEST(SpawnTest, TheDaemonIsToldWhetherItsCompanionExecd) {
+  for (const bool broken : {false, true}) {
+    TempDir dir;
+    const std::string daemon_file = dir.File("daemon.txt");
+    SpawnOptions daemon;
+    daemon.argv = {"/bin/sh", "-c",
+                   "echo $$ $COMPANION_PID $COMPANION_EXEC_ERROR > " + daemon_file + ".tmp && mv " +
+                       daemon_file + ".tmp " + daemon_file + " && exec sleep 30"};
+    Companion companion;
+    companion.options.argv = {broken ? "/nonexistent/companion" : "/bin/sleep", "30"};
+    companion.options.parent_death_signal = SIGKILL;
+    companion.pid_env = "COMPANION_PID";
+    companion.parent_pid_env = "DAEMON_PID";
+    companion.exec_error_env = "COMPANION_EXEC_ERROR";
+    ASSERT_TRUE(SpawnDetached(daemon, &companion).ok());
+    ASSERT_TRUE(WaitFor([&] { return Fields(daemon_file).size() == 3; })) << broken;
+    std::vector<std::string> d = Fields(daemon_file);
+    pid_t daemon_pid = 0, companion_pid = 0;
+    int exec_errno = -1;
+    ASSERT_TRUE(absl::SimpleAtoi(d[0], &daemon_pid));
+    ASSERT_TRUE(absl::SimpleAtoi(d[1], &companion_pid));
+    ASSERT_TRUE(absl::SimpleAtoi(d[2], &exec_errno)) << d[2];
+    EXPECT_GT(companion_pid, 0);
+    EXPECT_EQ(exec_errno, broken ? ENOENT : 0);
+    kill(daemon_pid, SIGKILL);
+    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(daemon_pid); }, absl::Seconds(5)));
+    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(companion_pid); }, absl::Seconds(5)));
+  }
+}
+
+TEST(SpawnTest, ACompanionWithoutItsPidVariablesIsRefused) {
+  SpawnOptions daemon;
+  daemon.argv = {"/bin/true"};
+  Companion companion;
+  companion.options.argv = {"/bin/true"};
+  EXPECT_EQ(SpawnDetached(daemon, &companion).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// The debug file / debug snapshot JSON of SPEC §4, pyappkit's format:
+// The debug file / debug snapshot JSON, pyappkit's format:
 //
 //   {"updated_at": "...", "worker_info_list": [{"index", "entry", "name",
 //    "stdout_filename", "stderr_filename", "pid" (null while not

@@ -1,4 +1,4 @@
-// The debug file format, key by key, against SPEC §4.
+// The debug file format (pyappkit's), key by key.
 #include "controller/debug_info.h"
 
 #include "common/time_format.h"

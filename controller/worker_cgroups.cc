@@ -20,7 +20,7 @@ std::unique_ptr<WorkerCgroups> WorkerCgroups::Create() {
     pool = CreateCgroup(*own, name);
   }
   if (!pool.ok()) {
-    Log().info("worker controller {}: no cgroups for the workers ({}): a worker's process group "
+    Log().info("controller {}: no cgroups for the workers ({}): a worker's process group "
                  "is killed at its exit",
                  getpid(), std::string(pool.status().message()));
     return nullptr;
@@ -31,10 +31,10 @@ std::unique_ptr<WorkerCgroups> WorkerCgroups::Create() {
 WorkerCgroups::~WorkerCgroups() {
   absl::StatusOr<int> killed = ClearCgroup(pool_, absl::Seconds(2), /*keep_top=*/false);
   if (!killed.ok()) {
-    Log().warn("worker controller {}: cgroup {}: {}", getpid(), pool_,
+    Log().warn("controller {}: cgroup {}: {}", getpid(), pool_,
                  std::string(killed.status().message()));
   } else if (*killed > 0) {
-    Log().warn("worker controller {}: killed {} leftover process{} of the workers", getpid(),
+    Log().warn("controller {}: killed {} leftover process{} of the workers", getpid(),
                  *killed, *killed == 1 ? "" : "es");
   }
 }
@@ -42,7 +42,7 @@ WorkerCgroups::~WorkerCgroups() {
 UniqueFd WorkerCgroups::OpenPool() const {
   absl::StatusOr<UniqueFd> fd = OpenCgroup(pool_);
   if (!fd.ok()) {
-    Log().error("worker controller {}: {}", getpid(), std::string(fd.status().message()));
+    Log().error("controller {}: {}", getpid(), std::string(fd.status().message()));
     return UniqueFd();
   }
   return std::move(*fd);

@@ -16,7 +16,9 @@
 //
 // Loop thread only. AfterWorker and the destructor may block up to 2 s
 // (a nested pool's fork server finishing its cleanup, a process that
-// takes long to die).
+// takes long to die); AfterWorker only when the worker left processes in
+// its cgroup (then the wait for it to empty is not yet made through the
+// loop).
 #ifndef APPKIT_CONTROLLER_WORKER_CGROUPS_H_
 #define APPKIT_CONTROLLER_WORKER_CGROUPS_H_
 

@@ -7,26 +7,20 @@
 
 namespace appkit::controller {
 
-
-
 // The whole design: read it with the table in worker_machine.h.
-const WorkerMachine::Action WorkerMachine::kTable[kWorkerStateCount][kWorkerEventCount] = {
-    // Spawned, SpawnFailed, EntryRunning, Exited, Stop, RestartDue, KillDue
-    /* STARTING */ {&WorkerMachine::Launched, &WorkerMachine::Failed, &WorkerMachine::Running,
-                    &WorkerMachine::Ended, &WorkerMachine::BeginStop, &WorkerMachine::Ignore,
-                    &WorkerMachine::Ignore},
-    /* RUNNING  */ {&WorkerMachine::Ignore, &WorkerMachine::Ignore, &WorkerMachine::Ignore,
-                    &WorkerMachine::Ended, &WorkerMachine::BeginStop, &WorkerMachine::Ignore,
-                    &WorkerMachine::Ignore},
-    /* WAITING  */ {&WorkerMachine::Ignore, &WorkerMachine::Ignore, &WorkerMachine::Ignore,
-                    &WorkerMachine::Ignore, &WorkerMachine::StopWaiting, &WorkerMachine::Spawn,
-                    &WorkerMachine::Ignore},
-    /* STOPPING */ {&WorkerMachine::Late, &WorkerMachine::Stopped, &WorkerMachine::Ignore,
-                    &WorkerMachine::Stopped, &WorkerMachine::Ignore, &WorkerMachine::Ignore,
-                    &WorkerMachine::Kill},
-    /* EXITED   */ {&WorkerMachine::Ignore, &WorkerMachine::Ignore, &WorkerMachine::Ignore,
-                    &WorkerMachine::Ignore, &WorkerMachine::Ignore, &WorkerMachine::Ignore,
-                    &WorkerMachine::Ignore},
+using M = WorkerMachine;
+const M::Action M::kTable[kWorkerStateCount][kWorkerEventCount] = {
+    // Spawned, SpawnFailed, EntryRunning, Exited, Stop, RestartDue, KillDue, CheckDue, Pong
+    /* STARTING */ {&M::Launched, &M::Failed, &M::Running, &M::Ended, &M::BeginStop, &M::Ignore,
+                    &M::Ignore, &M::Ignore, &M::Ignore},
+    /* RUNNING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ended, &M::BeginStop, &M::Ignore,
+                    &M::Ignore, &M::Check, &M::Answered},
+    /* WAITING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::StopWaiting, &M::Spawn,
+                    &M::Ignore, &M::Ignore, &M::Ignore},
+    /* STOPPING */ {&M::Late, &M::Stopped, &M::Ignore, &M::Stopped, &M::Ignore, &M::Ignore,
+                    &M::Kill, &M::Ignore, &M::Ignore},
+    /* EXITED   */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore,
+                    &M::Ignore, &M::Ignore, &M::Ignore},
 };
 
 const char* WorkerStateName(WorkerState state) {
@@ -38,7 +32,8 @@ const char* WorkerStateName(WorkerState state) {
 
 const char* WorkerEventName(WorkerEvent event) {
   static const char* const kNames[kWorkerEventCount] = {
-      "Spawned", "SpawnFailed", "EntryRunning", "Exited", "Stop", "RestartDue", "KillDue"};
+      "Spawned", "SpawnFailed", "EntryRunning", "Exited", "Stop", "RestartDue", "KillDue",
+      "CheckDue", "Pong"};
   return kNames[static_cast<int>(event)];
 }
 
@@ -64,6 +59,8 @@ void WorkerMachine::Spawn(const WorkerInput& input) {
 void WorkerMachine::Launched(const WorkerInput& input) {
   record_.pid = input.pid;
   record_.start_time = effects_->Now();
+  ping_outstanding_ = false;
+  unresponsive_ = false;
   Log().info("worker {} launched (pid {}, entry {})", config_.name, input.pid, config_.entry);
 }
 
@@ -95,7 +92,7 @@ void WorkerMachine::RecordEnd(const ProcessExit& exit) {
     Log().warn("worker {} (pid {}) {}; {}", config_.name, run.pid, run.description, next);
   }
   record_.history.push_back(std::move(run));
-  if (record_.history.size() > kHistoryLength) record_.history.pop_front();
+  if (record_.history.size() > kHistoryLength) record_.history.erase(record_.history.begin());
   record_.pid = 0;
   record_.kill_at.reset();
 }
@@ -145,6 +142,25 @@ void WorkerMachine::Kill(const WorkerInput&) {
              "killed with SIGKILL",
              config_.name, record_.pid, absl::FormatDuration(*config_.stop_timeout));
   effects_->SignalWorker(config_.index, SIGKILL);
+}
+
+void WorkerMachine::Check(const WorkerInput&) {
+  if (ping_outstanding_ && !unresponsive_) {
+    unresponsive_ = true;
+    Log().warn("worker {} (pid {}) has not answered its control channel for {}: hung or stopped?",
+               config_.name, record_.pid, absl::FormatDuration(config_.check_interval));
+  }
+  ping_outstanding_ = true;
+  effects_->Ping(config_.index);
+  effects_->CheckPidFile(config_.index);
+}
+
+void WorkerMachine::Answered(const WorkerInput&) {
+  ping_outstanding_ = false;
+  if (unresponsive_) {
+    unresponsive_ = false;
+    Log().info("worker {} (pid {}) answers its control channel again", config_.name, record_.pid);
+  }
 }
 
 }  // namespace appkit::controller

@@ -1,17 +1,17 @@
-// One worker's state machine in the controller (SPEC §4), as a table of
-// small actions indexed [state][event] (the model is s6-supervise). Pure:
+// One worker's state machine in the controller, as a table of small
+// actions indexed [state][event] (the model is s6-supervise). Pure:
 // processes, the control channel and timers are reached through
 // WorkerEffects, so every cell runs in a unit test
-// (worker_machine_test.cc); the controller (worker_pool.cc) turns pidfds,
+// (worker_machine_test.cc); the controller (controller.h) turns pidfds,
 // channel bytes, timers and requests into WorkerInputs.
 //
-//   state \ event     | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue
-//   ------------------+----------+-------------+--------------+---------+-------------+------------+--------
-//   STARTING          | Launched | Failed      | Running      | Ended   | BeginStop   | -          | -
-//   RUNNING           | -        | -           | -            | Ended   | BeginStop   | -          | -
-//   WAITING_TO_RESTART| -        | -           | -            | -       | StopWaiting | Spawn      | -
-//   STOPPING          | Late     | Stopped     | -            | Stopped | -           | -          | Kill
-//   EXITED            | -        | -           | -            | -       | -           | -          | -
+//   state \ event   | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue | CheckDue | Pong
+//   ----------------+----------+-------------+--------------+---------+-------------+------------+---------+----------+---------
+//   STARTING        | Launched | Failed      | Running      | Ended   | BeginStop   | -          | -       | -        | -
+//   RUNNING         | -        | -           | -            | Ended   | BeginStop   | -          | -       | Check    | Answered
+//   WAITING_RESTART | -        | -           | -            | -       | StopWaiting | Spawn      | -       | -        | -
+//   STOPPING        | Late     | Stopped     | -            | Stopped | -           | -          | Kill    | -        | -
+//   EXITED          | -        | -           | -            | -       | -           | -          | -       | -        | -
 //
 //   Spawn:       ask for a worker process (the answer comes as Spawned or
 //                SpawnFailed) -> STARTING
@@ -28,6 +28,11 @@
 //   StopWaiting: cancel the restart timer -> EXITED
 //   Stopped:     record the run, cancel the kill timer -> EXITED
 //   Kill:        SIGKILL to the worker's process group
+//   Check:       (each check_interval) ping the worker on its channel; one
+//                that did not answer the previous ping is logged as hung;
+//                have its pid file written again if it was removed
+//   Answered:    the ping's answer; a worker logged as hung is logged again
+//                as answering
 //
 // Not thread-safe: the controller's loop thread drives it.
 #ifndef APPKIT_CONTROLLER_WORKER_MACHINE_H_
@@ -36,7 +41,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -56,8 +61,10 @@ enum class WorkerEvent : uint8_t {
   kStop,          // quit requested for this worker, or for the whole pool (detail: why)
   kRestartDue,    // its restart timer fired
   kKillDue,       // its kill timer fired (stop_timeout after the quit request)
+  kCheckDue,      // the controller's check_interval timer fired
+  kPong,          // the worker answered a ping on its channel
 };
-inline constexpr int kWorkerEventCount = 7;
+inline constexpr int kWorkerEventCount = 9;
 
 const char* WorkerStateName(WorkerState state);  // "STARTING", ... (the wire names)
 const char* WorkerEventName(WorkerEvent event);
@@ -83,6 +90,10 @@ class WorkerEffects {
   virtual void SignalWorker(int index, int signal) = 0;  // its process group
   virtual void SetTimer(int index, Timer timer, absl::Time at) = 0;
   virtual void CancelTimer(int index, Timer timer) = 0;
+  // Sends a ping on the worker's channel (answered with Pong).
+  virtual void Ping(int index) = 0;
+  // Has the worker write its pid file again if someone removed it.
+  virtual void CheckPidFile(int index) = 0;
 };
 
 struct WorkerRun {
@@ -103,7 +114,9 @@ struct WorkerRecord {
   std::optional<absl::Time> start_after;  // a restart is due then
   std::optional<absl::Time> kill_at;      // SIGKILL is due then
   bool stopped = false;                   // asked to quit: never restarted
-  std::deque<WorkerRun> history;          // ended runs, oldest first
+  // Ended runs, oldest first (a vector: an empty deque costs ~600 bytes,
+  // and a pool holds one per worker).
+  std::vector<WorkerRun> history;
 };
 
 class WorkerMachine {
@@ -114,6 +127,7 @@ class WorkerMachine {
     std::string entry;  // for messages
     std::optional<absl::Duration> restart_interval;
     std::optional<absl::Duration> stop_timeout;
+    absl::Duration check_interval = absl::Minutes(1);  // for messages
   };
   static constexpr size_t kHistoryLength = 20;
 
@@ -125,6 +139,10 @@ class WorkerMachine {
   const WorkerRecord& record() const { return record_; }
   WorkerState state() const { return record_.state; }
   bool has_process() const { return record_.pid > 0; }
+  // EXITED: no process, none asked for, and none ever again.
+  bool finished() const { return record_.state == WorkerState::kExited; }
+  // Missed a whole check_interval without answering its ping.
+  bool unresponsive() const { return unresponsive_; }
   const Config& config() const { return config_; }
 
  private:
@@ -142,6 +160,8 @@ class WorkerMachine {
   void StopWaiting(const WorkerInput& input);
   void Stopped(const WorkerInput& input);
   void Kill(const WorkerInput& input);
+  void Check(const WorkerInput& input);
+  void Answered(const WorkerInput& input);
 
   void RecordEnd(const ProcessExit& exit);
   void RestartOrEnd();
@@ -149,6 +169,9 @@ class WorkerMachine {
   const Config config_;
   WorkerEffects* const effects_;
   WorkerRecord record_;
+  // The check_interval ping (not part of the record: no view shows it).
+  bool ping_outstanding_ = false;  // sent at the last check, no answer yet
+  bool unresponsive_ = false;      // missed a whole check_interval
 };
 
 }  // namespace appkit::controller

@@ -37,6 +37,8 @@ class FakeEffects : public WorkerEffects {
   void CancelTimer(int index, Timer timer) override {
     calls.push_back(absl::StrCat("cancel ", index, " ", Name(timer)));
   }
+  void Ping(int index) override { calls.push_back(absl::StrCat("ping ", index)); }
+  void CheckPidFile(int index) override { calls.push_back(absl::StrCat("pidfile ", index)); }
   static const char* Name(Timer timer) { return timer == Timer::kRestart ? "restart" : "kill"; }
 
   WorkerMachine* machine = nullptr;
@@ -47,7 +49,8 @@ class FakeEffects : public WorkerEffects {
 };
 
 WorkerMachine::Config Config(std::optional<absl::Duration> restart = absl::Seconds(2)) {
-  return WorkerMachine::Config{7, "w7", "demo:worker", restart, absl::Seconds(10)};
+  return WorkerMachine::Config{7, "w7", "demo:worker", restart, absl::Seconds(10),
+                               absl::Minutes(1)};
 }
 
 WorkerInput Exited(int code) {
@@ -95,6 +98,8 @@ const std::vector<Cell>& Cells() {
       {S::kStarting, E::kStop, S::kStopping, {"quit 7", "set 7 kill +10s"}},
       {S::kStarting, E::kRestartDue, S::kStarting, {}},
       {S::kStarting, E::kKillDue, S::kStarting, {}},
+      {S::kStarting, E::kCheckDue, S::kStarting, {}},
+      {S::kStarting, E::kPong, S::kStarting, {}},
       {S::kRunning, E::kSpawned, S::kRunning, {}},
       {S::kRunning, E::kSpawnFailed, S::kRunning, {}},
       {S::kRunning, E::kEntryRunning, S::kRunning, {}},
@@ -102,6 +107,8 @@ const std::vector<Cell>& Cells() {
       {S::kRunning, E::kStop, S::kStopping, {"quit 7", "set 7 kill +10s"}},
       {S::kRunning, E::kRestartDue, S::kRunning, {}},
       {S::kRunning, E::kKillDue, S::kRunning, {}},
+      {S::kRunning, E::kCheckDue, S::kRunning, {"ping 7", "pidfile 7"}},
+      {S::kRunning, E::kPong, S::kRunning, {}},
       {S::kWaitingToRestart, E::kSpawned, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kSpawnFailed, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kEntryRunning, S::kWaitingToRestart, {}},
@@ -109,6 +116,8 @@ const std::vector<Cell>& Cells() {
       {S::kWaitingToRestart, E::kStop, S::kExited, {"cancel 7 restart"}},
       {S::kWaitingToRestart, E::kRestartDue, S::kStarting, {"spawn 7"}},
       {S::kWaitingToRestart, E::kKillDue, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kCheckDue, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kPong, S::kWaitingToRestart, {}},
       {S::kStopping, E::kSpawned, S::kStopping, {}},
       {S::kStopping, E::kSpawnFailed, S::kExited, {"cancel 7 kill"}},
       {S::kStopping, E::kEntryRunning, S::kStopping, {}},
@@ -116,6 +125,8 @@ const std::vector<Cell>& Cells() {
       {S::kStopping, E::kStop, S::kStopping, {}},
       {S::kStopping, E::kRestartDue, S::kStopping, {}},
       {S::kStopping, E::kKillDue, S::kStopping, {"signal 7 9"}},
+      {S::kStopping, E::kCheckDue, S::kStopping, {}},
+      {S::kStopping, E::kPong, S::kStopping, {}},
       {S::kExited, E::kSpawned, S::kExited, {}},
       {S::kExited, E::kSpawnFailed, S::kExited, {}},
       {S::kExited, E::kEntryRunning, S::kExited, {}},
@@ -123,6 +134,8 @@ const std::vector<Cell>& Cells() {
       {S::kExited, E::kStop, S::kExited, {}},
       {S::kExited, E::kRestartDue, S::kExited, {}},
       {S::kExited, E::kKillDue, S::kExited, {}},
+      {S::kExited, E::kCheckDue, S::kExited, {}},
+      {S::kExited, E::kPong, S::kExited, {}},
   };
   return *cells;
 }
@@ -206,6 +219,51 @@ TEST(WorkerMachineTest, AProcessAskedForBeforeTheStopIsKilledOnceTheKillTimeHasP
   machine.Handle(Of(WorkerEvent::kSpawned));
   EXPECT_EQ(machine.record().pid, 200);
   EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 7 9"});
+}
+
+TEST(WorkerMachineTest, AWorkerThatMissesAWholeCheckIntervalIsUnresponsiveUntilItAnswers) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kRunning);
+  machine.Handle(Of(WorkerEvent::kCheckDue));
+  EXPECT_FALSE(machine.unresponsive());  // one ping out: not late yet
+  machine.Handle(Of(WorkerEvent::kCheckDue));
+  EXPECT_TRUE(machine.unresponsive());
+  EXPECT_EQ(effects.calls,
+            (std::vector<std::string>{"ping 7", "pidfile 7", "ping 7", "pidfile 7"}));
+  machine.Handle(Of(WorkerEvent::kPong));
+  EXPECT_FALSE(machine.unresponsive());
+  machine.Handle(Of(WorkerEvent::kCheckDue));
+  EXPECT_FALSE(machine.unresponsive());
+}
+
+TEST(WorkerMachineTest, ANewProcessStartsWithNoPingOutstanding) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kRunning);
+  machine.Handle(Of(WorkerEvent::kCheckDue));
+  machine.Handle(Of(WorkerEvent::kCheckDue));
+  ASSERT_TRUE(machine.unresponsive());
+  machine.Handle(Exited(9));
+  machine.Handle(Of(WorkerEvent::kRestartDue));
+  machine.Handle(Of(WorkerEvent::kEntryRunning));
+  EXPECT_FALSE(machine.unresponsive());
+  machine.Handle(Of(WorkerEvent::kCheckDue));
+  EXPECT_FALSE(machine.unresponsive());
+}
+
+TEST(WorkerMachineTest, OnlyAnExitedWorkerIsFinished) {
+  for (WorkerState state : {WorkerState::kStarting, WorkerState::kRunning,
+                            WorkerState::kWaitingToRestart, WorkerState::kStopping,
+                            WorkerState::kExited}) {
+    FakeEffects effects;
+    WorkerMachine machine(Config(), &effects);
+    effects.machine = &machine;
+    BringTo(machine, effects, state);
+    EXPECT_EQ(machine.finished(), state == WorkerState::kExited) << WorkerStateName(state);
+  }
 }
 
 }  // namespace

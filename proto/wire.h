@@ -24,14 +24,15 @@ inline constexpr int kExecutorReadyFd = 4;  // pipe: kEntryRunning once the entr
 // Controller -> worker (a fork of the worker fork server).
 inline constexpr int kWorkerChannelFd = 3;  // SOCK_SEQPACKET, one byte per message
 
-// Messages on the worker channel (one byte each) and the executor's
-// readiness pipe.
+// Messages on the worker channel (one byte each), the executor's
+// readiness pipe, and a fork-server child's go socket.
 enum class Message : char {
   kEntryRunning = 'r',   // child -> supervisor: the module is loaded, the entry is called
   kQuit = 'q',           // controller -> worker: QuitRequested() becomes true
   kRewritePidFile = 'p', // controller -> worker: its pid file was removed by hand
   kPing = 'h',           // controller -> worker: are you there?
   kPong = 'H',           // worker -> controller: the answer
+  kGo = 'g',             // supervisor -> fork-server child: your pid is known, run (EOF: never)
 };
 
 // The guardian's socket when the user names none: "<pid file>.sock".

@@ -33,3 +33,20 @@ def appkit_cc_test(name, copts = [], deps = [], size = "medium", gtest_main = Tr
         size = size,
         **kwargs
     )
+
+# The stanza every integration test of appkit repeats: a test that starts
+# real daemons through //client:appkit (which carries the guardian,
+# executor, worker and control-plane plugin as data), with the test module
+# to run and the temp-dir and process helpers of //testing. The test lists
+# only what it needs beyond those.
+def appkit_daemon_test(name, deps = [], data = [], **kwargs):
+    appkit_cc_test(
+        name = name,
+        deps = [
+            Label("//client:appkit"),
+            Label("//testing:process_helpers"),
+            Label("//testing:temp_dir"),
+        ] + deps,
+        data = [Label("//testing:test_module")] + data,
+        **kwargs
+    )

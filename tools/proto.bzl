@@ -61,7 +61,8 @@ def _repository_root():
         return "."
     return "external/" + repository[1:]
 
-def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None, proto_root = ""):
+def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None, proto_root = "",
+                         testonly = False):
     hdrs, cc_srcs = _outs(srcs, grpc)
     root = _repository_root()
     if proto_root:
@@ -78,6 +79,7 @@ def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None,
         name = name + "_srcs",
         srcs = srcs + [dep + "_srcs" for dep in deps],
         visibility = visibility,
+        testonly = testonly,
     )
     native.genrule(
         name = name + "_gen",
@@ -89,6 +91,7 @@ def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None,
         # protoc and the plugin are system binaries outside the sandbox.
         local = True,
         message = "protoc " + " ".join(srcs),
+        testonly = testonly,
     )
     pb_hdrs = [h for h in hdrs if not h.endswith(".grpc.pb.h")]
     pb_srcs = [f for f in cc_srcs if not f.endswith(".grpc.pb.cc")]
@@ -97,6 +100,7 @@ def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None,
         hdrs = hdrs,
         deps = [dep + "_headers" for dep in deps] + [Label("//third_party:protobuf")],
         visibility = visibility,
+        testonly = testonly,
         **cc_kwargs
     )
     if not grpc:
@@ -106,9 +110,11 @@ def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None,
             hdrs = pb_hdrs,
             deps = deps + [Label("//third_party:protobuf")],
             visibility = visibility,
+        testonly = testonly,
             **cc_kwargs
         )
-        native.alias(name = name + "_messages", actual = name, visibility = visibility)
+        native.alias(name = name + "_messages", actual = name, visibility = visibility,
+                     testonly = testonly)
         return
     appkit_cc_library(
         name = name + "_messages",
@@ -116,6 +122,7 @@ def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None,
         hdrs = pb_hdrs,
         deps = [dep + "_messages" for dep in deps] + [Label("//third_party:protobuf")],
         visibility = visibility,
+        testonly = testonly,
         **cc_kwargs
     )
     appkit_cc_library(
@@ -124,6 +131,7 @@ def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None,
         hdrs = [h for h in hdrs if h.endswith(".grpc.pb.h")],
         deps = [name + "_headers", Label("//third_party:grpc")],
         visibility = visibility,
+        testonly = testonly,
         **cc_kwargs
     )
     appkit_cc_library(
@@ -133,4 +141,5 @@ def appkit_proto_library(name, srcs, deps = [], grpc = False, visibility = None,
         # the other order leaves its references to them unresolved.
         deps = [name + "_grpc_only", name + "_messages"],
         visibility = visibility,
+        testonly = testonly,
     )

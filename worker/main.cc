@@ -1,8 +1,8 @@
-// The worker binary: a fork server for one worker pool (see
+// The worker binary: a fork server for one controller (see
 // common/fork_server.h). The controller execs it once, with its socket on
-// fd 3 and, when the pool has cgroups, the pool's cgroup as argv[1] (it
-// runs in it: controller/worker_cgroups.h); every worker is a fork of it
-// that runs RunWorker with the WorkerLaunch it was sent.
+// fd wire::kForkServerFd and, when the pool has cgroups, the pool's cgroup
+// as argv[1] (it runs in it: controller/worker_cgroups.h); every worker is
+// a fork of it that runs RunWorker with the WorkerLaunch it was sent.
 //
 // Linked with -rdynamic (like the executor): worker modules bind to this
 // binary's one copy of the appkit runtime.
@@ -20,12 +20,14 @@
 #include "common/fork_server.h"
 #include "common/orphan_cleanup.h"
 #include "proto/launch.pb.h"
+#include "proto/wire.h"
 #include "worker/run_worker.h"
 
 int main(int argc, char** argv) {
   struct stat st;
-  if (fstat(3, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-    fprintf(stderr, "worker: no fork-server socket on fd 3 (it is started by StartWorkers)\n");
+  if (fstat(appkit::wire::kForkServerFd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    fprintf(stderr, "worker: no fork-server socket on fd %d (it is started by StartWorkers)\n",
+            appkit::wire::kForkServerFd);
     return 2;
   }
   // One pidfd per live worker is kept here (for the cleanup below): a
@@ -65,7 +67,7 @@ int main(int argc, char** argv) {
                     "workers and removed their stale pid files%s\n", getpid(), cgroup_note.c_str());
   };
   return appkit::ServeForkRequests(
-      3,
+      appkit::wire::kForkServerFd,
       [&original](const std::string& request) {
         setrlimit(RLIMIT_NOFILE, &original);
         appkit::v1::WorkerLaunch launch;

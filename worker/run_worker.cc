@@ -15,6 +15,7 @@
 #include "common/fd_io.h"
 #include "common/host.h"
 #include "common/pid_file.h"
+#include "proto/wire.h"
 #include "spdlog/spdlog.h"
 
 namespace appkit::worker {
@@ -41,24 +42,29 @@ absl::Status AcquirePidFile(PidFileHolder& holder) {
   return absl::OkStatus();
 }
 
+void Send(wire::Message message) {
+  const char byte = static_cast<char>(message);
+  (void)!send(wire::kWorkerChannelFd, &byte, 1, MSG_NOSIGNAL);
+}
+
 // Reads the controller's requests until EOF; never returns before that.
 void ServeChannel(PidFileHolder* holder, std::string name) {
   for (;;) {
-    char request;
-    ssize_t n = recv(kChannelFd, &request, 1, 0);
+    char byte;
+    ssize_t n = recv(wire::kWorkerChannelFd, &byte, 1, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       if (!QuitRequested()) Log().warn("worker {}: controller gone; quitting", name);
       internal::RequestQuit();
       return;
     }
-    if (request == 'h') {  // the controller's liveness ping
-      char answer = 'H';
-      (void)!send(kChannelFd, &answer, 1, MSG_NOSIGNAL);
-    } else if (request == 'q') {
+    const auto request = static_cast<wire::Message>(byte);
+    if (request == wire::Message::kPing) {
+      Send(wire::Message::kPong);
+    } else if (request == wire::Message::kQuit) {
       Log().info("worker {}: quit requested by the controller", name);
       internal::RequestQuit();
-    } else if (request == 'p') {
+    } else if (request == wire::Message::kRewritePidFile) {
       std::lock_guard<std::mutex> lock(holder->mu);
       if (holder->done) continue;
       holder->file.reset();  // no-op on the file when it is no longer ours
@@ -79,7 +85,7 @@ int RunWorker(const v1::WorkerLaunch& launch) {
   const std::string& name = launch.name();
   // The channel stays open for the worker's life; programs the entry
   // executes must not inherit it.
-  fcntl(kChannelFd, F_SETFD, FD_CLOEXEC);
+  fcntl(wire::kWorkerChannelFd, F_SETFD, FD_CLOEXEC);
   internal::HostConfig host;
   host.role = "worker:" + name;
   if (launch.has_logging_config()) host.logging = launch.logging_config();
@@ -110,8 +116,7 @@ int RunWorker(const v1::WorkerLaunch& launch) {
     Log().error("worker {} (pid {}) cannot run entry {}: {}", name, getpid(), launch.entry(),
                   std::string(entry.status().message()));
   } else {
-    char ready = 'r';
-    (void)!send(kChannelFd, &ready, 1, MSG_NOSIGNAL);
+    Send(wire::Message::kEntryRunning);
     Log().info("worker {} (pid {}) running entry {}", name, getpid(), launch.entry());
     Args args(launch.args());
     code = internal::RunEntry(*entry, args, launch.entry());

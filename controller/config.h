@@ -1,0 +1,42 @@
+// What StartWorkers (client/start_workers.cc) hands the controller: the
+// workers, checked and resolved, and the options of the pool. Plain
+// values; the controller copies them and never changes them.
+#ifndef APPKIT_CONTROLLER_CONFIG_H_
+#define APPKIT_CONTROLLER_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/logging.h"
+#include "google/protobuf/struct.pb.h"
+
+namespace appkit::controller {
+
+struct WorkerConfig {
+  std::string name;            // unique, non-empty, no control characters
+  std::string entry;           // as the user wrote it
+  std::string resolved_entry;  // "/abs/libx.so:function"
+  google::protobuf::Struct args;
+  std::optional<LoggingConfig> logging;
+  std::string pid_filename;
+  std::string stdout_filename;
+  std::string stderr_filename;
+};
+
+struct ControllerConfig {
+  std::vector<WorkerConfig> workers;
+  std::optional<std::string> debug_filename;
+  absl::Duration check_interval = absl::Minutes(1);
+  std::optional<absl::Duration> restart_interval;  // none: an exited worker stays EXITED
+  std::optional<absl::Duration> stop_timeout;      // none: wait for a stopping worker forever
+  std::string worker_binary;      // the worker fork server (worker/main.cc)
+  std::string controller_socket;  // serve appkit.v1.Controller there; "" for none
+  uint64_t user_fd_limit = 0;     // the workers' soft RLIMIT_NOFILE (0: as inherited)
+};
+
+}  // namespace appkit::controller
+
+#endif  // APPKIT_CONTROLLER_CONFIG_H_

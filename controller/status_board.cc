@@ -1,0 +1,57 @@
+#include "controller/status_board.h"
+
+#include <unistd.h>
+
+#include "controller/debug_info.h"
+
+namespace appkit::controller {
+
+StatusBoard::StatusBoard(std::vector<WorkerInfo> infos) : infos_(std::move(infos)) {
+  std::vector<v1::WorkerStatus> statuses;
+  statuses.reserve(infos_.size());
+  for (const WorkerInfo& info : infos_) statuses.push_back(WorkerStatusView(info, WorkerRecord()));
+  absl::MutexLock lock(&mu_);
+  statuses_ = std::move(statuses);
+}
+
+void StatusBoard::Publish(int index, const WorkerRecord& record) {
+  v1::WorkerStatus status = WorkerStatusView(infos_[index], record);
+  absl::MutexLock lock(&mu_);
+  statuses_[index].Swap(&status);
+}  // the old view is freed outside the lock
+
+void StatusBoard::PublishQuitRequested() {
+  absl::MutexLock lock(&mu_);
+  quit_requested_ = true;
+}
+
+void StatusBoard::PublishDebugJson(std::string json) {
+  absl::MutexLock lock(&mu_);
+  debug_json_ = std::move(json);
+}
+
+v1::ListWorkersResponse StatusBoard::ListWorkers() const {
+  v1::ListWorkersResponse response;
+  response.set_controller_pid(getpid());
+  absl::ReaderMutexLock lock(&mu_);
+  response.set_quit_requested(quit_requested_);
+  response.mutable_workers()->Reserve(static_cast<int>(statuses_.size()));
+  for (const v1::WorkerStatus& status : statuses_) *response.add_workers() = status;
+  return response;
+}
+
+std::string StatusBoard::DebugJson() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return debug_json_;
+}
+
+std::string StatusBoard::RenderDebugJson(absl::Time now) const {
+  std::vector<v1::WorkerStatus> statuses;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    statuses = statuses_;
+  }
+  return RenderDebugInfo(now, statuses);
+}
+
+}  // namespace appkit::controller

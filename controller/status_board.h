@@ -1,0 +1,47 @@
+// StatusBoard: the snapshot of the workers that the Controller service's
+// RPCs read, on gRPC's threads. The loop thread publishes each worker's
+// record as it changes: its view (status_view.h) is built there, outside
+// the lock, and swapped in (O(1) in the pool's size); also the quit flag,
+// and the debug JSON as DebugFile renders it. Readers copy the views
+// under the lock.
+#ifndef APPKIT_CONTROLLER_STATUS_BOARD_H_
+#define APPKIT_CONTROLLER_STATUS_BOARD_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "controller/status_view.h"
+#include "controller/worker_machine.h"
+#include "proto/controller.pb.h"
+
+namespace appkit::controller {
+
+class StatusBoard {
+ public:
+  explicit StatusBoard(std::vector<WorkerInfo> infos);
+
+  // The loop thread.
+  void Publish(int index, const WorkerRecord& record);
+  void PublishQuitRequested();
+  void PublishDebugJson(std::string json);
+
+  // Any thread.
+  v1::ListWorkersResponse ListWorkers() const;
+  std::string DebugJson() const;
+  // The debug JSON of the records published so far, as of `now`.
+  std::string RenderDebugJson(absl::Time now) const;
+
+ private:
+  const std::vector<WorkerInfo> infos_;
+  mutable absl::Mutex mu_;
+  std::vector<v1::WorkerStatus> statuses_ ABSL_GUARDED_BY(mu_);  // by index
+  bool quit_requested_ ABSL_GUARDED_BY(mu_) = false;
+  std::string debug_json_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace appkit::controller
+
+#endif  // APPKIT_CONTROLLER_STATUS_BOARD_H_

@@ -1,0 +1,39 @@
+#include "controller/worker_channel.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "common/errno_status.h"
+
+namespace appkit::controller {
+
+absl::StatusOr<WorkerChannel> MakeWorkerChannel() {
+  int ends[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
+    return ErrnoStatus(errno, "socketpair for a worker channel");
+  }
+  return WorkerChannel{UniqueFd(ends[0]), UniqueFd(ends[1])};
+}
+
+bool SendToWorker(int channel, wire::Message message) {
+  if (channel < 0) return false;
+  const char byte = static_cast<char>(message);
+  ssize_t n;
+  do {
+    n = send(channel, &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  return n == 1;
+}
+
+FromWorker ReceiveFromWorker(int channel) {
+  char byte;
+  ssize_t n;
+  do {
+    n = recv(channel, &byte, 1, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN) return {FromWorker::kNothing};
+  if (n <= 0) return {FromWorker::kClosed};  // EOF, or a broken channel
+  return {FromWorker::kMessage, static_cast<wire::Message>(byte)};
+}
+
+}  // namespace appkit::controller

@@ -1,0 +1,130 @@
+#include "executor/run_executor.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/cgroup.h"
+#include "common/entry.h"
+#include "common/fd_limit.h"
+#include "common/fork_server.h"
+#include "common/host.h"
+#include "common/log.h"
+#include "common/orphan_cleanup.h"
+#include "common/pid_file.h"
+#include "controller/control_plane.h"
+#include "proto/wire.h"
+#include "spdlog/spdlog.h"
+
+namespace appkit::executor {
+namespace {
+
+// The guardian's cgroup for the daemon (guardian/containment.h): named
+// after its pid file and pid, beside us (we are in the guardian's cgroup).
+void ClearDaemonCgroup(const std::string& pid_filename, pid_t guardian) {
+  if (ConfiguredCgroupMode() == CgroupMode::kOff) return;
+  absl::StatusOr<std::string> own = OwnCgroupDir();
+  if (!own.ok()) return;
+  const std::string cgroup = *own + "/" + DaemonCgroupName(pid_filename, guardian);
+  absl::StatusOr<int> killed = ClearCgroup(cgroup, absl::Seconds(2), /*keep_top=*/false);
+  if (!killed.ok()) {
+    fprintf(stderr, "executor fork server %d: cgroup %s: %s\n", getpid(), cgroup.c_str(),
+            std::string(killed.status().message()).c_str());
+  } else if (*killed > 0) {
+    fprintf(stderr, "executor fork server %d: killed %d leftover processes in cgroup %s\n",
+            getpid(), *killed, cgroup.c_str());
+  }
+}
+
+// The guardian died by SIGKILL: its executor died with it (its
+// parent-death signal). Kills what the entry left in its process group and
+// in the daemon's cgroup, then removes the guardian's pid file and sockets
+// (only if they are still its own and unheld).
+void CleanUpAfterGuardian(OrphanCleanup& orphans, const std::vector<std::string>& guardian_files,
+                          pid_t guardian) {
+  orphans.Cleanup();
+  if (guardian_files.size() != 3) return;
+  const std::string& pid_file = guardian_files[0];
+  ClearDaemonCgroup(pid_file, guardian);
+  bool removed = PidFile::RemoveIfStale(pid_file, guardian, [&] {
+    unlink(guardian_files[1].c_str());
+    unlink(guardian_files[2].c_str());
+  });
+  // To the daemon's stderr file: the guardian's log may be gone with it.
+  fprintf(stderr, "executor fork server %d: guardian %d died; %s\n", getpid(), guardian,
+          removed ? ("removed its stale pid file " + pid_file + " and sockets").c_str()
+                  : ("its pid file " + pid_file + " is not stale; left alone").c_str());
+}
+
+}  // namespace
+
+int RunExecutor(const v1::ExecutorLaunch& launch) {
+  // The readiness pipe: never for user programs.
+  fcntl(wire::kExecutorReadyFd, F_SETFD, FD_CLOEXEC);
+  // The entry sees the fd limit StartDaemon's caller had.
+  RestoreFdSoftLimit(launch.user_fd_limit());
+  internal::HostConfig host;
+  host.role = "executor";
+  if (launch.has_logging_config()) host.logging = launch.logging_config();
+  host.stdout_filename = launch.stdout_filename();
+  host.stderr_filename = launch.stderr_filename();
+  host.forward_quit_to = static_cast<pid_t>(launch.guardian_pid());
+  if (absl::Status status = internal::StartHost(host); !status.ok()) {
+    fprintf(stderr, "executor: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  internal::SetControllerSocket(launch.controller_socket());
+  if (!launch.worker_path().empty()) {
+    internal::SetAppkitBinaryOverride("worker", launch.worker_path());
+  }
+  if (!launch.control_plane_path().empty()) {
+    internal::SetAppkitBinaryOverride(controller::kControlPlanePlugin, launch.control_plane_path());
+  }
+  const std::string& resolved = launch.resolved_entry();
+  internal::SetEntryModuleDir(internal::ModuleDirOf(resolved));
+  auto entry = internal::LoadEntry(resolved);
+  if (!entry.ok()) {
+    Log().error("executor {} cannot run entry {}: {}", getpid(), launch.daemon_entry(),
+                std::string(entry.status().message()));
+    return 1;
+  }
+  const char running = static_cast<char>(wire::Message::kEntryRunning);
+  (void)!write(wire::kExecutorReadyFd, &running, 1);
+  close(wire::kExecutorReadyFd);
+  Args args(launch.daemon_args());
+  int code = internal::RunEntry(*entry, args, launch.daemon_entry());
+  Log().info("entry {} {}", launch.daemon_entry(),
+             code == 0 ? "returned OK" : "failed, executor exits with code 1");
+  spdlog::default_logger()->flush();
+  return code;
+}
+
+int RunExecutorRequest(const std::string& request) {
+  v1::ExecutorLaunch launch;
+  if (!launch.ParseFromString(request)) {
+    fprintf(stderr, "executor: malformed launch message\n");
+    return 2;
+  }
+  return RunExecutor(launch);
+}
+
+int ExecutorMain(const std::vector<std::string>& args) {
+  struct stat st;
+  if (fstat(wire::kForkServerFd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    fprintf(stderr, "executor: no fork-server socket on fd %d (it is started by the guardian)\n",
+            wire::kForkServerFd);
+    return 2;
+  }
+  RaiseFdSoftLimit();  // each executor sets the user's back (RunExecutor)
+  const pid_t guardian = ForkServerSupervisor();
+  OrphanCleanup orphans;
+  ForkServerHooks hooks;
+  // One executor at a time: each fork replaces the last one's entry.
+  hooks.on_forked = [&orphans](const std::string&, pid_t pid) { orphans.Track(pid, ""); };
+  hooks.on_supervisor_gone = [&] { CleanUpAfterGuardian(orphans, args, guardian); };
+  return ServeForkRequests(wire::kForkServerFd, RunExecutorRequest, hooks);
+}
+
+}  // namespace appkit::executor
