@@ -65,9 +65,10 @@ ExecutorLauncher::~ExecutorLauncher() {
 }
 
 absl::Status ExecutorLauncher::Prepare() {
-  // StartDaemon's clone of the server released it when it exec'd or when
-  // it exited: one whose exec failed may not be a zombie yet, and Adopt
-  // took it for alive. Then start our own, which says why it cannot.
+  // Adopt gives no server whose exec failed (it is told so). A second
+  // guard, whatever the timing: an adopted process that does not run the
+  // executor binary (exiting, or not what we expect) is replaced by our
+  // own, which says why it cannot start if it cannot.
   if (server_ && !Runs(server_->pid(), executor_path_)) Retire();
   return server_ ? absl::OkStatus() : StartServer();
 }
