@@ -24,6 +24,7 @@
 #include "common/process/spawn.h"
 #include "common/base/time_format.h"
 #include "proto/launch.pb.h"
+#include "proto/wire.h"
 
 namespace appkit {
 namespace {
@@ -36,15 +37,6 @@ DaemonStartResult Failed(std::string error) {
 
 DaemonStartResult Failed(const absl::Status& status) {
   return Failed(std::string(status.message()));
-}
-
-// "<control>.workers.sock" next to the guardian's socket (".sock" dropped).
-std::string ControllerSocketFor(const std::string& control_socket) {
-  std::string base = control_socket;
-  if (base.size() > 5 && base.compare(base.size() - 5, 5, ".sock") == 0) {
-    base.resize(base.size() - 5);
-  }
-  return base + ".workers.sock";
 }
 
 // A socket path in a trusted, writable directory, with nothing but a
@@ -84,13 +76,14 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
     }
     *launch.mutable_logging_config() = *options.logging_config;
   }
-  std::string control_socket =
-      options.control_socket.empty() ? options.pid_filename + ".sock" : options.control_socket;
-  if (absl::Status s = CheckUnixSocketPath(control_socket, "control socket path"); !s.ok()) {
+  const std::string guardian_socket = options.control_socket.empty()
+                                          ? wire::DefaultGuardianSocket(options.pid_filename)
+                                          : options.control_socket;
+  if (absl::Status s = CheckUnixSocketPath(guardian_socket, "control socket path"); !s.ok()) {
     return s;
   }
-  if (absl::Status s = CheckSocketPath(control_socket, "control socket"); !s.ok()) return s;
-  std::string controller_socket = ControllerSocketFor(control_socket);
+  if (absl::Status s = CheckSocketPath(guardian_socket, "control socket"); !s.ok()) return s;
+  const std::string controller_socket = wire::ControllerSocketFor(guardian_socket);
   if (absl::Status s = CheckUnixSocketPath(
           controller_socket, "worker controller socket path (derived from the control socket)");
       !s.ok()) {
@@ -108,7 +101,7 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   auto control_plane = internal::FindAppkitFile(controller::kControlPlanePlugin, "controller");
 
   launch.set_pid_filename(options.pid_filename);
-  launch.set_control_socket(control_socket);
+  launch.set_guardian_socket(guardian_socket);
   launch.set_controller_socket(controller_socket);
   launch.set_daemon_entry(options.daemon_entry);
   launch.set_resolved_entry(*resolved);
@@ -133,7 +126,7 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
 
 DaemonStartResult StartDaemon(const DaemonOptions& options) {
   // A daemon that runs is reported first, whatever the other options say
-  // (a start is idempotent: SPEC §4); only the pid file must be valid.
+  // (a start is idempotent); only the pid file must be valid.
   if (options.pid_filename.empty()) return Failed("DaemonOptions.pid_filename is required");
   if (absl::Status s = CheckOutputFile(options.pid_filename, "pid file"); !s.ok()) {
     return Failed(s);
@@ -175,14 +168,18 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
   const int stdio_fds[3] = {null_in.get(), out_fd, err_fd};
   auto executor_server = ForkServer::PrepareCompanion(
       launch->executor_path(),
-      {launch->pid_filename(), launch->control_socket(), launch->controller_socket()},
+      {launch->pid_filename(), launch->guardian_socket(), launch->controller_socket()},
       stdio_fds);
   if (!executor_server.ok()) return Failed(executor_server.status());
 
   SpawnOptions spawn;
   spawn.argv = {*guardian};
-  spawn.fds = {{null_in.get(), 0}, {out_fd, 1}, {err_fd, 2}, {config.get(), 3},
-               {ready_write.get(), 4}, {executor_server->supervisor_end.get(), 5}};
+  spawn.fds = {{null_in.get(), 0},
+               {out_fd, 1},
+               {err_fd, 2},
+               {config.get(), wire::kGuardianLaunchFd},
+               {ready_write.get(), wire::kGuardianReadyFd},
+               {executor_server->supervisor_end.get(), wire::kGuardianForkServerFd}};
   if (absl::Status status = SpawnDetached(spawn, &executor_server->companion); !status.ok()) {
     return Failed(status);
   }

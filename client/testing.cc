@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "grpcpp/create_channel.h"
+#include "proto/wire.h"
 
 namespace appkit::testing {
 namespace {
@@ -301,16 +302,12 @@ std::string TestDaemon::StderrTail() const {
 }
 
 std::string TestDaemon::control_socket() const {
-  return options_.control_socket.empty() ? options_.pid_filename + ".sock"
+  return options_.control_socket.empty() ? wire::DefaultGuardianSocket(options_.pid_filename)
                                          : options_.control_socket;
 }
 
 std::string TestDaemon::controller_socket() const {
-  std::string base = control_socket();
-  if (base.size() > 5 && base.compare(base.size() - 5, 5, ".sock") == 0) {
-    base.resize(base.size() - 5);
-  }
-  return base + ".workers.sock";
+  return wire::ControllerSocketFor(control_socket());
 }
 
 }  // namespace appkit::testing

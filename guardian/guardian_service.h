@@ -1,6 +1,7 @@
 // GuardianService: appkit.v1.Guardian over a Guardian (thin adapter; all
-// state and decisions stay in the Guardian's loop). GetDebugSnapshot adds
-// the worker controller's snapshot when StartWorkers runs in the executor.
+// state and decisions stay in the Guardian's loop; statuses come from its
+// published snapshot). GetDebugSnapshot adds the controller's snapshot
+// when StartWorkers runs in the executor.
 //
 // A callback service: no handler blocks a thread (the controller is asked
 // asynchronously), so a client that stalls its calls holds memory only,

@@ -7,41 +7,43 @@
 
 namespace appkit::guardian {
 
-
-
-// The whole design: read it with the table in machine.h.
 // The whole design: read it with the table in machine.h.
 const Machine::Action Machine::kTable[kStateCount][kEventCount] = {
-    // Spawned, SpawnFailed, EntryRunning, ExecutorExited, Quit, RestartDue, KillDue
+    // Spawned, SpawnFailed, EntryRunning, ExecutorExited, Cleared, Quit, RestartDue, KillDue
+    /* CLEANING */ {&Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ignore,
+                    &Machine::Cleaned, &Machine::QuitCleaning, &Machine::Ignore, &Machine::Ignore},
     /* STARTING */ {&Machine::Launched, &Machine::Failed, &Machine::Running, &Machine::Ended,
-                    &Machine::BeginStop, &Machine::Ignore, &Machine::Ignore},
+                    &Machine::Ignore, &Machine::BeginStop, &Machine::Ignore, &Machine::Ignore},
     /* RUNNING  */ {&Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ended,
-                    &Machine::BeginStop, &Machine::Ignore, &Machine::Ignore},
+                    &Machine::Ignore, &Machine::BeginStop, &Machine::Ignore, &Machine::Ignore},
     /* WAITING  */ {&Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ignore,
-                    &Machine::QuitWaiting, &Machine::Spawn, &Machine::Ignore},
+                    &Machine::Ignore, &Machine::QuitWaiting, &Machine::Spawn, &Machine::Ignore},
     /* STOPPING */ {&Machine::Late, &Machine::Stopped, &Machine::Ignore, &Machine::Stopped,
-                    &Machine::Ignore, &Machine::Ignore, &Machine::Kill},
+                    &Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Kill},
     /* EXITED   */ {&Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ignore,
-                    &Machine::Ignore, &Machine::Ignore, &Machine::Ignore},
+                    &Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ignore},
 };
 
 const char* StateName(State state) {
-  static const char* const kNames[kStateCount] = {"STARTING", "RUNNING", "WAITING_TO_RESTART",
-                                                  "STOPPING", "EXITED"};
+  static const char* const kNames[kStateCount] = {"CLEANING_UP", "STARTING", "RUNNING",
+                                                  "WAITING_TO_RESTART", "STOPPING", "EXITED"};
   return kNames[static_cast<int>(state)];
 }
 
 const char* EventName(Event event) {
-  static const char* const kNames[kEventCount] = {"Spawned", "SpawnFailed", "EntryRunning",
-                                                  "ExecutorExited", "Quit", "RestartDue",
-                                                  "KillDue"};
+  static const char* const kNames[kEventCount] = {"Spawned",  "SpawnFailed", "EntryRunning",
+                                                  "ExecutorExited", "Cleared", "Quit",
+                                                  "RestartDue", "KillDue"};
   return kNames[static_cast<int>(event)];
 }
 
 Machine::Machine(Config config, Effects* effects)
     : config_(std::move(config)), effects_(effects) {}
 
-void Machine::Start() { Spawn(Input{Event::kRestartDue}); }
+void Machine::Start() {
+  record_.state = State::kCleaningUp;
+  effects_->ClearLeftovers();
+}
 
 void Machine::Handle(const Input& input) {
   const Action action =
@@ -49,10 +51,27 @@ void Machine::Handle(const Input& input) {
   (this->*action)(input);
 }
 
-void Machine::Spawn(const Input& input) {
-  if (input.event == Event::kRestartDue && record_.state == State::kWaitingToRestart) {
-    ++record_.restart_count;
+void Machine::Cleaned(const Input&) {
+  if (!record_.restart_at) {
+    AskForExecutor();  // the first one
+    return;
   }
+  record_.state = State::kWaitingToRestart;
+  effects_->SetTimer(Effects::Timer::kRestart, *record_.restart_at);
+}
+
+void Machine::QuitCleaning(const Input& input) {
+  Log().info("quit requested ({})", input.detail);
+  record_.restart_at.reset();
+  Exit(input.detail);
+}
+
+void Machine::Spawn(const Input&) {
+  ++record_.restart_count;
+  AskForExecutor();
+}
+
+void Machine::AskForExecutor() {
   record_.restart_at.reset();
   record_.state = State::kStarting;
   effects_->SpawnExecutor();
@@ -120,8 +139,8 @@ void Machine::Ended(const Input& input) {
   Log().warn("executor {} {}; restart in {}", pid, how,
              absl::FormatDuration(*config_.restart_interval));
   record_.restart_at = *record_.executor.end_time + *config_.restart_interval;
-  record_.state = State::kWaitingToRestart;
-  effects_->SetTimer(Effects::Timer::kRestart, *record_.restart_at);
+  record_.state = State::kCleaningUp;
+  effects_->ClearLeftovers();
 }
 
 void Machine::BeginStop(const Input& input) {

@@ -1,34 +1,49 @@
-// The guardian's state machine (SPEC §4), as a table of small actions
-// indexed [state][event], in the manner of s6-supervise. It is pure: it
-// owns no process, fd, timer or clock; it asks for those through Effects,
-// so each cell of the table runs in a unit test (machine_test.cc) and the
-// guardian (guardian.cc) only turns the world's events into Inputs.
+// The guardian's state machine, as a table of small actions indexed
+// [state][event], in the manner of s6-supervise. It is pure: it owns no
+// process, fd, timer or clock; it asks for those through Effects, so each
+// cell of the table runs in a unit test (machine_test.cc) and the guardian
+// (guardian.cc) only turns the world's events into Inputs.
 //
 // The table (docs/architecture.md has the why of each cell):
 //
-//   state \ event     | Spawned  | SpawnFailed | EntryRunning | ExecutorExited | Quit        | RestartDue | KillDue
-//   ------------------+----------+-------------+--------------+----------------+-------------+------------+--------
-//   STARTING          | Launched | Failed      | Running      | Ended          | BeginStop   | -          | -
-//   RUNNING           | -        | -           | -            | Ended          | BeginStop   | -          | -
-//   WAITING_TO_RESTART| -        | -           | -            | -              | QuitWaiting | Spawn      | -
-//   STOPPING          | Late     | Stopped     | -            | Stopped        | -           | -          | Kill
-//   EXITED            | -        | -           | -            | -              | -           | -          | -
+//   state \ event     | Spawned  | SpawnFailed | EntryRunning | ExecutorExited | Cleared | Quit         | RestartDue | KillDue
+//   ------------------+----------+-------------+--------------+----------------+---------+--------------+------------+--------
+//   CLEANING_UP       | -        | -           | -            | -              | Cleaned | QuitCleaning | -          | -
+//   STARTING          | Launched | Failed      | Running      | Ended          | -       | BeginStop    | -          | -
+//   RUNNING           | -        | -           | -            | Ended          | -       | BeginStop    | -          | -
+//   WAITING_TO_RESTART| -        | -           | -            | -              | -       | QuitWaiting  | Spawn      | -
+//   STOPPING          | Late     | Stopped     | -            | Stopped        | -       | -            | -          | Kill
+//   EXITED            | -        | -           | -            | -              | -       | -            | -          | -
 //
-//   Spawn:       ask for an executor (the answer comes as Spawned or
-//                SpawnFailed) -> STARTING
-//   Launched:    record the new run
-//   Late:        an executor asked for before the quit: record it and send
-//                it SIGTERM (SIGKILL if the kill time has passed)
-//   Failed:      like Ended for a run that never began
-//   Running:     -> RUNNING
-//   Ended:       exit 0 -> EXITED; a failure -> WAITING_TO_RESTART with the
-//                restart timer when restart_interval is set, else EXITED
-//   BeginStop:   SIGTERM to the executor's group, kill timer at
-//                stop_timeout -> STOPPING
-//   QuitWaiting: cancel the restart timer -> EXITED
-//   Stopped:     cancel the kill timer -> EXITED
-//   Kill:        SIGKILL to the executor's group (the exit comes later)
-//   -:           nothing (the event cannot matter in that state)
+//   Start:        (the first state) ask for the daemon's leftovers to be
+//                 cleared (a stale cgroup of our pid) -> CLEANING_UP
+//   Cleaned:      the first executor is asked for at once (as in Spawn,
+//                 not counted as a restart) -> STARTING; after a failed
+//                 run, the restart timer is armed at restart_at (at once
+//                 if the clear outlasted it) -> WAITING_TO_RESTART
+//   QuitCleaning: -> EXITED (no executor runs)
+//   Spawn:        a restart (restart_count + 1): ask for an executor (the
+//                 answer comes as Spawned or SpawnFailed) -> STARTING
+//   Launched:     record the new run
+//   Late:         an executor asked for before the quit: record it and send
+//                 it SIGTERM (SIGKILL if the kill time has passed)
+//   Failed:       like a run that failed at once, though nothing ran (no
+//                 leftovers): -> WAITING_TO_RESTART with the restart timer
+//                 when restart_interval is set, else EXITED
+//   Running:      -> RUNNING
+//   Ended:        exit 0 -> EXITED; a failure -> CLEANING_UP, restart_at =
+//                 exit + restart_interval, when restart_interval is set
+//                 (the next executor never starts before what this one
+//                 left is gone), else EXITED
+//   BeginStop:    SIGTERM to the executor's group, kill timer at
+//                 stop_timeout -> STOPPING
+//   QuitWaiting:  cancel the restart timer -> EXITED
+//   Stopped:      cancel the kill timer -> EXITED
+//   Kill:         SIGKILL to the executor's group (the exit comes later)
+//   -:            nothing (the event cannot matter in that state)
+//
+// On EXITED the machine calls Finished: the guardian clears the daemon's
+// leftovers one last time and exits.
 //
 // Not thread-safe: one thread (the guardian's loop) drives it.
 #ifndef APPKIT_GUARDIAN_MACHINE_H_
@@ -46,21 +61,29 @@
 
 namespace appkit::guardian {
 
-enum class State : uint8_t { kStarting, kRunning, kWaitingToRestart, kStopping, kExited };
-inline constexpr int kStateCount = 5;
+enum class State : uint8_t {
+  kCleaningUp,
+  kStarting,
+  kRunning,
+  kWaitingToRestart,
+  kStopping,
+  kExited,
+};
+inline constexpr int kStateCount = 6;
 
 enum class Event : uint8_t {
   kSpawned,         // the executor asked for runs (pid)
   kSpawnFailed,     // the executor could not be started (detail: why)
   kEntryRunning,    // the executor loaded the module and calls the entry
   kExecutorExited,  // reaped (exit, entry_ran)
+  kCleared,         // what the daemon's processes left is gone
   kQuit,            // SIGTERM, SIGINT or RequestQuit (detail: who asked)
   kRestartDue,      // the restart timer fired
   kKillDue,         // the kill timer fired (stop_timeout after SIGTERM)
 };
-inline constexpr int kEventCount = 7;
+inline constexpr int kEventCount = 8;
 
-const char* StateName(State state);  // "STARTING", ... (the wire names)
+const char* StateName(State state);  // "CLEANING_UP", "STARTING", ...
 const char* EventName(Event event);
 
 struct Input {
@@ -82,6 +105,10 @@ class Effects {
   virtual void SpawnExecutor() = 0;
   // Signals the current executor's process group.
   virtual void SignalExecutor(int signal) = 0;
+  // Kills what the daemon's processes left (the executor's group is
+  // gone); the answer comes back as kCleared (possibly from within this
+  // call).
+  virtual void ClearLeftovers() = 0;
   virtual void SetTimer(Timer timer, absl::Time at) = 0;
   virtual void CancelTimer(Timer timer) = 0;
   // EXITED was reached: the guardian winds down.
@@ -99,12 +126,12 @@ struct Run {
 
 // What the machine knows; the status RPC is a view of it.
 struct Record {
-  State state = State::kStarting;
+  State state = State::kCleaningUp;
   Run executor;  // the current run, or the last one
   bool executor_running = false;
   int restart_count = 0;
   std::deque<Run> history;  // ended runs, oldest first (the newest 20)
-  std::optional<absl::Time> restart_at;
+  std::optional<absl::Time> restart_at;  // set from a failed run to the spawn
   std::optional<absl::Time> kill_at;
   std::string quit_reason;
 };
@@ -120,7 +147,8 @@ class Machine {
 
   Machine(Config config, Effects* effects);
 
-  // Starts the first executor.
+  // Clears what a dead guardian of our pid may have left, then starts the
+  // first executor.
   void Start();
   void Handle(const Input& input);
 
@@ -132,6 +160,8 @@ class Machine {
   static const Action kTable[kStateCount][kEventCount];
 
   void Ignore(const Input&) {}
+  void Cleaned(const Input& input);
+  void QuitCleaning(const Input& input);
   void Spawn(const Input&);
   void Launched(const Input& input);
   void Late(const Input& input);
@@ -143,6 +173,7 @@ class Machine {
   void Stopped(const Input& input);
   void Kill(const Input& input);
 
+  void AskForExecutor();
   void EndRun(const ProcessExit& exit, const std::string& description);
   void Exit(const std::string& reason);
 

@@ -23,12 +23,18 @@ class FakeEffects : public Effects {
   // Answers at once, as the guardian's fork server would a moment later.
   void SpawnExecutor() override {
     calls.push_back("spawn");
+    if (!spawn_answers) return;
     Input answer{spawn_error.empty() ? Event::kSpawned : Event::kSpawnFailed};
     answer.pid = next_pid++;
     answer.detail = spawn_error;
     machine->Handle(answer);
   }
   void SignalExecutor(int signal) override { calls.push_back(absl::StrCat("signal ", signal)); }
+  // Answers at once (the usual case: nothing was left), unless told not to.
+  void ClearLeftovers() override {
+    calls.push_back("clear");
+    if (clear_answers) machine->Handle(Input{Event::kCleared});
+  }
   void SetTimer(Timer timer, absl::Time at) override {
     calls.push_back(absl::StrCat("set ", Name(timer), " +",
                                  absl::FormatDuration(at - now)));
@@ -42,6 +48,8 @@ class FakeEffects : public Effects {
   absl::Time now = T0();
   pid_t next_pid = 100;
   std::string spawn_error;
+  bool clear_answers = true;
+  bool spawn_answers = true;
   std::vector<std::string> calls;
 };
 
@@ -67,7 +75,9 @@ Machine::Config WithRestart() {
 // A machine brought into `state` by a path of real events; the effects
 // recorded on the way are cleared.
 void BringTo(Machine& machine, FakeEffects& effects, State state) {
+  effects.clear_answers = state != State::kCleaningUp;  // stays there: the first start
   machine.Start();
+  effects.clear_answers = true;
   if (state == State::kRunning || state == State::kStopping || state == State::kExited) {
     machine.Handle(Of(Event::kEntryRunning));
   }
@@ -90,38 +100,51 @@ const std::vector<Cell>& Cells() {
   using S = State;
   using E = Event;
   static const auto* cells = new std::vector<Cell>{
+      {S::kCleaningUp, E::kSpawned, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kSpawnFailed, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kEntryRunning, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kExecutorExited, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kCleared, S::kStarting, {"spawn"}},
+      {S::kCleaningUp, E::kQuit, S::kExited, {"finished"}},
+      {S::kCleaningUp, E::kRestartDue, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kKillDue, S::kCleaningUp, {}},
       {S::kStarting, E::kSpawned, S::kStarting, {}},
-      {S::kRunning, E::kSpawned, S::kRunning, {}},
-      {S::kWaitingToRestart, E::kSpawned, S::kWaitingToRestart, {}},
-      {S::kStopping, E::kSpawned, S::kStopping, {"signal 15"}},
-      {S::kExited, E::kSpawned, S::kExited, {}},
       {S::kStarting, E::kSpawnFailed, S::kWaitingToRestart, {"set restart +1s"}},
       {S::kStarting, E::kEntryRunning, S::kRunning, {}},
-      {S::kStarting, E::kExecutorExited, S::kWaitingToRestart, {"set restart +1s"}},
+      {S::kStarting, E::kExecutorExited, S::kWaitingToRestart, {"clear", "set restart +1s"}},
+      {S::kStarting, E::kCleared, S::kStarting, {}},
       {S::kStarting, E::kQuit, S::kStopping, {"signal 15", "set kill +10s"}},
       {S::kStarting, E::kRestartDue, S::kStarting, {}},
       {S::kStarting, E::kKillDue, S::kStarting, {}},
+      {S::kRunning, E::kSpawned, S::kRunning, {}},
       {S::kRunning, E::kSpawnFailed, S::kRunning, {}},
       {S::kRunning, E::kEntryRunning, S::kRunning, {}},
-      {S::kRunning, E::kExecutorExited, S::kWaitingToRestart, {"set restart +1s"}},
+      {S::kRunning, E::kExecutorExited, S::kWaitingToRestart, {"clear", "set restart +1s"}},
+      {S::kRunning, E::kCleared, S::kRunning, {}},
       {S::kRunning, E::kQuit, S::kStopping, {"signal 15", "set kill +10s"}},
       {S::kRunning, E::kRestartDue, S::kRunning, {}},
       {S::kRunning, E::kKillDue, S::kRunning, {}},
+      {S::kWaitingToRestart, E::kSpawned, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kSpawnFailed, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kEntryRunning, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kExecutorExited, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kCleared, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kQuit, S::kExited, {"cancel restart", "finished"}},
       {S::kWaitingToRestart, E::kRestartDue, S::kStarting, {"spawn"}},
       {S::kWaitingToRestart, E::kKillDue, S::kWaitingToRestart, {}},
+      {S::kStopping, E::kSpawned, S::kStopping, {"signal 15"}},
       {S::kStopping, E::kSpawnFailed, S::kExited, {"cancel kill", "finished"}},
       {S::kStopping, E::kEntryRunning, S::kStopping, {}},
       {S::kStopping, E::kExecutorExited, S::kExited, {"cancel kill", "finished"}},
+      {S::kStopping, E::kCleared, S::kStopping, {}},
       {S::kStopping, E::kQuit, S::kStopping, {}},
       {S::kStopping, E::kRestartDue, S::kStopping, {}},
       {S::kStopping, E::kKillDue, S::kStopping, {"signal 9"}},
+      {S::kExited, E::kSpawned, S::kExited, {}},
       {S::kExited, E::kSpawnFailed, S::kExited, {}},
       {S::kExited, E::kEntryRunning, S::kExited, {}},
       {S::kExited, E::kExecutorExited, S::kExited, {}},
+      {S::kExited, E::kCleared, S::kExited, {}},
       {S::kExited, E::kQuit, S::kExited, {}},
       {S::kExited, E::kRestartDue, S::kExited, {}},
       {S::kExited, E::kKillDue, S::kExited, {}},
@@ -130,7 +153,13 @@ const std::vector<Cell>& Cells() {
 }
 
 TEST(GuardianMachineTest, TheTestsCoverEveryCell) {
-  EXPECT_EQ(Cells().size(), static_cast<size_t>(kStateCount * kEventCount));
+  ASSERT_EQ(Cells().size(), static_cast<size_t>(kStateCount * kEventCount));
+  bool seen[kStateCount][kEventCount] = {};
+  for (const Cell& cell : Cells()) {
+    bool& cell_seen = seen[static_cast<int>(cell.state)][static_cast<int>(cell.event)];
+    EXPECT_FALSE(cell_seen) << StateName(cell.state) << " x " << EventName(cell.event);
+    cell_seen = true;
+  }
 }
 
 TEST(GuardianMachineTest, EveryCellOfTheTable) {
@@ -146,13 +175,19 @@ TEST(GuardianMachineTest, EveryCellOfTheTable) {
   }
 }
 
-TEST(GuardianMachineTest, StartSpawnsTheFirstExecutor) {
+TEST(GuardianMachineTest, StartClearsLeftoversThenSpawnsTheFirstExecutor) {
   FakeEffects effects;
   Machine machine(WithRestart(), &effects);
   effects.machine = &machine;
+  EXPECT_EQ(machine.state(), State::kCleaningUp);
+  effects.clear_answers = false;
   machine.Start();
+  EXPECT_EQ(machine.state(), State::kCleaningUp);
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"clear"});
+  machine.Handle(Input{Event::kCleared});
   EXPECT_EQ(machine.state(), State::kStarting);
-  EXPECT_EQ(effects.calls, std::vector<std::string>{"spawn"});
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"clear", "spawn"}));
+  EXPECT_EQ(machine.record().restart_count, 0);
   EXPECT_EQ(machine.record().executor.pid, 100);
   EXPECT_TRUE(machine.record().executor_running);
   EXPECT_EQ(machine.record().executor.description, "running");
@@ -199,6 +234,42 @@ TEST(GuardianMachineTest, ARestartIsDueRestartIntervalAfterTheExit) {
   EXPECT_FALSE(machine.record().restart_at.has_value());
 }
 
+TEST(GuardianMachineTest, TheRestartWaitsForTheLeftoversToBeGone) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  effects.clear_answers = false;
+  machine.Handle(Exited(1));
+  EXPECT_EQ(machine.state(), State::kCleaningUp);
+  EXPECT_FALSE(machine.record().executor_running);
+  ASSERT_TRUE(machine.record().restart_at.has_value());
+  EXPECT_EQ(*machine.record().restart_at, T0() + absl::Seconds(1));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"clear"});
+  // The leftovers took 3 s to die: the restart, due already, comes at once.
+  effects.now = T0() + absl::Seconds(3);
+  machine.Handle(Input{Event::kCleared});
+  EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"clear", "set restart +-2s"}));
+  machine.Handle(Of(Event::kRestartDue));
+  EXPECT_EQ(machine.state(), State::kStarting);
+  EXPECT_EQ(machine.record().restart_count, 1);
+}
+
+TEST(GuardianMachineTest, AQuitWhileLeftoversAreClearedEndsTheDaemon) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  effects.clear_answers = false;
+  machine.Handle(Exited(1));
+  machine.Handle(Of(Event::kQuit));
+  EXPECT_EQ(machine.state(), State::kExited);
+  EXPECT_EQ(machine.record().quit_reason, "SIGTERM from pid 1");
+  EXPECT_FALSE(machine.record().restart_at.has_value());
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"clear", "finished"}));
+}
+
 TEST(GuardianMachineTest, AnExitBeforeTheEntryRanSaysSo) {
   FakeEffects effects;
   Machine machine(WithRestart(), &effects);
@@ -217,7 +288,7 @@ TEST(GuardianMachineTest, ASpawnThatFailsWithoutRestartIntervalEndsTheDaemon) {
   machine.Start();
   EXPECT_EQ(machine.state(), State::kExited);
   EXPECT_EQ(machine.record().quit_reason, "cannot start executor: fork: out of processes");
-  EXPECT_EQ(effects.calls, (std::vector<std::string>{"spawn", "finished"}));
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"clear", "spawn", "finished"}));
 }
 
 TEST(GuardianMachineTest, ASpawnThatFailsIsRetriedAfterRestartInterval) {
@@ -268,6 +339,36 @@ TEST(GuardianMachineTest, AnExecutorAskedForBeforeAQuitIsStoppedWhenItArrives) {
   effects.now = T0() + absl::Seconds(11);  // past the kill time
   machine.Handle(late);
   EXPECT_EQ(effects.calls, (std::vector<std::string>{"signal 15", "signal 9"}));
+}
+
+// The executor asked for is the guardian's child from its clone on, before
+// the answer naming it is read: while an answer is outstanding, nothing
+// the loop can feed (its exit comes only after Spawned) starts a clear,
+// which would kill it as a stray, or ends the daemon.
+TEST(GuardianMachineTest, NothingIsClearedOrFinishedWhileASpawnIsOutstanding) {
+  for (const Event event : {Event::kQuit, Event::kKillDue, Event::kRestartDue, Event::kCleared}) {
+    FakeEffects effects;
+    effects.spawn_answers = false;
+    Machine machine(WithRestart(), &effects);
+    effects.machine = &machine;
+    machine.Start();  // cleared, then the spawn asked for
+    ASSERT_EQ(machine.state(), State::kStarting);
+    effects.calls.clear();
+    machine.Handle(Of(event));                 // STARTING, the answer outstanding
+    machine.Handle(Of(Event::kQuit));          // STOPPING, still outstanding
+    machine.Handle(Of(event));
+    for (const std::string& call : effects.calls) {
+      EXPECT_TRUE(call != "clear" && call != "finished") << EventName(event) << ": " << call;
+    }
+    EXPECT_EQ(machine.state(), State::kStopping);
+    Input spawned{Event::kSpawned};
+    spawned.pid = 300;
+    machine.Handle(spawned);  // Late: stopped at once
+    EXPECT_EQ(machine.record().executor.pid, 300);
+    machine.Handle(Exited(0));
+    EXPECT_EQ(machine.state(), State::kExited);
+    EXPECT_EQ(effects.calls.back(), "finished");
+  }
 }
 
 TEST(GuardianMachineTest, HistoryKeepsTheNewestTwentyRuns) {

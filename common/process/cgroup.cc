@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -222,66 +221,104 @@ absl::StatusOr<bool> CgroupPopulated(const std::string& path) {
   return events->find("populated 1") != std::string::npos;
 }
 
-bool WaitUntilCgroupEmpty(const std::string& path, absl::Time deadline) {
+absl::StatusOr<UniqueFd> OpenCgroupEvents(const std::string& path) {
   UniqueFd events(open((path + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC));
-  if (!events) return errno == ENOENT;
+  if (!events) return ErrnoStatus(errno, "cannot open " + path + "/cgroup.events");
+  return events;
+}
+
+absl::StatusOr<bool> ReadCgroupPopulated(int events_fd) {
+  // A read from the start (kernfs clears the urgent condition on a read).
+  char buf[256];
+  ssize_t n;
+  do {
+    n = pread(events_fd, buf, sizeof(buf) - 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ErrnoStatus(errno, "cannot read cgroup.events");
+  buf[n] = '\0';
+  return strstr(buf, "populated 0") == nullptr;
+}
+
+std::vector<std::string> CgroupTree(const std::string& path) {
+  std::vector<std::string> tree;
+  CollectTree(path, tree);
+  return tree;
+}
+
+bool WaitUntilCgroupEmpty(const std::string& path, absl::Time deadline) {
+  absl::StatusOr<UniqueFd> events = OpenCgroupEvents(path);
+  if (!events.ok()) return absl::IsNotFound(events.status());
   for (;;) {
     // Read, then poll: kernfs signals POLLPRI for changes after the read.
-    char buf[256];
-    ssize_t n = pread(events.get(), buf, sizeof(buf) - 1, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    buf[n] = '\0';
-    if (strstr(buf, "populated 0") != nullptr) return true;
+    absl::StatusOr<bool> populated = ReadCgroupPopulated(events->get());
+    if (!populated.ok()) return false;
+    if (!*populated) return true;
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return false;
-    pollfd wait = {events.get(), POLLPRI, 0};
+    pollfd wait = {events->get(), POLLPRI, 0};
     const int64_t ms =
         std::min<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 1 << 30);
     if (poll(&wait, 1, static_cast<int>(ms)) < 0 && errno != EINTR) return false;
   }
 }
 
-absl::StatusOr<int> KillCgroupTree(const std::string& path, absl::Time deadline,
-                                   bool use_cgroup_kill) {
+absl::StatusOr<CgroupKillPass> KillCgroupTreeOnce(const std::string& path, bool use_cgroup_kill) {
   std::vector<std::string> tree;
   CollectTree(path, tree);
-  const int count = static_cast<int>(ProcsOfTree(tree).size());
-  if (count == 0) return 0;
+  CgroupKillPass pass;
+  const std::vector<pid_t> listed = ProcsOfTree(tree);
+  pass.listed = static_cast<int>(listed.size());
+  if (listed.empty()) return pass;
   if (use_cgroup_kill) {
     UniqueFd kill_file(open((path + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC));
     if (kill_file) {
-      if (write(kill_file.get(), "1", 1) == 1) return count;
-      return ErrnoStatus(errno, "cannot write " + path + "/cgroup.kill");
+      if (write(kill_file.get(), "1", 1) != 1) {
+        return ErrnoStatus(errno, "cannot write " + path + "/cgroup.kill");
+      }
+      pass.by_cgroup_kill = true;
+      return pass;
     }
     if (errno != ENOENT) return ErrnoStatus(errno, "cannot open " + path + "/cgroup.kill");
   }
-  // Pid by pid, until a whole pass lists nobody (a process may fork until
-  // it dies). A pid is signalled through a pidfd opened before a second
-  // listing that still shows it: never a stranger that reused the pid.
-  for (;;) {
-    tree.clear();
-    CollectTree(path, tree);
-    std::vector<pid_t> listed = ProcsOfTree(tree);
-    if (listed.empty()) return count;
-    if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat(listed.size(), " processes still in cgroup ", path, " after SIGKILL"));
-    }
-    std::vector<std::pair<pid_t, UniqueFd>> pidfds;
-    for (pid_t pid : listed) {
-      UniqueFd pidfd = OpenPidfd(pid);
-      if (pidfd) pidfds.emplace_back(pid, std::move(pidfd));  // else gone already
-    }
-    std::vector<pid_t> still = ProcsOfTree(tree);
-    std::sort(still.begin(), still.end());
-    for (const auto& [pid, pidfd] : pidfds) {
-      if (std::binary_search(still.begin(), still.end(), pid)) {
-        syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
-      }
-    }
-    for (const auto& [pid, pidfd] : pidfds) WaitForExit(pidfd.get(), deadline);
+  // A pid is signalled through a pidfd opened before a second listing
+  // that still shows it: never a stranger that reused the pid.
+  std::vector<std::pair<pid_t, UniqueFd>> pidfds;
+  for (pid_t pid : listed) {
+    UniqueFd pidfd = OpenPidfd(pid);
+    if (pidfd) pidfds.emplace_back(pid, std::move(pidfd));  // else gone already
   }
+  std::vector<pid_t> still = ProcsOfTree(tree);
+  std::sort(still.begin(), still.end());
+  for (auto& [pid, pidfd] : pidfds) {
+    if (std::binary_search(still.begin(), still.end(), pid)) {
+      SignalPidfd(pidfd.get(), SIGKILL);
+      pass.signalled.push_back(std::move(pidfd));
+    }
+  }
+  return pass;
+}
+
+absl::StatusOr<int> KillCgroupTree(const std::string& path, absl::Time deadline,
+                                   bool use_cgroup_kill) {
+  absl::StatusOr<CgroupKillPass> pass = KillCgroupTreeOnce(path, use_cgroup_kill);
+  if (!pass.ok()) return pass.status();
+  const int count = pass->listed;
+  // Pid by pid, until a whole pass lists nobody (a process may fork until
+  // it dies).
+  while (pass->listed > 0 && !pass->by_cgroup_kill) {
+    for (const UniqueFd& pidfd : pass->signalled) WaitForExit(pidfd.get(), deadline);
+    if (absl::Now() >= deadline) {
+      std::vector<std::string> tree;
+      CollectTree(path, tree);
+      const size_t left = ProcsOfTree(tree).size();
+      if (left == 0) break;
+      return absl::DeadlineExceededError(
+          absl::StrCat(left, " processes still in cgroup ", path, " after SIGKILL"));
+    }
+    pass = KillCgroupTreeOnce(path, /*use_cgroup_kill=*/false);
+    if (!pass.ok()) return pass.status();
+  }
+  return count;
 }
 
 namespace {

@@ -33,6 +33,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -79,6 +80,16 @@ absl::StatusOr<bool> CgroupPopulated(const std::string& path);
 // empty (or gone).
 bool WaitUntilCgroupEmpty(const std::string& path, absl::Time deadline);
 
+// For an owner that runs an EventLoop (nothing waits): `path`'s
+// cgroup.events, open for reading. A change of "populated" raises its
+// urgent condition (POLLPRI, EventLoop::Interest::kPriority) until the
+// file is read again with ReadCgroupPopulated.
+absl::StatusOr<UniqueFd> OpenCgroupEvents(const std::string& path);
+absl::StatusOr<bool> ReadCgroupPopulated(int events_fd);
+
+// `path` and every cgroup below it, parents before children.
+std::vector<std::string> CgroupTree(const std::string& path);
+
 // SIGKILLs every process in `path` and below. Returns how many there were
 // (as cgroup.procs listed them just before). With `use_cgroup_kill`, by
 // cgroup.kill where there is one; else (and before Linux 5.14) pid by pid
@@ -87,6 +98,19 @@ bool WaitUntilCgroupEmpty(const std::string& path, absl::Time deadline);
 // ClearCgroup).
 absl::StatusOr<int> KillCgroupTree(const std::string& path, absl::Time deadline,
                                    bool use_cgroup_kill = true);
+
+// One pass of KillCgroupTree, without waiting: `listed` processes were in
+// `path` and below; all got SIGKILL by cgroup.kill (`by_cgroup_kill`), or
+// those still listed a moment later, through the pidfds in `signalled`
+// (readable once each has exited). What they forked meanwhile is left
+// for the next pass: run one when every pidfd is readable and the cgroup
+// is still populated.
+struct CgroupKillPass {
+  int listed = 0;
+  bool by_cgroup_kill = false;
+  std::vector<UniqueFd> signalled;
+};
+absl::StatusOr<CgroupKillPass> KillCgroupTreeOnce(const std::string& path, bool use_cgroup_kill);
 
 // Removes the (empty) cgroups below `path`, deepest first, then `path`
 // unless `keep_top`. One that does not exist is fine.

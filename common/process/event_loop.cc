@@ -27,14 +27,14 @@ EventLoop::EventLoop()
 
 EventLoop::~EventLoop() = default;
 
-absl::Status EventLoop::Watch(int fd, Callback on_readable) {
+absl::Status EventLoop::Watch(int fd, Callback on_event, Interest interest) {
   epoll_event event = {};
-  event.events = EPOLLIN;
+  event.events = interest == Interest::kPriority ? EPOLLPRI : EPOLLIN;
   event.data.fd = fd;
   if (epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &event) != 0) {
     return ErrnoStatus(errno, "epoll_ctl(ADD)");
   }
-  watches_[fd] = std::make_shared<Callback>(std::move(on_readable));
+  watches_[fd] = std::make_shared<Callback>(std::move(on_event));
   return absl::OkStatus();
 }
 
@@ -99,6 +99,7 @@ void EventLoop::Run() {
       (*callback)();
     }
   }
+  stopped_ = false;
 }
 
 }  // namespace appkit

@@ -34,9 +34,15 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  // Calls `on_readable` whenever `fd` is readable (level-triggered). The
-  // loop does not own `fd`; Unwatch it before closing it.
-  absl::Status Watch(int fd, Callback on_readable);
+  // What a watch waits for: readable (EPOLLIN), or an urgent condition
+  // (EPOLLPRI: a kernfs file such as cgroup.events that changed since it
+  // was last read; read it again to clear the condition).
+  enum class Interest { kReadable, kPriority };
+
+  // Calls `on_event` whenever `fd` is readable (level-triggered), or has
+  // the urgent condition for kPriority. The loop does not own `fd`;
+  // Unwatch it before closing it.
+  absl::Status Watch(int fd, Callback on_event, Interest interest = Interest::kReadable);
   void Unwatch(int fd);
 
   // Calls `callback` once at `deadline` (or right away if it has passed).
@@ -44,6 +50,7 @@ class EventLoop {
   void CancelTimer(TimerId id);  // no-op for 0 or a timer that fired
 
   // Runs until Stop(); returns at once if Stop() was already called.
+  // Once it returned, it may be run again.
   void Run();
   void Stop() { stopped_ = true; }
 

@@ -1,6 +1,8 @@
 // common/event_loop: timers, fds, wakes from other threads, stop.
 #include "common/process/event_loop.h"
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -8,6 +10,8 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "common/process/cgroup.h"
+#include "common/process/spawn.h"
 #include "gtest/gtest.h"
 
 namespace appkit {
@@ -80,6 +84,59 @@ TEST(EventLoopTest, RunReturnsAtOnceWhenStoppedBefore) {
   EventLoop loop;
   loop.Stop();
   loop.Run();
+}
+
+TEST(EventLoopTest, ALoopThatReturnedRunsAgain) {
+  EventLoop loop;
+  loop.Stop();
+  loop.Run();
+  int fired = 0;
+  loop.AddTimer(absl::InfinitePast(), [&] {
+    ++fired;
+    loop.Stop();
+  });
+  loop.Run();
+  EXPECT_EQ(fired, 1);
+}
+
+// A cgroup's cgroup.events raises its urgent condition when "populated"
+// changes (skipped, saying why, where cgroup2 is unusable).
+TEST(EventLoopTest, APriorityWatchFiresWhenACgroupEmpties) {
+  auto own = OwnCgroupDir();
+  if (!own.ok()) GTEST_SKIP() << "no cgroup2: " << own.status();
+  auto cgroup = CreateCgroup(*own, "appkit-event-loop-test-" + std::to_string(getpid()));
+  if (!cgroup.ok()) GTEST_SKIP() << "no usable cgroup2: " << cgroup.status();
+  auto cgroup_fd = OpenCgroup(*cgroup);
+  ASSERT_TRUE(cgroup_fd.ok());
+  SpawnOptions options;
+  options.argv = {"/bin/sleep", "1000"};
+  options.cgroup_fd = cgroup_fd->get();
+  auto pid = Spawn(options);
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  auto events = OpenCgroupEvents(*cgroup);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_TRUE(ReadCgroupPopulated(events->get()).value_or(false));
+
+  EventLoop loop;
+  bool emptied = false;
+  ASSERT_TRUE(loop.Watch(
+                      events->get(),
+                      [&] {
+                        absl::StatusOr<bool> populated = ReadCgroupPopulated(events->get());
+                        ASSERT_TRUE(populated.ok()) << populated.status();
+                        if (*populated) return;
+                        emptied = true;
+                        loop.Stop();
+                      },
+                      EventLoop::Interest::kPriority)
+                  .ok());
+  loop.AddTimer(absl::Now() + absl::Seconds(10), [&] { loop.Stop(); });
+  kill(*pid, SIGKILL);
+  loop.Run();
+  EXPECT_TRUE(emptied);
+  waitpid(*pid, nullptr, 0);
+  loop.Unwatch(events->get());
+  EXPECT_EQ(rmdir(cgroup->c_str()), 0);
 }
 
 TEST(EventLoopTest, WatchingAnInvalidFdIsAnError) {

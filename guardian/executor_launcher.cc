@@ -1,0 +1,249 @@
+#include "guardian/executor_launcher.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/errno_status.h"
+#include "common/base/log.h"
+#include "proto/wire.h"
+
+namespace appkit::guardian {
+namespace {
+
+constexpr absl::Duration kForkTimeout = absl::Seconds(5);
+
+// Whether `pid` runs `binary` (exec'd it). A process whose exec failed
+// still has its parent's image, or none once it is exiting.
+bool Runs(pid_t pid, const std::string& binary) {
+  std::error_code error;
+  const auto exe = std::filesystem::read_symlink(absl::StrCat("/proc/", pid, "/exe"), error);
+  return !error && std::filesystem::equivalent(exe, binary, error);
+}
+
+}  // namespace
+
+v1::ExecutorLaunch ExecutorLaunchFor(const v1::DaemonLaunch& launch, pid_t guardian_pid) {
+  v1::ExecutorLaunch executor;
+  executor.set_daemon_entry(launch.daemon_entry());
+  executor.set_resolved_entry(launch.resolved_entry());
+  *executor.mutable_daemon_args() = launch.daemon_args();
+  if (launch.has_logging_config()) *executor.mutable_logging_config() = launch.logging_config();
+  executor.set_guardian_pid(guardian_pid);
+  executor.set_controller_socket(launch.controller_socket());
+  executor.set_worker_path(launch.worker_path());
+  executor.set_control_plane_path(launch.control_plane_path());
+  executor.set_stdout_filename(launch.stdout_filename());
+  executor.set_stderr_filename(launch.stderr_filename());
+  executor.set_user_fd_limit(launch.user_fd_limit());
+  return executor;
+}
+
+std::vector<std::string> ExecutorServerArgs(const v1::DaemonLaunch& launch) {
+  return {launch.pid_filename(), launch.guardian_socket(), launch.controller_socket()};
+}
+
+ExecutorLauncher::ExecutorLauncher(EventLoop* loop, const v1::DaemonLaunch& launch,
+                                   std::unique_ptr<ForkServer> server, Callbacks callbacks)
+    : loop_(loop),
+      executor_path_(launch.executor_path()),
+      server_args_(ExecutorServerArgs(launch)),
+      request_(ExecutorLaunchFor(launch, getpid()).SerializeAsString()),
+      callbacks_(std::move(callbacks)),
+      server_(std::move(server)) {}
+
+ExecutorLauncher::~ExecutorLauncher() {
+  StopWatchingServer();
+  loop_->CancelTimer(retry_timer_);
+  if (ready_) loop_->Unwatch(ready_.get());
+}
+
+absl::Status ExecutorLauncher::Prepare() {
+  // Adopt gives no server whose exec failed (it is told so). A second
+  // guard, whatever the timing: an adopted process that does not run the
+  // executor binary (exiting, or not what we expect) is replaced by our
+  // own, which says why it cannot start if it cannot.
+  if (server_ && !Runs(server_->pid(), executor_path_)) Retire();
+  return server_ ? absl::OkStatus() : StartServer();
+}
+
+absl::Status ExecutorLauncher::StartServer() {
+  auto server = ForkServer::Start(executor_path_, server_args_);
+  if (!server.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot start the executor binary ", executor_path_, ": ", server.status().message()));
+  }
+  server_ = std::move(*server);
+  server_broken_ = false;
+  return absl::OkStatus();
+}
+
+void ExecutorLauncher::Launch(int cgroup_fd) {
+  launching_ = true;
+  cgroup_fd_ = cgroup_fd;
+  attempts_ = 0;
+  reaped_while_launching_.clear();
+  Attempt();
+}
+
+void ExecutorLauncher::Attempt() {
+  ++attempts_;
+  if (server_ && server_broken_) Retire();
+  if (!server_) {
+    if (absl::Status started = StartServer(); !started.ok()) {
+      Fail(std::string(started.message()));
+      return;
+    }
+  }
+  int ends[2];
+  if (pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0) {
+    Fail(std::string(ErrnoStatus(errno, "pipe2").message()));
+    return;
+  }
+  pending_ready_.reset(ends[0]);
+  UniqueFd ready_write(ends[1]);  // sent with the request; ours closes here
+  server_->Submit(request_, {{1, 1}, {2, 2}, {ready_write.get(), wire::kExecutorReadyFd}},
+                  cgroup_fd_, [this](absl::StatusOr<pid_t> pid) { Answered(std::move(pid)); },
+                  kForkTimeout);
+  Rearm();
+}
+
+void ExecutorLauncher::Answered(absl::StatusOr<pid_t> pid) {
+  UniqueFd ready = std::move(pending_ready_);
+  if (pid.ok()) {
+    if (ready_) loop_->Unwatch(ready_.get());
+    ready_ = std::move(ready);
+    entry_ran_ = false;
+    (void)loop_->Watch(ready_.get(), [this] { OnReady(); });
+    // Killed (and reaped by the owner) between its clone and this answer?
+    std::optional<ProcessExit> gone;
+    for (const auto& [reaped, exit] : reaped_while_launching_) {
+      if (reaped == *pid) gone = exit;
+    }
+    reaped_while_launching_.clear();
+    launching_ = false;
+    callbacks_.spawned(*pid, gone);
+    return;
+  }
+  if (absl::IsUnavailable(pid.status())) {
+    server_broken_ = true;
+    if (attempts_ == 1) {
+      // The fork server died (or hangs): replace it, once. Not from here:
+      // this may run inside one of its calls.
+      Log().warn("executor fork server: {}; starting a new one",
+                 std::string(pid.status().message()));
+      retry_timer_ = loop_->AddTimer(absl::InfinitePast(), [this] {
+        retry_timer_ = 0;
+        Attempt();
+      });
+      return;
+    }
+  }
+  Fail(std::string(pid.status().message()));
+}
+
+void ExecutorLauncher::Fail(const std::string& why) {
+  reaped_while_launching_.clear();
+  launching_ = false;
+  callbacks_.failed(why);
+}
+
+void ExecutorLauncher::OnReady() {
+  char byte = 0;
+  const ssize_t n = read(ready_.get(), &byte, 1);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  loop_->Unwatch(ready_.get());
+  ready_.reset();
+  // EOF: it died while loading; its exit tells the rest.
+  if (n == 1 && byte == static_cast<char>(wire::Message::kEntryRunning)) {
+    entry_ran_ = true;
+    callbacks_.entry_running();
+  }
+}
+
+bool ExecutorLauncher::TakeEntryRan() {
+  if (ready_) {
+    char byte = 0;
+    if (read(ready_.get(), &byte, 1) == 1 &&
+        byte == static_cast<char>(wire::Message::kEntryRunning)) {
+      entry_ran_ = true;
+    }
+    loop_->Unwatch(ready_.get());
+    ready_.reset();
+  }
+  return std::exchange(entry_ran_, false);
+}
+
+bool ExecutorLauncher::OnChildExited(pid_t pid, const ProcessExit& exit) {
+  if (server_ && pid == server_->pid()) {
+    Log().warn("executor fork server {} {}; a new one starts with the next executor", pid,
+               exit.Describe());
+    StopWatchingServer();
+    std::unique_ptr<ForkServer> dead = std::move(server_);
+    dead->Reaped();  // a request pending is answered Unavailable: retried
+    server_broken_ = false;
+    return true;
+  }
+  for (auto it = retired_.begin(); it != retired_.end(); ++it) {
+    if ((*it)->pid() != pid) continue;
+    (*it)->Reaped();
+    retired_.erase(it);
+    return true;
+  }
+  // The fork server answers after the clone: the child may die (SIGKILL)
+  // and be reaped before its pid is read here. Every one is remembered (a
+  // cap could drop the executor's exit, which would never come again);
+  // a launch lasts at most its timeout.
+  if (launching_) {
+    reaped_while_launching_.emplace_back(pid, exit);
+  }
+  return false;
+}
+
+void ExecutorLauncher::Retire() {
+  StopWatchingServer();
+  kill(server_->pid(), SIGKILL);  // our child, not reaped yet: its pid is its own
+  retired_.push_back(std::move(server_));
+  server_broken_ = false;
+}
+
+void ExecutorLauncher::Rearm() {
+  const bool pending = server_ && server_->pending() > 0;
+  const int fd = pending ? server_->fd() : -1;
+  if (watched_server_fd_ != fd) {
+    if (watched_server_fd_ >= 0) loop_->Unwatch(watched_server_fd_);
+    watched_server_fd_ = -1;
+    if (fd >= 0 && loop_->Watch(fd, [this] {
+                          server_->OnReadable();
+                          Rearm();
+                        })
+                       .ok()) {
+      watched_server_fd_ = fd;
+    }
+  }
+  loop_->CancelTimer(deadline_timer_);
+  deadline_timer_ = 0;
+  if (!pending) return;
+  if (std::optional<absl::Time> at = server_->deadline()) {
+    deadline_timer_ = loop_->AddTimer(*at, [this] {
+      deadline_timer_ = 0;
+      server_->Expire();
+      Rearm();
+    });
+  }
+}
+
+void ExecutorLauncher::StopWatchingServer() {
+  if (watched_server_fd_ >= 0) loop_->Unwatch(watched_server_fd_);
+  watched_server_fd_ = -1;
+  loop_->CancelTimer(deadline_timer_);
+  deadline_timer_ = 0;
+}
+
+}  // namespace appkit::guardian

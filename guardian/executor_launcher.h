@@ -1,0 +1,122 @@
+// ExecutorLauncher: how the guardian starts executors, without waiting.
+//
+// Every executor is a fork of the executor fork server (the executor
+// binary, exec'd once: common/process/fork_server.h), asked for with Launch and
+// answered later, through the owner's EventLoop: `spawned(pid)` or
+// `failed(why)`. The fork server is the one StartDaemon started beside
+// the guardian (adopted), or one started by Prepare; one that dies or
+// stops answering (5 s) is replaced, once per launch: it gets SIGKILL and
+// its reaping comes through the owner (OnChildExited).
+//
+// The contract with the executor (proto/wire.h): it gets the
+// ExecutorLaunch of ExecutorLaunchFor as its request, stdout and stderr as
+// the guardian has them now (SIGHUP may have reopened them), and a pipe as
+// fd wire::kExecutorReadyFd, on which it writes wire::Message::kEntryRunning
+// once the module is loaded and the entry is called: `entry_running()`.
+// An executor that dies first closes the pipe without it.
+//
+// Not thread-safe: the loop's thread only. Callbacks may run from within
+// Launch (a fork server that cannot start), or later from the loop.
+#ifndef APPKIT_GUARDIAN_EXECUTOR_LAUNCHER_H_
+#define APPKIT_GUARDIAN_EXECUTOR_LAUNCHER_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/process/event_loop.h"
+#include "common/process/fork_server.h"
+#include "common/process/spawn.h"
+#include "common/base/unique_fd.h"
+#include "proto/launch.pb.h"
+
+namespace appkit::guardian {
+
+// What every executor of the daemon `launch` is asked to run.
+v1::ExecutorLaunch ExecutorLaunchFor(const v1::DaemonLaunch& launch, pid_t guardian_pid);
+
+// The executor fork server's arguments: the guardian's files, which it
+// removes if the guardian dies by SIGKILL (executor/main.cc).
+std::vector<std::string> ExecutorServerArgs(const v1::DaemonLaunch& launch);
+
+class ExecutorLauncher {
+ public:
+  struct Callbacks {
+    // `gone`: it was reaped already (killed before its answer was read).
+    std::function<void(pid_t pid, const std::optional<ProcessExit>& gone)> spawned;
+    std::function<void(const std::string& why)> failed;
+    std::function<void()> entry_running;
+  };
+
+  // `server`: the fork server StartDaemon started, or nullptr. `loop`
+  // outlives the launcher.
+  ExecutorLauncher(EventLoop* loop, const v1::DaemonLaunch& launch,
+                   std::unique_ptr<ForkServer> server, Callbacks callbacks);
+  ~ExecutorLauncher();
+
+  // Starts a fork server unless one was adopted.
+  absl::Status Prepare();
+
+  // Asks for an executor in the cgroup `cgroup_fd` (-1: the fork
+  // server's). One at a time: the next once this one was answered.
+  void Launch(int cgroup_fd);
+
+  // At the executor's exit: whether its entry ran (its message may still
+  // be unread). Stops watching its pipe.
+  bool TakeEntryRan();
+
+  // The owner reaped `pid`: true when it was a fork server of ours. While
+  // a launch is under way any other child is remembered until the answer:
+  // the executor asked for is our child from its clone on, and may be
+  // killed and reaped before its pid is read (then `spawned` says so).
+  bool OnChildExited(pid_t pid, const ProcessExit& exit);
+
+  // The live fork server (0: none yet), never to be killed as a leftover.
+  pid_t server_pid() const { return server_ ? server_->pid() : 0; }
+
+ private:
+  absl::Status StartServer();
+  void Attempt();
+  void Answered(absl::StatusOr<pid_t> pid);
+  void Fail(const std::string& why);
+  void OnReady();
+  void Retire();
+  // Watches the fork server's socket and keeps its deadline timer while
+  // a request is pending.
+  void Rearm();
+  void StopWatchingServer();
+
+  EventLoop* const loop_;
+  const std::string executor_path_;
+  const std::vector<std::string> server_args_;
+  const std::string request_;  // a serialized ExecutorLaunchFor
+  const Callbacks callbacks_;
+
+  std::unique_ptr<ForkServer> server_;
+  bool server_broken_ = false;  // it answered Unavailable: replace it
+  std::vector<std::unique_ptr<ForkServer>> retired_;  // SIGKILLed, not reaped yet
+  int watched_server_fd_ = -1;
+  EventLoop::TimerId deadline_timer_ = 0;
+  EventLoop::TimerId retry_timer_ = 0;
+
+  // The launch under way.
+  bool launching_ = false;
+  int cgroup_fd_ = -1;
+  int attempts_ = 0;
+  std::vector<std::pair<pid_t, ProcessExit>> reaped_while_launching_;
+  UniqueFd pending_ready_;  // the readiness pipe of the request in flight
+
+  // The current executor's readiness pipe.
+  UniqueFd ready_;
+  bool entry_ran_ = false;
+};
+
+}  // namespace appkit::guardian
+
+#endif  // APPKIT_GUARDIAN_EXECUTOR_LAUNCHER_H_
