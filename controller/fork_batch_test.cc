@@ -1,4 +1,4 @@
-// ForkBatch with a real fork server binary (common/fork_server_test_server:
+// ForkBatch with a real fork server binary (common/process/fork_server_test_server:
 // each child exits with the length of its request) and a real loop:
 // answers come from the loop in order with at most a window in flight; a
 // dead or hung server is replaced without the loop waiting, and its voided
@@ -23,7 +23,7 @@
 namespace appkit::controller {
 namespace {
 
-std::string Server() { return testing::RunfilePath("common/fork_server_test_server"); }
+std::string Server() { return testing::RunfilePath("common/process/fork_server_test_server"); }
 
 bool Reaped(pid_t pid) { return waitpid(pid, nullptr, WNOHANG) < 0 && errno == ECHILD; }
 

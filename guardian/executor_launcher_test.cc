@@ -76,7 +76,7 @@ class LauncherTest : public ::testing::Test {
  protected:
   std::unique_ptr<ExecutorLauncher> Make(std::unique_ptr<ForkServer> adopted = nullptr,
                                          const std::string& executor =
-                                             testing::RunfilePath("common/fork_server_test_server")) {
+                                             testing::RunfilePath("common/process/fork_server_test_server")) {
     v1::DaemonLaunch launch = Daemon();
     launch.set_executor_path(executor);
     ExecutorLauncher::Callbacks callbacks;

@@ -71,7 +71,7 @@ TEST(CgroupNameTest, SafeCharactersOnly) {
 // ---------------------------------------------------------------------------
 // Real cgroups.
 
-std::string Server() { return testing::RunfilePath("common/fork_server_test_server"); }
+std::string Server() { return testing::RunfilePath("common/process/fork_server_test_server"); }
 
 class LiveCgroupTest : public ::testing::Test {
  protected:

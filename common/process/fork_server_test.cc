@@ -20,7 +20,7 @@
 namespace appkit {
 namespace {
 
-std::string Server() { return testing::RunfilePath("common/fork_server_test_server"); }
+std::string Server() { return testing::RunfilePath("common/process/fork_server_test_server"); }
 
 struct Pipe {
   Pipe() {
