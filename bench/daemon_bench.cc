@@ -4,9 +4,9 @@
 //   ./bazelw run //bench:daemon_bench
 //
 // Numbers, not asserts. Times are medians over the rounds.
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>

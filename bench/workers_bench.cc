@@ -30,9 +30,8 @@ struct Pool {
 };
 
 // Worker pid files go to `pid_dir` (default: the bench's dir).
-Pool StartPool(const std::string& dir, const std::string& name, int count,
-               const std::string& entry, std::optional<int> restart_ms,
-               std::string pid_dir = "") {
+Pool StartPool(const std::string& dir, const std::string& name, int count, const std::string& entry,
+               std::optional<int> restart_ms, std::string pid_dir = "") {
   const std::string events = dir + "/" + name + ".events";
   if (pid_dir.empty()) pid_dir = dir + "/" + name;
   std::filesystem::create_directories(pid_dir);
@@ -102,7 +101,8 @@ int main(int argc, char** argv) {
   auto run_big = [&](const std::string& name, const std::string& pid_dir) {
     BigRun run;
     Pool pool = StartPool(dir, name, count, "mark_and_wait", std::nullopt, pid_dir);
-    std::vector<Mark> marks = WaitMarks(dir + "/" + name + ".events", count + 1, absl::Seconds(120));
+    std::vector<Mark> marks =
+        WaitMarks(dir + "/" + name + ".events", count + 1, absl::Seconds(120));
     std::vector<pid_t> workers;
     int64_t last = 0;
     for (const Mark& mark : marks) {

@@ -60,8 +60,9 @@ enum class DaemonRunStatus { kLaunched, kAlreadyRunning, kLaunchFailed };
 
 struct DaemonStartResult {
   DaemonRunStatus status;
-  std::optional<pid_t> pid;  // guardian pid: new one (kLaunched) or the running one (kAlreadyRunning)
-  std::string error;         // why, when kLaunchFailed
+  std::optional<pid_t>
+      pid;            // guardian pid: new one (kLaunched) or the running one (kAlreadyRunning)
+  std::string error;  // why, when kLaunchFailed
 };
 
 struct DaemonOptions {
@@ -73,7 +74,8 @@ struct DaemonOptions {
   std::optional<LoggingConfig> logging_config;     // none: logging not initialised
   std::optional<absl::Duration> restart_interval;  // none: never restart the executor
   std::string control_socket;                      // empty: pid_filename + ".sock"
-  std::optional<absl::Duration> stop_timeout = absl::Seconds(10);  // then SIGKILL; none: wait forever
+  std::optional<absl::Duration> stop_timeout =
+      absl::Seconds(10);  // then SIGKILL; none: wait forever
 };
 
 // Starts the daemon and returns once its guardian owns the pid file and
@@ -114,8 +116,8 @@ struct WorkersOptions {
 // Bad input (empty or duplicate names, a bad entry, a missing directory, a
 // negative interval) returns InvalidArgument naming the culprit before
 // any worker starts; a hard RLIMIT_NOFILE too low for the pool (two fds
-// per worker) returns FailedPrecondition naming it. Worker modules are looked for in the directory of
-// the calling entry's module first, then as for StartDaemon.
+// per worker) returns FailedPrecondition naming it. Worker modules are looked for in the directory
+// of the calling entry's module first, then as for StartDaemon.
 absl::Status StartWorkers(const std::vector<WorkerStartInfo>& workers,
                           const WorkersOptions& options);
 

@@ -1,8 +1,8 @@
 #include "client/check_options.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/host/option_checks.h"
 #include "common/base/status_macros.h"
+#include "common/host/option_checks.h"
 
 namespace appkit::internal {
 
@@ -17,10 +17,8 @@ absl::Status CheckDaemonOptionValues(const DaemonOptions& options) {
   }
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.pid_filename", options.pid_filename));
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.daemon_entry", options.daemon_entry));
-  APPKIT_RETURN_IF_ERROR(
-      CheckUtf8Option("DaemonOptions.stdout_filename", options.stdout_filename));
-  APPKIT_RETURN_IF_ERROR(
-      CheckUtf8Option("DaemonOptions.stderr_filename", options.stderr_filename));
+  APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.stdout_filename", options.stdout_filename));
+  APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.stderr_filename", options.stderr_filename));
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.control_socket", options.control_socket));
   if (options.logging_config) {
     APPKIT_RETURN_IF_ERROR(

@@ -28,8 +28,8 @@
 namespace appkit {
 namespace {
 
-using ::appkit::testing::FileExists;
 using ::appkit::testing::ChildrenOf;
+using ::appkit::testing::FileExists;
 using ::appkit::testing::LinesWithPrefix;
 using ::appkit::testing::ProcessAlive;
 using ::appkit::testing::ReadFileOrEmpty;
@@ -174,8 +174,9 @@ TEST_F(FaultInjectionTest, SigkillAnyRoleAtAnyMomentLeavesNothingBehind) {
       std::set<pid_t> executors = {ExecutorOf(guardian)};
       for (pid_t pid : PidsOf(File("pool.events"), "pool_starting")) executors.insert(pid);
       for (pid_t child : ChildrenOf(guardian)) {
-        if (executors.count(child) == 0 && absl::StrContains(
-                ReadFileOrEmpty("/proc/" + std::to_string(child) + "/cmdline"), "executor")) {
+        if (executors.count(child) == 0 &&
+            absl::StrContains(ReadFileOrEmpty("/proc/" + std::to_string(child) + "/cmdline"),
+                              "executor")) {
           target = child;
         }
       }
@@ -207,8 +208,8 @@ TEST_F(FaultInjectionTest, SigkillAnyRoleAtAnyMomentLeavesNothingBehind) {
     // Invariants: nothing of the round is left.
     for (pid_t pid : seen) {
       if (!WaitFor([&] { return !ProcessAlive(pid); }, absl::Seconds(3))) {
-        fail("process " + std::to_string(pid) + " survived: " +
-             ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/cmdline"));
+        fail("process " + std::to_string(pid) +
+             " survived: " + ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/cmdline"));
       }
     }
     for (pid_t pid : seen) {

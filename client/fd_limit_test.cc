@@ -122,9 +122,12 @@ class FdLimitTest : public ::testing::Test {
     std::string report = InChildWithFdLimit(soft, hard, [&] {
       DaemonStartResult result = StartDaemon(options);
       switch (result.status) {
-        case DaemonRunStatus::kLaunched: return absl::StrCat("launched ", *result.pid);
-        case DaemonRunStatus::kAlreadyRunning: return absl::StrCat("running ", *result.pid);
-        case DaemonRunStatus::kLaunchFailed: return "failed " + result.error;
+        case DaemonRunStatus::kLaunched:
+          return absl::StrCat("launched ", *result.pid);
+        case DaemonRunStatus::kAlreadyRunning:
+          return absl::StrCat("running ", *result.pid);
+        case DaemonRunStatus::kLaunchFailed:
+          return "failed " + result.error;
       }
       return std::string("?");
     });
@@ -149,7 +152,8 @@ class FdLimitTest : public ::testing::Test {
         if (PidOfEvent(dir_.File(absl::StrCat("w", i, ".events")), "started") == 0) return false;
       }
       return true;
-    })) << "not every worker started; stderr: " << testing::ReadFileOrEmpty(dir_.File("err.txt"));
+    })) << "not every worker started; stderr: "
+        << testing::ReadFileOrEmpty(dir_.File("err.txt"));
     EXPECT_NE(PidOfEvent(dir_.File("pool.events"), user_limit), 0) << "the entry's limit";
     for (int i = 0; i < 3; ++i) {
       const std::string events = dir_.File(absl::StrCat("w", i, ".events"));
@@ -201,8 +205,9 @@ TEST_F(FdLimitTest, APoolTooBigForTheLimitIsRefusedInTheEntry) {
     return !LinesWithPrefix(dir_.File("pool.events"), "pool_error").empty();
   })) << testing::ReadFileOrEmpty(dir_.File("pool.events"));
   const std::string error = LinesWithPrefix(dir_.File("pool.events"), "pool_error")[0];
-  EXPECT_TRUE(absl::StrContains(error, "RLIMIT_NOFILE is 32 (hard limit 32); appkit needs at "
-                                       "least "))
+  EXPECT_TRUE(absl::StrContains(error,
+                                "RLIMIT_NOFILE is 32 (hard limit 32); appkit needs at "
+                                "least "))
       << error;
   EXPECT_TRUE(absl::StrContains(error, "for a pool of 12 workers")) << error;
   for (int i = 0; i < 12; ++i) {

@@ -6,8 +6,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
-#include <string.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -79,9 +79,9 @@ class HardeningTest : public ::testing::Test {
     options.daemon_args.Set("events", File(name + "/events"));
     options.stdout_filename = File(name + "/out.txt");
     options.stderr_filename = File(name + "/err.txt");
-    options.logging_config = *LoggingConfigFromJson(
-        R"({"level": "DEBUG", "handlers": [{"file": {"filename": ")" + File(name + "/app.log") +
-        R"("}}]})");
+    options.logging_config =
+        *LoggingConfigFromJson(R"({"level": "DEBUG", "handlers": [{"file": {"filename": ")" +
+                               File(name + "/app.log") + R"("}}]})");
     return options;
   }
 
@@ -108,7 +108,8 @@ TEST_F(HardeningTest, BadInputMatrix) {
 
   const bool root = geteuid() == 0;
   std::vector<BadCase> cases = {
-      {"malformed entry: no colon", [](auto& o, auto&) { o.daemon_entry = "no_colon"; }, "no_colon"},
+      {"malformed entry: no colon", [](auto& o, auto&) { o.daemon_entry = "no_colon"; },
+       "no_colon"},
       {"malformed entry: empty module", [](auto& o, auto&) { o.daemon_entry = ":fn"; }, ":fn"},
       {"malformed entry: empty function", [](auto& o, auto&) { o.daemon_entry = "mod:"; }, "mod:"},
       {"malformed entry: bad identifier",
@@ -140,8 +141,8 @@ TEST_F(HardeningTest, BadInputMatrix) {
          o.logging_config->mutable_handlers(0)->mutable_file()->set_filename(d + "/missing/a.log");
        },
        "$DIR/missing"},
-      {"negative restart_interval",
-       [](auto& o, auto&) { o.restart_interval = absl::Seconds(-1); }, "restart_interval"},
+      {"negative restart_interval", [](auto& o, auto&) { o.restart_interval = absl::Seconds(-1); },
+       "restart_interval"},
       {"negative stop_timeout", [](auto& o, auto&) { o.stop_timeout = absl::Seconds(-2); },
        "stop_timeout"},
       {"over-long socket path",
@@ -222,9 +223,8 @@ TEST_F(HardeningTest, ModuleWhoseStaticConstructorCrashes) {
 }
 
 TEST_F(HardeningTest, EntryCallingExitOrAbort) {
-  for (const auto& [function, words] :
-       std::vector<std::pair<std::string, std::string>>{{"call_exit", "exited with code 3"},
-                                                        {"call_abort", "killed by signal 6 (SIGABRT)"}}) {
+  for (const auto& [function, words] : std::vector<std::pair<std::string, std::string>>{
+           {"call_exit", "exited with code 3"}, {"call_abort", "killed by signal 6 (SIGABRT)"}}) {
     DaemonOptions options = Daemon(function, function);
     pid_t guardian = Launch(options);
     ASSERT_GT(guardian, 0);
@@ -246,7 +246,8 @@ TEST_F(HardeningTest, WorkerGrandchildrenDoNotSurviveAStop) {
   options.daemon_args = *Args::FromJson(pool.dump());
   pid_t guardian = Launch(options);
   std::vector<std::string> lines;
-  ASSERT_TRUE(WaitFor([&] { return !(lines = LinesWithPrefix(File("pool/w1.events"), "grandchild=")).empty(); }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return !(lines = LinesWithPrefix(File("pool/w1.events"), "grandchild=")).empty(); }));
   pid_t grandchild = std::stoi(lines[0].substr(11));
   reaper_.Track(grandchild);
   kill(guardian, SIGTERM);
@@ -319,8 +320,9 @@ TEST_F(HardeningTest, AnotherUserIsRefusedByModeAndByPeerCredentials) {
   // Even with the mode opened up by mistake, SO_PEERCRED keeps them out.
   chmod(socket.c_str(), 0666);
   EXPECT_EQ(ConnectAs(65534, 65534, socket), "closed");
-  EXPECT_TRUE(WaitFor([&] { return absl::StrContains(ReadFileOrEmpty(File("sec/app.log")), "refused"); }))
-      << ReadFileOrEmpty(File("sec/app.log"));
+  EXPECT_TRUE(WaitFor([&] {
+    return absl::StrContains(ReadFileOrEmpty(File("sec/app.log")), "refused");
+  })) << ReadFileOrEmpty(File("sec/app.log"));
   // The owner still gets in.
   EXPECT_EQ(ConnectAs(0, 0, socket), "open");
   EXPECT_TRUE(ProcessAlive(guardian));
@@ -350,7 +352,7 @@ bool Allowed(const std::string& fd, const std::set<std::string>& files, bool wor
     }
   }
   if (absl::StartsWith(target, "anon_inode:[eventfd]")) return true;  // the quit latch
-  if (absl::StartsWith(target, "pipe:")) return true;                // the SIGHUP self-pipe
+  if (absl::StartsWith(target, "pipe:")) return true;                 // the SIGHUP self-pipe
   if (worker && number == 3 && absl::StartsWith(target, "socket:")) return true;  // its channel
   return false;
 }
@@ -406,7 +408,8 @@ TEST_F(HardeningTest, CurrentDirectoryIsNeverSearchedForModules) {
     options.daemon_entry = "cwdmod:run_until_quit";
     DaemonStartResult result = StartDaemon(options);
     if (result.pid) reaper_.Track(*result.pid);
-    EXPECT_EQ(result.status, DaemonRunStatus::kLaunchFailed) << "APPKIT_MODULE_PATH='" << path << "'";
+    EXPECT_EQ(result.status, DaemonRunStatus::kLaunchFailed)
+        << "APPKIT_MODULE_PATH='" << path << "'";
     EXPECT_TRUE(absl::StrContains(result.error, "cwdmod")) << result.error;
   }
   ASSERT_EQ(chdir(saved), 0);
@@ -436,8 +439,8 @@ TEST_F(HardeningTest, LinesWrittenRightBeforeACrashAreKept) {
                   {"entry", Module() + ":print_and_crash"},
                   {"pid_filename", File("wcrash/w1.pid")},
                   {"stdout_filename", File("wcrash/w1.out")},
-                  {"logging_json", R"({"handlers": [{"file": {"filename": ")" +
-                                       File("wcrash/w1.log") + R"("}}]})"},
+                  {"logging_json",
+                   R"({"handlers": [{"file": {"filename": ")" + File("wcrash/w1.log") + R"("}}]})"},
                   {"args", {{"events", File("wcrash/w1.events")}}}}}}};
   options.daemon_args = *Args::FromJson(pool.dump());
   ASSERT_GT(Launch(options), 0);
@@ -456,8 +459,8 @@ TEST_F(HardeningTest, SighupReopensEveryOutputFile) {
                   {"pid_filename", File("hup/w1.pid")},
                   {"stdout_filename", File("hup/w1.out")},
                   {"stderr_filename", File("hup/w1.err")},
-                  {"logging_json", R"({"handlers": [{"file": {"filename": ")" +
-                                       File("hup/w1.log") + R"("}}]})"},
+                  {"logging_json",
+                   R"({"handlers": [{"file": {"filename": ")" + File("hup/w1.log") + R"("}}]})"},
                   {"args", {{"events", File("hup/w1.events")}}}}}}};
   options.daemon_args = *Args::FromJson(pool.dump());
   pid_t guardian = Launch(options);
@@ -477,7 +480,8 @@ TEST_F(HardeningTest, SighupReopensEveryOutputFile) {
     const std::string log = ReadFileOrEmpty(File("hup/app.log"));
     return absl::StrContains(log, "[guardian]") && absl::StrContains(log, "[executor]");
   }));
-  EXPECT_TRUE(WaitFor([&] { return absl::StrContains(ReadFileOrEmpty(File("hup/w1.log")), "reopened"); }));
+  EXPECT_TRUE(
+      WaitFor([&] { return absl::StrContains(ReadFileOrEmpty(File("hup/w1.log")), "reopened"); }));
   EXPECT_TRUE(ProcessAlive(guardian));
 }
 

@@ -72,7 +72,8 @@ TEST(LoadTest, RpcsStayCorrectWhileFiftyWorkersCrashLoop) {
   const pid_t guardian = *result.pid;
   reaper.Track(guardian);
   pid_t controller = 0;
-  ASSERT_TRUE(WaitFor([&] { return (controller = PidOfEvent(dir.File("pool.events"), "pool_starting")) != 0; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return (controller = PidOfEvent(dir.File("pool.events"), "pool_starting")) != 0; }));
   reaper.Track(controller);
   const std::string guardian_socket = options.pid_filename + ".sock";
   const std::string controller_socket = dir.File("d.pid.workers.sock");
@@ -154,8 +155,8 @@ TEST(LoadTest, RpcsStayCorrectWhileFiftyWorkersCrashLoop) {
          Percentile(status_ms, 0.99));
   printf("  ListWorkers p50 %.2f ms  p99 %.2f ms\n", Percentile(list_ms, 0.5),
          Percentile(list_ms, 0.99));
-  printf("  guardian RSS   %.1f -> %.1f -> %.1f MB (1 s, 5 s, 10 s)\n",
-         guardian_rss_start / 1024.0, guardian_rss_mid / 1024.0, guardian_rss_end / 1024.0);
+  printf("  guardian RSS   %.1f -> %.1f -> %.1f MB (1 s, 5 s, 10 s)\n", guardian_rss_start / 1024.0,
+         guardian_rss_mid / 1024.0, guardian_rss_end / 1024.0);
   printf("  controller RSS %.1f -> %.1f -> %.1f MB (1 s, 5 s, 10 s)\n",
          controller_rss_start / 1024.0, controller_rss_mid / 1024.0, controller_rss_end / 1024.0);
 

@@ -89,8 +89,8 @@ class OptionValuesTest : public ::testing::Test {
     EXPECT_EQ(Listing(dir_.path()), before) << culprits[0] << ": left something behind";
   }
 
-  void ExpectInvalidPool(const std::vector<WorkerStartInfo>& workers,
-                         const WorkersOptions& options, const std::vector<std::string>& culprits) {
+  void ExpectInvalidPool(const std::vector<WorkerStartInfo>& workers, const WorkersOptions& options,
+                         const std::vector<std::string>& culprits) {
     absl::Status status = StartWorkers(workers, options);
     EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
     for (const std::string& culprit : culprits) {
@@ -129,9 +129,8 @@ TEST_F(OptionValuesTest, ADaemonWithDurationsOfAYearRunsAndReportsThem) {
   reaper_.Track(*result.pid);
   ASSERT_TRUE(WaitFor([&] { return PidOfEvent(dir_.File("events"), "started") != 0; }));
   reaper_.Track(PidOfEvent(dir_.File("events"), "started"));
-  CommandResult status = testing::RunCommand(
-      {testing::RunfilePath("client/appkitctl"), "status", "--pid-file", options.pid_filename,
-       "--json"});
+  CommandResult status = testing::RunCommand({testing::RunfilePath("client/appkitctl"), "status",
+                                              "--pid-file", options.pid_filename, "--json"});
   EXPECT_EQ(status.exit_code, 0) << status.err;
   ASSERT_TRUE(Json::accept(status.out)) << "'" << status.out << "'";
   EXPECT_EQ(Json::parse(status.out)["restartInterval"], "31536000s");
@@ -141,8 +140,8 @@ TEST_F(OptionValuesTest, StartWorkersRefusesDurationsOverAYear) {
   // The unnamed second worker makes a pool that slips through fail at
   // once (instead of running until quit).
   const std::vector<WorkerStartInfo> workers = {Worker("w"), Worker("")};
-  for (absl::Duration bad : {kYear + absl::Seconds(1), absl::Seconds(1e300),
-                             absl::InfiniteDuration()}) {
+  for (absl::Duration bad :
+       {kYear + absl::Seconds(1), absl::Seconds(1e300), absl::InfiniteDuration()}) {
     WorkersOptions options;
     options.restart_interval = bad;
     ExpectInvalidPool(workers, options, {"WorkersOptions.restart_interval"});
@@ -168,13 +167,12 @@ TEST_F(OptionValuesTest, StartDaemonRefusesPathsThatAreNotUtf8NamingOptionAndPat
        "DaemonOptions.stdout_filename"},
       {[&](DaemonOptions& o) { o.stderr_filename = bad + ".err"; },
        "DaemonOptions.stderr_filename"},
-      {[&](DaemonOptions& o) { o.control_socket = bad + ".sock"; },
-       "DaemonOptions.control_socket"},
+      {[&](DaemonOptions& o) { o.control_socket = bad + ".sock"; }, "DaemonOptions.control_socket"},
       {[&](DaemonOptions& o) { o.daemon_entry = bad + "/libm.so:main"; },
        "DaemonOptions.daemon_entry"},
       {[&](DaemonOptions& o) {
-         o.logging_config =
-             *LoggingConfigFromJson(R"({"handlers": [{"stderr": {}}, {"file": {"filename": "x"}}]})");
+         o.logging_config = *LoggingConfigFromJson(
+             R"({"handlers": [{"stderr": {}}, {"file": {"filename": "x"}}]})");
          o.logging_config->mutable_handlers(1)->mutable_file()->set_filename(bad + ".log");
        },
        "DaemonOptions.logging_config.handlers[1].file.filename"},
@@ -225,7 +223,8 @@ TEST_F(OptionValuesTest, StartWorkersRefusesStringsThatAreNotUtf8) {
       {[&](WorkerStartInfo& w) { w.entry = bad + "/libm.so:main"; },
        {"worker 'w': WorkerStartInfo.entry", shown}},
       {[&](WorkerStartInfo& w) {
-         w.logging_config = *LoggingConfigFromJson(R"({"handlers": [{"file": {"filename": "x"}}]})");
+         w.logging_config =
+             *LoggingConfigFromJson(R"({"handlers": [{"file": {"filename": "x"}}]})");
          w.logging_config->mutable_handlers(0)->mutable_file()->set_filename(bad + ".log");
        },
        {"worker 'w': WorkerStartInfo.logging_config.handlers[0].file.filename", shown}},

@@ -9,20 +9,20 @@
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
 #include "client/check_options.h"
-#include "common/host/option_checks.h"
-#include "common/base/unix_socket_path.h"
-#include "controller/control_plane.h"
-#include "common/host/entry.h"
 #include "common/base/errno_status.h"
 #include "common/base/fd_io.h"
-#include "common/base/safe_file.h"
-#include "common/process/stdio_files.h"
 #include "common/base/fd_limit.h"
-#include "common/process/fork_server.h"
+#include "common/base/safe_file.h"
+#include "common/base/time_format.h"
+#include "common/base/unix_socket_path.h"
+#include "common/host/entry.h"
 #include "common/host/host.h"
+#include "common/host/option_checks.h"
+#include "common/process/fork_server.h"
 #include "common/process/pid_file.h"
 #include "common/process/spawn.h"
-#include "common/base/time_format.h"
+#include "common/process/stdio_files.h"
+#include "controller/control_plane.h"
 #include "proto/launch.pb.h"
 #include "proto/wire.h"
 
@@ -45,8 +45,8 @@ absl::Status CheckSocketPath(const std::string& path, const std::string& what) {
   const std::string dir = DirName(path);
   if (absl::Status s = CheckTrustedDirectory(dir, what + " " + path); !s.ok()) return s;
   if (access(dir.c_str(), W_OK | X_OK) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("directory ", dir, " of ", what, " ", path,
-                                           " is not writable"));
+    return ErrnoStatus(
+        errno, absl::StrCat("directory ", dir, " of ", what, " ", path, " is not writable"));
   }
   struct stat st;
   if (lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
@@ -168,8 +168,7 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
   const int stdio_fds[3] = {null_in.get(), out_fd, err_fd};
   auto executor_server = ForkServer::PrepareCompanion(
       launch->executor_path(),
-      {launch->pid_filename(), launch->guardian_socket(), launch->controller_socket()},
-      stdio_fds);
+      {launch->pid_filename(), launch->guardian_socket(), launch->controller_socket()}, stdio_fds);
   if (!executor_server.ok()) return Failed(executor_server.status());
 
   SpawnOptions spawn;
@@ -207,8 +206,8 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
   }
   v1::GuardianReady ready;
   if (report.empty() || !ready.ParseFromString(report)) {
-    return Failed(absl::StrCat("the guardian exited before it reported (see ",
-                               options.stderr_filename, ")"));
+    return Failed(
+        absl::StrCat("the guardian exited before it reported (see ", options.stderr_filename, ")"));
   }
   if (!ready.error().empty()) return Failed(ready.error());
   if (ready.running_pid() != 0) {

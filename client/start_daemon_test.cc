@@ -230,9 +230,8 @@ TEST_F(StartDaemonTest, StdoutAndStderrCanShareOneFile) {
 }
 
 TEST_F(StartDaemonTest, LoggingConfigGetsGuardianExecutorAndModuleLines) {
-  auto config = LoggingConfigFromJson(
-      R"({"level": "DEBUG", "handlers": [{"file": {"filename": ")" + dir_.File("app.log") +
-      R"("}}]})");
+  auto config = LoggingConfigFromJson(R"({"level": "DEBUG", "handlers": [{"file": {"filename": ")" +
+                                      dir_.File("app.log") + R"("}}]})");
   ASSERT_TRUE(config.ok()) << config.status();
   options_.logging_config = *config;
   ASSERT_EQ(Start("run_until_quit").status, DaemonRunStatus::kLaunched);
@@ -247,15 +246,14 @@ TEST_F(StartDaemonTest, LoggingConfigGetsGuardianExecutorAndModuleLines) {
 
 TEST_F(StartDaemonTest, SighupReopensLogFilesAfterLogrotateMovedThem) {
   const std::string log = dir_.File("app.log");
-  auto config = LoggingConfigFromJson(R"({"handlers": [{"file": {"filename": ")" + log +
-                                      R"("}}]})");
+  auto config =
+      LoggingConfigFromJson(R"({"handlers": [{"file": {"filename": ")" + log + R"("}}]})");
   ASSERT_TRUE(config.ok()) << config.status();
   options_.logging_config = *config;
   DaemonStartResult result = Start("run_until_quit");
   ASSERT_EQ(result.status, DaemonRunStatus::kLaunched);
-  ASSERT_TRUE(WaitFor([&] {
-    return ReadFileOrEmpty(log).find("module line") != std::string::npos;
-  }));
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFileOrEmpty(log).find("module line") != std::string::npos; }));
   ASSERT_EQ(rename(log.c_str(), (log + ".1").c_str()), 0);
   kill(*result.pid, SIGHUP);
   EXPECT_TRUE(WaitFor([&] {
@@ -278,7 +276,8 @@ TEST_F(StartDaemonTest, ArgsReachTheEntry) {
   options_.daemon_args.Set("foo", 42).Set("name", "appkit");
   DaemonStartResult result = Start("check_args");
   ASSERT_EQ(result.status, DaemonRunStatus::kLaunched) << result.error;
-  EXPECT_TRUE(WaitFor([&] { return !LinesWithPrefix(events(), "args foo=42 name=appkit").empty(); }));
+  EXPECT_TRUE(
+      WaitFor([&] { return !LinesWithPrefix(events(), "args foo=42 name=appkit").empty(); }));
   EXPECT_TRUE(WaitForExit(*result.pid));
 }
 
@@ -299,12 +298,11 @@ TEST_F(StartDaemonTest, FailingEntryIsRestartedAfterRestartInterval) {
   // The restart came restart_interval after the exit, not sooner.
   absl::Time first_end = absl::FromUnixSeconds(status.history(0).end_time().seconds()) +
                          absl::Nanoseconds(status.history(0).end_time().nanos());
-  absl::Time next_start = absl::FromUnixSeconds(status.history_size() > 1
-                                                    ? status.history(1).start_time().seconds()
-                                                    : status.executor().start_time().seconds()) +
-                          absl::Nanoseconds(status.history_size() > 1
-                                                ? status.history(1).start_time().nanos()
-                                                : status.executor().start_time().nanos());
+  absl::Time next_start =
+      absl::FromUnixSeconds(status.history_size() > 1 ? status.history(1).start_time().seconds()
+                                                      : status.executor().start_time().seconds()) +
+      absl::Nanoseconds(status.history_size() > 1 ? status.history(1).start_time().nanos()
+                                                  : status.executor().start_time().nanos());
   EXPECT_GE(next_start - first_end, absl::Milliseconds(290));
   EXPECT_LT(next_start - first_end, absl::Milliseconds(800));
 }
@@ -330,9 +328,9 @@ TEST_F(StartDaemonTest, CrashBySignalIsReportedAndRestarted) {
 
 TEST_F(StartDaemonTest, KilledExecutorForkServerIsReplacedAtTheNextRestart) {
   options_.restart_interval = absl::Milliseconds(1);
-  options_.logging_config = *LoggingConfigFromJson(
-      R"({"level": "INFO", "handlers": [{"file": {"filename": ")" + dir_.File("d.log") +
-      R"("}}]})");
+  options_.logging_config =
+      *LoggingConfigFromJson(R"({"level": "INFO", "handlers": [{"file": {"filename": ")" +
+                             dir_.File("d.log") + R"("}}]})");
   DaemonStartResult result = Start("run_until_quit");
   ASSERT_EQ(result.status, DaemonRunStatus::kLaunched);
   pid_t executor = WaitForStarted();
@@ -349,8 +347,8 @@ TEST_F(StartDaemonTest, KilledExecutorForkServerIsReplacedAtTheNextRestart) {
   ASSERT_GT(server, 0);
   kill(server, SIGKILL);
   EXPECT_TRUE(WaitFor([&] {
-    return ReadFileOrEmpty(dir_.File("d.log")).find("executor fork server " +
-                                                    std::to_string(server)) != std::string::npos;
+    return ReadFileOrEmpty(dir_.File("d.log"))
+               .find("executor fork server " + std::to_string(server)) != std::string::npos;
   })) << ReadFileOrEmpty(dir_.File("d.log"));
   // The daemon goes on; its next executor comes from a new server.
   kill(executor, SIGKILL);
@@ -395,9 +393,12 @@ TEST_F(StartDaemonTest, SigkillToGuardianTakesTheExecutorDownWithinOneSecond) {
   EXPECT_TRUE(WaitForExit(executor, absl::Seconds(1)));
   // The executor fork server survives it long enough to remove the dead
   // guardian's pid file and socket: nothing stale is left.
-  EXPECT_TRUE(WaitFor([&] {
-    return !FileExists(options_.pid_filename) && !FileExists(options_.pid_filename + ".sock");
-  }, absl::Seconds(3))) << ReadFileOrEmpty(dir_.File("err.txt"));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return !FileExists(options_.pid_filename) && !FileExists(options_.pid_filename + ".sock");
+      },
+      absl::Seconds(3)))
+      << ReadFileOrEmpty(dir_.File("err.txt"));
   // And a new start works at once.
   DaemonStartResult again = Start("run_until_quit");
   EXPECT_EQ(again.status, DaemonRunStatus::kLaunched) << again.error;

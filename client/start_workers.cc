@@ -8,19 +8,19 @@
 #include <atomic>
 #include <set>
 
-#include "common/base/log.h"
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
 #include "client/check_options.h"
-#include "common/host/entry.h"
-#include "common/base/safe_file.h"
 #include "common/base/fd_io.h"
 #include "common/base/fd_limit.h"
+#include "common/base/log.h"
+#include "common/base/safe_file.h"
+#include "common/host/entry.h"
 #include "common/host/host.h"
 #include "common/host/option_checks.h"
 #include "common/runtime/quit.h"
-#include "spdlog/spdlog.h"
 #include "controller/controller.h"
+#include "spdlog/spdlog.h"
 
 namespace appkit {
 namespace {
@@ -58,16 +58,16 @@ absl::StatusOr<controller::ControllerConfig> BuildConfig(
   for (size_t i = 0; i < workers.size(); ++i) {
     const WorkerStartInfo& info = workers[i];
     if (info.name.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("worker #", i, " (entry '", info.entry,
-                                                     "') has an empty name"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("worker #", i, " (entry '", info.entry, "') has an empty name"));
     }
     // A name goes into log lines, ps and cgroup names: no control bytes
     // (a newline would forge a log line).
     for (unsigned char c : info.name) {
       if (c < 0x20 || c == 0x7f) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "worker #", i, " name '", internal::EscapeBytes(info.name),
-            "' has a control character"));
+        return absl::InvalidArgumentError(absl::StrCat("worker #", i, " name '",
+                                                       internal::EscapeBytes(info.name),
+                                                       "' has a control character"));
       }
     }
     const std::string who = absl::StrCat("worker '", info.name, "'");
@@ -75,8 +75,7 @@ absl::StatusOr<controller::ControllerConfig> BuildConfig(
     if (absl::Status s = internal::CheckWorkerValues(who, info); !s.ok()) return s;
     if (auto [it, added] = names.emplace(info.name, i); !added) {
       return absl::InvalidArgumentError(absl::StrCat("duplicate worker name '", info.name,
-                                                     "' (workers #", it->second, " and #", i,
-                                                     ")"));
+                                                     "' (workers #", it->second, " and #", i, ")"));
     }
     if (info.pid_filename.empty()) {
       return absl::InvalidArgumentError(who + ": pid_filename is required");

@@ -49,7 +49,8 @@ class PlainProcessTest : public ::testing::Test {
     WaitFor([&] {
       w1 = PidOfEvent(dir_.File("w1.events"), "started");
       w2 = PidOfEvent(dir_.File("w2.events"), "started");
-      return w1 != 0 && w2 != 0 && FileExists(dir_.File("w1.pid")) && FileExists(dir_.File("w2.pid"));
+      return w1 != 0 && w2 != 0 && FileExists(dir_.File("w1.pid")) &&
+             FileExists(dir_.File("w2.pid"));
     });
     reaper_.Track(w1);
     reaper_.Track(w2);
@@ -85,9 +86,9 @@ TEST_F(PlainProcessTest, SigkillLeavesNoWorkerAndNoPidFile) {
   waitpid(child, nullptr, 0);
   EXPECT_TRUE(WaitForExit(w1, absl::Seconds(1)));
   EXPECT_TRUE(WaitForExit(w2, absl::Seconds(1)));
-  EXPECT_TRUE(WaitFor([&] {
-    return !FileExists(dir_.File("w1.pid")) && !FileExists(dir_.File("w2.pid"));
-  }, absl::Seconds(3)));
+  EXPECT_TRUE(
+      WaitFor([&] { return !FileExists(dir_.File("w1.pid")) && !FileExists(dir_.File("w2.pid")); },
+              absl::Seconds(3)));
   // Nor the pool's cgroup (where cgroups are usable: common/process/cgroup.h).
   if (absl::StatusOr<std::string> own = OwnCgroupDir(); own.ok()) {
     const std::string pool = *own + "/" + PoolCgroupName(child);

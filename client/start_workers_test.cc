@@ -40,8 +40,9 @@ class StartWorkersTest : public ::testing::Test {
   void SetUp() override {
     options_.pid_filename = dir_.File("d.pid");
     options_.stderr_filename = dir_.File("daemon.err");
-    auto logging = LoggingConfigFromJson(R"({"level": "DEBUG", "handlers": [{"file": {"filename": ")" +
-                                         dir_.File("daemon.log") + R"("}}]})");
+    auto logging =
+        LoggingConfigFromJson(R"({"level": "DEBUG", "handlers": [{"file": {"filename": ")" +
+                              dir_.File("daemon.log") + R"("}}]})");
     options_.logging_config = *logging;
     pool_["events"] = dir_.File("pool.events");
     pool_["workers"] = Json::array();
@@ -59,7 +60,8 @@ class StartWorkersTest : public ::testing::Test {
   std::string PidFile(const std::string& worker) const { return dir_.File(worker + ".pid"); }
   std::string Socket() const { return dir_.File("d.pid.workers.sock"); }
 
-  Json& AddWorker(const std::string& name, const std::string& function, Json args = Json::object()) {
+  Json& AddWorker(const std::string& name, const std::string& function,
+                  Json args = Json::object()) {
     args["events"] = Events(name);
     pool_["workers"].push_back({{"name", name},
                                 {"entry", Module() + ":" + function},
@@ -77,8 +79,9 @@ class StartWorkersTest : public ::testing::Test {
     ASSERT_EQ(result.status, DaemonRunStatus::kLaunched) << result.error;
     guardian_ = *result.pid;
     reaper_.Track(guardian_);
-    ASSERT_TRUE(WaitFor([&] { return (executor_ = PidOfEvent(pool_["events"], "pool_starting")) != 0; }))
-        << ReadFileOrEmpty(dir_.File("daemon.log"));
+    ASSERT_TRUE(WaitFor([&] {
+      return (executor_ = PidOfEvent(pool_["events"], "pool_starting")) != 0;
+    })) << ReadFileOrEmpty(dir_.File("daemon.log"));
     reaper_.Track(executor_);
   }
 
@@ -197,8 +200,8 @@ TEST_F(StartWorkersTest, ArgsReachTheEntry) {
 
 struct ExitCase {
   const char* label;
-  int exit_code;   // via the exit_code entry; -9: SIGKILL from the test
-  int exitcode;    // expected in the history
+  int exit_code;  // via the exit_code entry; -9: SIGKILL from the test
+  int exitcode;   // expected in the history
 };
 
 class WorkerRestartTest : public StartWorkersTest,
@@ -350,10 +353,12 @@ TEST_F(StartWorkersTest, SigkillToTheGuardianLeavesNothingBehind) {
   kill(guardian_, SIGKILL);
   EXPECT_TRUE(WaitForExit(executor_, absl::Seconds(1)));
   EXPECT_TRUE(WaitForExit(grandchild, absl::Seconds(3)));
-  EXPECT_TRUE(WaitFor([&] {
-    return !FileExists(PidFile("w1")) && !FileExists(options_.pid_filename) &&
-           !FileExists(options_.pid_filename + ".sock") && !FileExists(Socket());
-  }, absl::Seconds(3)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return !FileExists(PidFile("w1")) && !FileExists(options_.pid_filename) &&
+               !FileExists(options_.pid_filename + ".sock") && !FileExists(Socket());
+      },
+      absl::Seconds(3)));
 }
 
 TEST_F(StartWorkersTest, ControlPlaneListsQuitsOneAndSnapshots) {
@@ -430,7 +435,8 @@ TEST_F(StartWorkersTest, SighupToTheGuardianReopensWorkerLogsAfterLogrotate) {
   worker["logging_json"] = R"({"handlers": [{"file": {"filename": ")" + log + R"("}}]})";
   worker["stdout_filename"] = dir_.File("w1.out");
   StartPool();
-  ASSERT_TRUE(WaitFor([&] { return ReadFileOrEmpty(log).find("worker module line") != std::string::npos; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return ReadFileOrEmpty(log).find("worker module line") != std::string::npos; }));
   ASSERT_EQ(rename(log.c_str(), (log + ".1").c_str()), 0);
   ASSERT_EQ(rename(dir_.File("w1.out").c_str(), dir_.File("w1.out.1").c_str()), 0);
   kill(guardian_, SIGHUP);
@@ -463,15 +469,21 @@ TEST_F(StartWorkersTest, HungControlChannelIsNoticedWithinCheckInterval) {
   ASSERT_GT(w1, 0);
   ASSERT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_RUNNING; }));
   kill(w1, SIGSTOP);  // frozen: its channel thread cannot answer the pings
-  EXPECT_TRUE(WaitFor([&] {
-    return Log().find("w1 (pid " + std::to_string(w1) + ") has not answered its control channel") !=
-           std::string::npos;
-  }, absl::Seconds(3))) << Log();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Log().find("w1 (pid " + std::to_string(w1) +
+                          ") has not answered its control channel") != std::string::npos;
+      },
+      absl::Seconds(3)))
+      << Log();
   kill(w1, SIGCONT);
-  EXPECT_TRUE(WaitFor([&] {
-    return Log().find("w1 (pid " + std::to_string(w1) + ") answers its control channel again") !=
-           std::string::npos;
-  }, absl::Seconds(3))) << Log();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Log().find("w1 (pid " + std::to_string(w1) +
+                          ") answers its control channel again") != std::string::npos;
+      },
+      absl::Seconds(3)))
+      << Log();
   EXPECT_TRUE(ProcessAlive(w1));
 }
 

@@ -39,9 +39,7 @@ bool Exited(int pidfd, absl::Duration wait = absl::ZeroDuration()) {
 
 void Signal(int pidfd, int sig) { syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0); }
 
-std::string StateName(v1::GuardianState state) {
-  return v1::GuardianState_Name(state);
-}
+std::string StateName(v1::GuardianState state) { return v1::GuardianState_Name(state); }
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -125,9 +123,8 @@ DaemonOptions TestDaemon::Options(const std::string& entry) const {
   options.pid_filename = Path("daemon.pid");
   options.stdout_filename = Path("daemon-out.txt");
   options.stderr_filename = Path("daemon-err.txt");
-  options.logging_config = *LoggingConfigFromJson(
-      absl::StrCat(R"({"level": "INFO", "handlers": [{"file": {"filename": ")",
-                   Path("daemon.log"), R"("}}]})"));
+  options.logging_config = *LoggingConfigFromJson(absl::StrCat(
+      R"({"level": "INFO", "handlers": [{"file": {"filename": ")", Path("daemon.log"), R"("}}]})"));
   options.stop_timeout = absl::Seconds(5);
   return options;
 }
@@ -146,9 +143,9 @@ absl::Status TestDaemon::Start(const DaemonOptions& options) {
     return absl::OkStatus();
   }
   if (result.status == DaemonRunStatus::kAlreadyRunning) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "StartDaemon: a daemon (guardian ", result.pid.value_or(0), ") already holds ",
-        options.pid_filename));
+    return absl::FailedPreconditionError(absl::StrCat("StartDaemon: a daemon (guardian ",
+                                                      result.pid.value_or(0), ") already holds ",
+                                                      options.pid_filename));
   }
   return absl::FailedPreconditionError(
       absl::StrCat("StartDaemon(", options.daemon_entry, ") failed: ", result.error, StderrTail()));
@@ -163,8 +160,8 @@ absl::Status TestDaemon::WaitUntilRunning(absl::Duration timeout) {
     absl::SleepFor(kPollInterval);
   } while (absl::Now() < deadline);
   return absl::DeadlineExceededError(absl::StrCat(
-      "the daemon did not reach RUNNING within ", absl::FormatDuration(timeout), "; last: ",
-      status.ok() ? StateName(status->state()) : std::string(status.status().message()),
+      "the daemon did not reach RUNNING within ", absl::FormatDuration(timeout),
+      "; last: ", status.ok() ? StateName(status->state()) : std::string(status.status().message()),
       StderrTail()));
 }
 
@@ -188,9 +185,8 @@ absl::StatusOr<v1::ListWorkersResponse> TestDaemon::WaitForWorkers(int count,
     absl::SleepFor(kPollInterval);
   } while (absl::Now() < deadline);
   return absl::DeadlineExceededError(absl::StrCat("the pool did not run ", count,
-                                                  " workers within ",
-                                                  absl::FormatDuration(timeout), "; last: ", last,
-                                                  StderrTail()));
+                                                  " workers within ", absl::FormatDuration(timeout),
+                                                  "; last: ", last, StderrTail()));
 }
 
 absl::StatusOr<v1::GuardianStatus> TestDaemon::Status() {
@@ -253,8 +249,8 @@ absl::Status TestDaemon::Stop(absl::Duration timeout) {
     if (!rpc.ok()) return FromGrpc(rpc, "RequestQuit on " + control_socket());
   }
   if (!Exited(it->second, timeout)) {
-    return absl::DeadlineExceededError(absl::StrCat("guardian ", guardian_,
-                                                    " still runs ", absl::FormatDuration(timeout),
+    return absl::DeadlineExceededError(absl::StrCat("guardian ", guardian_, " still runs ",
+                                                    absl::FormatDuration(timeout),
                                                     " after RequestQuit", StderrTail()));
   }
   return absl::OkStatus();

@@ -101,9 +101,8 @@ TEST(TestDaemonTest, CheckNothingLeftFindsAProcessHoldingAFileOfTheDirectory) {
     _exit(1);
   }
   ASSERT_GT(child, 0);
-  ASSERT_TRUE(::appkit::testing::WaitFor([&] {
-    return daemon.CheckNothingLeft(absl::ZeroDuration()).ok() == false;
-  }));
+  ASSERT_TRUE(::appkit::testing::WaitFor(
+      [&] { return daemon.CheckNothingLeft(absl::ZeroDuration()).ok() == false; }));
   absl::Status left = daemon.CheckNothingLeft(absl::ZeroDuration());
   EXPECT_TRUE(Has(left, "process " + std::to_string(child))) << left;
   EXPECT_TRUE(Has(left, "holding " + daemon.Path("held.txt"))) << left;

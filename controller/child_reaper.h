@@ -18,9 +18,9 @@
 #include <functional>
 #include <unordered_map>
 
+#include "common/base/unique_fd.h"
 #include "common/process/event_loop.h"
 #include "common/process/spawn.h"
-#include "common/base/unique_fd.h"
 
 namespace appkit::controller {
 

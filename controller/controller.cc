@@ -9,13 +9,13 @@
 #include "absl/time/clock.h"
 #include "common/base/errno_status.h"
 #include "common/base/fd_limit.h"
-#include "common/host/host.h"
 #include "common/base/log.h"
+#include "common/base/status_macros.h"
+#include "common/host/host.h"
 #include "common/process/pid_file.h"
 #include "common/process/pidfd.h"
-#include "common/runtime/quit.h"
 #include "common/process/spawn.h"
-#include "common/base/status_macros.h"
+#include "common/runtime/quit.h"
 #include "controller/worker_channel.h"
 #include "controller/worker_launch.h"
 
@@ -184,8 +184,8 @@ void Controller::CheckPidFile(int index) {
   const Slot& slot = *slots_[index];
   const std::string& path = ConfigOf(slot).pid_filename;
   if (access(path.c_str(), F_OK) == 0 || errno != ENOENT) return;
-  Log().warn("pid file {} of worker {} (pid {}) is gone; asking the worker to write it again",
-             path, ConfigOf(slot).name, slot.pid);
+  Log().warn("pid file {} of worker {} (pid {}) is gone; asking the worker to write it again", path,
+             ConfigOf(slot).name, slot.pid);
   SendToWorker(slot.channel.get(), wire::Message::kRewritePidFile);
 }
 

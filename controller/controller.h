@@ -52,8 +52,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "common/process/event_loop.h"
 #include "common/base/unique_fd.h"
+#include "common/process/event_loop.h"
 #include "controller/child_reaper.h"
 #include "controller/config.h"
 #include "controller/control_plane.h"
@@ -94,7 +94,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
     UniqueFd pidfd;
     UniqueFd channel;  // our end, made with the fork request
     bool channel_watched = false;
-    bool quit_asked = false;  // a fork not sent yet is not sent any more
+    bool quit_asked = false;                // a fork not sent yet is not sent any more
     EventLoop::TimerId timers[2] = {0, 0};  // by WorkerEffects::Timer
   };
 
@@ -130,7 +130,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   std::unordered_map<std::string, int> index_by_name_;  // immutable after construction
   std::vector<std::unique_ptr<Slot>> slots_;
   std::unordered_map<pid_t, int> index_by_pid_;  // workers with a process
-  int unfinished_ = 0;  // machines not EXITED
+  int unfinished_ = 0;                           // machines not EXITED
   bool quitting_ = false;
   EventLoop::TimerId check_timer_ = 0;
   std::unique_ptr<WorkerCgroups> cgroups_;  // null without; outlives batch_

@@ -23,9 +23,10 @@ class DebugFileTest : public ::testing::Test {
 };
 
 TEST_F(DebugFileTest, ChangesWithinTheSpacingMakeOneWriteOfTheLastState) {
-  DebugFile file(&loop_, dir_.File("debug.json"),
-                 [this](absl::Time) { return "version " + std::to_string(version_) + "\n"; },
-                 [this](const std::string& json) { published_ = json; });
+  DebugFile file(
+      &loop_, dir_.File("debug.json"),
+      [this](absl::Time) { return "version " + std::to_string(version_) + "\n"; },
+      [this](const std::string& json) { published_ = json; });
   for (version_ = 1; version_ <= 5; ++version_) file.MarkChanged();
   --version_;
   EXPECT_EQ(file.writes(), 0);  // not from within MarkChanged
@@ -36,8 +37,9 @@ TEST_F(DebugFileTest, ChangesWithinTheSpacingMakeOneWriteOfTheLastState) {
 }
 
 TEST_F(DebugFileTest, NothingChangedNothingWritten) {
-  DebugFile file(&loop_, dir_.File("debug.json"), [](absl::Time) { return std::string("x"); },
-                 [](const std::string&) {});
+  DebugFile file(
+      &loop_, dir_.File("debug.json"), [](absl::Time) { return std::string("x"); },
+      [](const std::string&) {});
   file.Flush();
   RunFor(DebugFile::kSpacing * 2);
   EXPECT_EQ(file.writes(), 0);
@@ -46,12 +48,13 @@ TEST_F(DebugFileTest, NothingChangedNothingWritten) {
 
 TEST_F(DebugFileTest, TwoWritesAreAtLeastTheSpacingApart) {
   std::vector<absl::Time> times;
-  DebugFile file(&loop_, dir_.File("debug.json"),
-                 [&](absl::Time now) {
-                   times.push_back(now);
-                   return std::string("x");
-                 },
-                 [](const std::string&) {});
+  DebugFile file(
+      &loop_, dir_.File("debug.json"),
+      [&](absl::Time now) {
+        times.push_back(now);
+        return std::string("x");
+      },
+      [](const std::string&) {});
   file.MarkChanged();
   loop_.AddTimer(absl::Now() + DebugFile::kSpacing / 2, [&] { file.MarkChanged(); });
   RunFor(DebugFile::kSpacing * 4);
@@ -60,8 +63,9 @@ TEST_F(DebugFileTest, TwoWritesAreAtLeastTheSpacingApart) {
 }
 
 TEST_F(DebugFileTest, FlushWritesAtOnceWhatChanged) {
-  DebugFile file(&loop_, dir_.File("debug.json"), [](absl::Time) { return std::string("now\n"); },
-                 [](const std::string&) {});
+  DebugFile file(
+      &loop_, dir_.File("debug.json"), [](absl::Time) { return std::string("now\n"); },
+      [](const std::string&) {});
   file.MarkChanged();
   file.Flush();
   EXPECT_EQ(file.writes(), 1);
@@ -72,8 +76,9 @@ TEST_F(DebugFileTest, FlushWritesAtOnceWhatChanged) {
 
 TEST_F(DebugFileTest, WithoutAPathTheJsonIsStillPublished) {
   std::string published;
-  DebugFile file(&loop_, std::nullopt, [](absl::Time) { return std::string("{}"); },
-                 [&](const std::string& json) { published = json; });
+  DebugFile file(
+      &loop_, std::nullopt, [](absl::Time) { return std::string("{}"); },
+      [&](const std::string& json) { published = json; });
   file.MarkChanged();
   file.Flush();
   EXPECT_EQ(published, "{}");

@@ -42,8 +42,8 @@ TEST(DebugInfoTest, RendersPyappkitFormat) {
   keys.clear();
   for (auto& [key, value] : first.items()) keys.push_back(key);
   EXPECT_EQ(keys, (std::vector<std::string>{"index", "entry", "name", "stdout_filename",
-                                            "stderr_filename", "pid", "start_after",
-                                            "start_time", "history"}));
+                                            "stderr_filename", "pid", "start_after", "start_time",
+                                            "history"}));
   EXPECT_EQ(first["index"], 0);
   EXPECT_EQ(first["entry"], "demo:worker_main");
   EXPECT_EQ(first["name"], "worker-1");

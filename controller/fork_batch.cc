@@ -56,8 +56,8 @@ absl::Status ForkBatch::StartServer() {
   absl::StatusOr<std::unique_ptr<ForkServer>> server =
       ForkServer::Start(binary_, args, cgroup.get());
   if (!server.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot start the worker binary ", binary_,
-                                                      ": ", server.status().message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot start the worker binary ", binary_, ": ", server.status().message()));
   }
   if (servers_started_++ > 0) {
     Log().warn("controller {}: the worker fork server is gone; starting a new one (pid {})",
@@ -142,10 +142,13 @@ void ForkBatch::OnAnswer(int index, int attempts, absl::StatusOr<pid_t> pid) {
 void ForkBatch::AfterAnswers() {
   const bool due = server_ && !server_exited_ && server_->pending() > 0;
   if (due && !socket_watched_) {
-    socket_watched_ = loop_->Watch(server_->fd(), [this] {
-                              server_->OnReadable();
-                              Pump();  // refills the window, then AfterAnswers
-                            }).ok();
+    socket_watched_ = loop_
+                          ->Watch(server_->fd(),
+                                  [this] {
+                                    server_->OnReadable();
+                                    Pump();  // refills the window, then AfterAnswers
+                                  })
+                          .ok();
   } else if (!due && socket_watched_) {
     loop_->Unwatch(server_->fd());
     socket_watched_ = false;

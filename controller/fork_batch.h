@@ -33,9 +33,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/base/unique_fd.h"
 #include "common/process/event_loop.h"
 #include "common/process/fork_server.h"
-#include "common/base/unique_fd.h"
 #include "controller/child_reaper.h"
 #include "controller/worker_cgroups.h"
 

@@ -1,5 +1,5 @@
-#include "common/base/log.h"
 #include "controller/worker_cgroups.h"
+#include "common/base/log.h"
 
 #include <unistd.h>
 
@@ -20,9 +20,10 @@ std::unique_ptr<WorkerCgroups> WorkerCgroups::Create() {
     pool = CreateCgroup(*own, name);
   }
   if (!pool.ok()) {
-    Log().info("controller {}: no cgroups for the workers ({}): a worker's process group "
-                 "is killed at its exit",
-                 getpid(), std::string(pool.status().message()));
+    Log().info(
+        "controller {}: no cgroups for the workers ({}): a worker's process group "
+        "is killed at its exit",
+        getpid(), std::string(pool.status().message()));
     return nullptr;
   }
   return std::unique_ptr<WorkerCgroups>(new WorkerCgroups(*pool));
@@ -32,10 +33,10 @@ WorkerCgroups::~WorkerCgroups() {
   absl::StatusOr<int> killed = ClearCgroup(pool_, absl::Seconds(2), /*keep_top=*/false);
   if (!killed.ok()) {
     Log().warn("controller {}: cgroup {}: {}", getpid(), pool_,
-                 std::string(killed.status().message()));
+               std::string(killed.status().message()));
   } else if (*killed > 0) {
-    Log().warn("controller {}: killed {} leftover process{} of the workers", getpid(),
-                 *killed, *killed == 1 ? "" : "es");
+    Log().warn("controller {}: killed {} leftover process{} of the workers", getpid(), *killed,
+               *killed == 1 ? "" : "es");
   }
 }
 
@@ -54,7 +55,7 @@ UniqueFd WorkerCgroups::OpenWorker(int index, const std::string& name) {
     absl::StatusOr<std::string> made = CreateCgroup(pool_, cgroup_name);
     if (!made.ok()) {
       Log().error("worker {}: {}; it runs without a cgroup", name,
-                    std::string(made.status().message()));
+                  std::string(made.status().message()));
       return UniqueFd();
     }
     created_.insert(index);
@@ -62,7 +63,7 @@ UniqueFd WorkerCgroups::OpenWorker(int index, const std::string& name) {
   absl::StatusOr<UniqueFd> fd = OpenCgroup(pool_ + "/" + cgroup_name);
   if (!fd.ok()) {
     Log().error("worker {}: {}; it runs without a cgroup", name,
-                  std::string(fd.status().message()));
+                std::string(fd.status().message()));
     return UniqueFd();
   }
   return std::move(*fd);
@@ -76,10 +77,10 @@ void WorkerCgroups::AfterWorker(int index, const std::string& name, pid_t pid) {
   absl::StatusOr<int> killed = ClearCgroup(cgroup, absl::Seconds(2), /*keep_top=*/true);
   if (!killed.ok()) {
     Log().warn("worker {} (pid {}): cgroup {}: {}", name, pid, cgroup,
-                 std::string(killed.status().message()));
+               std::string(killed.status().message()));
   } else if (*killed > 0) {
     Log().warn("worker {} (pid {}) left {} process{} behind; killed", name, pid, *killed,
-                 *killed == 1 ? "" : "es");
+               *killed == 1 ? "" : "es");
   }
 }
 

@@ -6,7 +6,8 @@
 namespace appkit::controller {
 
 std::vector<std::pair<int, int>> PreparedLaunch::fds() const {
-  return {{stdio.out.get(), 1}, {stdio.err_fd(), 2}, {channel.theirs.get(), wire::kWorkerChannelFd}};
+  return {
+      {stdio.out.get(), 1}, {stdio.err_fd(), 2}, {channel.theirs.get(), wire::kWorkerChannelFd}};
 }
 
 absl::StatusOr<PreparedLaunch> PrepareLaunch(const WorkerConfig& worker, uint64_t user_fd_limit,

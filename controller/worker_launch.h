@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/process/stdio_files.h"
 #include "common/base/unique_fd.h"
+#include "common/process/stdio_files.h"
 #include "controller/config.h"
 #include "controller/worker_channel.h"
 

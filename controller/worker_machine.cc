@@ -9,6 +9,7 @@ namespace appkit::controller {
 
 // The whole design: read it with the table in worker_machine.h.
 using M = WorkerMachine;
+// clang-format off
 const M::Action M::kTable[kWorkerStateCount][kWorkerEventCount] = {
     // Spawned, SpawnFailed, EntryRunning, Exited, Stop, RestartDue, KillDue, CheckDue, Pong
     /* STARTING */ {&M::Launched, &M::Failed, &M::Running, &M::Ended, &M::BeginStop, &M::Ignore,
@@ -22,18 +23,18 @@ const M::Action M::kTable[kWorkerStateCount][kWorkerEventCount] = {
     /* EXITED   */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore,
                     &M::Ignore, &M::Ignore, &M::Ignore},
 };
+// clang-format on
 
 const char* WorkerStateName(WorkerState state) {
-  static const char* const kNames[kWorkerStateCount] = {"STARTING", "RUNNING",
-                                                        "WAITING_TO_RESTART", "STOPPING",
-                                                        "EXITED"};
+  static const char* const kNames[kWorkerStateCount] = {"STARTING", "RUNNING", "WAITING_TO_RESTART",
+                                                        "STOPPING", "EXITED"};
   return kNames[static_cast<int>(state)];
 }
 
 const char* WorkerEventName(WorkerEvent event) {
-  static const char* const kNames[kWorkerEventCount] = {
-      "Spawned", "SpawnFailed", "EntryRunning", "Exited", "Stop", "RestartDue", "KillDue",
-      "CheckDue", "Pong"};
+  static const char* const kNames[kWorkerEventCount] = {"Spawned", "SpawnFailed", "EntryRunning",
+                                                        "Exited",  "Stop",        "RestartDue",
+                                                        "KillDue", "CheckDue",    "Pong"};
   return kNames[static_cast<int>(event)];
 }
 
@@ -43,8 +44,7 @@ WorkerMachine::WorkerMachine(Config config, WorkerEffects* effects)
 void WorkerMachine::Start() { Spawn(WorkerInput{WorkerEvent::kSpawned}); }
 
 void WorkerMachine::Handle(const WorkerInput& input) {
-  const Action action =
-      kTable[static_cast<int>(record_.state)][static_cast<int>(input.event)];
+  const Action action = kTable[static_cast<int>(record_.state)][static_cast<int>(input.event)];
   (this->*action)(input);
 }
 
@@ -82,10 +82,10 @@ void WorkerMachine::RecordEnd(const ProcessExit& exit) {
   WorkerRun run{record_.pid, record_.start_time, effects_->Now(), exit, exit.Describe()};
   const bool restarts = !record_.stopped && config_.restart_interval.has_value();
   const std::string next =
-      record_.stopped ? "stopped"
-                      : (restarts ? absl::StrCat("restart in ",
-                                                 absl::FormatDuration(*config_.restart_interval))
-                                  : "not restarted (no restart_interval)");
+      record_.stopped
+          ? "stopped"
+          : (restarts ? absl::StrCat("restart in ", absl::FormatDuration(*config_.restart_interval))
+                      : "not restarted (no restart_interval)");
   if (record_.stopped) {
     Log().info("worker {} (pid {}) {}; {}", config_.name, run.pid, run.description, next);
   } else {
@@ -138,9 +138,10 @@ void WorkerMachine::Stopped(const WorkerInput& input) {
 }
 
 void WorkerMachine::Kill(const WorkerInput&) {
-  Log().warn("stop timeout: worker {} (pid {}) still running {} after the quit request; "
-             "killed with SIGKILL",
-             config_.name, record_.pid, absl::FormatDuration(*config_.stop_timeout));
+  Log().warn(
+      "stop timeout: worker {} (pid {}) still running {} after the quit request; "
+      "killed with SIGKILL",
+      config_.name, record_.pid, absl::FormatDuration(*config_.stop_timeout));
   effects_->SignalWorker(config_.index, SIGKILL);
 }
 

@@ -5,6 +5,7 @@
 // (worker_machine_test.cc); the controller (controller.h) turns pidfds,
 // channel bytes, timers and requests into WorkerInputs.
 //
+// clang-format off
 //   state \ event   | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue | CheckDue | Pong
 //   ----------------+----------+-------------+--------------+---------+-------------+------------+---------+----------+---------
 //   STARTING        | Launched | Failed      | Running      | Ended   | BeginStop   | -          | -       | -        | -
@@ -12,6 +13,7 @@
 //   WAITING_RESTART | -        | -           | -            | -       | StopWaiting | Spawn      | -       | -        | -
 //   STOPPING        | Late     | Stopped     | -            | Stopped | -           | -          | Kill    | -        | -
 //   EXITED          | -        | -           | -            | -       | -           | -          | -       | -        | -
+// clang-format on
 //
 //   Spawn:       ask for a worker process (the answer comes as Spawned or
 //                SpawnFailed) -> STARTING
@@ -41,9 +43,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <vector>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "common/process/spawn.h"
@@ -108,7 +110,7 @@ struct WorkerRun {
 // views of it.
 struct WorkerRecord {
   WorkerState state = WorkerState::kStarting;
-  pid_t pid = 0;  // the current process, 0 when none
+  pid_t pid = 0;                                 // the current process, 0 when none
   absl::Time start_time = absl::InfinitePast();  // of the current or last run
   int restart_count = 0;
   std::optional<absl::Time> start_after;  // a restart is due then

@@ -31,8 +31,8 @@ class FakeEffects : public WorkerEffects {
     calls.push_back(absl::StrCat("signal ", index, " ", signal));
   }
   void SetTimer(int index, Timer timer, absl::Time at) override {
-    calls.push_back(absl::StrCat("set ", index, " ", Name(timer), " +",
-                                 absl::FormatDuration(at - now)));
+    calls.push_back(
+        absl::StrCat("set ", index, " ", Name(timer), " +", absl::FormatDuration(at - now)));
   }
   void CancelTimer(int index, Timer timer) override {
     calls.push_back(absl::StrCat("cancel ", index, " ", Name(timer)));
@@ -49,8 +49,8 @@ class FakeEffects : public WorkerEffects {
 };
 
 WorkerMachine::Config Config(std::optional<absl::Duration> restart = absl::Seconds(2)) {
-  return WorkerMachine::Config{7, "w7", "demo:worker", restart, absl::Seconds(10),
-                               absl::Minutes(1)};
+  return WorkerMachine::Config{
+      7, "w7", "demo:worker", restart, absl::Seconds(10), absl::Minutes(1)};
 }
 
 WorkerInput Exited(int code) {
@@ -255,9 +255,9 @@ TEST(WorkerMachineTest, ANewProcessStartsWithNoPingOutstanding) {
 }
 
 TEST(WorkerMachineTest, OnlyAnExitedWorkerIsFinished) {
-  for (WorkerState state : {WorkerState::kStarting, WorkerState::kRunning,
-                            WorkerState::kWaitingToRestart, WorkerState::kStopping,
-                            WorkerState::kExited}) {
+  for (WorkerState state :
+       {WorkerState::kStarting, WorkerState::kRunning, WorkerState::kWaitingToRestart,
+        WorkerState::kStopping, WorkerState::kExited}) {
     FakeEffects effects;
     WorkerMachine machine(Config(), &effects);
     effects.machine = &machine;

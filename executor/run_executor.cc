@@ -6,12 +6,12 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/process/cgroup.h"
-#include "common/host/entry.h"
 #include "common/base/fd_limit.h"
-#include "common/process/fork_server.h"
-#include "common/host/host.h"
 #include "common/base/log.h"
+#include "common/host/entry.h"
+#include "common/host/host.h"
+#include "common/process/cgroup.h"
+#include "common/process/fork_server.h"
 #include "common/process/orphan_cleanup.h"
 #include "common/process/pid_file.h"
 #include "controller/control_plane.h"

@@ -14,11 +14,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/host/entry.h"
 #include "common/base/fd_io.h"
+#include "common/base/unique_fd.h"
+#include "common/host/entry.h"
 #include "common/process/fork_server.h"
 #include "common/process/pid_file.h"
-#include "common/base/unique_fd.h"
 #include "gtest/gtest.h"
 #include "proto/launch.pb.h"
 #include "proto/wire.h"

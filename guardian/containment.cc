@@ -10,8 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/process/cgroup.h"
 #include "common/base/log.h"
+#include "common/process/cgroup.h"
 #include "common/process/pidfd.h"
 
 namespace appkit::guardian {
@@ -61,9 +61,10 @@ std::unique_ptr<Containment> Containment::Create(EventLoop* loop, const std::str
       cgroup.ok() ? OpenCgroup(*cgroup) : absl::StatusOr<UniqueFd>(cgroup.status());
   if (!fd.ok()) {
     if (cgroup.ok()) (void)RemoveCgroupTree(*cgroup, /*keep_top=*/false);
-    Log().info("no cgroup for the daemon ({}): what escapes the executor's process group is "
-               "killed when re-parented to the guardian, at each executor exit",
-               std::string(fd.status().message()));
+    Log().info(
+        "no cgroup for the daemon ({}): what escapes the executor's process group is "
+        "killed when re-parented to the guardian, at each executor exit",
+        std::string(fd.status().message()));
     return containment;
   }
   containment->cgroup_ = *cgroup;
@@ -281,7 +282,8 @@ void Containment::WatchProcess(pid_t pid, UniqueFd pidfd) {
 void Containment::WatchCgroup(UniqueFd events) {
   const int fd = events.get();
   cgroups_.push_back(std::move(events));
-  (void)loop_->Watch(fd, [this] { Step(/*expired=*/false); }, EventLoop::Interest::kPriority);
+  (void)loop_->Watch(
+      fd, [this] { Step(/*expired=*/false); }, EventLoop::Interest::kPriority);
 }
 
 bool Containment::AllGone() const {

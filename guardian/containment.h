@@ -46,8 +46,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "common/process/event_loop.h"
 #include "common/base/unique_fd.h"
+#include "common/process/event_loop.h"
 
 namespace appkit::guardian {
 
@@ -79,8 +79,8 @@ class Containment {
   enum class Stage { kIdle, kCleaners, kCgroup, kChildren };
   struct Watched {
     UniqueFd fd;
-    pid_t pid = 0;       // a process: fd is its pidfd
-    bool gone = false;   // it exited
+    pid_t pid = 0;      // a process: fd is its pidfd
+    bool gone = false;  // it exited
   };
 
   Containment(EventLoop* loop, std::string worker_path, absl::Duration stage_wait)
@@ -119,9 +119,9 @@ class Containment {
   std::vector<Watched> processes_;
   std::vector<UniqueFd> cgroups_;  // cgroup.events fds
   EventLoop::TimerId deadline_ = 0;
-  int killed_ = 0;           // stage 2: processes found in the cgroup
+  int killed_ = 0;  // stage 2: processes found in the cgroup
   bool by_cgroup_kill_ = false;
-  int round_ = 0;            // stage 3
+  int round_ = 0;  // stage 3
 };
 
 }  // namespace appkit::guardian

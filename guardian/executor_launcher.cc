@@ -108,9 +108,9 @@ void ExecutorLauncher::Attempt() {
   }
   pending_ready_.reset(ends[0]);
   UniqueFd ready_write(ends[1]);  // sent with the request; ours closes here
-  server_->Submit(request_, {{1, 1}, {2, 2}, {ready_write.get(), wire::kExecutorReadyFd}},
-                  cgroup_fd_, [this](absl::StatusOr<pid_t> pid) { Answered(std::move(pid)); },
-                  kForkTimeout);
+  server_->Submit(
+      request_, {{1, 1}, {2, 2}, {ready_write.get(), wire::kExecutorReadyFd}}, cgroup_fd_,
+      [this](absl::StatusOr<pid_t> pid) { Answered(std::move(pid)); }, kForkTimeout);
   Rearm();
 }
 
@@ -219,10 +219,12 @@ void ExecutorLauncher::Rearm() {
   if (watched_server_fd_ != fd) {
     if (watched_server_fd_ >= 0) loop_->Unwatch(watched_server_fd_);
     watched_server_fd_ = -1;
-    if (fd >= 0 && loop_->Watch(fd, [this] {
-                          server_->OnReadable();
-                          Rearm();
-                        })
+    if (fd >= 0 && loop_
+                       ->Watch(fd,
+                               [this] {
+                                 server_->OnReadable();
+                                 Rearm();
+                               })
                        .ok()) {
       watched_server_fd_ = fd;
     }

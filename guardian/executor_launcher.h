@@ -30,10 +30,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/base/unique_fd.h"
 #include "common/process/event_loop.h"
 #include "common/process/fork_server.h"
 #include "common/process/spawn.h"
-#include "common/base/unique_fd.h"
 #include "proto/launch.pb.h"
 
 namespace appkit::guardian {
@@ -99,7 +99,7 @@ class ExecutorLauncher {
   const Callbacks callbacks_;
 
   std::unique_ptr<ForkServer> server_;
-  bool server_broken_ = false;  // it answered Unavailable: replace it
+  bool server_broken_ = false;                        // it answered Unavailable: replace it
   std::vector<std::unique_ptr<ForkServer>> retired_;  // SIGKILLed, not reaped yet
   int watched_server_fd_ = -1;
   EventLoop::TimerId deadline_timer_ = 0;

@@ -16,8 +16,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/process/pidfd.h"
 #include "common/base/time_format.h"
+#include "common/process/pidfd.h"
 #include "gtest/gtest.h"
 #include "testing/process_helpers.h"
 
@@ -75,8 +75,8 @@ TEST(ExecutorLaunchTest, TheForkServerGetsTheGuardiansFilesToRemoveAfterASigkill
 class LauncherTest : public ::testing::Test {
  protected:
   std::unique_ptr<ExecutorLauncher> Make(std::unique_ptr<ForkServer> adopted = nullptr,
-                                         const std::string& executor =
-                                             testing::RunfilePath("common/process/fork_server_test_server")) {
+                                         const std::string& executor = testing::RunfilePath(
+                                             "common/process/fork_server_test_server")) {
     v1::DaemonLaunch launch = Daemon();
     launch.set_executor_path(executor);
     ExecutorLauncher::Callbacks callbacks;

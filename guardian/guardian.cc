@@ -14,11 +14,11 @@
 #include "absl/time/clock.h"
 #include "common/base/fd_io.h"
 #include "common/base/log.h"
-#include "common/runtime/logging.h"
 #include "common/base/socket_probe.h"
+#include "common/base/time_format.h"
 #include "common/process/spawn.h"
 #include "common/process/stdio_files.h"
-#include "common/base/time_format.h"
+#include "common/runtime/logging.h"
 #include "guardian/guardian_service.h"
 #include "spdlog/spdlog.h"
 

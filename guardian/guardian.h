@@ -36,12 +36,12 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "common/process/accept_watch.h"
+#include "common/base/unique_fd.h"
 #include "common/control/control_server.h"
+#include "common/process/accept_watch.h"
 #include "common/process/event_loop.h"
 #include "common/process/fork_server.h"
 #include "common/process/pid_file.h"
-#include "common/base/unique_fd.h"
 #include "guardian/containment.h"
 #include "guardian/executor_launcher.h"
 #include "guardian/machine.h"
@@ -109,7 +109,7 @@ class Guardian final : private Effects {
   std::unique_ptr<class GuardianService> service_;
 
   // Loop thread only.
-  pid_t executor_pid_ = 0;  // from its kSpawned to its reaping
+  pid_t executor_pid_ = 0;                 // from its kSpawned to its reaping
   EventLoop::TimerId timers_[2] = {0, 0};  // by Effects::Timer
   std::deque<Input> inputs_;
   bool feeding_ = false;

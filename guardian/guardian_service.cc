@@ -12,8 +12,8 @@ namespace appkit::guardian {
 namespace {
 
 void SetNoWorkers(v1::GuardianDebugSnapshot* response) {
-  response->mutable_workers()->set_json(
-      "{\"updated_at\": \"" + appkit::FormatTime(absl::Now()) + "\", \"worker_info_list\": []}");
+  response->mutable_workers()->set_json("{\"updated_at\": \"" + appkit::FormatTime(absl::Now()) +
+                                        "\", \"worker_info_list\": []}");
 }
 
 }  // namespace
@@ -58,12 +58,11 @@ grpc::ServerUnaryReactor* GuardianService::GetDebugSnapshot(
   call->stub = v1::Controller::NewStub(
       grpc::CreateChannel("unix:" + controller, grpc::InsecureChannelCredentials()));
   call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  call->stub->async()->GetDebugSnapshot(
-      &call->context, request, response->mutable_workers(),
-      [call, reactor, response](grpc::Status status) {
-        if (!status.ok()) SetNoWorkers(response);
-        reactor->Finish(grpc::Status::OK);
-      });
+  call->stub->async()->GetDebugSnapshot(&call->context, request, response->mutable_workers(),
+                                        [call, reactor, response](grpc::Status status) {
+                                          if (!status.ok()) SetNoWorkers(response);
+                                          reactor->Finish(grpc::Status::OK);
+                                        });
   return reactor;
 }
 

@@ -8,6 +8,7 @@
 namespace appkit::guardian {
 
 // The whole design: read it with the table in machine.h.
+// clang-format off
 const Machine::Action Machine::kTable[kStateCount][kEventCount] = {
     // Spawned, SpawnFailed, EntryRunning, ExecutorExited, Cleared, Quit, RestartDue, KillDue
     /* CLEANING */ {&Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ignore,
@@ -23,22 +24,22 @@ const Machine::Action Machine::kTable[kStateCount][kEventCount] = {
     /* EXITED   */ {&Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ignore,
                     &Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ignore},
 };
+// clang-format on
 
 const char* StateName(State state) {
-  static const char* const kNames[kStateCount] = {"CLEANING_UP", "STARTING", "RUNNING",
+  static const char* const kNames[kStateCount] = {"CLEANING_UP",        "STARTING", "RUNNING",
                                                   "WAITING_TO_RESTART", "STOPPING", "EXITED"};
   return kNames[static_cast<int>(state)];
 }
 
 const char* EventName(Event event) {
-  static const char* const kNames[kEventCount] = {"Spawned",  "SpawnFailed", "EntryRunning",
-                                                  "ExecutorExited", "Cleared", "Quit",
-                                                  "RestartDue", "KillDue"};
+  static const char* const kNames[kEventCount] = {"Spawned",        "SpawnFailed", "EntryRunning",
+                                                  "ExecutorExited", "Cleared",     "Quit",
+                                                  "RestartDue",     "KillDue"};
   return kNames[static_cast<int>(event)];
 }
 
-Machine::Machine(Config config, Effects* effects)
-    : config_(std::move(config)), effects_(effects) {}
+Machine::Machine(Config config, Effects* effects) : config_(std::move(config)), effects_(effects) {}
 
 void Machine::Start() {
   record_.state = State::kCleaningUp;
@@ -46,8 +47,7 @@ void Machine::Start() {
 }
 
 void Machine::Handle(const Input& input) {
-  const Action action =
-      kTable[static_cast<int>(record_.state)][static_cast<int>(input.event)];
+  const Action action = kTable[static_cast<int>(record_.state)][static_cast<int>(input.event)];
   (this->*action)(input);
 }
 
@@ -121,10 +121,10 @@ void Machine::EndRun(const ProcessExit& exit, const std::string& description) {
 
 void Machine::Ended(const Input& input) {
   const pid_t pid = record_.executor.pid;
-  const std::string how =
-      input.entry_ran ? input.exit.Describe()
-                      : absl::StrCat(input.exit.Describe(), " while loading entry ", config_.entry,
-                                     " (before it ran)");
+  const std::string how = input.entry_ran
+                              ? input.exit.Describe()
+                              : absl::StrCat(input.exit.Describe(), " while loading entry ",
+                                             config_.entry, " (before it ran)");
   EndRun(input.exit, how);
   if (input.exit.success()) {
     Log().info("executor {} exited with code 0; daemon finished", pid);

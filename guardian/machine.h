@@ -6,6 +6,7 @@
 //
 // The table (docs/architecture.md has the why of each cell):
 //
+// clang-format off
 //   state \ event     | Spawned  | SpawnFailed | EntryRunning | ExecutorExited | Cleared | Quit         | RestartDue | KillDue
 //   ------------------+----------+-------------+--------------+----------------+---------+--------------+------------+--------
 //   CLEANING_UP       | -        | -           | -            | -              | Cleaned | QuitCleaning | -          | -
@@ -14,6 +15,7 @@
 //   WAITING_TO_RESTART| -        | -           | -            | -              | -       | QuitWaiting  | Spawn      | -
 //   STOPPING          | Late     | Stopped     | -            | Stopped        | -       | -            | -          | Kill
 //   EXITED            | -        | -           | -            | -              | -       | -            | -          | -
+// clang-format on
 //
 //   Start:        (the first state) ask for the daemon's leftovers to be
 //                 cleared (a stale cgroup of our pid) -> CLEANING_UP
@@ -130,7 +132,7 @@ struct Record {
   Run executor;  // the current run, or the last one
   bool executor_running = false;
   int restart_count = 0;
-  std::deque<Run> history;  // ended runs, oldest first (the newest 20)
+  std::deque<Run> history;               // ended runs, oldest first (the newest 20)
   std::optional<absl::Time> restart_at;  // set from a failed run to the spawn
   std::optional<absl::Time> kill_at;
   std::string quit_reason;

@@ -36,8 +36,7 @@ class FakeEffects : public Effects {
     if (clear_answers) machine->Handle(Input{Event::kCleared});
   }
   void SetTimer(Timer timer, absl::Time at) override {
-    calls.push_back(absl::StrCat("set ", Name(timer), " +",
-                                 absl::FormatDuration(at - now)));
+    calls.push_back(absl::StrCat("set ", Name(timer), " +", absl::FormatDuration(at - now)));
   }
   void CancelTimer(Timer timer) override { calls.push_back(absl::StrCat("cancel ", Name(timer))); }
   void Finished() override { calls.push_back("finished"); }
@@ -213,8 +212,7 @@ TEST(GuardianMachineTest, WithoutRestartIntervalAFailureEndsTheDaemon) {
   killed.exit.signaled = true;
   machine.Handle(killed);
   EXPECT_EQ(machine.state(), State::kExited);
-  EXPECT_EQ(machine.record().quit_reason,
-            "executor killed by signal 9 (SIGKILL), no restart");
+  EXPECT_EQ(machine.record().quit_reason, "executor killed by signal 9 (SIGKILL), no restart");
 }
 
 TEST(GuardianMachineTest, ARestartIsDueRestartIntervalAfterTheExit) {
@@ -354,8 +352,8 @@ TEST(GuardianMachineTest, NothingIsClearedOrFinishedWhileASpawnIsOutstanding) {
     machine.Start();  // cleared, then the spawn asked for
     ASSERT_EQ(machine.state(), State::kStarting);
     effects.calls.clear();
-    machine.Handle(Of(event));                 // STARTING, the answer outstanding
-    machine.Handle(Of(Event::kQuit));          // STOPPING, still outstanding
+    machine.Handle(Of(event));         // STARTING, the answer outstanding
+    machine.Handle(Of(Event::kQuit));  // STOPPING, still outstanding
     machine.Handle(Of(event));
     for (const std::string& call : effects.calls) {
       EXPECT_TRUE(call != "clear" && call != "finished") << EventName(event) << ": " << call;

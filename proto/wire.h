@@ -11,8 +11,8 @@
 namespace appkit::wire {
 
 // StartDaemon -> guardian (exec'd detached).
-inline constexpr int kGuardianLaunchFd = 3;   // memfd: a v1::DaemonLaunch
-inline constexpr int kGuardianReadyFd = 4;    // pipe: one v1::GuardianReady, then EOF
+inline constexpr int kGuardianLaunchFd = 3;      // memfd: a v1::DaemonLaunch
+inline constexpr int kGuardianReadyFd = 4;       // pipe: one v1::GuardianReady, then EOF
 inline constexpr int kGuardianForkServerFd = 5;  // the executor fork server, started beside it
 
 // Any fork server (executor, worker binaries) <- its supervisor.
@@ -27,12 +27,12 @@ inline constexpr int kWorkerChannelFd = 3;  // SOCK_SEQPACKET, one byte per mess
 // Messages on the worker channel (one byte each), the executor's
 // readiness pipe, and a fork-server child's go socket.
 enum class Message : char {
-  kEntryRunning = 'r',   // child -> supervisor: the module is loaded, the entry is called
-  kQuit = 'q',           // controller -> worker: QuitRequested() becomes true
-  kRewritePidFile = 'p', // controller -> worker: its pid file was removed by hand
-  kPing = 'h',           // controller -> worker: are you there?
-  kPong = 'H',           // worker -> controller: the answer
-  kGo = 'g',             // supervisor -> fork-server child: your pid is known, run (EOF: never)
+  kEntryRunning = 'r',    // child -> supervisor: the module is loaded, the entry is called
+  kQuit = 'q',            // controller -> worker: QuitRequested() becomes true
+  kRewritePidFile = 'p',  // controller -> worker: its pid file was removed by hand
+  kPing = 'h',            // controller -> worker: are you there?
+  kPong = 'H',            // worker -> controller: the answer
+  kGo = 'g',              // supervisor -> fork-server child: your pid is known, run (EOF: never)
 };
 
 // The guardian's socket when the user names none: "<pid file>.sock".

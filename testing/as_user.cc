@@ -1,8 +1,8 @@
 #include "testing/as_user.h"
 
+#include <errno.h>
 #include <grp.h>
 #include <poll.h>
-#include <errno.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>

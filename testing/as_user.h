@@ -25,8 +25,7 @@ inline constexpr User kNobody = {65534, 65534};
 // Runs `body` in a forked child as `user` (groups cleared) and returns its
 // exit code (body's return value), or -1 if it could not run or took
 // longer than `timeout` (it is killed).
-int RunAs(User user, const std::function<int()>& body,
-          absl::Duration timeout = absl::Seconds(10));
+int RunAs(User user, const std::function<int()>& body, absl::Duration timeout = absl::Seconds(10));
 
 // A child process running as `user` that runs `setup` and then stays
 // alive (holding what setup opened) until this object is destroyed.

@@ -3,10 +3,10 @@
 #include <memory>
 
 #include "google/protobuf/descriptor.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/sync_stream.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "testing/reflection_subset.pb.h"
 
 namespace appkit::testing {
@@ -56,8 +56,8 @@ absl::StatusOr<ServerReflectionResponse> ReflectionCall(const std::string& socke
 
 }  // namespace
 
-absl::StatusOr<std::string> HealthCheck(const std::string& socket_path,
-                                        const std::string& service, absl::Duration timeout) {
+absl::StatusOr<std::string> HealthCheck(const std::string& socket_path, const std::string& service,
+                                        absl::Duration timeout) {
   auto stub = grpc::health::v1::Health::NewStub(Connect(socket_path));
   grpc::ClientContext context;
   SetDeadline(context, timeout);

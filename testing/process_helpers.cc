@@ -77,8 +77,8 @@ pid_t ParentOf(pid_t pid) {
 std::vector<pid_t> ChildrenOf(pid_t pid) {
   std::vector<pid_t> children;
   std::error_code error;
-  for (const auto& task : std::filesystem::directory_iterator(
-           "/proc/" + std::to_string(pid) + "/task", error)) {
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", error)) {
     std::ifstream in(task.path() / "children");
     for (pid_t child; in >> child;) children.push_back(child);
   }

@@ -85,13 +85,13 @@ RawHttp2::~RawHttp2() {
 
 bool RawHttp2::Call(uint32_t id, const std::string& method, const std::string& message, bool end) {
   std::string headers;
-  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
-           {":method", "POST"},
-           {":scheme", "http"},
-           {":path", method},
-           {":authority", "localhost"},
-           {"content-type", "application/grpc"},
-           {"te", "trailers"}}) {
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{":method", "POST"},
+                                                        {":scheme", "http"},
+                                                        {":path", method},
+                                                        {":authority", "localhost"},
+                                                        {"content-type", "application/grpc"},
+                                                        {"te", "trailers"}}) {
     headers += '\0';  // a literal header field without indexing, new name
     AppendString(headers, name);
     AppendString(headers, value);

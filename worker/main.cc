@@ -11,12 +11,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "common/base/fd_limit.h"
 #include <string>
+#include "common/base/fd_limit.h"
 
-#include "common/process/cgroup.h"
 #include "common/base/fd_io.h"
 #include "common/base/safe_file.h"
+#include "common/process/cgroup.h"
 #include "common/process/fork_server.h"
 #include "common/process/orphan_cleanup.h"
 #include "proto/launch.pb.h"
@@ -59,12 +59,14 @@ int main(int argc, char** argv) {
       absl::StatusOr<int> killed =
           left.ok() ? appkit::ClearCgroup(pool_cgroup, absl::Seconds(2), /*keep_top=*/false)
                     : absl::StatusOr<int>(left);
-      cgroup_note = killed.ok() ? " and cgroup " + pool_cgroup
-                                : "; cgroup " + pool_cgroup + ": " +
-                                      std::string(killed.status().message());
+      cgroup_note = killed.ok()
+                        ? " and cgroup " + pool_cgroup
+                        : "; cgroup " + pool_cgroup + ": " + std::string(killed.status().message());
     }
-    fprintf(stderr, "worker fork server %d: its controller died; killed what was left of the "
-                    "workers and removed their stale pid files%s\n", getpid(), cgroup_note.c_str());
+    fprintf(stderr,
+            "worker fork server %d: its controller died; killed what was left of the "
+            "workers and removed their stale pid files%s\n",
+            getpid(), cgroup_note.c_str());
   };
   return appkit::ServeForkRequests(
       appkit::wire::kForkServerFd,

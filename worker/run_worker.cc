@@ -1,5 +1,5 @@
-#include "common/base/log.h"
 #include "worker/run_worker.h"
+#include "common/base/log.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "client/appkit.h"
-#include "common/host/entry.h"
 #include "common/base/fd_io.h"
+#include "common/host/entry.h"
 #include "common/host/host.h"
 #include "common/process/pid_file.h"
 #include "proto/wire.h"
@@ -34,9 +34,8 @@ absl::Status AcquirePidFile(PidFileHolder& holder) {
   auto acquired = PidFile::Acquire(holder.path, getpid(), "worker");
   if (!acquired.ok()) return acquired.status();
   if (acquired->running_pid != 0) {
-    return absl::AlreadyExistsError(absl::StrCat("pid file ", holder.path,
-                                                 " is held by running process ",
-                                                 acquired->running_pid));
+    return absl::AlreadyExistsError(absl::StrCat(
+        "pid file ", holder.path, " is held by running process ", acquired->running_pid));
   }
   holder.file = std::move(acquired->file);
   return absl::OkStatus();
@@ -73,7 +72,7 @@ void ServeChannel(PidFileHolder* holder, std::string name) {
         Log().warn("worker {}: pid file {} was removed; written again", name, holder->path);
       } else {
         Log().error("worker {}: cannot write pid file again: {}", name,
-                      std::string(status.message()));
+                    std::string(status.message()));
       }
     }
   }
@@ -114,14 +113,14 @@ int RunWorker(const v1::WorkerLaunch& launch) {
   int code = 1;
   if (!entry.ok()) {
     Log().error("worker {} (pid {}) cannot run entry {}: {}", name, getpid(), launch.entry(),
-                  std::string(entry.status().message()));
+                std::string(entry.status().message()));
   } else {
     Send(wire::Message::kEntryRunning);
     Log().info("worker {} (pid {}) running entry {}", name, getpid(), launch.entry());
     Args args(launch.args());
     code = internal::RunEntry(*entry, args, launch.entry());
     Log().info("worker {} (pid {}): entry {} {}", name, getpid(), launch.entry(),
-                 code == 0 ? "returned OK" : "failed, exit code 1");
+               code == 0 ? "returned OK" : "failed, exit code 1");
   }
   {
     std::lock_guard<std::mutex> lock(holder->mu);

@@ -76,8 +76,9 @@ std::string NobodysDirectory(const testing::TempDir& dir) {
 // "billion laughs": nine lists of nine aliases of the previous list, nine
 // levels deep: 9^9 strings once expanded, from a 1 KB file.
 std::string AliasBomb() {
-  std::string text = "ok: {}\nbomb:\n  args:\n    a0: &a0 [lol, lol, lol, lol, lol, lol, lol, "
-                     "lol, lol]\n";
+  std::string text =
+      "ok: {}\nbomb:\n  args:\n    a0: &a0 [lol, lol, lol, lol, lol, lol, lol, "
+      "lol, lol]\n";
   for (int i = 1; i < 10; ++i) {
     const std::string alias = absl::StrCat("*a", i - 1);
     text += absl::StrCat("    a", i, ": &a", i, " [", alias);
@@ -154,8 +155,8 @@ TEST_F(ConfigAttackTest, HostileDaemonNamesAreRefusedBeforeAnythingIsCreated) {
   };
   const std::string config = dir_.File("daemons.yaml");
   for (const Case& c : cases) {
-    std::ofstream(config, std::ios::trunc)
-        << "ok:\n  entry: test_module:run_until_quit\n" << c.key << ":\n  entry: m:f\n";
+    std::ofstream(config, std::ios::trunc) << "ok:\n  entry: test_module:run_until_quit\n"
+                                           << c.key << ":\n  entry: m:f\n";
     for (const std::string& name : {std::string("ok"), c.key}) {
       CommandResult result = BoundedCtl({"--config", config, "start", name});
       EXPECT_EQ(result.exit_code, 1) << c.key;
@@ -175,8 +176,7 @@ TEST_F(ConfigAttackTest, AbsurdDurationsInDaemonsYamlAreRefusedNamingTheKey) {
   for (const std::string key : {"restart_interval_seconds", "stop_timeout_seconds"}) {
     for (const std::string value :
          {"9223372036854775808", "1e300", "-0", ".nan", ".inf", "99999999999"}) {
-      std::ofstream(config, std::ios::trunc)
-          << "test_module:\n  " << key << ": " << value << "\n";
+      std::ofstream(config, std::ios::trunc) << "test_module:\n  " << key << ": " << value << "\n";
       CommandResult result = BoundedCtl({"--config", config, "start", "test_module"});
       EXPECT_EQ(result.exit_code, 1) << value << ": " << result.out;
       EXPECT_TRUE(absl::StartsWith(result.err, config + ":2: daemon 'test_module': " + key))
@@ -197,8 +197,9 @@ TEST_F(ConfigAttackTest, AbsurdDurationsThroughTheApiAreRefusedNamingTheOption) 
   testing::ProcessReaper reaper;
   if (result.pid) reaper.Track(*result.pid);
   EXPECT_EQ(result.status, DaemonRunStatus::kLaunchFailed);
-  EXPECT_TRUE(absl::StartsWith(result.error, "DaemonOptions.restart_interval inf is longer than "
-                                             "the maximum of 8760h"))
+  EXPECT_TRUE(absl::StartsWith(result.error,
+                               "DaemonOptions.restart_interval inf is longer than "
+                               "the maximum of 8760h"))
       << result.error;
   WorkersOptions workers;
   workers.stop_timeout = absl::Seconds(1e300);

@@ -30,13 +30,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "proto/controller.grpc.pb.h"
 #include "proto/guardian.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "testing/process_helpers.h"
 #include "testing/raw_http2.h"
 #include "testing/temp_dir.h"
@@ -159,9 +159,9 @@ class ControlPlaneAttackTest : public ::testing::Test {
     options.daemon_args.Set("events", File(name + "/events"));
     options.stdout_filename = File(name + "/out.txt");
     options.stderr_filename = File(name + "/err.txt");
-    options.logging_config = *LoggingConfigFromJson(
-        R"({"level": "DEBUG", "handlers": [{"file": {"filename": ")" + File(name + "/app.log") +
-        R"("}}]})");
+    options.logging_config =
+        *LoggingConfigFromJson(R"({"level": "DEBUG", "handlers": [{"file": {"filename": ")" +
+                               File(name + "/app.log") + R"("}}]})");
     return options;
   }
 
@@ -343,8 +343,8 @@ TEST_F(ControlPlaneAttackTest, OutOfFdsTheGuardianBacksOffInsteadOfSpinning) {
 
   ASSERT_EQ(prlimit(guardian, RLIMIT_NOFILE, &saved, nullptr), 0);
   // Accepting resumes by itself (at the next retry: at most 1 s).
-  EXPECT_TRUE(WaitFor([&] { return GetStatus(socket, absl::Seconds(2)).status.ok(); },
-                      absl::Seconds(15)));
+  EXPECT_TRUE(
+      WaitFor([&] { return GetStatus(socket, absl::Seconds(2)).status.ok(); }, absl::Seconds(15)));
   EXPECT_TRUE(
       WaitFor([&] { return Count(log, "accepting connections on " + socket + " again") == 1; }));
   ExpectCleanStop(guardian, options);
@@ -376,8 +376,8 @@ UnderAttack Measure(pid_t pid, const std::string& socket, const std::function<vo
   return result;
 }
 
-constexpr int kMaxConnections = 16;   // ControlServer::Limits
-constexpr long kMaxThreads = 24;  // gRPC's threads are a fixed set (about 12)
+constexpr int kMaxConnections = 16;  // ControlServer::Limits
+constexpr long kMaxThreads = 24;     // gRPC's threads are a fixed set (about 12)
 constexpr long kMaxRssKb = 64 * 1024;
 // A raw client that never acknowledges the stream limit has its connection
 // cut after 32 calls, but gRPC has parsed a few hundred more streams by
@@ -385,8 +385,7 @@ constexpr long kMaxRssKb = 64 * 1024;
 // below, one after another in one guardian.
 constexpr long kMaxRssKbRawFlood = 96 * 1024;
 
-void ExpectBounded(const UnderAttack& seen, const std::string& what,
-                   long max_rss_kb = kMaxRssKb) {
+void ExpectBounded(const UnderAttack& seen, const std::string& what, long max_rss_kb = kMaxRssKb) {
   printf("%s: max %ld threads, max RSS %.1f MB; status during it: %s in %s\n", what.c_str(),
          seen.max_threads, seen.max_rss_kb / 1024.0,
          seen.status.status.ok() ? "OK" : seen.status.status.error_message().c_str(),
@@ -427,32 +426,35 @@ TEST_F(ControlPlaneAttackTest, ThousandsOfStreamsNeverReadCostBoundedThreadsAndM
   };
   // A gRPC client: 2000 Watch calls at once on one channel, never read
   // (it keeps to the server's limit of streams, and queues the rest).
-  ExpectBounded(Measure(guardian, socket, [&] {
-                  auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
-                      "unix:" + socket, grpc::InsecureChannelCredentials()));
-                  grpc::CompletionQueue cq;
-                  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
-                  std::vector<std::unique_ptr<grpc::ClientAsyncReader<
-                      grpc::health::v1::HealthCheckResponse>>> calls;
-                  for (int i = 0; i < 2000; ++i) {
-                    contexts.push_back(std::make_unique<grpc::ClientContext>());
-                    calls.push_back(stub->AsyncWatch(contexts.back().get(), {}, &cq, nullptr));
-                  }
-                  absl::SleepFor(absl::Seconds(1));  // let it run, then measure
-                  for (auto& context : contexts) context->TryCancel();
-                  cq.Shutdown();
-                  void* tag;
-                  bool ok;
-                  while (cq.Next(&tag, &ok)) {
-                  }
-                }),
-                "guardian, a gRPC client with 2000 Watch calls");
+  ExpectBounded(
+      Measure(guardian, socket,
+              [&] {
+                auto stub = grpc::health::v1::Health::NewStub(
+                    grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()));
+                grpc::CompletionQueue cq;
+                std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+                std::vector<
+                    std::unique_ptr<grpc::ClientAsyncReader<grpc::health::v1::HealthCheckResponse>>>
+                    calls;
+                for (int i = 0; i < 2000; ++i) {
+                  contexts.push_back(std::make_unique<grpc::ClientContext>());
+                  calls.push_back(stub->AsyncWatch(contexts.back().get(), {}, &cq, nullptr));
+                }
+                absl::SleepFor(absl::Seconds(1));  // let it run, then measure
+                for (auto& context : contexts) context->TryCancel();
+                cq.Shutdown();
+                void* tag;
+                bool ok;
+                while (cq.Next(&tag, &ok)) {
+                }
+              }),
+      "guardian, a gRPC client with 2000 Watch calls");
   ExpectBounded(Measure(guardian, socket, flood(socket, "/appkit.v1.Guardian/GetStatus")),
                 "guardian, 4 x 2000 raw GetStatus streams", kMaxRssKbRawFlood);
   ExpectBounded(Measure(guardian, socket, flood(socket, "/grpc.health.v1.Health/Watch")),
                 "guardian, 4 x 2000 raw Watch streams", kMaxRssKbRawFlood);
-  UnderAttack pool = Measure(executor, socket, flood(controller_socket,
-                                                     "/appkit.v1.Controller/ListWorkers"));
+  UnderAttack pool =
+      Measure(executor, socket, flood(controller_socket, "/appkit.v1.Controller/ListWorkers"));
   ExpectBounded(pool, "pool, 4 x 2000 raw ListWorkers streams", kMaxRssKbRawFlood);
   EXPECT_TRUE(ProcessAlive(guardian));
   EXPECT_TRUE(ProcessAlive(executor));
@@ -530,8 +532,8 @@ TEST_F(ControlPlaneAttackTest, ConnectionsOverTheCapAreClosedAndAStatusIsRefused
 std::string CopyBinariesFor(const testing::TempDir& dir) {
   const std::string bin = dir.File("bin");
   std::filesystem::create_directories(bin);
-  for (const char* file : {"guardian/guardian", "executor/executor", "worker/worker",
-                           "testing/libtest_module.so"}) {
+  for (const char* file :
+       {"guardian/guardian", "executor/executor", "worker/worker", "testing/libtest_module.so"}) {
     std::filesystem::copy_file(testing::RunfilePath(file),
                                bin + "/" + std::filesystem::path(file).filename().string());
   }
@@ -581,7 +583,7 @@ TEST_F(ControlPlaneAttackTest, OutOfThreadsTheGuardianRefusesConnectionsInsteadO
       return prlimit(guardian, RLIMIT_NPROC, &limit, nullptr) == 0 ? 0 : 2;
     });
   };
-  ASSERT_EQ(set_nproc(1), 0);  // nobody already has processes: no new thread
+  ASSERT_EQ(set_nproc(1), 0);              // nobody already has processes: no new thread
   StatusCall refused = GetStatus(socket);  // root may connect; gRPC must start now
   EXPECT_FALSE(refused.status.ok());
   EXPECT_LT(refused.took, absl::Seconds(3));
@@ -670,9 +672,9 @@ TEST_F(ControlPlaneAttackTest, StalledWatchStreamsNeverBreakAStop) {
       stalled.push_back(std::make_unique<RawHttp2>(target, window));
       ASSERT_TRUE(stalled.back()->Call(1, "/grpc.health.v1.Health/Watch"));
       // A reflection stream left open (list_services: field 7).
-      ASSERT_TRUE(stalled.back()->Call(
-          3, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-          std::string("\x3a\x00", 2), /*end=*/false));
+      ASSERT_TRUE(
+          stalled.back()->Call(3, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                               std::string("\x3a\x00", 2), /*end=*/false));
     }
     readers.push_back(std::make_unique<WatchReader>(target));
   }

@@ -90,9 +90,9 @@ class EscapeAttackTest : public EscapeFixture {
     DaemonOptions options;
     options.pid_filename = File(name + "/d.pid");
     options.stderr_filename = File(name + "/err.txt");
-    options.logging_config = *LoggingConfigFromJson(
-        R"({"level": "DEBUG", "handlers": [{"file": {"filename": ")" + File(name + "/app.log") +
-        R"("}}]})");
+    options.logging_config =
+        *LoggingConfigFromJson(R"({"level": "DEBUG", "handlers": [{"file": {"filename": ")" +
+                               File(name + "/app.log") + R"("}}]})");
     options.restart_interval = absl::Milliseconds(100);
     Json entry_args = {{"events", File(name + "/escape.events")}};
     if (crash_once) entry_args["crash_once"] = File(name + "/crashed");
@@ -274,7 +274,8 @@ TEST_F(EscapeAttackTest, AWorkersEscapedProcessDiesWhenAPlainControllerIsSigkill
 
 // Without cgroups: a daemon's entry escapes its group; its executor
 // crashes and is restarted, then the daemon stops.
-TEST_F(EscapeAttackTest, WithoutCgroupsADaemonsEscapedProcessDiesAtItsExecutorsRestartAndAtTheStop) {
+TEST_F(EscapeAttackTest,
+       WithoutCgroupsADaemonsEscapedProcessDiesAtItsExecutorsRestartAndAtTheStop) {
   setenv(kCgroupModeEnv, "off", 1);
   DaemonOptions options = Escaping("d", /*in_worker=*/false, /*crash_once=*/true);
   pid_t guardian = Launch(options);
@@ -292,7 +293,8 @@ TEST_F(EscapeAttackTest, WithoutCgroupsADaemonsEscapedProcessDiesAtItsExecutorsR
 // Without cgroups: a worker's entry escapes its group; its executor is
 // SIGKILLed and restarted, then the daemon stops. (A worker's own restart
 // does not find what it left: README.)
-TEST_F(EscapeAttackTest, WithoutCgroupsAWorkersEscapedProcessDiesAtItsExecutorsRestartAndAtTheStop) {
+TEST_F(EscapeAttackTest,
+       WithoutCgroupsAWorkersEscapedProcessDiesAtItsExecutorsRestartAndAtTheStop) {
   setenv(kCgroupModeEnv, "off", 1);
   DaemonOptions options = Escaping("w", /*in_worker=*/true, /*crash_once=*/false);
   pid_t guardian = Launch(options);

@@ -142,8 +142,8 @@ class FileAttackTest : public ::testing::Test {
     options.daemon_args.Set("events", File(sub + "/events"));
     options.stdout_filename = File(sub + "/out.txt");
     options.stderr_filename = File(sub + "/err.txt");
-    options.logging_config = *LoggingConfigFromJson(
-        R"({"handlers": [{"file": {"filename": ")" + File(sub + "/app.log") + R"("}}]})");
+    options.logging_config = *LoggingConfigFromJson(R"({"handlers": [{"file": {"filename": ")" +
+                                                    File(sub + "/app.log") + R"("}}]})");
     return options;
   }
 
@@ -213,10 +213,11 @@ TEST_F(FileAttackTest, StopNeverSignalsThePidOfAnOpenFileDescriptionLock) {
   });
   ASSERT_TRUE(locker.ok());
 
-  const std::string script = absl::StrCat(
-      "sleep 60 & bystander=$!; ", Appkitctl(), " stop --pid-file ", pid_file,
-      "; echo rc=$?; kill -0 $bystander && echo bystander-alive; kill $bystander");
-  CommandResult stop = testing::RunCommand({"/usr/bin/unshare", "--pid", "--fork", "/bin/sh", "-c", script});
+  const std::string script =
+      absl::StrCat("sleep 60 & bystander=$!; ", Appkitctl(), " stop --pid-file ", pid_file,
+                   "; echo rc=$?; kill -0 $bystander && echo bystander-alive; kill $bystander");
+  CommandResult stop =
+      testing::RunCommand({"/usr/bin/unshare", "--pid", "--fork", "/bin/sh", "-c", script});
   EXPECT_THAT(stop.out, HasSubstr("rc=1")) << stop.out << stop.err;
   EXPECT_THAT(stop.out, HasSubstr("bystander-alive")) << stop.out << stop.err;
   EXPECT_THAT(stop.err, HasSubstr("held by something else")) << stop.err;
@@ -304,8 +305,8 @@ TEST_F(FileAttackTest, ASocketServedByAnotherProcessIsNeverSpokenTo) {
 
   CommandResult status = Ctl({"status", "--pid-file", options.pid_filename});
   EXPECT_EQ(status.exit_code, 1);
-  EXPECT_THAT(status.err, HasSubstr(absl::StrCat("is served by process ", getpid(), ", not by ",
-                                                 guardian)))
+  EXPECT_THAT(status.err,
+              HasSubstr(absl::StrCat("is served by process ", getpid(), ", not by ", guardian)))
       << status.err;
   CommandResult stop = Ctl({"stop", "--pid-file", options.pid_filename});
   EXPECT_EQ(stop.exit_code, 0) << stop.err;
@@ -551,7 +552,8 @@ TEST_F(FileAttackTest, WorldWritableDirectoryWithoutStickyBitIsRefused) {
     DaemonOptions options = Daemon("sub", "run_until_quit");
     ASSERT_EQ(mkdir(File("open").c_str(), 0777), 0);
     chmod(File("open").c_str(), 0777);
-    const std::string moved = File("open/" + std::filesystem::path(planted.path(options)).filename().string());
+    const std::string moved =
+        File("open/" + std::filesystem::path(planted.path(options)).filename().string());
     if (std::string(planted.option) == "pid file") options.pid_filename = moved;
     if (std::string(planted.option) == "stdout_filename") options.stdout_filename = moved;
     if (std::string(planted.option) == "stderr_filename") options.stderr_filename = moved;
@@ -596,10 +598,12 @@ TEST_F(FileAttackTest, StateDirectoryOfAnotherUserIsRefused) {
   ASSERT_EQ(mkdir(File("shared").c_str(), 0777), 0);
   chmod(File("shared").c_str(), 01777);
   std::filesystem::copy_file(config, File("shared/daemons.yaml"));
-  ASSERT_EQ(RunAs(kNobody, [&] {
-              mkdir(File("shared/elsewhere").c_str(), 0777);
-              return symlink(File("shared/elsewhere").c_str(), File("shared/appkit-state").c_str());
-            }),
+  ASSERT_EQ(RunAs(kNobody,
+                  [&] {
+                    mkdir(File("shared/elsewhere").c_str(), 0777);
+                    return symlink(File("shared/elsewhere").c_str(),
+                                   File("shared/appkit-state").c_str());
+                  }),
             0);
   start = Ctl({"--config", File("shared/daemons.yaml"), "start", "demo"});
   EXPECT_EQ(start.exit_code, 1) << start.out;

@@ -82,8 +82,8 @@ class DailyTest : public ::testing::Test {
   std::string ThreeDaemons() const {
     std::string text;
     for (const char* name : {"demo1", "demo2", "demo3"}) {
-      absl::StrAppend(&text, name, ":\n  description: the ", name, " daemon\n  args:\n    events: ",
-                      Events(name), "\n");
+      absl::StrAppend(&text, name, ":\n  description: the ", name,
+                      " daemon\n  args:\n    events: ", Events(name), "\n");
     }
     return text;
   }
@@ -218,7 +218,8 @@ TEST_F(DailyTest, PidsAreJsonNumbersInStatusAndWorkers) {
   ASSERT_TRUE(WaitFor([&] {
     workers = Ctl({"workers", "--pid-file", dir_.File("w.pid"), "--json"});
     return workers.exit_code == 0 && Has(workers.out, "RUNNING");
-  })) << workers.out << workers.err;
+  })) << workers.out
+      << workers.err;
   // One JSON style: pretty (two spaces) in status, workers and debug alike.
   EXPECT_EQ(status.out.rfind("{\n  \"", 0), 0u) << status.out;
   EXPECT_EQ(workers.out.rfind("{\n  \"", 0), 0u) << workers.out;
@@ -226,7 +227,8 @@ TEST_F(DailyTest, PidsAreJsonNumbersInStatusAndWorkers) {
   ASSERT_EQ(debug.exit_code, 0) << debug.err;
   EXPECT_EQ(debug.out.rfind("{\n  \"", 0), 0u) << debug.out;
   Json worker = Json::parse(workers.out)["workers"][0];
-  EXPECT_EQ(worker["current"]["pid"], testing::PidOfEvent(dir_.File("w1.events"), "started")) << workers.out;
+  EXPECT_EQ(worker["current"]["pid"], testing::PidOfEvent(dir_.File("w1.events"), "started"))
+      << workers.out;
 }
 
 TEST_F(DailyTest, LogsShowsTheLastLines) {
@@ -340,10 +342,15 @@ TEST_F(DailyTest, LogsOfAWorkerAndItsErrors) {
   const std::string w1 = Module() + ":run_until_quit";
   WriteConfig("demo1:\n  entry: demo1:run_workers\n  args:\n    events: " + Events("demo1") +
               "\n    workers:\n"
-              "      - {name: w1, entry: \"" + w1 + "\", pid_filename: " + dir_.File("w1.pid") +
-              ", stderr_filename: " + dir_.File("w1-err.txt") + ",\n"
-              "         args: {events: " + Events("w1") + "}}\n"
-              "      - {name: w2, entry: \"" + w1 + "\", pid_filename: " + dir_.File("w2.pid") +
+              "      - {name: w1, entry: \"" +
+              w1 + "\", pid_filename: " + dir_.File("w1.pid") +
+              ", stderr_filename: " + dir_.File("w1-err.txt") +
+              ",\n"
+              "         args: {events: " +
+              Events("w1") +
+              "}}\n"
+              "      - {name: w2, entry: \"" +
+              w1 + "\", pid_filename: " + dir_.File("w2.pid") +
               "}\n"
               "demo2:\n  args: {}\n");
   CommandResult stopped = Run({"logs", "demo1", "--worker", "w1"});
@@ -355,7 +362,8 @@ TEST_F(DailyTest, LogsOfAWorkerAndItsErrors) {
   ASSERT_TRUE(WaitFor([&] {
     logs = Run({"logs", "demo1", "--worker", "w1", "-n", "5"});
     return logs.exit_code == 0 && Has(logs.out, "stderr line from run_until_quit");
-  })) << logs.out << logs.err;
+  })) << logs.out
+      << logs.err;
   CommandResult nowhere = Run({"logs", "demo1", "--worker", "w2"});
   EXPECT_EQ(nowhere.exit_code, 1);
   EXPECT_TRUE(Has(nowhere.err, "worker w2 of demo1 sends its stderr to /dev/null")) << nowhere.err;
@@ -387,8 +395,10 @@ TEST_F(DailyTest, LogsFollowEndsWhenTheDirectoryGoes) {
 }
 
 TEST_F(DailyTest, ReloadStartsAddedStopsRemovedRestartsChanged) {
-  WriteConfig("demo1:\n  args: {events: " + Events("demo1") + ", x: 1}\n"
-              "demo2:\n  args: {events: " + Events("demo2") + "}\n");
+  WriteConfig("demo1:\n  args: {events: " + Events("demo1") +
+              ", x: 1}\n"
+              "demo2:\n  args: {events: " +
+              Events("demo2") + "}\n");
   ASSERT_EQ(Run({"start", "--all"}).exit_code, 0);
   const pid_t demo1 = ReadPid(Pid("demo1")), demo2 = ReadPid(Pid("demo2"));
   ASSERT_GT(demo1, 0);
@@ -400,8 +410,10 @@ TEST_F(DailyTest, ReloadStartsAddedStopsRemovedRestartsChanged) {
   EXPECT_EQ(ReadPid(Pid("demo1")), demo1);
 
   // demo1 changed (args), demo2 removed, demo3 added.
-  WriteConfig("demo1:\n  args: {events: " + Events("demo1") + ", x: 2}\n"
-              "demo3:\n  args: {events: " + Events("demo3") + "}\n");
+  WriteConfig("demo1:\n  args: {events: " + Events("demo1") +
+              ", x: 2}\n"
+              "demo3:\n  args: {events: " +
+              Events("demo3") + "}\n");
   CommandResult reload = Run({"reload"});
   EXPECT_EQ(reload.exit_code, 0) << reload.err;
   EXPECT_TRUE(Has(reload.out, "demo2: removed from the file: stopping")) << reload.out;
@@ -413,9 +425,9 @@ TEST_F(DailyTest, ReloadStartsAddedStopsRemovedRestartsChanged) {
   EXPECT_GT(new_demo1, 0);
   EXPECT_NE(new_demo1, demo1);
   EXPECT_EQ(Run({"status", "--all"}).exit_code, 0);
-  EXPECT_EQ(Json::parse(ReadFileOrEmpty(dir_.File("appkit-state/demo1/demo1.applied.json")))
-                ["args"]["x"],
-            2);
+  EXPECT_EQ(
+      Json::parse(ReadFileOrEmpty(dir_.File("appkit-state/demo1/demo1.applied.json")))["args"]["x"],
+      2);
 
   // Again: nothing to do.
   CommandResult again = Run({"reload"});
@@ -486,8 +498,8 @@ TEST_F(MordorTest, AMordorFileRunsUnchanged) {
   // Files where mordor puts them.
   const std::string pid = home_ + "/pids/shop/front.pid";
   EXPECT_TRUE(FileExists(pid));
-  ASSERT_TRUE(WaitFor([&] { return testing::PidOfEvent(home_ + "/data/shop/front.events",
-                                                       "started") != 0; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return testing::PidOfEvent(home_ + "/data/shop/front.events", "started") != 0; }));
   const std::string log = home_ + "/logs/shop/front.log";
   ASSERT_TRUE(WaitFor([&] { return Has(ReadFileOrEmpty(log), "daemon_entry running"); }))
       << ReadFileOrEmpty(log) << ReadFileOrEmpty(home_ + "/logs/shop/front-err.txt");

@@ -52,10 +52,11 @@ class AppkitctlTest : public ::testing::Test {
     if (workers) {
       Json pool = {{"events", dir_.File("pool.events")}, {"workers", Json::array()}};
       for (const char* name : {"w1", "w2"}) {
-        pool["workers"].push_back({{"name", name},
-                                   {"entry", Module() + ":run_until_quit"},
-                                   {"pid_filename", dir_.File(std::string(name) + ".pid")},
-                                   {"args", {{"events", dir_.File(std::string(name) + ".events")}}}});
+        pool["workers"].push_back(
+            {{"name", name},
+             {"entry", Module() + ":run_until_quit"},
+             {"pid_filename", dir_.File(std::string(name) + ".pid")},
+             {"args", {{"events", dir_.File(std::string(name) + ".events")}}}});
       }
       options.daemon_entry = Module() + ":run_workers";
       options.daemon_args = *Args::FromJson(pool.dump());
@@ -152,7 +153,8 @@ TEST_F(AppkitctlTest, WorkersAndDebug) {
     table = Ctl({"workers", "--pid-file", pid_file()});
     return table.exit_code == 0 && Has(table.out, "w2") &&
            table.out.find("RUNNING") != table.out.rfind("RUNNING");  // two rows RUNNING
-  })) << table.out << table.err;
+  })) << table.out
+      << table.err;
   EXPECT_TRUE(Has(table.out, "NAME")) << table.out;
   EXPECT_TRUE(Has(table.out, std::to_string(PidOfEvent(dir_.File("w1.events"), "started"))));
 
@@ -221,14 +223,17 @@ class AppkitctlConfigTest : public AppkitctlTest {
 };
 
 TEST_F(AppkitctlConfigTest, StartListStatusStopWithRestartCounting) {
-  WriteConfig("demo1:\n"
-              "  args:\n"
-              "    events: " + dir_.File("demo1.events") + "\n"
-              "    x: 1\n"
-              "  restart_interval_seconds: null\n"
-              "crashy:\n"
-              "  entry: crashy:fail_fast\n"
-              "  restart_interval_seconds: 0.05\n");
+  WriteConfig(
+      "demo1:\n"
+      "  args:\n"
+      "    events: " +
+      dir_.File("demo1.events") +
+      "\n"
+      "    x: 1\n"
+      "  restart_interval_seconds: null\n"
+      "crashy:\n"
+      "  entry: crashy:fail_fast\n"
+      "  restart_interval_seconds: 0.05\n");
   CommandResult list = Run({"list"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
   EXPECT_TRUE(Has(list.out, "demo1")) << list.out;
@@ -246,7 +251,8 @@ TEST_F(AppkitctlConfigTest, StartListStatusStopWithRestartCounting) {
   reaper_.Track(guardian);
   ASSERT_TRUE(WaitFor([&] { return PidOfEvent(dir_.File("demo1.events"), "started") != 0; }))
       << ReadFileOrEmpty(state + "/demo1-err.txt");
-  EXPECT_TRUE(WaitFor([&] { return Has(ReadFileOrEmpty(state + "/demo1.log"), "daemon_entry running"); }));
+  EXPECT_TRUE(
+      WaitFor([&] { return Has(ReadFileOrEmpty(state + "/demo1.log"), "daemon_entry running"); }));
 
   CommandResult again = Run({"start", "demo1"});
   EXPECT_EQ(again.exit_code, 0);
@@ -296,9 +302,10 @@ TEST_F(AppkitctlConfigTest, RelativePathsMeanTheBuildWorkingDirectory) {
 }
 
 TEST_F(AppkitctlConfigTest, BadConfigNamesFileLineAndKey) {
-  WriteConfig("demo1:\n"
-              "  args: {x: 1}\n"
-              "  restart_intervall_seconds: 5\n");
+  WriteConfig(
+      "demo1:\n"
+      "  args: {x: 1}\n"
+      "  restart_intervall_seconds: 5\n");
   CommandResult result = Run({"list"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_TRUE(Has(result.err, config() + ":3")) << result.err;
@@ -316,7 +323,8 @@ TEST_F(AppkitctlConfigTest, BadConfigNamesFileLineAndKey) {
   EXPECT_TRUE(Has(result.err, "not valid YAML")) << result.err;
 
   // Odd shapes are errors, never a crash.
-  for (const std::string text : {"[a]: {}\n", "demo1:\n  {x: 1}: 2\n", "demo1:\n  args:\n    s: \"\xe9\"\n"}) {
+  for (const std::string text :
+       {"[a]: {}\n", "demo1:\n  {x: 1}: 2\n", "demo1:\n  args:\n    s: \"\xe9\"\n"}) {
     WriteConfig(text);
     result = Run({"list"});
     EXPECT_EQ(result.exit_code, 1) << text << result.err;

@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/ctl/ctl_commands.h"
-#include "common/host/option_checks.h"
 #include "common/base/safe_file.h"
+#include "common/host/option_checks.h"
 
 namespace appkit::ctl {
 namespace {
@@ -50,8 +50,8 @@ absl::Status MakeDirectories(const DaemonsConfig& config, const NamedDaemon& dae
   absl::Status root_ok =
       layout.default_root()
           ? EnsureOwnDirectory(root, "state directory", &made)
-          : CheckTrustedDirectory(root, (layout.mordor() ? "$ENV_HOME " : "state directory ") +
-                                            root);
+          : CheckTrustedDirectory(root,
+                                  (layout.mordor() ? "$ENV_HOME " : "state directory ") + root);
   if (!root_ok.ok()) return root_ok;
   for (const std::string& dir : daemon.files.dirs) {
     if (absl::Status status = EnsureOwnDirectory(dir, "directory", &made); !status.ok()) {
@@ -95,9 +95,9 @@ absl::StatusOr<std::vector<const NamedDaemon*>> Select(const DaemonsConfig& conf
     if (daemon == nullptr) {
       std::vector<std::string> known;
       for (const NamedDaemon& d : config.daemons) known.push_back(d.name);
-      return absl::NotFoundError(absl::StrCat(
-          "no daemon named '", internal::EscapeBytes(name), "' in ", config.path, " (defined: ",
-          known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
+      return absl::NotFoundError(
+          absl::StrCat("no daemon named '", internal::EscapeBytes(name), "' in ", config.path,
+                       " (defined: ", known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
     }
     selected.push_back(daemon);
   }
@@ -144,12 +144,12 @@ int StartOne(const DaemonsConfig& config, const NamedDaemon& daemon) {
     case DaemonRunStatus::kLaunched: {
       printf("started %s (guardian pid %d); %s\n", daemon.name.c_str(), *result.pid,
              WhereFiles(config, daemon).c_str());
-      absl::Status recorded = WriteFileAtomically(daemon.files.applied,
-                                                  daemon.settings.dump(2) + "\n",
-                                                  "applied settings");
+      absl::Status recorded = WriteFileAtomically(
+          daemon.files.applied, daemon.settings.dump(2) + "\n", "applied settings");
       if (!recorded.ok()) {
-        fprintf(stderr, "%s runs, but its settings were not recorded (reload will not know "
-                        "them): %s\n",
+        fprintf(stderr,
+                "%s runs, but its settings were not recorded (reload will not know "
+                "them): %s\n",
                 daemon.name.c_str(), std::string(recorded.message()).c_str());
       }
       return kOk;

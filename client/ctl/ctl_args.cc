@@ -58,8 +58,8 @@ absl::Status SetValue(const Option& option, const std::string& value, CtlArgs& o
     case Kind::kBool: {
       const std::string lower = absl::AsciiStrToLower(value);
       if (lower != "true" && lower != "false" && lower != "1" && lower != "0") {
-        return Usage(absl::StrCat("--", name, " takes no value (got '",
-                                  internal::EscapeBytes(value), "')"));
+        return Usage(
+            absl::StrCat("--", name, " takes no value (got '", internal::EscapeBytes(value), "')"));
       }
       const bool on = lower == "true" || lower == "1";
       if (name == "json") out.json = on;
@@ -141,8 +141,8 @@ absl::StatusOr<CtlArgs> ParseCtlArgs(const std::vector<std::string>& args) {
     }
     if (arg[1] == '-') {
       const size_t equals = arg.find('=');
-      std::string name = arg.substr(2, equals == std::string::npos ? std::string::npos
-                                                                   : equals - 2);
+      std::string name =
+          arg.substr(2, equals == std::string::npos ? std::string::npos : equals - 2);
       std::replace(name.begin(), name.end(), '_', '-');
       const Option* option = FindLong(name);
       if (option == nullptr) {
@@ -187,8 +187,8 @@ std::string OptionsHelp() {
   std::string text;
   for (const Option& option : Options()) {
     std::string left = absl::StrCat("  --", option.name);
-    if (option.short_name != 0) left = absl::StrCat("  -", std::string(1, option.short_name),
-                                                     ", --", option.name);
+    if (option.short_name != 0)
+      left = absl::StrCat("  -", std::string(1, option.short_name), ", --", option.name);
     if (option.value_name != nullptr) absl::StrAppend(&left, " ", option.value_name);
     left.resize(std::max<size_t>(left.size() + 2, 24), ' ');
     absl::StrAppend(&text, left, option.help, "\n");

@@ -27,9 +27,9 @@ struct CtlArgs {
   std::string pid_file, socket, config, state_dir, layout = "state", app, worker;
   bool json = false, all = false, help = false, follow = false;
   bool stdout_stream = false, stderr_stream = false;
-  int64_t lines = 10;                 // -n
+  int64_t lines = 10;  // -n
   absl::Duration timeout = absl::Seconds(10);
-  std::set<std::string> given;        // long names of the options on the line
+  std::set<std::string> given;  // long names of the options on the line
 };
 
 // `args`: argv without the program name.

@@ -69,10 +69,10 @@ TEST(CtlArgsTest, BadOptionsAreUsageErrorsNamingThem) {
 
 TEST(CtlArgsTest, HelpListsEveryOption) {
   const std::string help = OptionsHelp();
-  for (const char* option : {"--pid-file F", "--socket S", "--config F", "--state-dir DIR",
-                             "--layout L", "--app NAME", "--all", "--json", "--timeout D",
-                             "--worker W", "--stdout", "--stderr", "-n, --lines N",
-                             "-f, --follow", "-h, --help"}) {
+  for (const char* option :
+       {"--pid-file F", "--socket S", "--config F", "--state-dir DIR", "--layout L", "--app NAME",
+        "--all", "--json", "--timeout D", "--worker W", "--stdout", "--stderr", "-n, --lines N",
+        "-f, --follow", "-h, --help"}) {
     EXPECT_TRUE(absl::StrContains(help, option)) << option << "\n" << help;
   }
 }

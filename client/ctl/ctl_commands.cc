@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/time_format.h"
 #include "common/process/pid_file.h"
 #include "common/process/pidfd.h"
-#include "common/base/time_format.h"
 
 namespace appkit::ctl {
 namespace {
@@ -29,8 +29,8 @@ void PrintDetail(const v1::GuardianStatus& status) {
   const v1::ProcessRun& executor = status.executor();
   std::vector<std::vector<std::string>> rows = {
       {"daemon", absl::StrCat("running, ", StateName(status.state(), true))},
-      {"guardian", absl::StrCat("pid ", status.guardian_pid(), ", up ",
-                                Since(status.guardian_start_time()))},
+      {"guardian",
+       absl::StrCat("pid ", status.guardian_pid(), ", up ", Since(status.guardian_start_time()))},
       {"entry", status.daemon_entry()},
       {"executor", status.executor_running()
                        ? absl::StrCat("pid ", executor.pid(), ", up ", Since(executor.start_time()))
@@ -39,8 +39,9 @@ void PrintDetail(const v1::GuardianStatus& status) {
   };
   if (status.history_size() > 0) {
     const v1::ProcessRun& last = status.history(status.history_size() - 1);
-    rows.push_back({"last exit", absl::StrCat("pid ", last.pid(), " ", LastExit(last), " (at ",
-                                              ::appkit::FormatTime(FromProtoTime(last.end_time())), ")")});
+    rows.push_back(
+        {"last exit", absl::StrCat("pid ", last.pid(), " ", LastExit(last), " (at ",
+                                   ::appkit::FormatTime(FromProtoTime(last.end_time())), ")")});
   }
   if (status.has_restart_at()) {
     rows.push_back({"restart at", ::appkit::FormatTime(FromProtoTime(status.restart_at()))});
@@ -98,14 +99,18 @@ std::vector<std::string> DaemonHeader() {
 std::vector<std::string> DaemonRow(const std::string& name, const DaemonView& view) {
   if (!view.status) {
     const std::string state = view.exit_code == kNotRunning ? "STOPPED" : "UNKNOWN";
-    return {name, state, view.pid ? absl::StrCat(*view.pid) : "-", "-", "-",
-            view.exit_code == kNotRunning ? "-" : view.problem};
+    return {name, state, view.pid ? absl::StrCat(*view.pid) : "-",
+            "-",  "-",   view.exit_code == kNotRunning ? "-" : view.problem};
   }
   const v1::GuardianStatus& status = *view.status;
   std::string last = "-";
   if (status.history_size() > 0) last = LastExit(status.history(status.history_size() - 1));
-  return {name, StateName(status.state(), true), absl::StrCat(status.guardian_pid()),
-          Since(status.guardian_start_time()), absl::StrCat(status.restart_count()), last};
+  return {name,
+          StateName(status.state(), true),
+          absl::StrCat(status.guardian_pid()),
+          Since(status.guardian_start_time()),
+          absl::StrCat(status.restart_count()),
+          last};
 }
 
 int Status(const Target& target, bool json, const std::string& name) {
@@ -125,7 +130,8 @@ int Status(const Target& target, bool json, const std::string& name) {
     fprintf(stderr, "%s%s\n", view.problem.c_str(),
             view.pid ? absl::StrCat(" (guardian ", *view.pid,
                                     " holds the pid file; pass --socket if the daemon uses "
-                                    "another control socket)").c_str()
+                                    "another control socket)")
+                           .c_str()
                      : "");
   }
   return view.exit_code;
@@ -164,8 +170,9 @@ int Stop(const Target& target, absl::Duration timeout, const std::string& name) 
         printf("stopped %s (guardian %d exited meanwhile)\n", daemon.c_str(), pid);
         return kOk;
       }
-      fprintf(stderr, "socket %s refused (%s) and guardian %d no longer holds %s; nothing was "
-                      "signalled\n",
+      fprintf(stderr,
+              "socket %s refused (%s) and guardian %d no longer holds %s; nothing was "
+              "signalled\n",
               target.socket().c_str(), std::string(rpc.message()).c_str(), pid,
               target.pid_filename.c_str());
       return kError;
@@ -179,8 +186,8 @@ int Stop(const Target& target, absl::Duration timeout, const std::string& name) 
   }
   absl::Time start = absl::Now();
   if (!WaitForExit(pidfd.get(), absl::Now() + timeout)) {
-    fprintf(stderr, "%s (guardian %d) still running %s after the quit request\n",
-            daemon.c_str(), pid, absl::FormatDuration(timeout).c_str());
+    fprintf(stderr, "%s (guardian %d) still running %s after the quit request\n", daemon.c_str(),
+            pid, absl::FormatDuration(timeout).c_str());
     return kError;
   }
   printf("stopped %s (guardian %d) in %s\n", daemon.c_str(), pid,

@@ -26,8 +26,8 @@ namespace {
 // What a command runs on: one daemon (pid-file form) or a config file.
 struct Invocation {
   const CtlArgs& args;
-  Target target;                   // pid-file form
-  const DaemonsConfig* config;     // config form (nullptr in the pid-file form)
+  Target target;                // pid-file form
+  const DaemonsConfig* config;  // config form (nullptr in the pid-file form)
 };
 
 struct Command {
@@ -136,28 +136,60 @@ int RunReload(const Invocation& in) {
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
-      {"status", "status --pid-file F [--json]", "status [NAME...|--all] [--json]",
-       "is it running? (exit 0 running, 3 not; several: the worst)", {"json", "all"},
+      {"status",
+       "status --pid-file F [--json]",
+       "status [NAME...|--all] [--json]",
+       "is it running? (exit 0 running, 3 not; several: the worst)",
+       {"json", "all"},
        RunStatus},
-      {"start", nullptr, "start NAME...|--all", "start daemons (a running one: says so, exit 0)",
-       {"all"}, RunStart},
-      {"stop", "stop --pid-file F [--timeout 10s]", "stop NAME...|--all [--timeout 10s]",
-       "ask to quit and wait until gone (not running: says so, exit 0)", {"all", "timeout"},
+      {"start",
+       nullptr,
+       "start NAME...|--all",
+       "start daemons (a running one: says so, exit 0)",
+       {"all"},
+       RunStart},
+      {"stop",
+       "stop --pid-file F [--timeout 10s]",
+       "stop NAME...|--all [--timeout 10s]",
+       "ask to quit and wait until gone (not running: says so, exit 0)",
+       {"all", "timeout"},
        RunStop},
-      {"restart", nullptr, "restart NAME...|--all [--timeout 10s]",
-       "stop, then start again (a stopped one is started)", {"all", "timeout"}, RunRestart},
-      {"workers", "workers --pid-file F [--json]", "workers [NAME] [--json]",
-       "the daemon's worker pool", {"json"}, RunWorkers},
-      {"debug", "debug --pid-file F", "debug [NAME]", "the debug snapshot (debug-file JSON)",
-       {"json"}, RunDebug},
-      {"list", nullptr, "list [--json]", "every daemon of the file and its state", {"json"},
+      {"restart",
+       nullptr,
+       "restart NAME...|--all [--timeout 10s]",
+       "stop, then start again (a stopped one is started)",
+       {"all", "timeout"},
+       RunRestart},
+      {"workers",
+       "workers --pid-file F [--json]",
+       "workers [NAME] [--json]",
+       "the daemon's worker pool",
+       {"json"},
+       RunWorkers},
+      {"debug",
+       "debug --pid-file F",
+       "debug [NAME]",
+       "the debug snapshot (debug-file JSON)",
+       {"json"},
+       RunDebug},
+      {"list",
+       nullptr,
+       "list [--json]",
+       "every daemon of the file and its state",
+       {"json"},
        RunList},
-      {"logs", nullptr, "logs [NAME] [--worker W] [--stdout|--stderr] [-n N] [-f]",
+      {"logs",
+       nullptr,
+       "logs [NAME] [--worker W] [--stdout|--stderr] [-n N] [-f]",
        "the last lines of its log (or stdout, stderr; a worker's stderr or stdout); -f follows",
-       {"worker", "stdout", "stderr", "lines", "follow"}, RunLogs},
-      {"reload", nullptr, "reload [--timeout 10s]",
+       {"worker", "stdout", "stderr", "lines", "follow"},
+       RunLogs},
+      {"reload",
+       nullptr,
+       "reload [--timeout 10s]",
        "apply a changed file: start added daemons, stop removed ones, restart changed ones",
-       {"timeout"}, RunReload},
+       {"timeout"},
+       RunReload},
   };
   return commands;
 }
@@ -221,9 +253,9 @@ int Dispatch(const CtlArgs& args) {
                               "--config daemons.yaml (there is no daemons.yaml here)"));
   }
   std::set<std::string> allowed = command->options;
-  for (const char* option : pid_form ? std::vector<const char*>{"pid-file", "socket"}
-                                     : std::vector<const char*>{"config", "state-dir", "layout",
-                                                                "app"}) {
+  for (const char* option :
+       pid_form ? std::vector<const char*>{"pid-file", "socket"}
+                : std::vector<const char*>{"config", "state-dir", "layout", "app"}) {
     allowed.insert(option);
   }
   for (const std::string& option : args.given) {

@@ -11,10 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
-#include "common/process/pid_file.h"
 #include "common/base/safe_file.h"
 #include "common/base/unique_fd.h"
 #include "common/base/unix_socket_path.h"
+#include "common/process/pid_file.h"
 #include "grpcpp/create_channel_posix.h"
 #include "proto/controller.grpc.pb.h"
 #include "proto/guardian.grpc.pb.h"
@@ -54,8 +54,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(const std::string& socket
     return ErrnoStatus(errno, "SO_PEERCRED on " + socket);
   }
   if (peer.pid != pid) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "socket ", socket, " is served by process ", peer.pid, ", not by ", pid, ": refused"));
+    return absl::PermissionDeniedError(absl::StrCat("socket ", socket, " is served by process ",
+                                                    peer.pid, ", not by ", pid, ": refused"));
   }
   return grpc::CreateInsecureChannelFromFd("unix:" + socket, fd.release());
 }
@@ -66,8 +66,7 @@ void SetDeadline(grpc::ClientContext& context) {
 
 absl::Status FromGrpc(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
 }  // namespace

@@ -11,8 +11,8 @@
 #include "absl/strings/str_join.h"
 #include "client/ctl/mordor_template.h"
 #include "client/ctl/yaml_values.h"
-#include "common/host/option_checks.h"
 #include "common/base/safe_file.h"
+#include "common/host/option_checks.h"
 
 namespace appkit::ctl {
 namespace {
@@ -24,9 +24,9 @@ using Json = nlohmann::json;
 constexpr size_t kMaxFileBytes = 16 << 20;
 
 const std::set<std::string>& KnownKeys() {
-  static const std::set<std::string> keys = {"entry", "description", "args",
-                                             "restart_interval_seconds", "stop_timeout_seconds",
-                                             "log_level"};
+  static const std::set<std::string> keys = {
+      "entry",    "description", "args", "restart_interval_seconds", "stop_timeout_seconds",
+      "log_level"};
   return keys;
 }
 
@@ -66,9 +66,10 @@ absl::StatusOr<std::optional<absl::Duration>> Seconds(const std::string& path,
   // "-0" too: a sign on a duration is a mistake, whatever the number.
   if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() < 0 ||
       text.rfind('-', 0) == 0 || value.get<double>() > static_cast<double>(max_seconds)) {
-    return Invalid(where, daemon, absl::StrCat(key, " must be a number of seconds from 0 to ",
-                                               max_seconds, " (365 days), or null; got '",
-                                               node.IsScalar() ? Shown(text) : "?", "'"));
+    return Invalid(
+        where, daemon,
+        absl::StrCat(key, " must be a number of seconds from 0 to ", max_seconds,
+                     " (365 days), or null; got '", node.IsScalar() ? Shown(text) : "?", "'"));
   }
   return absl::Seconds(value.get<double>());
 }
@@ -137,14 +138,16 @@ absl::StatusOr<NamedDaemon> ParseDaemon(const DaemonsConfig& config, const std::
     if (!key_node.IsScalar()) return Invalid(at, name, "a setting name must be a plain key");
     const std::string key = key_node.Scalar();
     if (KnownKeys().count(key) == 0) {
-      return Invalid(at, name, absl::StrCat("unknown key '", Shown(key), "' (known: ",
-                                            absl::StrJoin(KnownKeys(), ", "), ")"));
+      return Invalid(at, name,
+                     absl::StrCat("unknown key '", Shown(key),
+                                  "' (known: ", absl::StrJoin(KnownKeys(), ", "), ")"));
     }
     if (key == "entry" || key == "log_level" || key == "description") {
       auto text = StringSetting(path, name, key, value);
       if (!text.ok()) return text.status();
-      (key == "entry" ? options.daemon_entry : key == "log_level" ? level : daemon.description) =
-          *text;
+      (key == "entry"       ? options.daemon_entry
+       : key == "log_level" ? level
+                            : daemon.description) = *text;
     } else if (key == "args") {
       if (value.IsNull()) {
         args = Json::object();
@@ -214,8 +217,8 @@ absl::StatusOr<DaemonsConfig> ParseDaemonsConfig(const std::string& path,
   const YAML::Node& root = *document;
   if (root.IsNull()) return config;  // an empty file: no daemons
   if (!root.IsMap()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        Where(path, root), ": the top level must map daemon names to their settings"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(path, root), ": the top level must map daemon names to their settings"));
   }
   YamlBudget budget;
   auto entries = FlattenMapping(path, root, budget);
@@ -223,7 +226,8 @@ absl::StatusOr<DaemonsConfig> ParseDaemonsConfig(const std::string& path,
   for (const auto& [key, settings] : *entries) {
     const std::string where = Where(path, key);
     if (!key.IsScalar()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": a daemon name must be a plain name"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": a daemon name must be a plain name"));
     }
     const std::string name = key.Scalar();
     if (std::string problem = NameProblem(name); !problem.empty()) {

@@ -80,8 +80,9 @@ std::string RunBounded(const std::function<std::string()>& load, rlim_t memory, 
 // "billion laughs": nine lists of nine aliases of the previous list, nine
 // levels deep: 9^9 strings once expanded, in a 1 KB file.
 std::string AliasBomb() {
-  std::string text = "bomb:\n  args:\n    a0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", "
-                     "\"lol\", \"lol\", \"lol\", \"lol\"]\n";
+  std::string text =
+      "bomb:\n  args:\n    a0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", "
+      "\"lol\", \"lol\", \"lol\", \"lol\"]\n";
   for (int i = 1; i < 10; ++i) {
     std::string alias = absl::StrCat("*a", i - 1);
     text += absl::StrCat("    a", i, ": &a", i, " [", alias);
@@ -187,12 +188,12 @@ c: {restart_interval_seconds: ~, stop_timeout_seconds: 1e3}
 
 TEST_F(DaemonsConfigTest, ArgsNestedTooDeepAreOneClearError) {
   // Just past appkit's bound (32 levels, the args mapping counting as 1).
-  std::string error = ErrorOf("deep:\n  args:\n    x: " + std::string(32, '[') +
-                              std::string(32, ']') + "\n");
+  std::string error =
+      ErrorOf("deep:\n  args:\n    x: " + std::string(32, '[') + std::string(32, ']') + "\n");
   EXPECT_TRUE(absl::StartsWith(error, path() + ":3: args nest deeper than 32")) << error;
   EXPECT_TRUE(absl::StrContains(error, "daemon 'deep'")) << error;
-  auto at_bound = Load("deep:\n  args:\n    x: " + std::string(31, '[') + std::string(31, ']') +
-                       "\n");
+  auto at_bound =
+      Load("deep:\n  args:\n    x: " + std::string(31, '[') + std::string(31, ']') + "\n");
   EXPECT_TRUE(at_bound.ok()) << at_bound.status();
 
   // Far past it: yaml-cpp's own depth guard, flow and block style alike.
@@ -215,8 +216,8 @@ TEST_F(DaemonsConfigTest, ArgsNestedTooDeepAreOneClearError) {
 
 TEST_F(DaemonsConfigTest, NamesThatCannotNameADirectoryAreRefusedShownEscaped) {
   struct Case {
-    std::string key;       // as written in the file
-    std::string shown;     // as the error must show it
+    std::string key;    // as written in the file
+    std::string shown;  // as the error must show it
     std::string problem;
   };
   const std::vector<Case> cases = {
@@ -225,7 +226,9 @@ TEST_F(DaemonsConfigTest, NamesThatCannotNameADirectoryAreRefusedShownEscaped) {
       {"\"a\\eb\"", "a\\x1bb", "contains a control character"},
       {"\"a\\x7fb\"", "a\\x7fb", "contains a control character"},
       {"\"a\\u0085b\"", "a\\xc2\\x85b", "contains a control character"},
-      {"a\xff" "b", "a\\xffb", "is not valid UTF-8"},
+      {"a\xff"
+       "b",
+       "a\\xffb", "is not valid UTF-8"},
       {"a/b", "a/b", "cannot contain '/'"},
       {"../x", "../x", "cannot contain '/'"},
       {"\".\"", ".", "cannot be a directory name"},
@@ -274,8 +277,10 @@ class MordorConfigTest : public DaemonsConfigTest {
 };
 
 TEST_F(MordorConfigTest, DescriptionAndTheNamesMordorAddsToArgs) {
-  auto config = LoadApp("demo1:\n  description: the first demo\n  args:\n    x: 1\n"
-                        "    app_name: mine\ndemo2:\n", "state");
+  auto config = LoadApp(
+      "demo1:\n  description: the first demo\n  args:\n    x: 1\n"
+      "    app_name: mine\ndemo2:\n",
+      "state");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->layout.app_name(), "shop");  // the parent of current/
   const NamedDaemon* demo1 = config->Find("demo1");
@@ -349,8 +354,8 @@ TEST_F(MordorConfigTest, TemplateValuesFollowTheLayout) {
   EXPECT_EQ(args["cfg"], env + "/configs/shop");
 
   // Without $ENV_HOME a value that needs it is an error where it is used.
-  auto no_env = LoadApp("d:\n  args:\n    a: '{{ app_name }}'\n    c: '{{ cfg_dir }}'\n",
-                        "state", /*with_env_home=*/false);
+  auto no_env = LoadApp("d:\n  args:\n    a: '{{ app_name }}'\n    c: '{{ cfg_dir }}'\n", "state",
+                        /*with_env_home=*/false);
   ASSERT_FALSE(no_env.ok());
   EXPECT_TRUE(absl::StrContains(no_env.status().message(),
                                 "daemons.yaml:4: '{{ cfg_dir }}': needs $ENV_HOME"))
@@ -366,8 +371,9 @@ TEST_F(MordorConfigTest, OtherTemplateConstructsAreErrorsNamingFileAndLine) {
       << config.status();
   config = LoadApp("{% for d in x %}\nd: {}\n{% endfor %}\n", "state");
   ASSERT_FALSE(config.ok());
-  EXPECT_TRUE(absl::StrContains(config.status().message(), "daemons.yaml:1: the template "
-                                                           "statement"))
+  EXPECT_TRUE(absl::StrContains(config.status().message(),
+                                "daemons.yaml:1: the template "
+                                "statement"))
       << config.status();
 }
 
@@ -380,7 +386,8 @@ d:
   <<: *defaults
   args: {verbose: yes, quiet: off, count: 0x10, ratio: 1.0e+1, big: 1e3, day: 2024-01-31,
          none: ~, y: y}
-)", "state");
+)",
+                        "state");
   ASSERT_TRUE(config.ok()) << config.status();
   const NamedDaemon* d = config->Find("d");
   EXPECT_EQ(d->options.restart_interval, absl::Seconds(90));

@@ -10,8 +10,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/host/option_checks.h"
 #include "common/base/safe_file.h"
+#include "common/host/option_checks.h"
 #include "nlohmann/json.hpp"
 
 namespace appkit::ctl {
@@ -97,7 +97,8 @@ absl::StatusOr<Layout> Layout::Make(const std::string& config_dir, const LayoutO
     if (options.env_home.empty() || options.env_home[0] != '/') {
       return absl::InvalidArgumentError(absl::StrCat(
           "--layout mordor needs $ENV_HOME set to an absolute directory (mordor's environment "
-          "home); it is ", options.env_home.empty() ? "unset" : "'" + options.env_home + "'"));
+          "home); it is ",
+          options.env_home.empty() ? "unset" : "'" + options.env_home + "'"));
     }
     if (stat(options.env_home.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       return absl::NotFoundError(
@@ -136,8 +137,8 @@ DaemonFiles Layout::FilesFor(const std::string& name) const {
   files.stdout_file = logs + "/" + name + "-out.txt";
   files.stderr_file = logs + "/" + name + "-err.txt";
   files.debug = status + "/" + name + ".json";
-  files.dirs = {root_ + "/pids", pids, pids + "/" + name,
-                root_ + "/logs", logs, logs + "/" + name,
+  files.dirs = {root_ + "/pids",          pids,  pids + "/" + name,
+                root_ + "/logs",          logs,  logs + "/" + name,
                 root_ + "/daemon_status", status};
   return files;
 }

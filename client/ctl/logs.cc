@@ -208,8 +208,8 @@ int Logs(const NamedDaemon& daemon, const CtlArgs& args) {
     const bool out = args.stdout_stream;
     const std::string& path = out ? worker.stdout_filename() : worker.stderr_filename();
     if (path.empty() || path == "/dev/null") {
-      fprintf(stderr, "worker %s of %s sends its %s to %s: nothing to show\n",
-              args.worker.c_str(), daemon.name.c_str(), out ? "stdout" : "stderr",
+      fprintf(stderr, "worker %s of %s sends its %s to %s: nothing to show\n", args.worker.c_str(),
+              daemon.name.c_str(), out ? "stdout" : "stderr",
               path.empty() ? "nowhere" : path.c_str());
       return kError;
     }

@@ -39,8 +39,10 @@ absl::StatusOr<std::string> RenderTemplate(const std::string& path, const std::s
   auto error = [&](const std::string& why) {
     return absl::InvalidArgumentError(absl::StrCat(path, ":", line, ": ", why));
   };
-  const std::string only = "a daemons.yaml may use only {{ name }} with a name of mordor's "
-                           "context (" + Known(context) + ")";
+  const std::string only =
+      "a daemons.yaml may use only {{ name }} with a name of mordor's "
+      "context (" +
+      Known(context) + ")";
   size_t i = 0;
   while (i < text.size()) {
     const char c = text[i];
@@ -57,8 +59,8 @@ absl::StatusOr<std::string> RenderTemplate(const std::string& path, const std::s
     const absl::string_view construct =
         absl::string_view(text).substr(i, end == std::string::npos ? 40 : end + 2 - i);
     if (kind == '%') {
-      return error(absl::StrCat("the template statement '", Shown(construct),
-                                "' is not supported: ", only));
+      return error(
+          absl::StrCat("the template statement '", Shown(construct), "' is not supported: ", only));
     }
     if (kind == '#') {
       return error(absl::StrCat("the template comment '", Shown(construct),
@@ -71,12 +73,11 @@ absl::StatusOr<std::string> RenderTemplate(const std::string& path, const std::s
         absl::StripAsciiWhitespace(absl::string_view(text).substr(i + 2, end - i - 2));
     if (!inner.empty() && (inner.front() == '-' || inner.front() == '+' || inner.back() == '-' ||
                            inner.back() == '+')) {
-      return error(absl::StrCat("whitespace control in '", Shown(construct),
-                                "' is not supported: ", only));
+      return error(
+          absl::StrCat("whitespace control in '", Shown(construct), "' is not supported: ", only));
     }
     if (inner.find('|') != absl::string_view::npos) {
-      return error(absl::StrCat("the filter in '", Shown(construct), "' is not supported: ",
-                                only));
+      return error(absl::StrCat("the filter in '", Shown(construct), "' is not supported: ", only));
     }
     if (!IsName(inner)) {
       return error(absl::StrCat("'", Shown(construct), "' is not a plain name: ", only));

@@ -20,10 +20,10 @@ TEST(ReloadPlanTest, StopsRemovedThenRestartsChangedThenStartsAdded) {
   Json a2 = a;
   a2["args"]["x"] = 2;
   a2["entry"] = "a:other";
-  const std::vector<ReloadStep> plan = PlanReload(
-      {Daemon("added", false, std::nullopt, a), Daemon("changed", true, a, a2),
-       Daemon("same", true, a, a)},
-      {"gone"});
+  const std::vector<ReloadStep> plan =
+      PlanReload({Daemon("added", false, std::nullopt, a), Daemon("changed", true, a, a2),
+                  Daemon("same", true, a, a)},
+                 {"gone"});
   ASSERT_EQ(plan.size(), 4u);
   EXPECT_EQ(plan[0].action, Action::kStop);
   EXPECT_EQ(plan[0].name, "gone");
@@ -44,8 +44,7 @@ TEST(ReloadPlanTest, StoppedByHandStaysStoppedAndUnknownSettingsAreLeftAlone) {
       PlanReload({Daemon("stopped", false, a, b), Daemon("old", true, std::nullopt, a)}, {});
   ASSERT_EQ(plan.size(), 2u);
   EXPECT_EQ(plan[0].action, Action::kKeep);
-  EXPECT_EQ(plan[0].why,
-            "stopped: left stopped (changed: entry; applies at its next start)");
+  EXPECT_EQ(plan[0].why, "stopped: left stopped (changed: entry; applies at its next start)");
   EXPECT_EQ(plan[1].action, Action::kKeep);
   EXPECT_NE(plan[1].why.find("without a record"), std::string::npos);
 }

@@ -57,29 +57,27 @@ class ValueCounter : public YAML::EventHandler {
 
 // PyYAML's implicit resolvers (yaml/resolver.py), as written there.
 const std::regex& FloatPattern() {
-  static const std::regex pattern(
-      R"(^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?)"
-      R"(|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?)"
-      R"(|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*)"
-      R"(|[-+]?\.(?:inf|Inf|INF))"
-      R"(|\.(?:nan|NaN|NAN))$)");
+  static const std::regex pattern(R"(^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?)"
+                                  R"(|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?)"
+                                  R"(|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*)"
+                                  R"(|[-+]?\.(?:inf|Inf|INF))"
+                                  R"(|\.(?:nan|NaN|NAN))$)");
   return pattern;
 }
 
 const std::regex& IntPattern() {
-  static const std::regex pattern(
-      R"(^(?:[-+]?0b[0-1_]+)"
-      R"(|[-+]?0[0-7_]+)"
-      R"(|[-+]?(?:0|[1-9][0-9_]*))"
-      R"(|[-+]?0x[0-9a-fA-F_]+)"
-      R"(|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$)");
+  static const std::regex pattern(R"(^(?:[-+]?0b[0-1_]+)"
+                                  R"(|[-+]?0[0-7_]+)"
+                                  R"(|[-+]?(?:0|[1-9][0-9_]*))"
+                                  R"(|[-+]?0x[0-9a-fA-F_]+)"
+                                  R"(|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$)");
   return pattern;
 }
 
 bool IsBool(std::string_view text, bool* value) {
-  static const std::set<std::string_view> truths = {"yes", "Yes", "YES", "true", "True",
-                                                    "TRUE", "on", "On", "ON"};
-  static const std::set<std::string_view> lies = {"no", "No", "NO", "false", "False",
+  static const std::set<std::string_view> truths = {"yes",  "Yes", "YES", "true", "True",
+                                                    "TRUE", "on",  "On",  "ON"};
+  static const std::set<std::string_view> lies = {"no",    "No",  "NO",  "false", "False",
                                                   "FALSE", "off", "Off", "OFF"};
   if (truths.count(text)) return *value = true;
   if (lies.count(text)) return !(*value = false);
@@ -164,7 +162,8 @@ absl::StatusOr<Json> ConstructInt(std::string_view text) {
     // Base 60, most significant part first: 1:30 is 90.
     Accumulator total;
     for (absl::string_view part : absl::StrSplit(value, ':')) {
-      std::optional<Accumulator> digits = ParseDigits(std::string_view(part.data(), part.size()), 10);
+      std::optional<Accumulator> digits =
+          ParseDigits(std::string_view(part.data(), part.size()), 10);
       if (!digits) return absl::InvalidArgumentError("not an integer");
       total.MulAdd(60, *digits);
     }
@@ -225,10 +224,11 @@ absl::Status AppendFlattened(const std::string& path, const YAML::Node& map, Yam
   YamlEntries own;
   for (const auto& item : map) {
     if (budget.values == 0) {
-      return NotAllowed(path, item.first, absl::StrCat("more than ", kMaxYamlValues,
-                                                       " values once aliases and merge keys "
-                                                       "are expanded (a YAML alias bomb?): the "
-                                                       "file is refused"));
+      return NotAllowed(path, item.first,
+                        absl::StrCat("more than ", kMaxYamlValues,
+                                     " values once aliases and merge keys "
+                                     "are expanded (a YAML alias bomb?): the "
+                                     "file is refused"));
     }
     --budget.values;
     if (!IsMergeKey(item.first)) {
@@ -263,9 +263,10 @@ absl::Status AppendFlattened(const std::string& path, const YAML::Node& map, Yam
 }
 
 absl::Status TooMuchText(const std::string& path, const YAML::Node& node) {
-  return NotAllowed(path, node, absl::StrCat("args expand to more than ", kMaxExpandedBytes >> 20,
-                                             " MiB of text (a YAML alias bomb?): the file is "
-                                             "refused"));
+  return NotAllowed(path, node,
+                    absl::StrCat("args expand to more than ", kMaxExpandedBytes >> 20,
+                                 " MiB of text (a YAML alias bomb?): the file is "
+                                 "refused"));
 }
 
 }  // namespace
@@ -292,8 +293,8 @@ absl::StatusOr<YAML::Node> ParseYamlDocument(const std::string& path, const std:
                                                    kMaxYamlValues, " values: the file is refused"));
   } catch (const YAML::DeepRecursion& e) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ":", e.mark.line + 1, ": nested too deep for the YAML parser (more than ",
-        e.depth(), " levels): the file is refused"));
+        path, ":", e.mark.line + 1, ": nested too deep for the YAML parser (more than ", e.depth(),
+        " levels): the file is refused"));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ":", e.mark.line + 1, ": not valid YAML: ", e.msg));
@@ -311,8 +312,8 @@ absl::Status CheckYamlBounds(const std::string& path, const std::string& text) {
                                                    kMaxYamlValues, " values: the file is refused"));
   } catch (const YAML::DeepRecursion& e) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ":", e.mark.line + 1, ": nested too deep for the YAML parser (more than ",
-        e.depth(), " levels): the file is refused"));
+        path, ":", e.mark.line + 1, ": nested too deep for the YAML parser (more than ", e.depth(),
+        " levels): the file is refused"));
   } catch (const YAML::Exception&) {
     // Not YAML as written (a template construct may be why): judged once
     // rendered.
@@ -338,13 +339,14 @@ absl::StatusOr<Json> ScalarToJson(const std::string& path, const YAML::Node& nod
   if (tag == "?" || tag.empty()) {
     auto value = ResolvePlainScalar(text);
     if (!value.ok()) {
-      return NotAllowed(path, node, absl::StrCat("'", text, "' reads as an integer but is not "
-                                                 "one (PyYAML fails on it too)"));
+      return NotAllowed(path, node,
+                        absl::StrCat("'", text,
+                                     "' reads as an integer but is not "
+                                     "one (PyYAML fails on it too)"));
     }
     return value;
   }
-  const std::string name =
-      tag.rfind(kTagPrefix, 0) == 0 ? tag.substr(sizeof(kTagPrefix) - 1) : "";
+  const std::string name = tag.rfind(kTagPrefix, 0) == 0 ? tag.substr(sizeof(kTagPrefix) - 1) : "";
   if (name == "str" || name == "timestamp") return text;
   if (name == "null") return nullptr;
   if (name == "bool") {
@@ -356,8 +358,10 @@ absl::StatusOr<Json> ScalarToJson(const std::string& path, const YAML::Node& nod
   } else if (name == "float") {
     if (auto value = ConstructFloat(text); value.ok()) return value;
   } else {
-    return NotAllowed(path, node, absl::StrCat("the tag '", tag, "' is not allowed (PyYAML's "
-                                               "safe_load refuses it, or it has no JSON form)"));
+    return NotAllowed(path, node,
+                      absl::StrCat("the tag '", tag,
+                                   "' is not allowed (PyYAML's "
+                                   "safe_load refuses it, or it has no JSON form)"));
   }
   return NotAllowed(path, node, absl::StrCat("'", text, "' is not a valid !!", name));
 }
@@ -374,14 +378,16 @@ absl::StatusOr<YamlEntries> FlattenMapping(const std::string& path, const YAML::
 absl::StatusOr<Json> YamlToJson(const std::string& path, const YAML::Node& node, int depth,
                                 int max_depth, YamlBudget& budget) {
   if (budget.values == 0) {
-    return NotAllowed(path, node, absl::StrCat("args expand to more than ", kMaxYamlValues,
-                                               " values (a YAML alias bomb?): the file is "
-                                               "refused"));
+    return NotAllowed(path, node,
+                      absl::StrCat("args expand to more than ", kMaxYamlValues,
+                                   " values (a YAML alias bomb?): the file is "
+                                   "refused"));
   }
   --budget.values;
   if ((node.IsMap() || node.IsSequence()) && depth > max_depth) {
-    return NotAllowed(path, node, absl::StrCat("args nest deeper than ", max_depth,
-                                               " levels of mappings and lists"));
+    return NotAllowed(
+        path, node,
+        absl::StrCat("args nest deeper than ", max_depth, " levels of mappings and lists"));
   }
   switch (node.Type()) {
     case YAML::NodeType::Map: {
@@ -415,9 +421,10 @@ absl::StatusOr<Json> YamlToJson(const std::string& path, const YAML::Node& node,
       budget.bytes -= node.Scalar().size();
       auto value = ScalarToJson(path, node);
       if (value.ok() && value->is_number_float() && !std::isfinite(value->get<double>())) {
-        return NotAllowed(path, node, absl::StrCat("'", node.Scalar(),
-                                                   "' is not a finite number: args travel as "
-                                                   "JSON, which has no such number"));
+        return NotAllowed(path, node,
+                          absl::StrCat("'", node.Scalar(),
+                                       "' is not a finite number: args travel as "
+                                       "JSON, which has no such number"));
       }
       return value;
     }

@@ -25,28 +25,76 @@ absl::StatusOr<Json> Read(const std::string& text) {
 TEST(YamlValuesTest, PlainScalarsResolveAsPyYamlDoes) {
   const std::vector<std::pair<std::string, Json>> cases = {
       // bool: three casings of yes/no/true/false/on/off, nothing else
-      {"yes", true}, {"Yes", true}, {"YES", true}, {"no", false}, {"No", false},
-      {"NO", false}, {"on", true}, {"On", true}, {"ON", true}, {"off", false},
-      {"Off", false}, {"true", true}, {"False", false}, {"TRUE", true},
-      {"yEs", "yEs"}, {"y", "y"}, {"Y", "Y"}, {"n", "n"}, {"oN", "oN"}, {"tRUE", "tRUE"},
+      {"yes", true},
+      {"Yes", true},
+      {"YES", true},
+      {"no", false},
+      {"No", false},
+      {"NO", false},
+      {"on", true},
+      {"On", true},
+      {"ON", true},
+      {"off", false},
+      {"Off", false},
+      {"true", true},
+      {"False", false},
+      {"TRUE", true},
+      {"yEs", "yEs"},
+      {"y", "y"},
+      {"Y", "Y"},
+      {"n", "n"},
+      {"oN", "oN"},
+      {"tRUE", "tRUE"},
       // null
-      {"~", nullptr}, {"null", nullptr}, {"Null", nullptr}, {"NULL", nullptr},
-      {"", nullptr}, {"nULL", "nULL"},
+      {"~", nullptr},
+      {"null", nullptr},
+      {"Null", nullptr},
+      {"NULL", nullptr},
+      {"", nullptr},
+      {"nULL", "nULL"},
       // int
-      {"0", 0}, {"-0", 0}, {"+12", 12}, {"1_000", 1000}, {"1__2", 12}, {"0x1F", 31},
-      {"-0x10", -16}, {"0b101", 5}, {"017", 15}, {"0_", 0}, {"1:30", 90}, {"-1:30", -90},
-      {"190:20:30", 685230}, {"12:30:45", 45045},
-      {"0o17", "0o17"}, {"09", "09"}, {"1:60", "1:60"}, {"_1", "_1"}, {"0x", "0x"},
+      {"0", 0},
+      {"-0", 0},
+      {"+12", 12},
+      {"1_000", 1000},
+      {"1__2", 12},
+      {"0x1F", 31},
+      {"-0x10", -16},
+      {"0b101", 5},
+      {"017", 15},
+      {"0_", 0},
+      {"1:30", 90},
+      {"-1:30", -90},
+      {"190:20:30", 685230},
+      {"12:30:45", 45045},
+      {"0o17", "0o17"},
+      {"09", "09"},
+      {"1:60", "1:60"},
+      {"_1", "_1"},
+      {"0x", "0x"},
       {"0b", "0b"},
       {"9223372036854775807", 9223372036854775807LL},
       {"-9223372036854775808", std::numeric_limits<int64_t>::min()},
       {"99999999999999999999", 1e20},
       // float
-      {"1.5", 1.5}, {"1.", 1.0}, {"0.", 0.0}, {".5", 0.5}, {"08.5", 8.5}, {"1_0.0_1", 10.01},
-      {"1.0e+3", 1000.0}, {"6.8523015e+5", 685230.15}, {"685.230_15e+03", 685230.15},
+      {"1.5", 1.5},
+      {"1.", 1.0},
+      {"0.", 0.0},
+      {".5", 0.5},
+      {"08.5", 8.5},
+      {"1_0.0_1", 10.01},
+      {"1.0e+3", 1000.0},
+      {"6.8523015e+5", 685230.15},
+      {"685.230_15e+03", 685230.15},
       {"1:30.5", 90.5},
-      {"1e3", "1e3"}, {"1.0e3", "1.0e3"}, {"1E+3", "1E+3"}, {"-.5", "-.5"}, {"+.5", "+.5"},
-      {".", "."}, {"-.nan", "-.nan"}, {"1e400", "1e400"},
+      {"1e3", "1e3"},
+      {"1.0e3", "1.0e3"},
+      {"1E+3", "1E+3"},
+      {"-.5", "-.5"},
+      {"+.5", "+.5"},
+      {".", "."},
+      {"-.nan", "-.nan"},
+      {"1e400", "1e400"},
       // everything else is a string as written: dates too
       {"2001-12-14", "2001-12-14"},
       {"2001-12-14t21:59:43.10-05:00", "2001-12-14t21:59:43.10-05:00"},
@@ -68,8 +116,8 @@ TEST(YamlValuesTest, NonFiniteFloatsResolveButCannotTravelInArgs) {
     EXPECT_FALSE(std::isfinite(resolved->get<double>())) << text;
     auto value = Read(text);
     ASSERT_FALSE(value.ok()) << text;
-    EXPECT_TRUE(absl::StrContains(value.status().message(), "f.yaml:1: '" + text +
-                                                                "' is not a finite number"))
+    EXPECT_TRUE(absl::StrContains(value.status().message(),
+                                  "f.yaml:1: '" + text + "' is not a finite number"))
         << value.status();
   }
 }
@@ -98,8 +146,8 @@ TEST(YamlValuesTest, ExplicitTagsConvertAsTheSafeLoaderDoes) {
   EXPECT_EQ(*Read("!!bool \"YeS\""), true);
   EXPECT_EQ(*Read("!!null whatever"), nullptr);
   EXPECT_EQ(*Read("!!timestamp 2001-12-14"), "2001-12-14");
-  for (const std::string text : {"!!int abc", "!!bool maybe", "!!python/object:os.system x",
-                                 "!custom 1", "!!binary aGk="}) {
+  for (const std::string text :
+       {"!!int abc", "!!bool maybe", "!!python/object:os.system x", "!custom 1", "!!binary aGk="}) {
     auto value = Read(text);
     ASSERT_FALSE(value.ok()) << text;
     EXPECT_TRUE(absl::StartsWith(value.status().message(), "f.yaml:1: ")) << value.status();
@@ -121,9 +169,9 @@ quoted: {"<<": 1}
   YamlBudget budget;
   auto json = YamlToJson("f.yaml", *document, 1, 32, budget);
   ASSERT_TRUE(json.ok()) << json.status();
-  EXPECT_EQ((*json)["one"], Json::parse(R"({"a": 9, "b": 1})"));             // own key wins
+  EXPECT_EQ((*json)["one"], Json::parse(R"({"a": 9, "b": 1})"));                  // own key wins
   EXPECT_EQ((*json)["two"], Json::parse(R"({"a": 1, "b": 1, "c": 2, "d": 4})"));  // earlier wins
-  EXPECT_EQ((*json)["three"], Json::parse(R"({"a": 1, "b": 2, "c": 2})"));   // later << wins
+  EXPECT_EQ((*json)["three"], Json::parse(R"({"a": 1, "b": 2, "c": 2})"));        // later << wins
   EXPECT_EQ((*json)["quoted"], Json::parse(R"({"<<": 1})"));
 
   for (const std::string text : {"x: {<<: 1}\n", "x: {<<: [1]}\n"}) {

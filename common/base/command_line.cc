@@ -11,8 +11,20 @@ bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 // Characters a shell would act on when unquoted.
 bool NeedsShell(char c) {
   switch (c) {
-    case '|': case '&': case ';': case '<': case '>': case '(': case ')':
-    case '$': case '`': case '*': case '?': case '[': case '#': case '~':
+    case '|':
+    case '&':
+    case ';':
+    case '<':
+    case '>':
+    case '(':
+    case ')':
+    case '$':
+    case '`':
+    case '*':
+    case '?':
+    case '[':
+    case '#':
+    case '~':
       return true;
     default:
       return false;
@@ -82,10 +94,10 @@ absl::StatusOr<std::vector<std::string>> SplitCommandLine(const std::string& tex
       continue;
     }
     if (NeedsShell(c) && !(c == '#' && in_word) && !(c == '~' && in_word)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "command '", text, "' has an unquoted '", std::string(1, c),
-          "', which needs a shell: appkit runs the program itself; quote it, or run "
-          "[sh, -c, '...'] explicitly"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("command '", text, "' has an unquoted '", std::string(1, c),
+                       "', which needs a shell: appkit runs the program itself; quote it, or run "
+                       "[sh, -c, '...'] explicitly"));
     }
     word += c;
     in_word = true;
@@ -128,8 +140,8 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseEnvironmen
     const size_t eq = text.find('=', i);
     const size_t eol = text.find('\n', i);
     if (eq == std::string::npos || (eol != std::string::npos && eol < eq)) {
-      return error(start_line, absl::StrCat("'", text.substr(i, eol - i),
-                                            "' is not a KEY=VALUE assignment"));
+      return error(start_line,
+                   absl::StrCat("'", text.substr(i, eol - i), "' is not a KEY=VALUE assignment"));
     }
     std::string key(absl::StripTrailingAsciiWhitespace(text.substr(i, eq - i)));
     if (!IsEnvironmentName(key)) {
@@ -141,7 +153,8 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseEnvironmen
     if (i < text.size() && (text[i] == '\'' || text[i] == '"')) {
       const char quote = text[i++];
       for (;; ++i) {
-        if (i >= text.size()) return error(start_line, std::string("unterminated ") + quote + " quote");
+        if (i >= text.size())
+          return error(start_line, std::string("unterminated ") + quote + " quote");
         const char c = text[i];
         if (c == quote) break;
         if (c == '\n') ++line;

@@ -30,16 +30,18 @@ bool OwnedByUsOrRoot(const struct stat& st) { return st.st_uid == 0 || st.st_uid
 absl::Status CheckDirectoryOwner(const std::string& dir, const struct stat& st,
                                  const std::string& what) {
   if (!OwnedByUsOrRoot(st)) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "directory ", dir, " (for ", what, ") is owned by uid ", st.st_uid, ", not by uid ",
-        geteuid(), " or root: its owner could replace the files in it; use a directory of "
-        "your own"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("directory ", dir, " (for ", what, ") is owned by uid ", st.st_uid,
+                     ", not by uid ", geteuid(),
+                     " or root: its owner could replace the files in it; use a directory of "
+                     "your own"));
   }
   if ((st.st_mode & S_ISVTX) == 0) {
     if (st.st_mode & S_IWOTH) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "directory ", dir, " (for ", what, ") is writable by everyone and has no sticky "
-          "bit: anybody could replace the files in it; chmod o-w or +t it"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("directory ", dir, " (for ", what,
+                       ") is writable by everyone and has no sticky "
+                       "bit: anybody could replace the files in it; chmod o-w or +t it"));
     }
     if ((st.st_mode & S_IWGRP) && st.st_gid != getegid()) {
       return absl::PermissionDeniedError(absl::StrCat(
@@ -64,13 +66,14 @@ absl::Status CheckOutputTarget(const std::string& path, const std::string& what,
   if (S_ISCHR(st.st_mode)) return absl::OkStatus();  // the very path given: /dev/null
   if (!S_ISREG(st.st_mode)) return Refused(path, what, "is " + FileTypeName(st.st_mode));
   if (!OwnedByUsOrRoot(st)) {
-    return Refused(path, what,
-                   absl::StrCat("is owned by uid ", st.st_uid, ", not by uid ", geteuid(),
-                                " or root"));
+    return Refused(
+        path, what,
+        absl::StrCat("is owned by uid ", st.st_uid, ", not by uid ", geteuid(), " or root"));
   }
   if (st.st_nlink > 1) {
     return Refused(path, what,
-                   absl::StrCat("has ", st.st_nlink, " hard links (another name may point at "
+                   absl::StrCat("has ", st.st_nlink,
+                                " hard links (another name may point at "
                                 "a file that is not ours)"));
   }
   return absl::OkStatus();
@@ -82,7 +85,8 @@ absl::Status OpenError(int err, const std::string& path, const std::string& what
     case ELOOP:
       return Refused(path, what, "is a symbolic link");
     case ENXIO:  // a FIFO without a reader, or a socket
-      if (lstat(path.c_str(), &st) == 0) return Refused(path, what, "is " + FileTypeName(st.st_mode));
+      if (lstat(path.c_str(), &st) == 0)
+        return Refused(path, what, "is " + FileTypeName(st.st_mode));
       return Refused(path, what, "is a FIFO or a socket");
     case EISDIR:
       return absl::InvalidArgumentError(absl::StrCat(what, " ", path, " is a directory"));
@@ -102,14 +106,22 @@ std::string DirName(const std::string& path) {
 
 std::string FileTypeName(unsigned mode) {
   switch (mode & S_IFMT) {
-    case S_IFLNK: return "a symbolic link";
-    case S_IFIFO: return "a FIFO";
-    case S_IFSOCK: return "a socket";
-    case S_IFBLK: return "a block device";
-    case S_IFCHR: return "a character device";
-    case S_IFDIR: return "a directory";
-    case S_IFREG: return "a regular file";
-    default: return "a special file";
+    case S_IFLNK:
+      return "a symbolic link";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFSOCK:
+      return "a socket";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFDIR:
+      return "a directory";
+    case S_IFREG:
+      return "a regular file";
+    default:
+      return "a special file";
   }
 }
 
@@ -150,9 +162,9 @@ absl::Status CheckTrustedDirectory(const std::string& dir, const std::string& wh
       // Only a link we or root made: one in a shared directory that
       // somebody else owns could point anywhere.
       if (!OwnedByUsOrRoot(st)) {
-        return absl::PermissionDeniedError(absl::StrCat(
-            next, " (on the way to ", what, ") is a symbolic link owned by uid ", st.st_uid,
-            ", not by uid ", geteuid(), " or root: refused"));
+        return absl::PermissionDeniedError(
+            absl::StrCat(next, " (on the way to ", what, ") is a symbolic link owned by uid ",
+                         st.st_uid, ", not by uid ", geteuid(), " or root: refused"));
       }
       if (++symlinks > kMaxSymlinks) {
         return absl::InvalidArgumentError(
@@ -187,8 +199,8 @@ absl::Status CheckOutputFile(const std::string& path, const std::string& what) {
   if (lstat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("cannot check ", for_what));
     if (access(dir.c_str(), W_OK | X_OK) != 0) {
-      return ErrnoStatus(errno, absl::StrCat("directory ", dir, " of ", for_what,
-                                             " is not writable"));
+      return ErrnoStatus(errno,
+                         absl::StrCat("directory ", dir, " of ", for_what, " is not writable"));
     }
     return absl::OkStatus();
   }
@@ -222,7 +234,8 @@ absl::StatusOr<UniqueFd> OpenOutputFile(const std::string& path, const std::stri
 absl::StatusOr<UniqueFd> OpenFileForReading(const std::string& path, const std::string& what) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!fd) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(what, " ", path, " does not exist"));
+    if (errno == ENOENT)
+      return absl::NotFoundError(absl::StrCat(what, " ", path, " does not exist"));
     return OpenError(errno, path, what);
   }
   struct stat st;
@@ -248,8 +261,8 @@ absl::Status WriteFileAtomically(const std::string& path, std::string_view conte
   std::string tmp = absl::StrCat(dir, "/.", base, ".tmp-XXXXXX");
   UniqueFd fd(mkostemp(tmp.data(), O_CLOEXEC));
   if (!fd) {
-    return ErrnoStatus(errno, absl::StrCat("cannot write ", what, " ", path,
-                                           " (temporary file in ", dir, ")"));
+    return ErrnoStatus(
+        errno, absl::StrCat("cannot write ", what, " ", path, " (temporary file in ", dir, ")"));
   }
   fchmod(fd.get(), 0644);
   absl::Status written = WriteAll(fd.get(), content);

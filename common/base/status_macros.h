@@ -9,9 +9,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define APPKIT_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::absl::Status appkit_status_ = (expr);   \
+#define APPKIT_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::absl::Status appkit_status_ = (expr);          \
     if (!appkit_status_.ok()) return appkit_status_; \
   } while (0)
 

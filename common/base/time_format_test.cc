@@ -17,9 +17,9 @@ bool PrintsAsJson(const google::protobuf::Message& message) {
 
 TEST(TimeFormatTest, DurationsBeyondTheProtoRangeAreClamped) {
   using google::protobuf::util::TimeUtil;
-  for (absl::Duration d : {absl::InfiniteDuration(), -absl::InfiniteDuration(),
-                           absl::Seconds(1e300), absl::Seconds(9223372036854775807.0),
-                           absl::Hours(24 * 365 * 20000)}) {
+  for (absl::Duration d :
+       {absl::InfiniteDuration(), -absl::InfiniteDuration(), absl::Seconds(1e300),
+        absl::Seconds(9223372036854775807.0), absl::Hours(24 * 365 * 20000)}) {
     google::protobuf::Duration proto = ToProtoDuration(d);
     EXPECT_TRUE(PrintsAsJson(proto)) << d;
     EXPECT_LE(proto.seconds(), TimeUtil::kDurationMaxSeconds) << d;
@@ -34,8 +34,8 @@ TEST(TimeFormatTest, DurationsBeyondTheProtoRangeAreClamped) {
 }
 
 TEST(TimeFormatTest, TimesBeyondTheProtoRangeAreClamped) {
-  for (absl::Time t : {absl::InfiniteFuture(), absl::InfinitePast(),
-                       absl::Now() + absl::Seconds(1e300)}) {
+  for (absl::Time t :
+       {absl::InfiniteFuture(), absl::InfinitePast(), absl::Now() + absl::Seconds(1e300)}) {
     EXPECT_TRUE(PrintsAsJson(ToProtoTime(t))) << t;
   }
   absl::Time now = absl::Now();

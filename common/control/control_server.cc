@@ -1,5 +1,5 @@
-#include "common/base/log.h"
 #include "common/control/control_server.h"
+#include "common/base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +21,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/base/errno_status.h"
-#include "common/control/reflection_service.h"
 #include "common/base/socket_probe.h"
+#include "common/control/reflection_service.h"
 #include "grpc/grpc.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
@@ -84,9 +84,10 @@ class ControlServer::Connections {
     it->second.cut = true;
     ++cut_;
     if (auto quiet = cut_log_.Allow(0)) {
-      Log().warn("cut a control connection on {}: it holds more than {} calls at once ({} more "
-                   "cut since the last line; said once a minute)",
-                   path_, cut_at_, *quiet);
+      Log().warn(
+          "cut a control connection on {}: it holds more than {} calls at once ({} more "
+          "cut since the last line; said once a minute)",
+          path_, cut_at_, *quiet);
     }
   }
 
@@ -252,8 +253,8 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Listen(
     unlink(path.c_str());
     return status;
   }
-  return std::unique_ptr<ControlServer>(new ControlServer(
-      path, std::move(fd), st.st_dev, st.st_ino, std::move(services), limits));
+  return std::unique_ptr<ControlServer>(
+      new ControlServer(path, std::move(fd), st.st_dev, st.st_ino, std::move(services), limits));
 }
 
 ControlServer::ControlServer(std::string path, UniqueFd listen_fd, dev_t dev, ino_t ino,
@@ -300,7 +301,7 @@ bool ControlServer::Stop(absl::Duration grace, absl::Duration limit) {
     });
   } catch (const std::system_error& e) {
     Log().error("control socket {}: cannot start a thread to stop gRPC ({}); leaving it running",
-                  path_, e.what());
+                path_, e.what());
     (void)new std::shared_ptr<Grpc>(std::move(grpc));  // leaked on purpose: gRPC may use it
     stopped_cleanly_ = false;
     return false;
@@ -310,7 +311,7 @@ bool ControlServer::Stop(absl::Duration grace, absl::Duration limit) {
     return true;
   }
   Log().error("control socket {}: gRPC did not stop within {}; leaving it behind", path_,
-                absl::FormatDuration(limit));
+              absl::FormatDuration(limit));
   teardown.detach();  // it owns `grpc`
   stopped_cleanly_ = false;
   return false;
@@ -319,10 +320,11 @@ bool ControlServer::Stop(absl::Duration grace, absl::Duration limit) {
 bool ControlServer::StartGrpc() {
   if (int error = TryThreads(kThreadsAtStart); error != 0) {
     if (auto quiet = start_log_.Allow(0)) {
-      Log().error("cannot start the gRPC server for control socket {}: cannot create {} "
-                    "threads: {} (RLIMIT_NPROC?); refusing connections until it can ({} more "
-                    "refused since the last line)",
-                    path_, kThreadsAtStart, strerror(error), *quiet);
+      Log().error(
+          "cannot start the gRPC server for control socket {}: cannot create {} "
+          "threads: {} (RLIMIT_NPROC?); refusing connections until it can ({} more "
+          "refused since the last line)",
+          path_, kThreadsAtStart, strerror(error), *quiet);
     }
     return false;
   }
@@ -350,8 +352,7 @@ bool ControlServer::StartGrpc() {
   builder.SetSyncServerOption(grpc::ServerBuilder::NUM_CQS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::MIN_POLLERS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::MAX_POLLERS, 1);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
-                             limits_.max_streams_per_connection);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, limits_.max_streams_per_connection);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
   counters.push_back(std::make_unique<CallCounterFactory>(connections_));
   builder.experimental().SetInterceptorCreators(std::move(counters));
@@ -365,9 +366,10 @@ bool ControlServer::StartGrpc() {
   grpc->server = builder.BuildAndStart();
   if (!grpc->server) {
     if (auto quiet = start_log_.Allow(0)) {
-      Log().error("cannot start the gRPC server for control socket {} ({} more refused since "
-                    "the last line)",
-                    path_, *quiet);
+      Log().error(
+          "cannot start the gRPC server for control socket {} ({} more refused since "
+          "the last line)",
+          path_, *quiet);
     }
     return false;
   }
@@ -390,19 +392,21 @@ int ControlServer::AcceptPending() {
         (cred.uid != geteuid() && cred.uid != 0)) {
       ++refused_peers_;
       if (auto quiet = refused_log_.Allow(cred.uid)) {
-        Log().warn("refused a control connection on {} from uid {} (pid {}): only uid {} may "
-                     "connect ({} more from uid {} refused since the last line; said once a "
-                     "minute)",
-                     path_, cred.uid, cred.pid, geteuid(), *quiet, cred.uid);
+        Log().warn(
+            "refused a control connection on {} from uid {} (pid {}): only uid {} may "
+            "connect ({} more from uid {} refused since the last line; said once a "
+            "minute)",
+            path_, cred.uid, cred.pid, geteuid(), *quiet, cred.uid);
       }
       continue;
     }
     if (!connections_->Prune(limits_.max_connections)) {
       ++refused_over_cap_;
       if (auto quiet = over_cap_log_.Allow(0)) {
-        Log().warn("refused a control connection on {} from pid {}: {} connections are open, "
-                     "the most allowed ({} more refused since the last line; said once a minute)",
-                     path_, cred.pid, connections_->size(), *quiet);
+        Log().warn(
+            "refused a control connection on {} from pid {}: {} connections are open, "
+            "the most allowed ({} more refused since the last line; said once a minute)",
+            path_, cred.pid, connections_->size(), *quiet);
       }
       continue;
     }

@@ -49,10 +49,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/control/health_service.h"
 #include "common/base/log_limiter.h"
-#include "common/base/unix_socket_path.h"
 #include "common/base/unique_fd.h"
+#include "common/base/unix_socket_path.h"
+#include "common/control/health_service.h"
 #include "grpcpp/server.h"
 
 namespace appkit {
@@ -78,10 +78,11 @@ class ControlServer {
   // `services` must outlive the ControlServer (and, if Stop() returns
   // false, the process); their names are reported SERVING by the health
   // service.
-  static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(
-      const std::string& path, std::vector<NamedService> services);
-  static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(
-      const std::string& path, std::vector<NamedService> services, Limits limits);
+  static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(const std::string& path,
+                                                               std::vector<NamedService> services);
+  static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(const std::string& path,
+                                                               std::vector<NamedService> services,
+                                                               Limits limits);
 
   // Stop(), then frees what gRPC no longer uses.
   ~ControlServer();

@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "proto/guardian.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "testing/grpc_probe.h"
 #include "testing/process_helpers.h"
 #include "testing/raw_http2.h"
@@ -283,8 +283,8 @@ TEST(ControlServerTest, RefusesASymlinkOrAFifoAtThePathWithoutFollowingIt) {
   { std::ofstream(target) << "precious"; }
   chmod(target.c_str(), 0644);
   FakeGuardian guardian;
-  for (const std::string& kind : {"symlink to a file", "symlink to a directory",
-                                  "dangling symlink", "fifo"}) {
+  for (const std::string& kind :
+       {"symlink to a file", "symlink to a directory", "dangling symlink", "fifo"}) {
     unlink(path.c_str());
     if (kind == "symlink to a file") ASSERT_EQ(symlink(target.c_str(), path.c_str()), 0);
     if (kind == "symlink to a directory") ASSERT_EQ(symlink(dir.path().c_str(), path.c_str()), 0);
@@ -323,9 +323,8 @@ TEST(ControlServerTest, ClosesConnectionsOverTheCapAndTakesNewOnesOnceOthersClos
   EXPECT_EQ((*server)->refused_over_cap(), 1);
   close(c);
   close(a);  // gRPC closes its end: room for one more
-  EXPECT_TRUE(testing::WaitFor([&] {
-    return testing::HealthCheck(path, "", absl::Seconds(1)).value_or("") == "SERVING";
-  }));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return testing::HealthCheck(path, "", absl::Seconds(1)).value_or("") == "SERVING"; }));
   close(b);
 }
 

@@ -12,8 +12,8 @@ HealthService::HealthService(std::vector<std::string> service_names)
     : service_names_(std::move(service_names)) {}
 
 bool HealthService::Knows(const std::string& service) const {
-  return service.empty() || std::find(service_names_.begin(), service_names_.end(),
-                                      service) != service_names_.end();
+  return service.empty() ||
+         std::find(service_names_.begin(), service_names_.end(), service) != service_names_.end();
 }
 
 grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* context,
@@ -21,8 +21,8 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
                                                HealthCheckResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (!Knows(request->service())) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                 "unknown service: " + request->service()));
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service: " + request->service()));
     return reactor;
   }
   response->set_status(HealthCheckResponse::SERVING);

@@ -33,9 +33,9 @@ enum ResponseField {
   kListServicesResponse = 6,
   kErrorResponse = 7,
 };
-constexpr int kNotFound = 5;       // grpc::StatusCode::NOT_FOUND
-constexpr int kUnimplemented = 12; // grpc::StatusCode::UNIMPLEMENTED
-constexpr int kInvalid = 3;        // grpc::StatusCode::INVALID_ARGUMENT
+constexpr int kNotFound = 5;        // grpc::StatusCode::NOT_FOUND
+constexpr int kUnimplemented = 12;  // grpc::StatusCode::UNIMPLEMENTED
+constexpr int kInvalid = 3;         // grpc::StatusCode::INVALID_ARGUMENT
 
 // Protobuf wire format, just what these messages need.
 void PutVarint(std::string& out, uint64_t value) {

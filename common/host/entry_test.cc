@@ -141,8 +141,8 @@ TEST(ResolveEntryTest, RunsNothingOfTheModule) {
 }
 
 TEST(ResolveEntryTest, AModuleThatLinksTheRuntimeIsRefusedSayingWhatToChange) {
-  auto resolved =
-      ResolveEntry(RunfilePath("common/host/testdata/libdefines_runtime_marker.so") + ":daemon_main", {});
+  auto resolved = ResolveEntry(
+      RunfilePath("common/host/testdata/libdefines_runtime_marker.so") + ":daemon_main", {});
   ASSERT_FALSE(resolved.ok());
   EXPECT_TRUE(absl::IsFailedPrecondition(resolved.status())) << resolved.status();
   const std::string message(resolved.status().message());

@@ -2,8 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +18,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/host/repository_name.h"
 #include "common/base/log.h"
 #include "common/base/safe_file.h"
+#include "common/host/repository_name.h"
 #include "common/process/stdio_files.h"
 #include "common/runtime/quit.h"
 #include "spdlog/spdlog.h"
@@ -90,7 +90,8 @@ absl::Status StartHost(const HostConfig& config) {
   int fds[2];
   // Non-blocking: the handler must never block; a SIGHUP that finds the
   // pipe full is coalesced with the ones already in it.
-  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return absl::InternalError("pipe2 for SIGHUP failed");
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
+    return absl::InternalError("pipe2 for SIGHUP failed");
   g_hup_pipe_write = fds[1];
   struct sigaction action = {};
   action.sa_handler = OnHangup;

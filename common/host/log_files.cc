@@ -105,8 +105,8 @@ void LogFileSink::ReportWriteError(int err, absl::string_view line) {
   // stderr instead (unless stderr is this very file), so a full log disk
   // loses no line where stderr lives elsewhere.
   struct stat ours, stderr_file;
-  const bool stderr_is_this_file = fstat(fd_.get(), &ours) == 0 &&
-                                   fstat(2, &stderr_file) == 0 && ours.st_dev == stderr_file.st_dev &&
+  const bool stderr_is_this_file = fstat(fd_.get(), &ours) == 0 && fstat(2, &stderr_file) == 0 &&
+                                   ours.st_dev == stderr_file.st_dev &&
                                    ours.st_ino == stderr_file.st_ino;
   if (stderr_is_this_file) return;
   const absl::Time now = absl::Now();
@@ -151,11 +151,10 @@ void SizeRotatingFileSink::BeforeWrite(size_t bytes) {
 }
 
 absl::StatusOr<std::shared_ptr<TimedRotatingFileSink>> TimedRotatingFileSink::Open(
-    const std::string& path, const std::string& when, int interval, int backup_count,
-    Clock now) {
-  std::shared_ptr<TimedRotatingFileSink> sink(new TimedRotatingFileSink(
-      path, absl::AsciiStrToUpper(when.empty() ? "H" : when), interval, backup_count,
-      std::move(now)));
+    const std::string& path, const std::string& when, int interval, int backup_count, Clock now) {
+  std::shared_ptr<TimedRotatingFileSink> sink(
+      new TimedRotatingFileSink(path, absl::AsciiStrToUpper(when.empty() ? "H" : when), interval,
+                                backup_count, std::move(now)));
   if (absl::Status opened = sink->OpenLocked(); !opened.ok()) return opened;
   // As Python: the period of an existing file starts at its last change.
   struct stat st;

@@ -71,8 +71,8 @@ class LogFileSink : public spdlog::sinks::base_sink<std::mutex> {
 class SizeRotatingFileSink final : public LogFileSink {
  public:
   static absl::StatusOr<std::shared_ptr<SizeRotatingFileSink>> Open(const std::string& path,
-                                                                   int64_t max_bytes,
-                                                                   int backup_count);
+                                                                    int64_t max_bytes,
+                                                                    int backup_count);
 
  private:
   SizeRotatingFileSink(std::string path, int64_t max_bytes, int backup_count)
@@ -88,9 +88,10 @@ class TimedRotatingFileSink final : public LogFileSink {
   using Clock = std::function<absl::Time()>;
   // `when`: "S", "M", "H", "D" or "MIDNIGHT" (case-insensitive); `interval`
   // units of it (>= 1; MIDNIGHT: days at 00:00 UTC). `now` is for tests.
-  static absl::StatusOr<std::shared_ptr<TimedRotatingFileSink>> Open(
-      const std::string& path, const std::string& when, int interval, int backup_count,
-      Clock now = absl::Now);
+  static absl::StatusOr<std::shared_ptr<TimedRotatingFileSink>> Open(const std::string& path,
+                                                                     const std::string& when,
+                                                                     int interval, int backup_count,
+                                                                     Clock now = absl::Now);
 
   // The name an old file gets when the period that began at `start` ends.
   std::string BackupName(absl::Time start) const;

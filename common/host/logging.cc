@@ -11,14 +11,14 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/log.h"
-#include "common/host/log_files.h"
 #include "common/base/safe_file.h"
+#include "common/host/journald_sink.h"
+#include "common/host/log_files.h"
 #include "google/protobuf/util/json_util.h"
-#include "spdlog/sinks/dup_filter_sink.h"
 #include "spdlog/pattern_formatter.h"
+#include "spdlog/sinks/dup_filter_sink.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/sinks/syslog_sink.h"
-#include "common/host/journald_sink.h"
 #include "spdlog/spdlog.h"
 
 namespace appkit {
@@ -47,26 +47,26 @@ absl::StatusOr<spdlog::level::level_enum> ParseLevel(const std::string& level) {
   if (upper == "WARNING" || upper == "WARN") return spdlog::level::warn;
   if (upper == "ERROR") return spdlog::level::err;
   if (upper == "CRITICAL") return spdlog::level::critical;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "logging_config level '", level,
-      "' is not one of TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("logging_config level '", level,
+                   "' is not one of TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL"));
 }
 
 // syslog(3)'s facility for a name ("" is user).
 absl::StatusOr<int> SyslogFacility(const std::string& name) {
   static const std::pair<const char*, int> kFacilities[] = {
-      {"", LOG_USER},         {"user", LOG_USER},     {"daemon", LOG_DAEMON},
+      {"", LOG_USER},         {"user", LOG_USER},         {"daemon", LOG_DAEMON},
       {"auth", LOG_AUTH},     {"authpriv", LOG_AUTHPRIV}, {"cron", LOG_CRON},
-      {"syslog", LOG_SYSLOG}, {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1},
-      {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4},
-      {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7}};
+      {"syslog", LOG_SYSLOG}, {"local0", LOG_LOCAL0},     {"local1", LOG_LOCAL1},
+      {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3},     {"local4", LOG_LOCAL4},
+      {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6},     {"local7", LOG_LOCAL7}};
   const std::string lower = absl::AsciiStrToLower(name);
   for (const auto& [facility_name, facility] : kFacilities) {
     if (lower == facility_name) return facility;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "logging_config syslog facility '", name,
-      "' is not one of user, daemon, auth, authpriv, cron, syslog, local0..local7"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("logging_config syslog facility '", name,
+                   "' is not one of user, daemon, auth, authpriv, cron, syslog, local0..local7"));
 }
 
 absl::Status CheckLogFile(const std::string& filename, const std::string& handler) {
@@ -123,9 +123,9 @@ absl::Status ValidateLoggingConfig(const LoggingConfig& config) {
               "logging_config timedRotatingFile interval ", timed.interval(), " is negative"));
         }
         if (timed.backup_count() < 0) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "logging_config timedRotatingFile backupCount ", timed.backup_count(),
-              " is negative"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("logging_config timedRotatingFile backupCount ", timed.backup_count(),
+                           " is negative"));
         }
         break;
       }
@@ -135,13 +135,11 @@ absl::Status ValidateLoggingConfig(const LoggingConfig& config) {
         if (!ok.ok()) return ok;
         if (rotating.max_bytes() <= 0) {
           return absl::InvalidArgumentError(absl::StrCat(
-              "logging_config rotatingFile maxBytes ", rotating.max_bytes(),
-              " must be positive"));
+              "logging_config rotatingFile maxBytes ", rotating.max_bytes(), " must be positive"));
         }
         if (rotating.backup_count() < 0) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "logging_config rotatingFile backupCount ", rotating.backup_count(),
-              " is negative"));
+          return absl::InvalidArgumentError(absl::StrCat("logging_config rotatingFile backupCount ",
+                                                         rotating.backup_count(), " is negative"));
         }
         break;
       }
@@ -205,15 +203,15 @@ absl::Status ConfigureLogging(const std::optional<LoggingConfig>& config,
         case v1::LogHandler::kSyslog: {
           // The message alone: syslog adds its own time, host and pid.
           auto syslog = std::make_shared<spdlog::sinks::syslog_sink_mt>(
-              handler.syslog().ident().empty() ? logger_name : handler.syslog().ident(),
-              LOG_PID, *SyslogFacility(handler.syslog().facility()), false);
+              handler.syslog().ident().empty() ? logger_name : handler.syslog().ident(), LOG_PID,
+              *SyslogFacility(handler.syslog().facility()), false);
           plain.push_back(syslog);
           continue;
         }
         case v1::LogHandler::kJournald: {
-          auto journald = std::make_shared<JournaldSink>(
-              handler.journald().identifier().empty() ? logger_name
-                                                      : handler.journald().identifier());
+          auto journald = std::make_shared<JournaldSink>(handler.journald().identifier().empty()
+                                                             ? logger_name
+                                                             : handler.journald().identifier());
           plain.push_back(journald);
           continue;
         }
@@ -232,8 +230,8 @@ absl::Status ConfigureLogging(const std::optional<LoggingConfig>& config,
   for (const spdlog::sink_ptr& sink : plain) sink->set_pattern("%v");
   sinks.insert(sinks.end(), plain.begin(), plain.end());
   auto make_logger = [&](std::vector<spdlog::sink_ptr> logger_sinks) {
-    auto logger = std::make_shared<spdlog::logger>(logger_name, logger_sinks.begin(),
-                                                   logger_sinks.end());
+    auto logger =
+        std::make_shared<spdlog::logger>(logger_name, logger_sinks.begin(), logger_sinks.end());
     logger->set_level(level);
     logger->flush_on(spdlog::level::trace);
     return logger;
@@ -257,8 +255,8 @@ absl::Status ReopenLogFiles() {
   for (const std::shared_ptr<LogFileSink>& file : state.files) {
     absl::Status reopened = file->Reopen();
     if (!reopened.ok() && result.ok()) {
-      result = absl::Status(reopened.code(), absl::StrCat(reopened.message(),
-                                                          " (still writing to the old file)"));
+      result = absl::Status(reopened.code(),
+                            absl::StrCat(reopened.message(), " (still writing to the old file)"));
     }
   }
   return result;

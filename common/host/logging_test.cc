@@ -1,7 +1,7 @@
 // common/logging: the JSON form, what ConfigureLogging sets up, appkit's
 // own lines collapsed when they repeat (user lines never), reopening.
-#include "common/base/log.h"
 #include "common/runtime/logging.h"
+#include "common/base/log.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -51,8 +51,7 @@ TEST(LoggingTest, BadConfigsNameTheirCulprit) {
       {R"({"handlers": [{"file": {}}]})", "no filename"},
       {R"({"handlers": [{"rotatingFile": {"filename": "/tmp/x.log", "maxBytes": 0}}]})",
        "maxBytes"},
-      {R"({"handlers": [{"timedRotatingFile": {"filename": "/tmp/x.log", "when": "W9"}}]})",
-       "W9"},
+      {R"({"handlers": [{"timedRotatingFile": {"filename": "/tmp/x.log", "when": "W9"}}]})", "W9"},
       {R"({"handlers": [{"file": {"filename": "/no/such/dir/x.log"}}]})", "/no/such/dir"},
       {R"({"colour": true})", "colour"},
   };
@@ -146,13 +145,15 @@ TEST(LoggingTest, SyslogHandlerSendsToTheLocalSyslog) {
   const std::string line = syslog.Next();
   // <PRI> = local3 (19) * 8 + warning (4) = 156.
   EXPECT_TRUE(absl::StartsWith(line, "<156>")) << line;
-  EXPECT_TRUE(absl::StrContains(line, absl::StrCat("appkit-test[", getpid(), "]: disk is getting full")))
+  EXPECT_TRUE(
+      absl::StrContains(line, absl::StrCat("appkit-test[", getpid(), "]: disk is getting full")))
       << line;
 }
 
 TEST(LoggingTest, JournaldHandlerSpeaksTheNativeProtocol) {
   const std::string socket = "/run/systemd/journal/socket";
-  if (std::filesystem::exists(socket)) GTEST_SKIP() << "a journal runs here; not replacing its socket";
+  if (std::filesystem::exists(socket))
+    GTEST_SKIP() << "a journal runs here; not replacing its socket";
   DatagramReceiver journal(socket);
   if (!journal.bound()) GTEST_SKIP() << "cannot bind " << socket << " here (not root?)";
   auto config = LoggingConfigFromJson(R"({"handlers": [{"journald": {"identifier": "demo"}}]})");

@@ -88,8 +88,8 @@ absl::Status CheckStructValue(const std::string& path, const google::protobuf::V
 absl::Status CheckStruct(const std::string& path, const google::protobuf::Struct& object,
                          int depth) {
   if (depth > kMaxArgsDepth) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, " nests deeper than ", kMaxArgsDepth, " levels of objects and lists"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " nests deeper than ", kMaxArgsDepth, " levels of objects and lists"));
   }
   for (const auto& [key, value] : object.fields()) {
     if (!IsValidUtf8(key)) return NotUtf8(absl::StrCat("a key in ", path), key);
@@ -108,12 +108,13 @@ absl::Status CheckStructValue(const std::string& path, const google::protobuf::V
       return CheckStruct(path, value.struct_value(), depth + 1);
     case google::protobuf::Value::kListValue: {
       if (depth + 1 > kMaxArgsDepth) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path, " nests deeper than ", kMaxArgsDepth, " levels of objects and lists"));
+        return absl::InvalidArgumentError(absl::StrCat(path, " nests deeper than ", kMaxArgsDepth,
+                                                       " levels of objects and lists"));
       }
       const auto& values = value.list_value().values();
       for (int i = 0; i < values.size(); ++i) {
-        if (absl::Status s = CheckStructValue(absl::StrCat(path, "[", i, "]"), values[i], depth + 1);
+        if (absl::Status s =
+                CheckStructValue(absl::StrCat(path, "[", i, "]"), values[i], depth + 1);
             !s.ok()) {
           return s;
         }
@@ -129,8 +130,8 @@ absl::Status CheckStructValue(const std::string& path, const google::protobuf::V
 
 absl::Status CheckDurationOption(const std::string& option, absl::Duration value, bool zero_ok) {
   if (value < absl::ZeroDuration() || (!zero_ok && value == absl::ZeroDuration())) {
-    return absl::InvalidArgumentError(absl::StrCat(option, " ", absl::FormatDuration(value),
-                                                   " is ", zero_ok ? "negative" : "not positive"));
+    return absl::InvalidArgumentError(absl::StrCat(option, " ", absl::FormatDuration(value), " is ",
+                                                   zero_ok ? "negative" : "not positive"));
   }
   if (value > kMaxOptionDuration) {
     return absl::InvalidArgumentError(
@@ -181,12 +182,23 @@ std::string EscapeBytes(std::string_view text) {
   for (char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      case '\\': out += "\\\\"; continue;
-      case '"': out += "\\\""; continue;
-      default: break;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '"':
+        out += "\\\"";
+        continue;
+      default:
+        break;
     }
     if (c >= 0x20 && c < 0x7F) {
       out += ch;

@@ -32,17 +32,17 @@ std::string NestedLists(int depth) {
 TEST(OptionChecksTest, Utf8IsCheckedStrictly) {
   EXPECT_TRUE(IsValidUtf8(""));
   EXPECT_TRUE(IsValidUtf8("/tmp/plain.log"));
-  EXPECT_TRUE(IsValidUtf8("/tmp/d\xc3\xa9mon.log"));     // é
-  EXPECT_TRUE(IsValidUtf8("\xe2\x82\xac"));              // €
-  EXPECT_TRUE(IsValidUtf8("\xf0\x9f\x98\x80"));          // an emoji
-  EXPECT_TRUE(IsValidUtf8(std::string("a\0b", 3)));      // NUL is UTF-8
-  EXPECT_FALSE(IsValidUtf8("/tmp/\xff.log"));            // never in UTF-8
-  EXPECT_FALSE(IsValidUtf8("\xc3"));                     // truncated
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));                 // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));             // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));             // a surrogate
-  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));         // above U+10FFFF
-  EXPECT_FALSE(IsValidUtf8("\x80"));                     // a lone continuation byte
+  EXPECT_TRUE(IsValidUtf8("/tmp/d\xc3\xa9mon.log"));  // é
+  EXPECT_TRUE(IsValidUtf8("\xe2\x82\xac"));           // €
+  EXPECT_TRUE(IsValidUtf8("\xf0\x9f\x98\x80"));       // an emoji
+  EXPECT_TRUE(IsValidUtf8(std::string("a\0b", 3)));   // NUL is UTF-8
+  EXPECT_FALSE(IsValidUtf8("/tmp/\xff.log"));         // never in UTF-8
+  EXPECT_FALSE(IsValidUtf8("\xc3"));                  // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));              // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));          // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));          // a surrogate
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));      // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\x80"));                  // a lone continuation byte
 }
 
 TEST(OptionChecksTest, EscapedBytesShowEveryByteAndWriteNoControlCharacter) {
@@ -55,17 +55,17 @@ TEST(OptionChecksTest, DurationsFromZeroToAYear) {
   EXPECT_TRUE(CheckDurationOption("X.d", absl::ZeroDuration()).ok());
   EXPECT_TRUE(CheckDurationOption("X.d", kMaxOptionDuration).ok());
   EXPECT_TRUE(CheckDurationOption("X.d", absl::Milliseconds(1), false).ok());
-  for (absl::Duration bad : {absl::Seconds(-1), kMaxOptionDuration + absl::Nanoseconds(1),
-                             absl::Seconds(1e300), absl::InfiniteDuration(),
-                             -absl::InfiniteDuration()}) {
+  for (absl::Duration bad :
+       {absl::Seconds(-1), kMaxOptionDuration + absl::Nanoseconds(1), absl::Seconds(1e300),
+        absl::InfiniteDuration(), -absl::InfiniteDuration()}) {
     absl::Status status = CheckDurationOption("WorkersOptions.stop_timeout", bad);
     EXPECT_TRUE(absl::IsInvalidArgument(status)) << bad;
     EXPECT_TRUE(absl::StartsWith(status.message(), "WorkersOptions.stop_timeout ")) << status;
   }
   EXPECT_TRUE(absl::StrContains(CheckDurationOption("X.d", absl::InfiniteDuration()).message(),
                                 "longer than the maximum of 8760h"));
-  EXPECT_TRUE(absl::StrContains(
-      CheckDurationOption("X.d", absl::ZeroDuration(), false).message(), "not positive"));
+  EXPECT_TRUE(absl::StrContains(CheckDurationOption("X.d", absl::ZeroDuration(), false).message(),
+                                "not positive"));
 }
 
 TEST(OptionChecksTest, AStringThatIsNotUtf8IsNamedAndShownEscaped) {
@@ -84,8 +84,8 @@ TEST(OptionChecksTest, MessageFieldsAreWalkedWithTheirPath) {
   config.add_handlers()->mutable_file()->set_filename("/tmp/\xfe.log");
   absl::Status status = CheckUtf8Fields("DaemonOptions.logging_config", config);
   EXPECT_TRUE(absl::IsInvalidArgument(status));
-  EXPECT_TRUE(absl::StrContains(status.message(),
-                                "DaemonOptions.logging_config.handlers[1].file.filename"))
+  EXPECT_TRUE(
+      absl::StrContains(status.message(), "DaemonOptions.logging_config.handlers[1].file.filename"))
       << status;
   config.mutable_handlers(1)->mutable_file()->set_filename("/tmp/ok.log");
   EXPECT_TRUE(CheckUtf8Fields("DaemonOptions.logging_config", config).ok());
@@ -132,8 +132,7 @@ TEST(ArgsDepthTest, FromJsonRefusesDeepNestingAtOnce) {
     EXPECT_LT(absl::Now() - start, absl::Seconds(1));  // protobuf alone: minutes for 100,000
     ASSERT_FALSE(args.ok());
     EXPECT_TRUE(absl::IsInvalidArgument(args.status()));
-    EXPECT_TRUE(absl::StrContains(args.status().message(), "nest deeper than 32"))
-        << args.status();
+    EXPECT_TRUE(absl::StrContains(args.status().message(), "nest deeper than 32")) << args.status();
   }
   EXPECT_TRUE(Args::FromJson(NestedObjects(kMaxArgsDepth)).ok());
   // Still strict JSON.

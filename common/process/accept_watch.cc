@@ -1,5 +1,5 @@
-#include "common/base/log.h"
 #include "common/process/accept_watch.h"
+#include "common/base/log.h"
 
 #include <string.h>
 
@@ -50,17 +50,18 @@ void AcceptWatch::Pause(int error) {
   if (pause_failures_++ == 0) {
     paused_since_ = reminded_at_ = now;
     delay_ = backoff_.first;
-    Log().error("cannot accept connections on {}: {}; not accepting for now (retrying every "
-                  "{} to {})",
-                  what_, strerror(error), absl::FormatDuration(backoff_.first),
-                  absl::FormatDuration(backoff_.max));
+    Log().error(
+        "cannot accept connections on {}: {}; not accepting for now (retrying every "
+        "{} to {})",
+        what_, strerror(error), absl::FormatDuration(backoff_.first),
+        absl::FormatDuration(backoff_.max));
   } else {
     delay_ = std::min(delay_ * 2, backoff_.max);
     if (now - reminded_at_ >= backoff_.remind_every) {
       reminded_at_ = now;
       Log().error("still cannot accept connections on {}: {} ({} retries failed in {})", what_,
-                    strerror(error), pause_failures_ - 1,
-                    absl::FormatDuration(absl::Trunc(now - paused_since_, absl::Seconds(1))));
+                  strerror(error), pause_failures_ - 1,
+                  absl::FormatDuration(absl::Trunc(now - paused_since_, absl::Seconds(1))));
     }
   }
   timer_ = loop_->AddTimer(now + delay_, [this] { Retry(); });
@@ -74,9 +75,8 @@ void AcceptWatch::Retry() {
     return;
   }
   Log().warn("accepting connections on {} again after {} ({} retries failed)", what_,
-               absl::FormatDuration(absl::Trunc(absl::Now() - paused_since_,
-                                                absl::Milliseconds(1))),
-               pause_failures_ - 1);
+             absl::FormatDuration(absl::Trunc(absl::Now() - paused_since_, absl::Milliseconds(1))),
+             pause_failures_ - 1);
   pause_failures_ = 0;
   absl::Status watched = loop_->Watch(fd_, [this] { OnReadable(); });
   if (watched.ok()) {

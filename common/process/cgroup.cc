@@ -160,8 +160,8 @@ absl::StatusOr<std::string> CgroupDirFrom(std::string_view mountinfo_text,
   if (mounted.empty()) {
     return absl::NotFoundError("cgroup2 is not mounted (no cgroup2 line in /proc/self/mountinfo)");
   }
-  return absl::NotFoundError(absl::StrCat("this process's cgroup ", own,
-                                          " is not under a cgroup2 mount (", mounted, ")"));
+  return absl::NotFoundError(
+      absl::StrCat("this process's cgroup ", own, " is not under a cgroup2 mount (", mounted, ")"));
 }
 
 absl::StatusOr<std::string> OwnCgroupDir() {
@@ -256,8 +256,8 @@ bool WaitUntilCgroupEmpty(const std::string& path, absl::Time deadline) {
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return false;
     pollfd wait = {events->get(), POLLPRI, 0};
-    const int64_t ms =
-        std::min<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 1 << 30);
+    const int64_t ms = std::min<int64_t>(
+        absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 1 << 30);
     if (poll(&wait, 1, static_cast<int>(ms)) < 0 && errno != EINTR) return false;
   }
 }
@@ -369,9 +369,9 @@ absl::StatusOr<int> ClearCgroup(const std::string& path, absl::Duration wait, bo
     if (!count.ok()) return count.status();
     killed = *count;
     if (!WaitUntilCgroupEmpty(path, deadline)) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "processes are still in cgroup ", path, " ", absl::FormatDuration(wait),
-          " after SIGKILL"));
+      return absl::DeadlineExceededError(absl::StrCat("processes are still in cgroup ", path, " ",
+                                                      absl::FormatDuration(wait),
+                                                      " after SIGKILL"));
     }
     tree.clear();  // what they made before they died
     CollectTree(path, tree);

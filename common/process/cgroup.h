@@ -50,8 +50,7 @@ constexpr char kCgroupModeEnv[] = "APPKIT_CGROUPS";
 // The directory of this process's cgroup2 cgroup, or why there is none.
 absl::StatusOr<std::string> OwnCgroupDir();
 // The same from the texts of /proc/self/mountinfo and /proc/self/cgroup.
-absl::StatusOr<std::string> CgroupDirFrom(std::string_view mountinfo,
-                                          std::string_view proc_cgroup);
+absl::StatusOr<std::string> CgroupDirFrom(std::string_view mountinfo, std::string_view proc_cgroup);
 
 // Names: [A-Za-z0-9._-] only, at most ~100 characters.
 constexpr char kPoolCgroupPrefix[] = "appkit-pool-";

@@ -107,11 +107,16 @@ bool ChildSetup::AddFd(int source, int target) {
 
 const char* ChildSetupResult::what() const {
   switch (failed) {
-    case Step::kNone: return "nothing";
-    case Step::kGroup: return "make its process group";
-    case Step::kParentDeathSignal: return "set its parent-death signal";
-    case Step::kCgroup: return "join its cgroup";
-    case Step::kFds: return "install its fds";
+    case Step::kNone:
+      return "nothing";
+    case Step::kGroup:
+      return "make its process group";
+    case Step::kParentDeathSignal:
+      return "set its parent-death signal";
+    case Step::kCgroup:
+      return "join its cgroup";
+    case Step::kFds:
+      return "install its fds";
   }
   return "set itself up";
 }

@@ -1,5 +1,5 @@
-#include "common/base/log.h"
 #include "common/process/event_loop.h"
+#include "common/base/log.h"
 
 #include <errno.h>
 #include <sys/epoll.h>

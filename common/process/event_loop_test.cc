@@ -51,15 +51,16 @@ TEST(EventLoopTest, AReadableFdRunsItsCallbackUntilUnwatched) {
   ASSERT_EQ(pipe(fds), 0);
   ASSERT_EQ(write(fds[1], "ab", 2), 2);
   std::string read_bytes;
-  ASSERT_TRUE(loop.Watch(fds[0], [&] {
-                    char byte;
-                    ASSERT_EQ(read(fds[0], &byte, 1), 1);
-                    read_bytes += byte;
-                    if (read_bytes.size() == 2) {
-                      loop.Unwatch(fds[0]);
-                      loop.Stop();
-                    }
-                  })
+  ASSERT_TRUE(loop.Watch(fds[0],
+                         [&] {
+                           char byte;
+                           ASSERT_EQ(read(fds[0], &byte, 1), 1);
+                           read_bytes += byte;
+                           if (read_bytes.size() == 2) {
+                             loop.Unwatch(fds[0]);
+                             loop.Stop();
+                           }
+                         })
                   .ok());
   loop.Run();
   EXPECT_EQ(read_bytes, "ab");

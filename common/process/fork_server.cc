@@ -57,8 +57,9 @@ SpawnOptions ServerSpawnOptions(const std::string& binary, const std::vector<std
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(
-    const std::string& binary, const std::vector<std::string>& args, int cgroup_fd) {
+absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(const std::string& binary,
+                                                              const std::vector<std::string>& args,
+                                                              int cgroup_fd) {
   int ends[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
     return ErrnoStatus(errno, "socketpair for the fork server");

@@ -51,8 +51,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/process/spawn.h"
 #include "common/base/unique_fd.h"
+#include "common/process/spawn.h"
 
 namespace appkit {
 
@@ -178,7 +178,8 @@ struct ForkServerHooks {
 // requests until the supervisor closes its end, then returns 0. In each
 // child, `run_child(request)` runs with the fds installed, and the child
 // exits with its return value.
-int ServeForkRequests(int socket_fd, const std::function<int(const std::string& request)>& run_child,
+int ServeForkRequests(int socket_fd,
+                      const std::function<int(const std::string& request)>& run_child,
                       const ForkServerHooks& hooks = {});
 
 }  // namespace appkit

@@ -68,7 +68,8 @@ TEST(ForkServerTest, PipelinedRequestsAreAnsweredInOrder) {
   Pipe data, ids;
   const std::vector<std::string> requests = {"a", "bb", "ccc", "dddd"};
   for (const std::string& request : requests) {
-    ASSERT_TRUE((*server)->Send(request, {{data.write_end.get(), 3}, {ids.write_end.get(), 4}}).ok());
+    ASSERT_TRUE(
+        (*server)->Send(request, {{data.write_end.get(), 3}, {ids.write_end.get(), 4}}).ok());
   }
   EXPECT_EQ((*server)->pending(), requests.size());
   for (const std::string& request : requests) {
@@ -94,10 +95,12 @@ TEST(ForkServerTest, ADeadServerIsUnavailable) {
 class AsyncForkServerTest : public ::testing::Test {
  protected:
   void Watch(ForkServer& server) {
-    ASSERT_TRUE(loop_.Watch(server.fd(), [&] {
-                       server.OnReadable();
-                       Rearm(server);
-                     })
+    ASSERT_TRUE(loop_
+                    .Watch(server.fd(),
+                           [&] {
+                             server.OnReadable();
+                             Rearm(server);
+                           })
                     .ok());
     Rearm(server);
   }
@@ -148,12 +151,13 @@ TEST_F(AsyncForkServerTest, AServerThatDoesNotAnswerIsVoidedAtTheDeadline) {
   Pipe data, ids;
   std::vector<absl::Status> answers;
   for (int i = 0; i < 2; ++i) {
-    (*server)->Submit("x", {{data.write_end.get(), 3}, {ids.write_end.get(), 4}}, -1,
-                      [&](absl::StatusOr<pid_t> pid) {
-                        answers.push_back(pid.status());
-                        if (answers.size() == 2) loop_.Stop();
-                      },
-                      absl::Milliseconds(50));
+    (*server)->Submit(
+        "x", {{data.write_end.get(), 3}, {ids.write_end.get(), 4}}, -1,
+        [&](absl::StatusOr<pid_t> pid) {
+          answers.push_back(pid.status());
+          if (answers.size() == 2) loop_.Stop();
+        },
+        absl::Milliseconds(50));
   }
   Watch(**server);
   const absl::Time start = absl::Now();

@@ -46,7 +46,8 @@ class HeartbeatTable {
   int64_t LastBeat(int slot) const;
 
  private:
-  HeartbeatTable(UniqueFd fd, void* map, int slots) : fd_(std::move(fd)), map_(map), slots_(slots) {}
+  HeartbeatTable(UniqueFd fd, void* map, int slots)
+      : fd_(std::move(fd)), map_(map), slots_(slots) {}
   std::atomic<int64_t>* Slot(int slot) const;
 
   UniqueFd fd_;

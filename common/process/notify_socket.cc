@@ -127,8 +127,8 @@ absl::Status NotifyOwnManager(const std::string& state) {
   if (!length.ok()) return length.status();
   UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd) return ErrnoStatus(errno, "socket for NOTIFY_SOCKET");
-  if (sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL,
-             reinterpret_cast<sockaddr*>(&addr), *length) < 0) {
+  if (sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+             *length) < 0) {
     return ErrnoStatus(errno, absl::StrCat("cannot notify ", address));
   }
   return absl::OkStatus();

@@ -42,7 +42,8 @@ class NotifySocket {
   std::vector<Message> ReadPending();
 
  private:
-  NotifySocket(UniqueFd fd, std::string address) : fd_(std::move(fd)), address_(std::move(address)) {}
+  NotifySocket(UniqueFd fd, std::string address)
+      : fd_(std::move(fd)), address_(std::move(address)) {}
   UniqueFd fd_;
   std::string address_;
 };

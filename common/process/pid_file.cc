@@ -211,14 +211,14 @@ absl::StatusOr<PidFile::AcquireResult> PidFile::Acquire(const std::string& path,
     struct stat st;
     if (fstat(existing.get(), &st) != 0) return ErrnoStatus(errno, "fstat pid file " + path);
     if (!S_ISREG(st.st_mode)) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "pid file path ", path, " exists and is not a regular file (it is ",
-          FileTypeName(st.st_mode), "): refused"));
+      return absl::PermissionDeniedError(absl::StrCat("pid file path ", path,
+                                                      " exists and is not a regular file (it is ",
+                                                      FileTypeName(st.st_mode), "): refused"));
     }
     if (st.st_uid != 0 && st.st_uid != geteuid()) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "pid file ", path, " belongs to uid ", st.st_uid, ", not to uid ", geteuid(),
-          " or root: refused (remove it if it is garbage)"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("pid file ", path, " belongs to uid ", st.st_uid, ", not to uid ", geteuid(),
+                       " or root: refused (remove it if it is garbage)"));
     }
     if (pid_t holder = LockHolder(existing.get()); holder != 0) {
       if (MayBeReplacing(existing.get(), holder)) {

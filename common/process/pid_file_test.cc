@@ -186,7 +186,7 @@ TEST(PidFileTest, ConcurrentStartersHaveExactlyOneWinner) {
       close(release[1]);
       auto acquired = PidFile::Acquire(path, getpid(), SelfName());
       // "W" for the winner, else the pid it was told runs.
-      std::string line = !acquired.ok()    ? "E\n"
+      std::string line = !acquired.ok()   ? "E\n"
                          : acquired->file ? "W\n"
                                           : absl::StrCat(acquired->running_pid, "\n");
       (void)!write(results[1], line.data(), line.size());

@@ -36,7 +36,8 @@ absl::Status CheckRestartPolicy(const std::string& option, const RestartPolicy& 
   if (!std::isfinite(policy.jitter) || policy.jitter < 0.0 || policy.jitter > 1.0) {
     return Invalid(option, "jitter", absl::StrCat(policy.jitter, " is not in [0, 1]"));
   }
-  if (absl::Status s = CheckDuration(option, "max_delay", policy.max_delay, true); !s.ok()) return s;
+  if (absl::Status s = CheckDuration(option, "max_delay", policy.max_delay, true); !s.ok())
+    return s;
   if (absl::Status s = CheckDuration(option, "reset_after", policy.reset_after, false); !s.ok()) {
     return s;
   }
@@ -55,17 +56,15 @@ absl::Status CheckRestartPolicy(const std::string& option, const RestartPolicy& 
 
 RestartSchedule::RestartSchedule(RestartPolicy policy,
                                  std::optional<absl::Duration> restart_interval, uint64_t seed)
-    : policy_(std::move(policy)),
-      restart_interval_(restart_interval),
-      random_state_(seed | 1) {}
+    : policy_(std::move(policy)), restart_interval_(restart_interval), random_state_(seed | 1) {}
 
 absl::Duration RestartSchedule::BaseDelay() const {
   const absl::Duration interval = *restart_interval_;
   if (policy_.backoff_multiplier == 1.0 || failures_ <= 1) return interval;
   const absl::Duration cap = std::max(policy_.max_delay, interval);
   const double factor = std::pow(policy_.backoff_multiplier, failures_ - 1);
-  if (!std::isfinite(factor) || factor * absl::ToDoubleSeconds(interval) >=
-                                    absl::ToDoubleSeconds(cap)) {
+  if (!std::isfinite(factor) ||
+      factor * absl::ToDoubleSeconds(interval) >= absl::ToDoubleSeconds(cap)) {
     return cap;
   }
   return interval * factor;
@@ -84,11 +83,11 @@ RestartSchedule::Decision RestartSchedule::OnRunEnded(absl::Time start, absl::Ti
                                                       int exit_code, bool success_ends) {
   if (!restart_interval_) return Decision{Verdict::kEnd, {}, "no restart_interval"};
   if (exit_code == 0 && success_ends) return Decision{Verdict::kEnd, {}, "exited with code 0"};
-  if (exit_code > 0 && std::find(policy_.no_restart_exit_codes.begin(),
-                                 policy_.no_restart_exit_codes.end(),
-                                 exit_code) != policy_.no_restart_exit_codes.end()) {
-    return Decision{Verdict::kEnd, {},
-                    absl::StrCat("exit code ", exit_code, " is in no_restart_exit_codes")};
+  if (exit_code > 0 &&
+      std::find(policy_.no_restart_exit_codes.begin(), policy_.no_restart_exit_codes.end(),
+                exit_code) != policy_.no_restart_exit_codes.end()) {
+    return Decision{
+        Verdict::kEnd, {}, absl::StrCat("exit code ", exit_code, " is in no_restart_exit_codes")};
   }
   if (end - start >= policy_.reset_after) {
     // A stable run: the next failure starts from the first delay again.
@@ -99,10 +98,11 @@ RestartSchedule::Decision RestartSchedule::OnRunEnded(absl::Time start, absl::Ti
   if (policy_.max_restarts > 0) {
     while (!restarts_.empty() && restarts_.front() <= end - policy_.within) restarts_.pop_front();
     if (static_cast<int>(restarts_.size()) >= policy_.max_restarts) {
-      return Decision{Verdict::kFatal, {},
-                      absl::StrCat(restarts_.size(), " restarts within ",
-                                   absl::FormatDuration(policy_.within),
-                                   " (max_restarts ", policy_.max_restarts, "): FATAL")};
+      return Decision{
+          Verdict::kFatal,
+          {},
+          absl::StrCat(restarts_.size(), " restarts within ", absl::FormatDuration(policy_.within),
+                       " (max_restarts ", policy_.max_restarts, "): FATAL")};
     }
     restarts_.push_back(end);
   }

@@ -29,7 +29,7 @@ namespace appkit {
 struct RestartPolicy {
   double backoff_multiplier = 1.0;  // delay = restart_interval * m^(failures-1): 1 = fixed
   absl::Duration max_delay = absl::Minutes(5);
-  double jitter = 0.0;  // 0..1: each delay varies by up to this fraction
+  double jitter = 0.0;                            // 0..1: each delay varies by up to this fraction
   absl::Duration reset_after = absl::Minutes(1);  // a run this long resets the delay and the count
   int max_restarts = 0;                      // 0: no limit; else more restarts than this within
   absl::Duration within = absl::Minutes(5);  //   `within` -> state FATAL, no more restarts
@@ -75,8 +75,8 @@ class RestartSchedule {
   const RestartPolicy policy_;
   const std::optional<absl::Duration> restart_interval_;
   uint64_t random_state_;
-  int failures_ = 0;                   // consecutive short runs
-  std::deque<absl::Time> restarts_;    // within the crash-loop window
+  int failures_ = 0;                 // consecutive short runs
+  std::deque<absl::Time> restarts_;  // within the crash-loop window
 };
 
 }  // namespace internal

@@ -11,7 +11,9 @@ namespace {
 
 using Verdict = RestartSchedule::Verdict;
 
-absl::Time T(double seconds) { return absl::FromUnixSeconds(1'800'000'000) + absl::Seconds(seconds); }
+absl::Time T(double seconds) {
+  return absl::FromUnixSeconds(1'800'000'000) + absl::Seconds(seconds);
+}
 
 TEST(RestartPolicyTest, TheDefaultsAreAFixedIntervalWithoutLimit) {
   RestartSchedule schedule(RestartPolicy{}, absl::Seconds(2), 1);
@@ -28,10 +30,11 @@ TEST(RestartPolicyTest, DelaysGrowByTheMultiplierUpToTheCap) {
   policy.max_delay = absl::Seconds(10);
   RestartSchedule schedule(policy, absl::Seconds(1), 1);
   std::vector<absl::Duration> delays;
-  for (int i = 0; i < 6; ++i) delays.push_back(schedule.OnRunEnded(T(i), T(i + 0.1), 1, true).delay);
-  EXPECT_EQ(delays, (std::vector<absl::Duration>{absl::Seconds(1), absl::Seconds(2),
-                                                 absl::Seconds(4), absl::Seconds(8),
-                                                 absl::Seconds(10), absl::Seconds(10)}));
+  for (int i = 0; i < 6; ++i)
+    delays.push_back(schedule.OnRunEnded(T(i), T(i + 0.1), 1, true).delay);
+  EXPECT_EQ(delays,
+            (std::vector<absl::Duration>{absl::Seconds(1), absl::Seconds(2), absl::Seconds(4),
+                                         absl::Seconds(8), absl::Seconds(10), absl::Seconds(10)}));
   EXPECT_EQ(schedule.failures(), 6);
 }
 

@@ -13,9 +13,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
+#include "common/base/fd_io.h"
 #include "common/process/cgroup.h"
 #include "common/process/child_setup.h"
-#include "common/base/fd_io.h"
 #include "common/process/fork_server.h"
 #include "common/process/fork_server_protocol.h"
 #include "common/process/pidfd.h"

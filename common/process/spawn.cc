@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/process/cgroup.h"
 #include "common/base/errno_status.h"
 #include "common/base/fd_io.h"
 #include "common/base/unique_fd.h"
+#include "common/process/cgroup.h"
 
 extern char** environ;
 

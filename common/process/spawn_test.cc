@@ -93,8 +93,8 @@ TEST(SpawnTest, DetachedDaemonStartsItsCompanion) {
 
   SpawnOptions daemon;
   daemon.argv = {"/bin/sh", "-c",
-                 "echo $$ $COMPANION_PID > " + daemon_file + ".tmp && mv " + daemon_file +
-                     ".tmp " + daemon_file + " && exec sleep 30"};
+                 "echo $$ $COMPANION_PID > " + daemon_file + ".tmp && mv " + daemon_file + ".tmp " +
+                     daemon_file + " && exec sleep 30"};
   Companion companion;
   companion.options.argv = {"/bin/sh", "-c",
                             "echo $PPID $DAEMON_PID $(cut -d' ' -f5 /proc/$$/stat) $$ "
@@ -141,8 +141,8 @@ TEST(SpawnTest, CompanionThatCannotStartLeavesTheDaemonRunning) {
   const std::string daemon_file = dir.File("daemon.txt");
   SpawnOptions daemon;
   daemon.argv = {"/bin/sh", "-c",
-                 "echo $$ $COMPANION_PID > " + daemon_file + ".tmp && mv " + daemon_file +
-                     ".tmp " + daemon_file + " && exec sleep 30"};
+                 "echo $$ $COMPANION_PID > " + daemon_file + ".tmp && mv " + daemon_file + ".tmp " +
+                     daemon_file + " && exec sleep 30"};
   Companion companion;
   companion.options.argv = {"/nonexistent/companion"};
   companion.options.parent_death_signal = SIGKILL;

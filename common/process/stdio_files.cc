@@ -35,9 +35,9 @@ absl::Status ReopenStdio(const std::string& stdout_filename, const std::string& 
         OpenOutputFile(name, fd == 1 ? "stdout_filename" : "stderr_filename");
     if (!reopened.ok()) {
       if (result.ok()) {
-        result = absl::Status(reopened.status().code(),
-                              absl::StrCat(reopened.status().message(),
-                                           " (still writing to the old file)"));
+        result = absl::Status(
+            reopened.status().code(),
+            absl::StrCat(reopened.status().message(), " (still writing to the old file)"));
       }
       continue;
     }

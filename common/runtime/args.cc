@@ -12,20 +12,27 @@ namespace {
 
 std::string TypeName(const google::protobuf::Value& value) {
   switch (value.kind_case()) {
-    case google::protobuf::Value::kNullValue: return "null";
-    case google::protobuf::Value::kNumberValue: return "a number";
-    case google::protobuf::Value::kStringValue: return "a string";
-    case google::protobuf::Value::kBoolValue: return "a boolean";
-    case google::protobuf::Value::kStructValue: return "an object";
-    case google::protobuf::Value::kListValue: return "a list";
-    default: return "empty";
+    case google::protobuf::Value::kNullValue:
+      return "null";
+    case google::protobuf::Value::kNumberValue:
+      return "a number";
+    case google::protobuf::Value::kStringValue:
+      return "a string";
+    case google::protobuf::Value::kBoolValue:
+      return "a boolean";
+    case google::protobuf::Value::kStructValue:
+      return "an object";
+    case google::protobuf::Value::kListValue:
+      return "a list";
+    default:
+      return "empty";
   }
 }
 
 absl::Status WrongType(std::string_view key, const google::protobuf::Value& value,
                        std::string_view wanted) {
-  return absl::InvalidArgumentError(absl::StrCat("args key '", std::string(key), "' is ", TypeName(value),
-                                                 ", not ", std::string(wanted)));
+  return absl::InvalidArgumentError(absl::StrCat("args key '", std::string(key), "' is ",
+                                                 TypeName(value), ", not ", std::string(wanted)));
 }
 
 std::string Snippet(absl::string_view text) {
@@ -72,8 +79,8 @@ absl::StatusOr<Args> Args::FromJson(std::string_view json) {
   absl::string_view trimmed =
       absl::StripLeadingAsciiWhitespace(absl::string_view(json.data(), json.size()));
   if (trimmed.empty() || trimmed.front() != '{') {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "args must be a JSON object like {\"x\": 1}, got: ", Snippet(trimmed)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("args must be a JSON object like {\"x\": 1}, got: ", Snippet(trimmed)));
   }
   // protobuf's parser is lenient (single quotes, ...) and slow on deep
   // nesting (quadratic: minutes for 100,000 nested lists): check strict
@@ -81,20 +88,18 @@ absl::StatusOr<Args> Args::FromJson(std::string_view json) {
   DepthCheck check;
   if (!nlohmann::json::sax_parse(json.begin(), json.end(), &check)) {
     if (check.too_deep) {
-      return absl::InvalidArgumentError(absl::StrCat("args nest deeper than ", kMaxArgsDepth,
-                                                     " levels of objects and lists: ",
-                                                     Snippet(trimmed)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("args nest deeper than ", kMaxArgsDepth,
+                       " levels of objects and lists: ", Snippet(trimmed)));
     }
-    return absl::InvalidArgumentError(
-        absl::StrCat("args are not valid JSON: ", Snippet(trimmed)));
+    return absl::InvalidArgumentError(absl::StrCat("args are not valid JSON: ", Snippet(trimmed)));
   }
   Args args;
   auto status = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), &args.proto_);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("args are not valid JSON (", status.message().as_string(), "): ",
-                     Snippet(trimmed)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "args are not valid JSON (", status.message().as_string(), "): ", Snippet(trimmed)));
   }
   return args;
 }
@@ -105,9 +110,7 @@ std::string Args::ToJson() const {
   return json;
 }
 
-bool Args::Has(std::string_view key) const {
-  return proto_.fields().count(std::string(key)) > 0;
-}
+bool Args::Has(std::string_view key) const { return proto_.fields().count(std::string(key)) > 0; }
 
 absl::StatusOr<const google::protobuf::Value*> Args::Find(std::string_view key) const {
   auto it = proto_.fields().find(std::string(key));

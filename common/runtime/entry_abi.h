@@ -33,11 +33,11 @@ constexpr const char kEntrySymbolPrefix[] = "appkit_entry_";
 
 }  // namespace appkit::internal
 
-#define APPKIT_ENTRY(name)                                                          \
-  absl::Status name(const ::appkit::Args& args);                                    \
-  extern "C" __attribute__((visibility("default"), used))                          \
-  const ::appkit::internal::EntryDescriptor appkit_entry_##name = {                 \
-      ::appkit::internal::kEntryAbiVersion, &name, #name};                          \
+#define APPKIT_ENTRY(name)                                          \
+  absl::Status name(const ::appkit::Args& args);                    \
+  extern "C" __attribute__((visibility("default"), used))           \
+  const ::appkit::internal::EntryDescriptor appkit_entry_##name = { \
+      ::appkit::internal::kEntryAbiVersion, &name, #name};          \
   absl::Status name([[maybe_unused]] const ::appkit::Args& args)
 
 #endif  // APPKIT_COMMON_ENTRY_ABI_H_

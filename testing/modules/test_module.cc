@@ -2,14 +2,14 @@
 // Each appends "<event> <pid>" lines to the file named by args "events"
 // (when given), so tests wait for events instead of sleeping.
 #include <signal.h>
-#include <sys/resource.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <fstream>
-#include <thread>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "client/appkit.h"
@@ -118,8 +118,10 @@ APPKIT_ENTRY(run_workers) {
       info.name = StringField(w, "name");
       info.entry = StringField(w, "entry");
       info.pid_filename = StringField(w, "pid_filename");
-      if (w.fields().count("stdout_filename")) info.stdout_filename = StringField(w, "stdout_filename");
-      if (w.fields().count("stderr_filename")) info.stderr_filename = StringField(w, "stderr_filename");
+      if (w.fields().count("stdout_filename"))
+        info.stdout_filename = StringField(w, "stdout_filename");
+      if (w.fields().count("stderr_filename"))
+        info.stderr_filename = StringField(w, "stderr_filename");
       if (auto a = w.fields().find("args"); a != w.fields().end()) {
         info.args = appkit::Args(a->second.struct_value());
       }
@@ -138,7 +140,8 @@ APPKIT_ENTRY(run_workers) {
   if (auto debug = args.GetString("debug_filename"); debug.ok()) options.debug_filename = *debug;
   Mark(args, "pool_starting");
   absl::Status status = appkit::StartWorkers(workers, options);
-  Mark(args, status.ok() ? std::string("pool_returned") : "pool_error " + std::string(status.message()));
+  Mark(args,
+       status.ok() ? std::string("pool_returned") : "pool_error " + std::string(status.message()));
   return status;
 }
 
