@@ -2,12 +2,14 @@
 
 #include <signal.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/base/fd_limit.h"
 #include "common/base/log.h"
 #include "common/process/pidfd.h"
 
@@ -29,14 +31,22 @@ std::string ReadComm(pid_t pid) {
 }  // namespace
 
 ForkBatch::ForkBatch(EventLoop* loop, ChildReaper* reaper, Client* client, std::string binary,
-                     WorkerCgroups* cgroups, absl::Duration answer_timeout)
+                     WorkerCgroups* cgroups, absl::Duration answer_timeout, size_t window)
     : loop_(loop),
       reaper_(reaper),
       client_(client),
       binary_(std::move(binary)),
       comm_(CommOf(binary_)),
       cgroups_(cgroups),
-      answer_timeout_(answer_timeout) {}
+      answer_timeout_(answer_timeout),
+      window_(window > 0 ? window : WindowForFdLimit(FdSoftLimit())) {}
+
+size_t ForkBatch::WindowForFdLimit(uint64_t soft_limit) {
+  // A request holds a few fds (channel, stdout, stderr, cgroup) until
+  // answered; keep 64 for everything else.
+  const uint64_t spare = soft_limit > 64 ? (soft_limit - 64) / 8 : 0;
+  return static_cast<size_t>(std::clamp<uint64_t>(spare, 1, kMaxWindow));
+}
 
 ForkBatch::~ForkBatch() {
   loop_->CancelTimer(pump_timer_);
@@ -97,7 +107,7 @@ void ForkBatch::Pump() {
         return;
       }
     }
-    if (!usable_ || server_->pending() >= kWindow) break;
+    if (!usable_ || server_->pending() >= window_) break;
     std::deque<Waiting>& queue = voided_.empty() ? waiting_ : voided_;
     const Waiting next = queue.front();
     queue.pop_front();

@@ -67,9 +67,11 @@ class ForkBatchTest : public ::testing::Test {
  protected:
   ~ForkBatchTest() override { client_.ReapChildren(); }
 
+  static constexpr size_t kTestWindow = 16;
   std::unique_ptr<ForkBatch> Make(const std::string& binary = Server(),
                                   absl::Duration timeout = ForkBatch::kAnswerTimeout) {
-    return std::make_unique<ForkBatch>(&loop_, &reaper_, &client_, binary, nullptr, timeout);
+    return std::make_unique<ForkBatch>(&loop_, &reaper_, &client_, binary, nullptr, timeout,
+                                       kTestWindow);
   }
   // Runs the loop until `count` answers came, then calls `check` and
   // shuts `batch` down, and runs until its server and every child it left
@@ -110,8 +112,16 @@ TEST_F(ForkBatchTest, ManyRequestsAreAnsweredInOrderWithAtMostAWindowInFlight) {
     EXPECT_EQ(client_.answered[i], i);
     EXPECT_TRUE(client_.answers[i].ok()) << client_.answers[i];
   }
-  EXPECT_EQ(client_.max_in_flight, ForkBatch::kWindow);
+  EXPECT_EQ(client_.max_in_flight, kTestWindow);
   EXPECT_TRUE(Reaped(server));  // by the loop
+}
+
+TEST(ForkBatchWindowTest, TheWindowShrinksWithTheFdLimitAndNeverVanishes) {
+  EXPECT_EQ(ForkBatch::WindowForFdLimit(1 << 20), ForkBatch::kMaxWindow);
+  EXPECT_EQ(ForkBatch::WindowForFdLimit(1024), 120u);
+  EXPECT_EQ(ForkBatch::WindowForFdLimit(128), 8u);
+  EXPECT_EQ(ForkBatch::WindowForFdLimit(32), 1u);
+  EXPECT_EQ(ForkBatch::WindowForFdLimit(0), 1u);
 }
 
 TEST_F(ForkBatchTest, ARequestThatCannotBePreparedFailsAndTheOthersGoOn) {
