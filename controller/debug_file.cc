@@ -27,7 +27,7 @@ DebugFile::~DebugFile() { loop_->CancelTimer(timer_); }
 void DebugFile::MarkChanged() {
   dirty_ = true;
   if (timer_ != 0) return;
-  timer_ = loop_->AddTimer(std::max(absl::Now(), last_write_ + kSpacing), [this] {
+  timer_ = loop_->AddTimer(std::max(absl::Now(), last_write_ + spacing_), [this] {
     timer_ = 0;
     Write();
   });
@@ -43,7 +43,6 @@ void DebugFile::Write() {
   if (!dirty_) return;
   dirty_ = false;
   const absl::Time now = absl::Now();
-  last_write_ = now;
   ++writes_;
   const std::string json = render_(now);
   publish_(json);
@@ -52,6 +51,12 @@ void DebugFile::Write() {
     if (!written.ok()) Log().warn("{}", std::string(written.message()));
   }
   if (json.size() > kTrimAbove) malloc_trim(0);
+  last_write_ = absl::Now();
+  spacing_ = SpacingAfter(last_write_ - now);
+}
+
+absl::Duration DebugFile::SpacingAfter(absl::Duration cost) {
+  return std::max(kSpacing, cost * kSpacingPerCost);
 }
 
 }  // namespace appkit::controller

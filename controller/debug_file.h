@@ -21,6 +21,12 @@ namespace appkit::controller {
 class DebugFile {
  public:
   static constexpr absl::Duration kSpacing = absl::Milliseconds(10);
+  // A large pool's file costs milliseconds to render and write: the next
+  // write waits at least kSpacingPerCost times what the last one cost, so
+  // the file never takes more than a tenth of the loop (a pool of 1000
+  // starting would otherwise spend a third of its time here).
+  static constexpr int kSpacingPerCost = 10;
+  static absl::Duration SpacingAfter(absl::Duration cost);
 
   using Render = std::function<std::string(absl::Time now)>;
   using Publish = std::function<void(const std::string& json)>;
@@ -48,6 +54,7 @@ class DebugFile {
   bool dirty_ = false;
   EventLoop::TimerId timer_ = 0;
   absl::Time last_write_ = absl::InfinitePast();
+  absl::Duration spacing_ = kSpacing;
   int writes_ = 0;
 };
 

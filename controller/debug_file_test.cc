@@ -84,5 +84,12 @@ TEST_F(DebugFileTest, WithoutAPathTheJsonIsStillPublished) {
   EXPECT_EQ(published, "{}");
 }
 
+TEST(DebugFileSpacingTest, ACostlyWriteSpacesTheNextOneSoItNeverTakesMoreThanATenth) {
+  EXPECT_EQ(DebugFile::SpacingAfter(absl::ZeroDuration()), DebugFile::kSpacing);
+  EXPECT_EQ(DebugFile::SpacingAfter(absl::Microseconds(200)), DebugFile::kSpacing);
+  EXPECT_EQ(DebugFile::SpacingAfter(absl::Milliseconds(5)), absl::Milliseconds(50));
+  EXPECT_EQ(DebugFile::SpacingAfter(absl::Milliseconds(30)), absl::Milliseconds(300));
+}
+
 }  // namespace
 }  // namespace appkit::controller
