@@ -189,6 +189,31 @@ absl::StatusOr<v1::ListWorkersResponse> TestDaemon::WaitForWorkers(int count,
                                                   "; last: ", last, StderrTail()));
 }
 
+absl::StatusOr<v1::ListWorkersResponse> TestDaemon::WaitForRestarts(int index, int restarts,
+                                                                    absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::StatusOr<v1::ListWorkersResponse> workers;
+  std::string last;
+  do {
+    workers = Workers();
+    if (workers.ok() && index >= 0 && index < workers->workers_size()) {
+      const v1::WorkerStatus& worker = workers->workers(index);
+      if (worker.restart_count() >= restarts && worker.state() == v1::WORKER_STATE_RUNNING) {
+        return workers;
+      }
+      last =
+          absl::StrCat(worker.restart_count(), " restarts, ", v1::WorkerState_Name(worker.state()));
+    } else {
+      last = workers.ok() ? absl::StrCat(workers->workers_size(), " workers")
+                          : std::string(workers.status().message());
+    }
+    absl::SleepFor(kPollInterval);
+  } while (absl::Now() < deadline);
+  return absl::DeadlineExceededError(
+      absl::StrCat("worker ", index, " was not restarted ", restarts, " times and RUNNING within ",
+                   absl::FormatDuration(timeout), "; last: ", last, StderrTail()));
+}
+
 absl::StatusOr<v1::GuardianStatus> TestDaemon::Status() {
   if (guardian_ == 0) return absl::FailedPreconditionError("TestDaemon: not started");
   grpc::ClientContext context;

@@ -29,6 +29,9 @@
 // - WaitUntilRunning: until the guardian reports RUNNING (the executor has
 //   loaded the entry and runs it). WaitForWorkers(n): until the daemon's
 //   pool lists n workers, every one RUNNING; returns that list.
+//   WaitForRestarts(i, r): until worker i has been restarted r times in
+//   all and RUNNING again (a worker just killed still shows RUNNING until
+//   its controller has seen it die: wait for this, not for WaitForWorkers).
 // - Status(), Workers(): one GetStatus / ListWorkers call. Guardian(),
 //   Controller(): stubs for any RPC of proto/guardian.proto (the daemon's
 //   control socket) and proto/controller.proto (its pool's socket).
@@ -81,6 +84,8 @@ class TestDaemon {
   absl::Status WaitUntilRunning(absl::Duration timeout = absl::Seconds(10));
   absl::StatusOr<v1::ListWorkersResponse> WaitForWorkers(
       int count, absl::Duration timeout = absl::Seconds(10));
+  absl::StatusOr<v1::ListWorkersResponse> WaitForRestarts(
+      int index, int restarts, absl::Duration timeout = absl::Seconds(10));
 
   absl::StatusOr<v1::GuardianStatus> Status();
   absl::StatusOr<v1::ListWorkersResponse> Workers();

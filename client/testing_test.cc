@@ -26,7 +26,7 @@ bool Has(const absl::Status& status, const std::string& part) {
 }
 
 // A daemon whose entry runs a pool of `count` workers.
-DaemonOptions PoolOptions(const TestDaemon& daemon, int count) {
+DaemonOptions PoolOptions(const TestDaemon& daemon, int count, int restart_interval_ms = -1) {
   DaemonOptions options = daemon.Options(Module() + ":run_workers");
   Json pool = {{"workers", Json::array()}};
   for (int i = 1; i <= count; ++i) {
@@ -35,6 +35,7 @@ DaemonOptions PoolOptions(const TestDaemon& daemon, int count) {
                                {"entry", Module() + ":run_until_quit"},
                                {"pid_filename", daemon.Path(name + ".pid")}});
   }
+  if (restart_interval_ms >= 0) pool["restart_interval_ms"] = restart_interval_ms;
   options.daemon_args = *Args::FromJson(pool.dump());
   return options;
 }
@@ -61,6 +62,31 @@ TEST(TestDaemonTest, StartsWatchesStopsAndLeavesNothing) {
   ASSERT_TRUE(daemon.Stop().ok());
   absl::Status left = daemon.CheckNothingLeft();
   EXPECT_TRUE(left.ok()) << left;
+}
+
+// A killed worker: WaitForRestarts returns once it runs again with a new
+// pid (WaitForWorkers could still see the dead one RUNNING), and names what
+// it saw when the restart never comes.
+TEST(TestDaemonTest, WaitForRestartsSeesTheNewProcessAndSaysWhatItSawOtherwise) {
+  TestDaemon daemon;
+  ASSERT_TRUE(daemon.Start(PoolOptions(daemon, 2, /*restart_interval_ms=*/10)).ok());
+  absl::StatusOr<v1::ListWorkersResponse> workers = daemon.WaitForWorkers(2);
+  ASSERT_TRUE(workers.ok()) << workers.status();
+  const int64_t killed = workers->workers(1).current().pid();
+  ASSERT_EQ(kill(static_cast<pid_t>(killed), SIGKILL), 0);
+  workers = daemon.WaitForRestarts(1, 1);
+  ASSERT_TRUE(workers.ok()) << workers.status();
+  EXPECT_NE(workers->workers(1).current().pid(), killed);
+  EXPECT_EQ(workers->workers(0).restart_count(), 0);
+
+  absl::StatusOr<v1::ListWorkersResponse> never =
+      daemon.WaitForRestarts(0, 1, absl::Milliseconds(300));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(never.status())) << never.status();
+  EXPECT_NE(never.status().message().find("worker 0 was not restarted 1 times"), std::string::npos)
+      << never.status();
+  EXPECT_NE(never.status().message().find("0 restarts, WORKER_STATE_RUNNING"), std::string::npos)
+      << never.status();
+  ASSERT_TRUE(daemon.Stop().ok());
 }
 
 // A daemon still running is reported, process by process, with its pid
