@@ -108,7 +108,8 @@ fi
 cat "$tmp/workers.txt"
 grep -q "libappkit_control_plane.so was not found" "$tmp/workers.txt" ||
   fail "the missing plugin is not named"
-grep -q "runs without its control socket" "$tmp/demo/appkit-state/demo/demo.log" ||
+# (The controller logs it as it opens its socket, which may follow "starting".)
+wait_for grep -q "runs without its control socket" "$tmp/demo/appkit-state/demo/demo.log" ||
   fail "the daemon's log does not say the pool runs without its socket"
 ctl --config "$config" stop demo >/dev/null || fail "stop without the plugin"
 echo "PASS: installed appkit ran a daemon from $prefix and left nothing"
