@@ -279,22 +279,22 @@ std::string Where(const std::string& path, const YAML::Node& node) {
   return Where(path, node.Mark());
 }
 
+namespace {
+
+absl::Status TooDeep(const std::string& path, const YAML::DeepRecursion& e) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ":", e.mark.line + 1, ": nested too deep for the YAML parser (more than ",
+                   e.depth(), " levels): the file is refused"));
+}
+
+}  // namespace
+
 absl::StatusOr<YAML::Node> ParseYamlDocument(const std::string& path, const std::string& text) {
+  if (absl::Status bounds = CheckYamlBounds(path, text); !bounds.ok()) return bounds;
   try {
-    {
-      std::istringstream stream(text);
-      YAML::Parser parser(stream);
-      ValueCounter counter;
-      parser.HandleNextDocument(counter);
-    }
     return YAML::Load(text);
-  } catch (const TooManyValues& e) {
-    return absl::InvalidArgumentError(absl::StrCat(Where(path, e.mark), ": more than ",
-                                                   kMaxYamlValues, " values: the file is refused"));
   } catch (const YAML::DeepRecursion& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ":", e.mark.line + 1, ": nested too deep for the YAML parser (more than ", e.depth(),
-        " levels): the file is refused"));
+    return TooDeep(path, e);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ":", e.mark.line + 1, ": not valid YAML: ", e.msg));
@@ -311,12 +311,10 @@ absl::Status CheckYamlBounds(const std::string& path, const std::string& text) {
     return absl::InvalidArgumentError(absl::StrCat(Where(path, e.mark), ": more than ",
                                                    kMaxYamlValues, " values: the file is refused"));
   } catch (const YAML::DeepRecursion& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ":", e.mark.line + 1, ": nested too deep for the YAML parser (more than ", e.depth(),
-        " levels): the file is refused"));
+    return TooDeep(path, e);
   } catch (const YAML::Exception&) {
     // Not YAML as written (a template construct may be why): judged once
-    // rendered.
+    // rendered (ParseYamlDocument says why).
   }
   return absl::OkStatus();
 }
