@@ -18,6 +18,7 @@
 #include "common/runtime/quit.h"
 #include "controller/worker_channel.h"
 #include "controller/worker_launch.h"
+#include "proto/wire.h"
 
 namespace appkit::controller {
 namespace {
@@ -71,6 +72,14 @@ absl::Status Controller::Run() {
     auto socket = ControlSocket::Open(&loop_, this, config_.controller_socket);
     if (!socket.ok()) return socket.status();
     control_socket_ = std::move(*socket);
+    auto status_file = StatusFileWriter::Create(
+        wire::WorkersStatusFileFor(config_.controller_socket), "workers status file");
+    if (status_file.ok()) {
+      status_file_ = std::move(*status_file);
+      loop_.SetBeforeWaitHandler([this] { WriteStatusFile(); });
+    } else {
+      Log().warn("no status file: {}", std::string(status_file.status().message()));
+    }
   }
   debug_file_ = std::make_unique<DebugFile>(
       &loop_, config_.debug_filename,
@@ -106,6 +115,7 @@ absl::Status Controller::Run() {
   loop_.CancelTimer(check_timer_);
   debug_file_->MarkChanged();
   debug_file_->Flush();
+  status_file_.reset();     // removed before the socket
   control_socket_.reset();  // unlinks the socket, stops gRPC (bounded)
   batch_.reset();
   cgroups_.reset();  // what the workers left, and the cgroups
@@ -122,6 +132,16 @@ void Controller::Deliver(Slot& slot, const WorkerInput& input) {
     if (debug_file_) debug_file_->MarkChanged();
   }
   MaybeFinish();
+}
+
+void Controller::WriteStatusFile() {
+  if (!status_file_) return;
+  std::optional<std::string> content = board_.TakeStatusFileContent();
+  if (!content) return;
+  if (absl::Status written = status_file_->Write(std::move(*content)); !written.ok()) {
+    Log().warn("{}; appkitctl uses the controller socket instead", std::string(written.message()));
+    status_file_.reset();  // a stale snapshot is worse than none
+  }
 }
 
 void Controller::MaybeFinish() {

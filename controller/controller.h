@@ -52,6 +52,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "common/base/status_file.h"
 #include "common/base/unique_fd.h"
 #include "common/process/event_loop.h"
 #include "controller/child_reaper.h"
@@ -121,6 +122,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   void OnWake();
   void QuitAll(const std::string& reason);
   void MaybeFinish();
+  void WriteStatusFile();
   const WorkerConfig& ConfigOf(const Slot& slot) const { return config_.workers[slot.index]; }
 
   const ControllerConfig config_;
@@ -136,6 +138,9 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   std::unique_ptr<WorkerCgroups> cgroups_;  // null without; outlives batch_
   std::unique_ptr<ForkBatch> batch_;
   std::unique_ptr<DebugFile> debug_file_;
+  // Beside control_socket_: the board's snapshot for appkitctl, written
+  // before the loop waits after any change (WriteStatusFile).
+  std::unique_ptr<StatusFileWriter> status_file_;
   std::unique_ptr<ControlSocket> control_socket_;
 
   // Posted by other threads, taken by OnWake.

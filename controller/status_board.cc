@@ -6,21 +6,40 @@
 
 namespace appkit::controller {
 
+namespace {
+
+void AppendVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>(value | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+}  // namespace
+
 StatusBoard::StatusBoard(std::vector<WorkerInfo> infos) : infos_(std::move(infos)) {
   std::vector<v1::WorkerStatus> statuses;
   statuses.reserve(infos_.size());
   for (const WorkerInfo& info : infos_) statuses.push_back(WorkerStatusView(info, WorkerRecord()));
+  for (const v1::WorkerStatus& status : statuses) {
+    serialized_.push_back(status.SerializeAsString());
+  }
   absl::MutexLock lock(&mu_);
   statuses_ = std::move(statuses);
 }
 
 void StatusBoard::Publish(int index, const WorkerRecord& record) {
   v1::WorkerStatus status = WorkerStatusView(infos_[index], record);
+  status.SerializeToString(&serialized_[index]);
+  file_changed_ = true;
   absl::MutexLock lock(&mu_);
   statuses_[index].Swap(&status);
 }  // the old view is freed outside the lock
 
 void StatusBoard::PublishQuitRequested() {
+  quit_for_file_ = true;
+  file_changed_ = true;
   absl::MutexLock lock(&mu_);
   quit_requested_ = true;
 }
@@ -38,6 +57,28 @@ v1::ListWorkersResponse StatusBoard::ListWorkers() const {
   response.mutable_workers()->Reserve(static_cast<int>(statuses_.size()));
   for (const v1::WorkerStatus& status : statuses_) *response.add_workers() = status;
   return response;
+}
+
+std::optional<std::string> StatusBoard::TakeStatusFileContent() {
+  if (!file_changed_) return std::nullopt;
+  file_changed_ = false;
+  // ListWorkersResponse's wire form: fields 1 and 3 from a message, then
+  // each field-2 entry (tag, length, bytes); field order does not matter
+  // to a parser.
+  v1::ListWorkersResponse head;
+  head.set_controller_pid(getpid());
+  head.set_quit_requested(quit_for_file_);
+  std::string content = head.SerializeAsString();
+  size_t size = content.size();
+  for (const std::string& bytes : serialized_) size += bytes.size() + 6;
+  content.reserve(size);
+  constexpr uint64_t kWorkersTag = (v1::ListWorkersResponse::kWorkersFieldNumber << 3) | 2;
+  for (const std::string& bytes : serialized_) {
+    AppendVarint(kWorkersTag, &content);
+    AppendVarint(bytes.size(), &content);
+    content += bytes;
+  }
+  return content;
 }
 
 std::string StatusBoard::DebugJson() const {

@@ -7,6 +7,7 @@
 #ifndef APPKIT_CONTROLLER_STATUS_BOARD_H_
 #define APPKIT_CONTROLLER_STATUS_BOARD_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ class StatusBoard {
   void Publish(int index, const WorkerRecord& record);
   void PublishQuitRequested();
   void PublishDebugJson(std::string json);
+  // The status file's content (common/base/status_file.h): ListWorkers(),
+  // serialized, assembled from each worker's bytes kept at its Publish (a
+  // pool's transition costs one worker's serialization, not the pool's);
+  // nullopt when nothing was published since the last call.
+  std::optional<std::string> TakeStatusFileContent();
 
   // Any thread.
   v1::ListWorkersResponse ListWorkers() const;
@@ -40,6 +46,10 @@ class StatusBoard {
   std::vector<v1::WorkerStatus> statuses_ ABSL_GUARDED_BY(mu_);  // by index
   bool quit_requested_ ABSL_GUARDED_BY(mu_) = false;
   std::string debug_json_ ABSL_GUARDED_BY(mu_);
+  // The loop thread only: each worker's WorkerStatus, serialized.
+  std::vector<std::string> serialized_;
+  bool quit_for_file_ = false;
+  bool file_changed_ = true;
 };
 
 }  // namespace appkit::controller

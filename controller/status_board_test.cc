@@ -51,6 +51,39 @@ TEST(StatusBoardTest, WhatIsPublishedIsWhatIsRead) {
   EXPECT_NE(board.RenderDebugJson(absl::Now()).find("\"pid\": 42"), std::string::npos);
 }
 
+// The status file's content is ListWorkers() exactly, and is given once
+// per batch of publications.
+TEST(StatusBoardTest, StatusFileContentIsTheListAndComesOncePerChange) {
+  StatusBoard board(Infos(3));
+  auto first = board.TakeStatusFileContent();
+  ASSERT_TRUE(first.has_value());
+  v1::ListWorkersResponse parsed;
+  ASSERT_TRUE(parsed.ParseFromString(*first));
+  EXPECT_EQ(parsed.SerializeAsString(), board.ListWorkers().SerializeAsString());
+  EXPECT_FALSE(board.TakeStatusFileContent().has_value());
+
+  WorkerRecord record;
+  record.state = WorkerState::kRunning;
+  record.pid = 42;
+  record.start_time = absl::Now();
+  board.Publish(2, record);
+  record.pid = 43;
+  board.Publish(0, record);
+  auto second = board.TakeStatusFileContent();
+  ASSERT_TRUE(second.has_value());
+  ASSERT_TRUE(parsed.ParseFromString(*second));
+  EXPECT_EQ(parsed.SerializeAsString(), board.ListWorkers().SerializeAsString());
+  EXPECT_EQ(parsed.workers(2).current().pid(), 42);
+  EXPECT_EQ(parsed.workers(0).current().pid(), 43);
+  EXPECT_FALSE(board.TakeStatusFileContent().has_value());
+
+  board.PublishQuitRequested();
+  auto third = board.TakeStatusFileContent();
+  ASSERT_TRUE(third.has_value());
+  ASSERT_TRUE(parsed.ParseFromString(*third));
+  EXPECT_TRUE(parsed.quit_requested());
+}
+
 TEST(StatusBoardTest, ReadersOnOtherThreadsSeeWholeRecords) {
   StatusBoard board(Infos(8));
   std::atomic<bool> done{false};

@@ -51,6 +51,8 @@ void CleanUpAfterGuardian(OrphanCleanup& orphans, const std::vector<std::string>
   bool removed = PidFile::RemoveIfStale(pid_file, guardian, [&] {
     unlink(guardian_files[1].c_str());
     unlink(guardian_files[2].c_str());
+    unlink(wire::GuardianStatusFileFor(pid_file).c_str());
+    unlink(wire::WorkersStatusFileFor(guardian_files[2]).c_str());
   });
   // To the daemon's stderr file: the guardian's log may be gone with it.
   fprintf(stderr, "executor fork server %d: guardian %d died; %s\n", getpid(), guardian,

@@ -181,8 +181,13 @@ TEST(ExecutorServerTest, RemovesTheFilesOfAGuardianKilledBySigkill) {
   TempDir dir;
   const std::string pid_file = dir.File("d.pid");
   const std::string sockets[] = {dir.File("d.pid.sock"), dir.File("d.pid.workers.sock")};
+  // The status snapshot files go with them.
+  const std::string status_files[] = {dir.File("d.pid.status"), dir.File("d.pid.workers.status")};
   for (const std::string& socket : sockets) {
     ASSERT_TRUE(UniqueFd(open(socket.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)));
+  }
+  for (const std::string& file : status_files) {
+    ASSERT_TRUE(UniqueFd(open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)));
   }
   Pipe told;
   pid_t guardian = fork();
@@ -205,6 +210,7 @@ TEST(ExecutorServerTest, RemovesTheFilesOfAGuardianKilledBySigkill) {
   ASSERT_EQ(waitpid(guardian, &status, 0), guardian);
   EXPECT_TRUE(WaitFor([&] { return !testing::FileExists(pid_file); })) << "stale pid file left";
   for (const std::string& socket : sockets) EXPECT_FALSE(testing::FileExists(socket)) << socket;
+  for (const std::string& file : status_files) EXPECT_FALSE(testing::FileExists(file)) << file;
   EXPECT_TRUE(testing::WaitForExit(server)) << "the server ends with its guardian";
 }
 

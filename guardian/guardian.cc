@@ -20,6 +20,7 @@
 #include "common/process/stdio_files.h"
 #include "common/runtime/logging.h"
 #include "guardian/guardian_service.h"
+#include "proto/wire.h"
 #include "spdlog/spdlog.h"
 
 namespace appkit::guardian {
@@ -135,6 +136,15 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
     return absl::OkStatus();
   }
   pid_file_ = std::move(acquired->file);
+  // The status snapshot appkitctl reads without an RPC (the RPC still
+  // serves everything if it cannot be kept).
+  auto status_file =
+      StatusFileWriter::Create(wire::GuardianStatusFileFor(launch_.pid_filename()), "status file");
+  if (status_file.ok()) {
+    status_file_ = std::move(*status_file);
+  } else {
+    Log().warn("no status file: {}", std::string(status_file.status().message()));
+  }
 
   service_ = std::make_unique<GuardianService>(this);
   auto server = ControlServer::Listen(launch_.guardian_socket(),
@@ -169,7 +179,8 @@ void Guardian::Teardown() {
   accept_watch_.reset();
   // Unlinks the socket, then stops gRPC within a bounded time.
   const bool grpc_stopped = server_->Stop();
-  pid_file_.reset();  // unlinks the pid file, releases the lock
+  status_file_.reset();  // removed before the pid file
+  pid_file_.reset();     // unlinks the pid file, releases the lock
   Log().info("guardian {} exited", getpid());
   if (!grpc_stopped) {
     // gRPC's threads may still call service_: leave it all to the exit.
@@ -279,8 +290,22 @@ void Guardian::Drain() {
     machine_.Handle(next);
   }
   feeding_ = false;
-  absl::MutexLock lock(&mu_);
-  published_ = machine_.record();
+  {
+    absl::MutexLock lock(&mu_);
+    published_ = machine_.record();
+  }
+  WriteStatusFile();
+}
+
+void Guardian::WriteStatusFile() {
+  if (!status_file_) return;
+  v1::GuardianStatus status = StatusView(machine_.record(), facts_);
+  // The reader shows it only while a socket is there, as Status() does.
+  status.set_controller_socket(launch_.controller_socket());
+  if (absl::Status written = status_file_->Write(status.SerializeAsString()); !written.ok()) {
+    Log().warn("{}; appkitctl uses the control socket instead", std::string(written.message()));
+    status_file_.reset();  // a stale snapshot is worse than none
+  }
 }
 
 v1::GuardianStatus Guardian::Status() const {

@@ -36,6 +36,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "common/base/status_file.h"
 #include "common/base/unique_fd.h"
 #include "common/control/control_server.h"
 #include "common/process/accept_watch.h"
@@ -85,6 +86,8 @@ class Guardian final : private Effects {
   // the machine handles another waits for it. Publishes the record after.
   void Feed(Input input);
   void Drain();
+  // The status snapshot of the record Drain published (status_file.h).
+  void WriteStatusFile();
 
   // Effects.
   absl::Time Now() override;
@@ -104,6 +107,7 @@ class Guardian final : private Effects {
   std::unique_ptr<ExecutorLauncher> launcher_;
   std::unique_ptr<Containment> containment_;
   std::unique_ptr<PidFile> pid_file_;
+  std::unique_ptr<StatusFileWriter> status_file_;  // beside pid_file_; null: none
   std::unique_ptr<ControlServer> server_;
   std::unique_ptr<AcceptWatch> accept_watch_;  // of server_
   std::unique_ptr<class GuardianService> service_;

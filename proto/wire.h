@@ -53,6 +53,25 @@ inline std::string ControllerSocketFor(const std::string& guardian_socket) {
   return base + ".workers.sock";
 }
 
+// The status snapshot files (common/base/status_file.h) that appkitctl
+// reads without an RPC: the guardian's beside its pid file, a
+// v1::GuardianStatus ("<pid file>.status"); the controller's beside its
+// socket, a v1::ListWorkersResponse ("<name>.workers.status" for
+// "<name>.workers.sock").
+inline std::string GuardianStatusFileFor(const std::string& pid_filename) {
+  return pid_filename + ".status";
+}
+inline std::string WorkersStatusFileFor(const std::string& controller_socket) {
+  std::string base = controller_socket;
+  constexpr char kSuffix[] = ".sock";
+  constexpr size_t kSuffixLength = sizeof(kSuffix) - 1;
+  if (base.size() > kSuffixLength &&
+      base.compare(base.size() - kSuffixLength, kSuffixLength, kSuffix) == 0) {
+    base.resize(base.size() - kSuffixLength);
+  }
+  return base + ".status";
+}
+
 }  // namespace appkit::wire
 
 #endif  // APPKIT_PROTO_WIRE_H_

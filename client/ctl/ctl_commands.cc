@@ -66,6 +66,14 @@ DaemonView Inspect(const Target& target) {
     return view;
   }
   view.pid = running.pid;
+  // The guardian keeps its snapshot file current at each transition; the
+  // RPC answers when the file cannot be trusted or is not there.
+  if (std::optional<v1::GuardianStatus> snapshot =
+          ReadGuardianSnapshot(target.pid_filename, target.socket(), *running.pid)) {
+    view.exit_code = kOk;
+    view.status = std::move(*snapshot);
+    return view;
+  }
   absl::StatusOr<v1::GuardianStatus> status = GetStatus(target.socket(), *running.pid);
   if (!status.ok()) {
     view.exit_code = kError;

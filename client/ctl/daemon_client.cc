@@ -12,12 +12,14 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
 #include "common/base/safe_file.h"
+#include "common/base/status_file.h"
 #include "common/base/unique_fd.h"
 #include "common/base/unix_socket_path.h"
 #include "common/process/pid_file.h"
 #include "grpcpp/create_channel_posix.h"
 #include "proto/controller.grpc.pb.h"
 #include "proto/guardian.grpc.pb.h"
+#include "proto/wire.h"
 
 namespace appkit::ctl {
 namespace {
@@ -60,6 +62,33 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(const std::string& socket
   return grpc::CreateInsecureChannelFromFd("unix:" + socket, fd.release());
 }
 
+// The user `pid` runs as (the owner of /proc/<pid>).
+std::optional<uid_t> UserOf(pid_t pid) {
+  struct stat st;
+  if (stat(absl::StrCat("/proc/", pid).c_str(), &st) != 0) return std::nullopt;
+  return st.st_uid;
+}
+
+bool IsSocket(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+// The workers snapshot of the controller that `status` names.
+std::optional<v1::ListWorkersResponse> ReadWorkersSnapshot(const v1::GuardianStatus& status) {
+  const pid_t executor = static_cast<pid_t>(status.executor().pid());
+  if (!status.executor_running() || executor <= 0) return std::nullopt;
+  std::optional<uid_t> owner = UserOf(executor);
+  if (!owner) return std::nullopt;
+  absl::StatusOr<std::string> content = ReadStatusFile(
+      wire::WorkersStatusFileFor(status.controller_socket()), *owner, "workers status file");
+  v1::ListWorkersResponse list;
+  if (!content.ok() || !list.ParseFromString(*content) || list.controller_pid() != executor) {
+    return std::nullopt;
+  }
+  return list;
+}
+
 void SetDeadline(grpc::ClientContext& context) {
   context.set_deadline(std::chrono::system_clock::now() + kRpcTimeout);
 }
@@ -97,6 +126,23 @@ Running RunningGuardian(const std::string& pid_filename) {
       break;
   }
   return Running{std::nullopt, kNotRunning, WhyNotRunning(pid_filename)};
+}
+
+std::optional<v1::GuardianStatus> ReadGuardianSnapshot(const std::string& pid_filename,
+                                                       const std::string& socket, pid_t pid) {
+  std::optional<uid_t> owner = UserOf(pid);
+  if (!owner) return std::nullopt;
+  absl::StatusOr<std::string> content =
+      ReadStatusFile(wire::GuardianStatusFileFor(pid_filename), *owner, "status file");
+  v1::GuardianStatus status;
+  if (!content.ok() || !status.ParseFromString(*content) || status.guardian_pid() != pid ||
+      status.control_socket() != socket || status.pid_filename() != pid_filename) {
+    return std::nullopt;
+  }
+  if (!status.controller_socket().empty() && !IsSocket(status.controller_socket())) {
+    status.clear_controller_socket();
+  }
+  return status;
 }
 
 absl::StatusOr<v1::GuardianStatus> GetStatus(const std::string& socket, pid_t pid) {
@@ -149,6 +195,9 @@ absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::GuardianStatus& st
     return absl::FailedPreconditionError(
         absl::StrCat("daemon (guardian ", status.guardian_pid(),
                      ") runs no worker pool (its entry has not called StartWorkers)"));
+  }
+  if (std::optional<v1::ListWorkersResponse> snapshot = ReadWorkersSnapshot(status)) {
+    return *std::move(snapshot);
   }
   // The pool listens in the executor: that is who must answer.
   auto channel = Channel(status.controller_socket(), static_cast<pid_t>(status.executor().pid()));

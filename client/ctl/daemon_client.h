@@ -44,14 +44,25 @@ struct Running {
 };
 Running RunningGuardian(const std::string& pid_filename);
 
+// The guardian's status snapshot file (common/base/status_file.h,
+// wire::GuardianStatusFileFor), without an RPC: only a file owned by the
+// user `pid` runs as, 0600, one link, naming `pid` (the verified holder of
+// the pid file) and `socket` as its control socket; controller_socket is
+// kept only while a socket is there (as GetStatus answers). nullopt for
+// anything else: the caller asks over the socket.
+std::optional<v1::GuardianStatus> ReadGuardianSnapshot(const std::string& pid_filename,
+                                                       const std::string& socket, pid_t pid);
+
 // The Guardian service of `pid`, listening on `socket`. Errors carry the
 // server's or the connection's message.
 absl::StatusOr<v1::GuardianStatus> GetStatus(const std::string& socket, pid_t pid);
 absl::Status RequestQuit(const std::string& socket, pid_t pid);
 absl::StatusOr<v1::GuardianDebugSnapshot> GetDebugSnapshot(const std::string& socket, pid_t pid);
 
-// The daemon's workers, through the controller socket `status` names
-// (served by its executor). FailedPrecondition, saying why, when the
+// The daemon's workers: from the controller's status snapshot file beside
+// its socket when it is the running executor's (same checks as above),
+// else through the controller socket `status` names (served by its
+// executor). FailedPrecondition, saying why, when the
 // daemon runs no pool or serves no controller socket.
 absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::GuardianStatus& status);
 

@@ -56,6 +56,10 @@ void EventLoop::CancelTimer(TimerId id) {
   timer_deadlines_.erase(it);
 }
 
+void EventLoop::SetBeforeWaitHandler(Callback before_wait) {
+  before_wait_ = std::move(before_wait);
+}
+
 void EventLoop::SetWakeHandler(Callback on_wake) { on_wake_ = std::move(on_wake); }
 
 void EventLoop::Wake() {
@@ -78,6 +82,10 @@ void EventLoop::Run() {
   while (!stopped_) {
     RunDueTimers();
     if (stopped_) break;
+    if (before_wait_) {
+      before_wait_();
+      if (stopped_) break;
+    }
     timespec timeout;
     timespec* timeout_ptr = nullptr;
     if (!timers_.empty()) {

@@ -59,12 +59,18 @@ class EventLoop {
   void SetWakeHandler(Callback on_wake);
   void Wake();
 
+  // Runs `before_wait` on the loop thread each time the loop is about to
+  // wait again, after the callbacks of one wake-up: where a process
+  // publishes, once, what those callbacks changed. Set once, before Run.
+  void SetBeforeWaitHandler(Callback before_wait);
+
  private:
   void RunDueTimers();
 
   UniqueFd epoll_fd_;
   UniqueFd wake_fd_;
   Callback on_wake_;
+  Callback before_wait_;
   std::unordered_map<int, std::shared_ptr<Callback>> watches_;
   // (deadline, id) -> callback, earliest first.
   std::map<std::pair<absl::Time, TimerId>, Callback> timers_;

@@ -68,6 +68,46 @@ TEST(EventLoopTest, AReadableFdRunsItsCallbackUntilUnwatched) {
   close(fds[1]);
 }
 
+// The before-wait handler runs once per wake-up, after all of its
+// callbacks: two fds ready at once are published together.
+TEST(EventLoopTest, BeforeWaitRunsOnceAfterTheCallbacksOfAWakeUp) {
+  EventLoop loop;
+  int a[2], b[2];
+  ASSERT_EQ(pipe(a), 0);
+  ASSERT_EQ(pipe(b), 0);
+  std::vector<std::string> seen;
+  for (int* p : {a, b}) {
+    ASSERT_TRUE(loop.Watch(p[0],
+                           [&, p] {
+                             char byte;
+                             ASSERT_EQ(read(p[0], &byte, 1), 1);
+                             seen.push_back(std::string(1, byte));
+                           })
+                    .ok());
+  }
+  int waits = 0;
+  loop.SetBeforeWaitHandler([&] {
+    seen.push_back("publish");
+    if (++waits == 1) {  // before the first wait: make both fds readable
+      ASSERT_EQ(write(a[1], "a", 1), 1);
+      ASSERT_EQ(write(b[1], "b", 1), 1);
+    } else {
+      loop.Stop();
+    }
+  });
+  loop.Run();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0], "publish");
+  EXPECT_EQ(seen[3], "publish");  // once, after both callbacks
+  EXPECT_NE(seen[1], "publish");
+  EXPECT_NE(seen[2], "publish");
+  for (int* p : {a, b}) {
+    loop.Unwatch(p[0]);
+    close(p[0]);
+    close(p[1]);
+  }
+}
+
 TEST(EventLoopTest, WakeFromAnotherThreadRunsTheHandlerOnTheLoopThread) {
   EventLoop loop;
   std::thread::id handler_thread;
