@@ -20,6 +20,7 @@
 #include "common/process/stdio_files.h"
 #include "common/runtime/logging.h"
 #include "guardian/guardian_service.h"
+#include "proto/status_file.pb.h"
 #include "proto/wire.h"
 #include "spdlog/spdlog.h"
 
@@ -154,6 +155,11 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
     return server.status();
   }
   server_ = std::move(*server);
+  struct stat socket_stat;
+  if (stat(launch_.guardian_socket().c_str(), &socket_stat) == 0) {
+    socket_dev_ = socket_stat.st_dev;
+    socket_ino_ = socket_stat.st_ino;
+  }
   // The controller socket of an executor that died by SIGKILL may be left
   // (only a stale one: a live one is another daemon's).
   RemoveStaleUnixSocket(launch_.controller_socket());
@@ -299,10 +305,13 @@ void Guardian::Drain() {
 
 void Guardian::WriteStatusFile() {
   if (!status_file_) return;
-  v1::GuardianStatus status = StatusView(machine_.record(), facts_);
+  v1::GuardianStatusFile file;
+  *file.mutable_status() = StatusView(machine_.record(), facts_);
   // The reader shows it only while a socket is there, as Status() does.
-  status.set_controller_socket(launch_.controller_socket());
-  if (absl::Status written = status_file_->Write(status.SerializeAsString()); !written.ok()) {
+  file.mutable_status()->set_controller_socket(launch_.controller_socket());
+  file.set_control_socket_dev(socket_dev_);
+  file.set_control_socket_ino(socket_ino_);
+  if (absl::Status written = status_file_->Write(file.SerializeAsString()); !written.ok()) {
     Log().warn("{}; appkitctl uses the control socket instead", std::string(written.message()));
     status_file_.reset();  // a stale snapshot is worse than none
   }

@@ -108,6 +108,7 @@ class Guardian final : private Effects {
   std::unique_ptr<Containment> containment_;
   std::unique_ptr<PidFile> pid_file_;
   std::unique_ptr<StatusFileWriter> status_file_;  // beside pid_file_; null: none
+  uint64_t socket_dev_ = 0, socket_ino_ = 0;       // of the socket server_ listens on
   std::unique_ptr<ControlServer> server_;
   std::unique_ptr<AcceptWatch> accept_watch_;  // of server_
   std::unique_ptr<class GuardianService> service_;

@@ -17,6 +17,7 @@
 #include "nlohmann/json.hpp"
 #include "proto/controller.pb.h"
 #include "proto/guardian.pb.h"
+#include "proto/status_file.pb.h"
 #include "testing/process_helpers.h"
 #include "testing/temp_dir.h"
 
@@ -77,11 +78,12 @@ class StatusFileTest : public ::testing::Test {
     return true;
   }
 
-  v1::GuardianStatus Guardian() {
-    v1::GuardianStatus status;
-    status.ParseFromString(ReadFileOrEmpty(status_file()));
-    return status;
+  v1::GuardianStatusFile GuardianFile() {
+    v1::GuardianStatusFile file;
+    file.ParseFromString(ReadFileOrEmpty(status_file()));
+    return file;
   }
+  v1::GuardianStatus Guardian() { return GuardianFile().status(); }
   v1::ListWorkersResponse Workers() {
     v1::ListWorkersResponse list;
     list.ParseFromString(ReadFileOrEmpty(workers_file()));
@@ -169,8 +171,8 @@ TEST_F(StatusFileTest, KeptCurrentAtEachTransitionPrivateAndRemovedOnExit) {
 TEST_F(StatusFileTest, AppkitctlReadsTheFileAndRefusesOneItCannotTrust) {
   Start();
   ASSERT_EQ(RestartCountShown(), 0);
-  v1::GuardianStatus doctored = Guardian();
-  doctored.set_restart_count(77);
+  v1::GuardianStatusFile doctored = GuardianFile();
+  doctored.mutable_status()->set_restart_count(77);
   const std::string bytes = doctored.SerializeAsString();
 
   Plant(status_file(), bytes);
@@ -189,8 +191,13 @@ TEST_F(StatusFileTest, AppkitctlReadsTheFileAndRefusesOneItCannotTrust) {
   EXPECT_EQ(RestartCountShown(), 0);
   ASSERT_EQ(unlink(status_file().c_str()), 0);
 
-  v1::GuardianStatus other = doctored;
-  other.set_guardian_pid(guardian_ + 1);  // not the holder of the pid file
+  v1::GuardianStatusFile other = doctored;
+  other.mutable_status()->set_guardian_pid(guardian_ + 1);  // not the holder of the pid file
+  Plant(status_file(), other.SerializeAsString());
+  EXPECT_EQ(RestartCountShown(), 0);
+
+  other = doctored;
+  other.set_control_socket_ino(other.control_socket_ino() + 1);  // not the guardian's socket
   Plant(status_file(), other.SerializeAsString());
   EXPECT_EQ(RestartCountShown(), 0);
 

@@ -19,6 +19,7 @@
 #include "grpcpp/create_channel_posix.h"
 #include "proto/controller.grpc.pb.h"
 #include "proto/guardian.grpc.pb.h"
+#include "proto/status_file.pb.h"
 #include "proto/wire.h"
 
 namespace appkit::ctl {
@@ -134,15 +135,24 @@ std::optional<v1::GuardianStatus> ReadGuardianSnapshot(const std::string& pid_fi
   if (!owner) return std::nullopt;
   absl::StatusOr<std::string> content =
       ReadStatusFile(wire::GuardianStatusFileFor(pid_filename), *owner, "status file");
-  v1::GuardianStatus status;
-  if (!content.ok() || !status.ParseFromString(*content) || status.guardian_pid() != pid ||
-      status.control_socket() != socket || status.pid_filename() != pid_filename) {
+  v1::GuardianStatusFile file;
+  if (!content.ok() || !file.ParseFromString(*content)) return std::nullopt;
+  v1::GuardianStatus& status = *file.mutable_status();
+  if (status.guardian_pid() != pid || status.control_socket() != socket ||
+      status.pid_filename() != pid_filename) {
+    return std::nullopt;
+  }
+  // Still the socket the guardian listens on: anything else there is
+  // found out (and reported) by the RPC path's peer check.
+  struct stat st;
+  if (stat(socket.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) ||
+      st.st_dev != file.control_socket_dev() || st.st_ino != file.control_socket_ino()) {
     return std::nullopt;
   }
   if (!status.controller_socket().empty() && !IsSocket(status.controller_socket())) {
     status.clear_controller_socket();
   }
-  return status;
+  return std::move(status);
 }
 
 absl::StatusOr<v1::GuardianStatus> GetStatus(const std::string& socket, pid_t pid) {

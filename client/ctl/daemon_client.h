@@ -47,7 +47,8 @@ Running RunningGuardian(const std::string& pid_filename);
 // The guardian's status snapshot file (common/base/status_file.h,
 // wire::GuardianStatusFileFor), without an RPC: only a file owned by the
 // user `pid` runs as, 0600, one link, naming `pid` (the verified holder of
-// the pid file) and `socket` as its control socket; controller_socket is
+// the pid file) and `socket` as its control socket, which must still be
+// the socket the guardian listens on (same inode); controller_socket is
 // kept only while a socket is there (as GetStatus answers). nullopt for
 // anything else: the caller asks over the socket.
 std::optional<v1::GuardianStatus> ReadGuardianSnapshot(const std::string& pid_filename,
