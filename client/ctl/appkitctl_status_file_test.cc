@@ -13,6 +13,7 @@
 
 #include "client/appkit.h"
 #include "common/base/fd_io.h"
+#include "common/base/status_file.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "proto/controller.pb.h"
@@ -80,13 +81,13 @@ class StatusFileTest : public ::testing::Test {
 
   v1::GuardianStatusFile GuardianFile() {
     v1::GuardianStatusFile file;
-    file.ParseFromString(ReadFileOrEmpty(status_file()));
+    file.ParseFromString(ReadStatusFile(status_file(), geteuid(), "test").value_or(""));
     return file;
   }
   v1::GuardianStatus Guardian() { return GuardianFile().status(); }
   v1::ListWorkersResponse Workers() {
     v1::ListWorkersResponse list;
-    list.ParseFromString(ReadFileOrEmpty(workers_file()));
+    list.ParseFromString(ReadStatusFile(workers_file(), geteuid(), "test").value_or(""));
     return list;
   }
 
@@ -95,7 +96,7 @@ class StatusFileTest : public ::testing::Test {
     const std::string temp = path + ".planted";
     int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     ASSERT_GE(fd, 0);
-    ASSERT_TRUE(WriteAll(fd, content).ok());
+    ASSERT_TRUE(WriteAll(fd, StatusFileBytes(content)).ok());
     ASSERT_EQ(fchmod(fd, mode), 0);
     close(fd);
     ASSERT_EQ(rename(temp.c_str(), path.c_str()), 0);

@@ -30,7 +30,8 @@ TEST_F(StatusFileTest, WritesPrivateSnapshotsAndRemovesThemAtTheEnd) {
   {
     auto writer = StatusFileWriter::Create(path, "status file");
     ASSERT_TRUE(writer.ok()) << writer.status();
-    EXPECT_FALSE(FileExists(path));  // nothing before the first snapshot
+    // Created empty: no snapshot to read before the first one.
+    EXPECT_FALSE(ReadStatusFile(path, geteuid(), "status file").ok());
     ASSERT_TRUE((*writer)->Write("one").ok());
     struct stat st;
     ASSERT_EQ(stat(path.c_str(), &st), 0);
@@ -52,6 +53,24 @@ TEST_F(StatusFileTest, WritesPrivateSnapshotsAndRemovesThemAtTheEnd) {
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_.path()),
                           std::filesystem::directory_iterator()),
             0);
+}
+
+// A reader that meets a write under way (odd sequence number) does not
+// take what it read.
+TEST_F(StatusFileTest, ReaderNeverTakesASnapshotMidWrite) {
+  const std::string path = Path("s");
+  auto writer = StatusFileWriter::Create(path, "status file");
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Write("whole").ok());
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  const uint64_t odd = 3;
+  ASSERT_EQ(pwrite(fd, &odd, sizeof(odd), 0), static_cast<ssize_t>(sizeof(odd)));
+  close(fd);
+  auto read = ReadStatusFile(path, geteuid(), "status file");
+  EXPECT_TRUE(absl::IsUnavailable(read.status())) << read.status();
+  ASSERT_TRUE((*writer)->Write("next").ok());
+  EXPECT_EQ(*ReadStatusFile(path, geteuid(), "status file"), "next");
 }
 
 TEST_F(StatusFileTest, CreateRefusesASymlinkOrFifoAtThePath) {
