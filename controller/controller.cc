@@ -62,7 +62,7 @@ Controller::Controller(ControllerConfig config)
 Controller::~Controller() = default;
 
 absl::Status Controller::Run() {
-  cgroups_ = WorkerCgroups::Create();
+  cgroups_ = WorkerCgroups::Create(&loop_);
   batch_ = std::make_unique<ForkBatch>(&loop_, &reaper_, static_cast<ForkBatch::Client*>(this),
                                        config_.worker_binary, cgroups_.get());
   APPKIT_RETURN_IF_ERROR(batch_->Start());
@@ -257,8 +257,6 @@ void Controller::OnExit(Slot& slot) {
   } else {
     exited.exit.code = 255;  // reaped elsewhere (SIGCHLD ignored in this process)
   }
-  // What escaped the group dies too, before any restart.
-  if (cgroups_) cgroups_->AfterWorker(slot.index, ConfigOf(slot).name, pid);
   loop_.Unwatch(slot.pidfd.get());
   if (slot.channel_watched) loop_.Unwatch(slot.channel.get());
   slot.channel_watched = false;
@@ -268,7 +266,15 @@ void Controller::OnExit(Slot& slot) {
   slot.pid = 0;
   // A worker killed by a signal could not remove its pid file.
   PidFile::RemoveIfStale(ConfigOf(slot).pid_filename, pid);
-  Deliver(slot, exited);
+  // What escaped the group dies too, before the machine hears of the exit
+  // (and may restart it): at once when nothing is left, else through the
+  // loop (controller/worker_cgroups.h).
+  if (!cgroups_) {
+    Deliver(slot, exited);
+    return;
+  }
+  cgroups_->AfterWorker(slot.index, ConfigOf(slot).name, pid,
+                        [this, &slot, exited] { Deliver(slot, exited); });
 }
 
 void Controller::OnChannelReadable(Slot& slot) {
