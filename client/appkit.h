@@ -52,6 +52,7 @@
 #include "common/runtime/entry_abi.h"
 #include "common/runtime/logging.h"
 #include "common/runtime/quit.h"
+#include "common/runtime/supervision.h"
 #include "spdlog/spdlog.h"
 
 namespace appkit {
@@ -75,7 +76,15 @@ struct DaemonOptions {
   std::optional<absl::Duration> restart_interval;  // none: never restart the executor
   std::string control_socket;                      // empty: pid_filename + ".sock"
   std::optional<absl::Duration> stop_timeout =
-      absl::Seconds(10);  // then SIGKILL; none: wait forever
+      absl::Seconds(10);         // then SIGKILL; none: wait forever
+  std::string name;              // in ps and logs; empty: the pid file's name without ".pid"
+  RestartPolicy restart_policy;  // SPEC §8; the default: fixed interval, no limit
+  std::optional<absl::Duration> ready_timeout;     // none: ready when the entry starts; set: the
+                                                   // entry must call NotifyReady() in time
+  bool wait_ready = false;                         // StartDaemon returns once the entry is ready
+                                                   // (kLaunched) or failed before (kLaunchFailed)
+  std::optional<absl::Duration> watchdog_timeout;  // none: off; set: an entry that does not call
+                                                   // Heartbeat() this long is killed, restarted
 };
 
 // Starts the daemon and returns once its guardian owns the pid file and
@@ -97,6 +106,8 @@ struct WorkerStartInfo {
   std::optional<LoggingConfig> logging_config;
   std::string stdout_filename = "/dev/null";
   std::string stderr_filename = "/dev/null";
+  std::optional<absl::Duration> ready_timeout;     // as in DaemonOptions
+  std::optional<absl::Duration> watchdog_timeout;  // as in DaemonOptions
 };
 
 struct WorkersOptions {
@@ -104,6 +115,7 @@ struct WorkersOptions {
   absl::Duration check_interval = absl::Minutes(1);
   std::optional<absl::Duration> restart_interval = absl::Minutes(5);  // none: never restart
   std::optional<absl::Duration> stop_timeout = absl::Seconds(10);     // per worker, then SIGKILL
+  RestartPolicy restart_policy;  // per worker (SPEC §8); the default: fixed interval, no limit
 };
 
 // Runs a pool of named worker processes until quit is requested (SIGTERM,

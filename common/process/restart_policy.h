@@ -23,18 +23,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/runtime/supervision.h"
 
 namespace appkit {
-
-struct RestartPolicy {
-  double backoff_multiplier = 1.0;  // delay = restart_interval * m^(failures-1): 1 = fixed
-  absl::Duration max_delay = absl::Minutes(5);
-  double jitter = 0.0;                            // 0..1: each delay varies by up to this fraction
-  absl::Duration reset_after = absl::Minutes(1);  // a run this long resets the delay and the count
-  int max_restarts = 0;                      // 0: no limit; else more restarts than this within
-  absl::Duration within = absl::Minutes(5);  //   `within` -> state FATAL, no more restarts
-  std::vector<int> no_restart_exit_codes;    // these exits end supervision like exit 0 does
-};
 
 namespace internal {
 

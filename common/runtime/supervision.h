@@ -1,0 +1,41 @@
+// What an entry and its options say about supervision (SPEC §8): the
+// restart policy a supervisor applies, and the two calls an entry makes to
+// say it is ready and alive.
+//
+// NotifyReady() and Heartbeat() are safe from any thread and do nothing
+// in a process that appkit does not supervise with readiness or a
+// watchdog. Heartbeat() costs no syscall (a clock read and an atomic
+// store); QuitRequested() and Sleep() count as heartbeats. Like quit.h,
+// the host binaries export the code and modules bind to it.
+#ifndef APPKIT_COMMON_RUNTIME_SUPERVISION_H_
+#define APPKIT_COMMON_RUNTIME_SUPERVISION_H_
+
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace appkit {
+
+// In DaemonOptions and WorkersOptions. The defaults are pyappkit's
+// behaviour: a fixed restart_interval and no limit.
+struct RestartPolicy {
+  double backoff_multiplier = 1.0;  // delay = restart_interval * m^(failures-1): 1 = fixed
+  absl::Duration max_delay = absl::Minutes(5);
+  double jitter = 0.0;                            // 0..1: each delay varies by up to this fraction
+  absl::Duration reset_after = absl::Minutes(1);  // a run this long resets the delay and the count
+  int max_restarts = 0;                      // 0: no limit; else more restarts than this within
+  absl::Duration within = absl::Minutes(5);  //   `within` -> state FATAL, no more restarts
+  std::vector<int> no_restart_exit_codes;    // these exits end supervision like exit 0 does
+};
+
+// From the entry: ready to serve (the state leaves STARTING when a
+// ready_timeout is set; StartDaemon with wait_ready returns).
+void NotifyReady();
+
+// From the entry's thread: alive. Without one for watchdog_timeout the
+// process is killed and restarted.
+void Heartbeat();
+
+}  // namespace appkit
+
+#endif  // APPKIT_COMMON_RUNTIME_SUPERVISION_H_
