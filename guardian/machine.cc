@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/base/log.h"
 
@@ -92,6 +94,7 @@ void Machine::Launched(const Input& input) {
   record_.executor = Run{input.pid, effects_->Now(), std::nullopt, {}, "running", ""};
   record_.executor_running = true;
   record_.kill_sent = false;
+  stop_budget_ = absl::ZeroDuration();
   Log().info("executor {} started for entry {}", input.pid, config_.entry);
 }
 
@@ -196,7 +199,7 @@ void Machine::SignalForStop() {
   record_.state = State::kStopping;
   effects_->SignalExecutor(SIGTERM);
   if (config_.stop_timeout) {
-    record_.kill_at = effects_->Now() + *config_.stop_timeout;
+    record_.kill_at = effects_->Now() + std::max(*config_.stop_timeout, stop_budget_);
     effects_->SetTimer(Effects::Timer::kKill, *record_.kill_at);
   }
 }
@@ -267,7 +270,8 @@ void Machine::Stopped(const Input& input) {
 
 void Machine::Kill(const Input&) {
   Log().warn("stop timeout: executor {} still running {} after SIGTERM; killed with SIGKILL",
-             record_.executor.pid, absl::FormatDuration(*config_.stop_timeout));
+             record_.executor.pid,
+             absl::FormatDuration(std::max(*config_.stop_timeout, stop_budget_)));
   record_.kill_sent = true;
   effects_->SignalExecutor(SIGKILL);
 }

@@ -41,7 +41,8 @@
 //                 next executor never starts before what this one left is
 //                 gone); the crash-loop limit -> CLEANING_UP, then FATAL
 //   BeginStop:    SIGTERM to the executor's group, kill timer at
-//                 stop_timeout -> STOPPING
+//                 stop_timeout (at least the pool's stop budget, see
+//                 SetStopBudget) -> STOPPING
 //   BeginRestart: (Restart) the same, but the stop ends in a restart
 //   QuitWaiting:  cancel the restart timer -> EXITED
 //   QuitStopping: a stop for a restart becomes a stop for good
@@ -178,6 +179,12 @@ class Machine {
   void Start();
   void Handle(const Input& input);
 
+  // Data, not an event: a pool in the current executor stops within
+  // `budget` (its stop_timeout and wind-down). A stop's kill timer waits
+  // at least that long (SPEC §8: the guardian's budget covers the
+  // pool's); reset with each executor.
+  void SetStopBudget(absl::Duration budget) { stop_budget_ = budget; }
+
   const Record& record() const { return record_; }
   State state() const { return record_.state; }
 
@@ -217,6 +224,7 @@ class Machine {
   Effects* const effects_;
   Record record_;
   internal::RestartSchedule schedule_;
+  absl::Duration stop_budget_ = absl::ZeroDuration();
 };
 
 }  // namespace appkit::guardian
