@@ -29,16 +29,15 @@ const M::Action M::kTable[kWorkerStateCount][kWorkerEventCount] = {
 // clang-format on
 
 const char* WorkerStateName(WorkerState state) {
-  static const char* const kNames[kWorkerStateCount] = {
-      "STARTING", "RUNNING", "WAITING_TO_RESTART", "STOPPING", "EXITED", "FATAL"};
+  static const char* const kNames[kWorkerStateCount] = {"STARTING", "RUNNING", "WAITING_TO_RESTART",
+                                                        "STOPPING", "EXITED",  "FATAL"};
   return kNames[static_cast<int>(state)];
 }
 
 const char* WorkerEventName(WorkerEvent event) {
-  static const char* const kNames[kWorkerEventCount] = {"Spawned", "SpawnFailed", "EntryRunning",
-                                                        "Exited",  "Stop",        "RestartDue",
-                                                        "KillDue", "CheckDue",    "Pong",
-                                                        "StartNow"};
+  static const char* const kNames[kWorkerEventCount] = {
+      "Spawned",    "SpawnFailed", "EntryRunning", "Exited", "Stop",
+      "RestartDue", "KillDue",     "CheckDue",     "Pong",   "StartNow"};
   return kNames[static_cast<int>(event)];
 }
 
@@ -105,8 +104,8 @@ void WorkerMachine::RecordEnd(const ProcessExit& exit, const std::string& error,
 void WorkerMachine::AfterFailure(absl::Time start, absl::Time end, int exitcode,
                                  const ProcessExit* exit, const std::string& error) {
   using Verdict = internal::RestartSchedule::Verdict;
-  internal::RestartSchedule::Decision decision{Verdict::kEnd, {},
-                                               "not restarted (no restart_interval)"};
+  internal::RestartSchedule::Decision decision{
+      Verdict::kEnd, {}, "not restarted (no restart_interval)"};
   if (config_.restart_interval) {
     if (!schedule_) {
       static const RestartPolicy kDefaults;

@@ -258,11 +258,26 @@ void Guardian::RequestQuitFromRpc() {
   loop_.Wake();
 }
 
+void Guardian::RequestRestartFromRpc() {
+  {
+    absl::MutexLock lock(&mu_);
+    rpc_restart_requested_ = true;
+  }
+  loop_.Wake();
+}
+
 void Guardian::OnWake() {
   bool quit;
+  bool restart;
   {
     absl::MutexLock lock(&mu_);
     quit = std::exchange(rpc_quit_requested_, false);
+    restart = std::exchange(rpc_restart_requested_, false);
+  }
+  if (restart) {
+    Input input{Event::kRestart};
+    input.detail = "Restart over the control socket";
+    Feed(std::move(input));
   }
   if (!quit) return;
   Input input{Event::kQuit};

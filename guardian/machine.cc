@@ -165,7 +165,8 @@ void Machine::EndRun(const ProcessExit& exit, const std::string& description,
   run.exit = exit;
   run.description = description;
   run.error = error;
-  if (run.error.empty() && record_.kill_sent && exit.exitcode() == -SIGKILL) run.error = "stop timeout";
+  if (run.error.empty() && record_.kill_sent && exit.exitcode() == -SIGKILL)
+    run.error = "stop timeout";
   record_.executor_running = false;
   record_.history.push_back(run);
   if (record_.history.size() > kHistoryLength) record_.history.pop_front();

@@ -195,6 +195,20 @@ int Stop(const Target& target, absl::Duration timeout, const std::string& name) 
   return kOk;
 }
 
+int Restart(const Target& target, const std::string& name) {
+  const std::string daemon = name.empty() ? "daemon" : "daemon " + name;
+  Running running = RunningGuardian(target.pid_filename);
+  if (!running.pid) {
+    fprintf(stderr, "%s: not running (%s)\n", daemon.c_str(), running.why.c_str());
+    return running.exit_code;
+  }
+  absl::StatusOr<v1::GuardianStatus> status = RequestRestart(target.socket(), *running.pid);
+  if (!status.ok()) return Refused(target.socket(), *running.pid, status.status());
+  printf("restarting %s (guardian %d): the executor is stopped and started again (was %s)\n",
+         daemon.c_str(), *running.pid, StateName(status->state(), true).c_str());
+  return kOk;
+}
+
 int Workers(const Target& target, bool json) {
   DaemonView view = Inspect(target);
   if (!view.status) return Status(target, false);
