@@ -75,6 +75,52 @@ TEST(SupervisionPolicyTest, BackoffDelaysFollowTheFormula) {
   EXPECT_TRUE(daemon.CheckNothingLeft().ok());
 }
 
+// jitter 0.5 around 200 ms: each delay is in [100, 300] ms (plus the
+// fork's time on a loaded machine).
+TEST(SupervisionPolicyTest, JitterVariesEachDelayWithinItsFraction) {
+  TestDaemon daemon;
+  DaemonOptions options = daemon.Options(Module() + ":fail_fast");
+  options.restart_interval = absl::Milliseconds(200);
+  options.restart_policy.jitter = 0.5;
+  ASSERT_TRUE(daemon.Start(options).ok());
+  v1::GuardianStatus status;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = daemon.Status();
+        if (s.ok()) status = *s;
+        return s.ok() && status.history_size() >= 5;
+      },
+      absl::Seconds(20)));
+  for (int i = 0; i < 4; ++i) {
+    const absl::Duration gap =
+        TimeOf(status.history(i + 1).start_time()) - TimeOf(status.history(i).end_time());
+    EXPECT_GE(gap, absl::Milliseconds(95)) << i;
+    EXPECT_LT(gap, absl::Milliseconds(300 + 400)) << i;
+  }
+  ASSERT_TRUE(daemon.Stop().ok());
+}
+
+// Restarts further apart than `within` never add up to the limit.
+TEST(SupervisionPolicyTest, RestartsOutsideTheWindowDoNotCount) {
+  TestDaemon daemon;
+  DaemonOptions options = daemon.Options(Module() + ":fail_fast");
+  options.restart_interval = absl::Milliseconds(100);
+  options.restart_policy.max_restarts = 1;
+  options.restart_policy.within = absl::Milliseconds(50);
+  ASSERT_TRUE(daemon.Start(options).ok());
+  v1::GuardianStatus status;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = daemon.Status();
+        if (s.ok()) status = *s;
+        return s.ok() && status.restart_count() >= 3;
+      },
+      absl::Seconds(20)))
+      << status.DebugString();
+  EXPECT_NE(status.state(), v1::GUARDIAN_STATE_FATAL);
+  ASSERT_TRUE(daemon.Stop().ok());
+}
+
 // A run of reset_after or longer starts the count over: with max_restarts
 // 1, a daemon whose runs are all stable is never FATAL.
 TEST(SupervisionPolicyTest, AStableRunResetsTheCount) {

@@ -152,6 +152,11 @@ TEST_F(DailyTest, SeveralNamesAndAllForStartStatusStopRestart) {
     Json json = Json::parse(status.out);
     return json["restartCount"].get<int>() >= 1 && json["state"] == "GUARDIAN_STATE_RUNNING";
   }));
+  // A stopped daemon is started by restart.
+  ASSERT_EQ(Run({"stop", "demo3"}).exit_code, 0);
+  CommandResult restart_stopped = Run({"restart", "demo3"});
+  ASSERT_EQ(restart_stopped.exit_code, 0) << restart_stopped.err;
+  EXPECT_TRUE(Has(restart_stopped.out, "started demo3")) << restart_stopped.out;
 
   std::vector<pid_t> guardians;
   for (const char* name : {"demo1", "demo2", "demo3"}) guardians.push_back(ReadPid(Pid(name)));

@@ -83,7 +83,12 @@ OrderedJson StatusJson(const Target& target, const DaemonView& view, const std::
   out["running"] = view.pid.has_value();
   if (view.status) {
     OrderedJson status = ProtoToJson(*view.status);
-    for (auto& item : status.items()) out[item.key()] = std::move(item.value());
+    for (auto& item : status.items()) {
+      // GuardianStatus.name is empty from a guardian that does not fill it:
+      // the config's name stays.
+      if (item.key() == "name" && out.contains("name") && item.value() == "") continue;
+      out[item.key()] = std::move(item.value());
+    }
     return out;
   }
   out["pidFilename"] = target.pid_filename;
