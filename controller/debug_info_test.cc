@@ -76,8 +76,7 @@ TEST(DebugInfoTest, ARunWithAnErrorGetsAnExtraErrorKey) {
   const auto& entry = json["worker_info_list"][0]["history"][0];
   std::vector<std::string> keys;
   for (auto& [key, value] : entry.items()) keys.push_back(key);
-  EXPECT_EQ(keys,
-            (std::vector<std::string>{"pid", "exitcode", "start_time", "end_time", "error"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"pid", "exitcode", "start_time", "end_time", "error"}));
   EXPECT_EQ(entry["error"], "cannot start: pid file /x.pid is held");
 }
 

@@ -379,7 +379,8 @@ TEST_F(AppkitctlTest, CrashLoopsShowFatalAndTheErrorAndRestartLeavesFatal) {
   ASSERT_TRUE(WaitFor([&] {
     status = Ctl({"status", "--pid-file", pid_file()});
     return Has(status.out, "FATAL");
-  })) << status.out << status.err;
+  })) << status.out
+      << status.err;
   printf("$ appkitctl status --pid-file d.pid\n%s", status.out.c_str());
   EXPECT_TRUE(Has(status.out, "INTERNAL: fail_fast always fails")) << status.out;
   CommandResult json = Ctl({"status", "--pid-file", pid_file(), "--json"});
@@ -418,7 +419,8 @@ TEST_F(AppkitctlTest, WorkersShowAFatalWorkerAndItsError) {
   ASSERT_TRUE(WaitFor([&] {
     table = Ctl({"workers", "--pid-file", pid_file()});
     return Has(table.out, "FATAL");
-  })) << table.out << table.err;
+  })) << table.out
+      << table.err;
   printf("$ appkitctl workers --pid-file d.pid\n%s", table.out.c_str());
   EXPECT_TRUE(Has(table.out, "INTERNAL: fail_fast always fails")) << table.out;
   CommandResult json = Ctl({"workers", "--pid-file", pid_file(), "--json"});
