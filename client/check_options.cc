@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/host/option_checks.h"
+#include "common/process/restart_policy.h"
 
 namespace appkit::internal {
 
@@ -15,6 +16,8 @@ absl::Status CheckDaemonOptionValues(const DaemonOptions& options) {
     APPKIT_RETURN_IF_ERROR(
         CheckDurationOption("DaemonOptions.stop_timeout", *options.stop_timeout));
   }
+  APPKIT_RETURN_IF_ERROR(
+      CheckRestartPolicy("DaemonOptions.restart_policy", options.restart_policy));
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.pid_filename", options.pid_filename));
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.daemon_entry", options.daemon_entry));
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.stdout_filename", options.stdout_filename));
@@ -52,6 +55,8 @@ absl::Status CheckWorkersOptionValues(const WorkersOptions& options) {
     APPKIT_RETURN_IF_ERROR(
         CheckDurationOption("WorkersOptions.stop_timeout", *options.stop_timeout));
   }
+  APPKIT_RETURN_IF_ERROR(
+      CheckRestartPolicy("WorkersOptions.restart_policy", options.restart_policy));
   if (options.debug_filename) {
     APPKIT_RETURN_IF_ERROR(
         CheckUtf8Option("WorkersOptions.debug_filename", *options.debug_filename));

@@ -49,6 +49,7 @@ absl::StatusOr<controller::ControllerConfig> BuildConfig(
   pool.check_interval = options.check_interval;
   pool.restart_interval = options.restart_interval;
   pool.stop_timeout = options.stop_timeout;
+  pool.restart_policy = options.restart_policy;
 
   std::vector<std::string> module_dirs;
   if (std::string dir = internal::EntryModuleDir(); !dir.empty()) module_dirs.push_back(dir);

@@ -12,6 +12,7 @@
 #include "common/base/log.h"
 #include "common/base/status_macros.h"
 #include "common/host/host.h"
+#include "common/host/supervisor_report.h"
 #include "common/process/pid_file.h"
 #include "common/process/pidfd.h"
 #include "common/process/spawn.h"
@@ -25,6 +26,10 @@ namespace {
 // Messages read from one channel per wake-up: a worker that floods its
 // channel does not hold the loop (the level-triggered loop comes back).
 constexpr int kMessagesPerWake = 16;
+
+// After the last worker's SIGKILL: reaping, the final debug file, the
+// socket's end (bounded), the exit.
+constexpr absl::Duration kWindDown = absl::Seconds(3);
 
 std::vector<WorkerInfo> InfosOf(const ControllerConfig& config) {
   std::vector<WorkerInfo> infos;
@@ -53,7 +58,8 @@ Controller::Controller(ControllerConfig config)
                                   worker.entry,
                                   config_.restart_interval,
                                   config_.stop_timeout,
-                                  config_.check_interval};
+                                  config_.check_interval,
+                                  &config_.restart_policy};
     slots_.push_back(std::make_unique<Slot>(index, machine, static_cast<WorkerEffects*>(this)));
   }
   unfinished_ = static_cast<int>(slots_.size());
@@ -93,6 +99,9 @@ absl::Status Controller::Run() {
     loop_.Wake();
   });
 
+  // In a daemon's executor: the guardian's stop waits for ours (each
+  // worker's stop_timeout, then the final debug file and the exit).
+  if (config_.stop_timeout) internal::ReportStopBudget(*config_.stop_timeout + kWindDown);
   Log().info("controller {} starting {} workers", getpid(), slots_.size());
   for (auto& slot : slots_) {
     slot->machine.Start();
@@ -245,6 +254,8 @@ bool Controller::IsWorker(pid_t pid) const { return index_by_pid_.count(pid) != 
 
 void Controller::OnExit(Slot& slot) {
   const pid_t pid = slot.pid;
+  // What the worker said before it died (its error) may not be read yet.
+  if (slot.channel_watched) OnChannelReadable(slot);
   siginfo_t info = {};
   WorkerInput exited{WorkerEvent::kExited};
   if (waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
@@ -266,6 +277,8 @@ void Controller::OnExit(Slot& slot) {
   slot.pid = 0;
   // A worker killed by a signal could not remove its pid file.
   PidFile::RemoveIfStale(ConfigOf(slot).pid_filename, pid);
+  exited.error = std::move(slot.error);
+  slot.error.clear();
   // What escaped the group dies too, before the machine hears of the exit
   // (and may restart it): at once when nothing is left, else through the
   // loop (controller/worker_cgroups.h).
@@ -291,6 +304,8 @@ void Controller::OnChannelReadable(Slot& slot) {
       Deliver(slot, WorkerInput{WorkerEvent::kEntryRunning});
     } else if (got.message == wire::Message::kPong) {
       Deliver(slot, WorkerInput{WorkerEvent::kPong});
+    } else if (got.message == wire::Message::kEntryError) {
+      slot.error = internal::CapError(got.text);  // for its exit, which follows
     }
   }
 }

@@ -95,6 +95,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
     UniqueFd channel;  // our end, made with the fork request
     bool channel_watched = false;
     bool quit_asked = false;                // a fork not sent yet is not sent any more
+    std::string error;                      // what the current process said on its channel
     EventLoop::TimerId timers[2] = {0, 0};  // by WorkerEffects::Timer
   };
 

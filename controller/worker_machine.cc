@@ -11,30 +11,33 @@ namespace appkit::controller {
 using M = WorkerMachine;
 // clang-format off
 const M::Action M::kTable[kWorkerStateCount][kWorkerEventCount] = {
-    // Spawned, SpawnFailed, EntryRunning, Exited, Stop, RestartDue, KillDue, CheckDue, Pong
+    // Spawned, SpawnFailed, EntryRunning, Exited, Stop, RestartDue, KillDue, CheckDue, Pong,
+    // StartNow
     /* STARTING */ {&M::Launched, &M::Failed, &M::Running, &M::Ended, &M::BeginStop, &M::Ignore,
-                    &M::Ignore, &M::Ignore, &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore},
     /* RUNNING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ended, &M::BeginStop, &M::Ignore,
-                    &M::Ignore, &M::Check, &M::Answered},
+                    &M::Ignore, &M::Check, &M::Answered, &M::Ignore},
     /* WAITING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::StopWaiting, &M::Spawn,
-                    &M::Ignore, &M::Ignore, &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow},
     /* STOPPING */ {&M::Late, &M::Stopped, &M::Ignore, &M::Stopped, &M::Ignore, &M::Ignore,
-                    &M::Kill, &M::Ignore, &M::Ignore},
+                    &M::Kill, &M::Ignore, &M::Ignore, &M::Ignore},
     /* EXITED   */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore,
-                    &M::Ignore, &M::Ignore, &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore},
+    /* FATAL    */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::StopWaiting, &M::Ignore,
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow},
 };
 // clang-format on
 
 const char* WorkerStateName(WorkerState state) {
   static const char* const kNames[kWorkerStateCount] = {"STARTING", "RUNNING", "WAITING_TO_RESTART",
-                                                        "STOPPING", "EXITED"};
+                                                        "STOPPING", "EXITED",  "FATAL"};
   return kNames[static_cast<int>(state)];
 }
 
 const char* WorkerEventName(WorkerEvent event) {
-  static const char* const kNames[kWorkerEventCount] = {"Spawned", "SpawnFailed", "EntryRunning",
-                                                        "Exited",  "Stop",        "RestartDue",
-                                                        "KillDue", "CheckDue",    "Pong"};
+  static const char* const kNames[kWorkerEventCount] = {
+      "Spawned",    "SpawnFailed", "EntryRunning", "Exited", "Stop",
+      "RestartDue", "KillDue",     "CheckDue",     "Pong",   "StartNow"};
   return kNames[static_cast<int>(event)];
 }
 
@@ -59,6 +62,7 @@ void WorkerMachine::Spawn(const WorkerInput& input) {
 void WorkerMachine::Launched(const WorkerInput& input) {
   record_.pid = input.pid;
   record_.start_time = effects_->Now();
+  record_.kill_sent = false;
   ping_outstanding_ = false;
   unresponsive_ = false;
   Log().info("worker {} launched (pid {}, entry {})", config_.name, input.pid, config_.entry);
@@ -73,23 +77,23 @@ void WorkerMachine::Late(const WorkerInput& input) {
 
 void WorkerMachine::Failed(const WorkerInput& input) {
   Log().error("cannot start worker {}: {}", config_.name, input.detail);
-  RestartOrEnd();
+  const absl::Time now = effects_->Now();
+  AfterFailure(now, now, -1, nullptr, input.detail);  // -1: no exit code of the list
 }
 
 void WorkerMachine::Running(const WorkerInput&) { record_.state = WorkerState::kRunning; }
 
-void WorkerMachine::RecordEnd(const ProcessExit& exit) {
-  WorkerRun run{record_.pid, record_.start_time, effects_->Now(), exit, exit.Describe()};
-  const bool restarts = !record_.stopped && config_.restart_interval.has_value();
-  const std::string next =
-      record_.stopped
-          ? "stopped"
-          : (restarts ? absl::StrCat("restart in ", absl::FormatDuration(*config_.restart_interval))
-                      : "not restarted (no restart_interval)");
+void WorkerMachine::RecordEnd(const ProcessExit& exit, const std::string& error,
+                              const std::string& next) {
+  WorkerRun run{record_.pid, record_.start_time, effects_->Now(), exit, exit.Describe(), error};
+  if (run.error.empty() && record_.kill_sent && exit.exitcode() == -SIGKILL) {
+    run.error = "stop timeout";
+  }
+  const std::string why = run.error.empty() ? "" : absl::StrCat(" (", run.error, ")");
   if (record_.stopped) {
-    Log().info("worker {} (pid {}) {}; {}", config_.name, run.pid, run.description, next);
+    Log().info("worker {} (pid {}) {}{}; {}", config_.name, run.pid, run.description, why, next);
   } else {
-    Log().warn("worker {} (pid {}) {}; {}", config_.name, run.pid, run.description, next);
+    Log().warn("worker {} (pid {}) {}{}; {}", config_.name, run.pid, run.description, why, next);
   }
   record_.history.push_back(std::move(run));
   if (record_.history.size() > kHistoryLength) record_.history.erase(record_.history.begin());
@@ -97,19 +101,54 @@ void WorkerMachine::RecordEnd(const ProcessExit& exit) {
   record_.kill_at.reset();
 }
 
-void WorkerMachine::RestartOrEnd() {
-  if (record_.stopped || !config_.restart_interval) {
+void WorkerMachine::AfterFailure(absl::Time start, absl::Time end, int exitcode,
+                                 const ProcessExit* exit, const std::string& error) {
+  using Verdict = internal::RestartSchedule::Verdict;
+  internal::RestartSchedule::Decision decision{
+      Verdict::kEnd, {}, "not restarted (no restart_interval)"};
+  if (config_.restart_interval) {
+    if (!schedule_) {
+      static const RestartPolicy kDefaults;
+      schedule_ = std::make_unique<internal::RestartSchedule>(
+          config_.restart_policy ? *config_.restart_policy : kDefaults, config_.restart_interval,
+          static_cast<uint64_t>(absl::ToUnixNanos(effects_->Now())) + config_.index);
+    }
+    decision = schedule_->OnRunEnded(start, end, exitcode, /*success_ends=*/false);
+    record_.consecutive_failures = schedule_->failures();
+    if (decision.verdict == Verdict::kEnd) decision.why = "not restarted: " + decision.why;
+    if (decision.verdict == Verdict::kFatal) {
+      decision.why += "; not restarted until StartWorker or RestartWorker";
+    }
+  }
+  if (exit) RecordEnd(*exit, error, decision.why);
+  if (decision.verdict == Verdict::kFatal) {
+    if (!exit) Log().error("worker {}: {}", config_.name, decision.why);
+    record_.start_after.reset();
+    record_.state = WorkerState::kFatal;
+    return;
+  }
+  if (decision.verdict == Verdict::kEnd) {
     record_.state = WorkerState::kExited;
     return;
   }
-  record_.start_after = effects_->Now() + *config_.restart_interval;
+  record_.start_after = end + decision.delay;
   record_.state = WorkerState::kWaitingToRestart;
   effects_->SetTimer(config_.index, WorkerEffects::Timer::kRestart, *record_.start_after);
 }
 
 void WorkerMachine::Ended(const WorkerInput& input) {
-  RecordEnd(input.exit);
-  RestartOrEnd();
+  AfterFailure(record_.start_time, effects_->Now(), input.exit.exitcode(), &input.exit,
+               input.error);
+}
+
+void WorkerMachine::StartNow(const WorkerInput& input) {
+  Log().info("worker {}: start requested ({}); the restart policy starts over", config_.name,
+             input.detail.empty() ? "StartNow" : input.detail);
+  effects_->CancelTimer(config_.index, WorkerEffects::Timer::kRestart);
+  if (schedule_) schedule_->Reset();
+  record_.consecutive_failures = 0;
+  ++record_.restart_count;
+  Spawn(input);
 }
 
 void WorkerMachine::BeginStop(const WorkerInput& input) {
@@ -132,7 +171,7 @@ void WorkerMachine::StopWaiting(const WorkerInput&) {
 
 void WorkerMachine::Stopped(const WorkerInput& input) {
   effects_->CancelTimer(config_.index, WorkerEffects::Timer::kKill);
-  if (input.event == WorkerEvent::kExited) RecordEnd(input.exit);
+  if (input.event == WorkerEvent::kExited) RecordEnd(input.exit, input.error, "stopped");
   record_.kill_at.reset();
   record_.state = WorkerState::kExited;
 }
@@ -142,6 +181,7 @@ void WorkerMachine::Kill(const WorkerInput&) {
       "stop timeout: worker {} (pid {}) still running {} after the quit request; "
       "killed with SIGKILL",
       config_.name, record_.pid, absl::FormatDuration(*config_.stop_timeout));
+  record_.kill_sent = true;
   effects_->SignalWorker(config_.index, SIGKILL);
 }
 

@@ -6,13 +6,14 @@
 // channel bytes, timers and requests into WorkerInputs.
 //
 // clang-format off
-//   state \ event   | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue | CheckDue | Pong
-//   ----------------+----------+-------------+--------------+---------+-------------+------------+---------+----------+---------
-//   STARTING        | Launched | Failed      | Running      | Ended   | BeginStop   | -          | -       | -        | -
-//   RUNNING         | -        | -           | -            | Ended   | BeginStop   | -          | -       | Check    | Answered
-//   WAITING_RESTART | -        | -           | -            | -       | StopWaiting | Spawn      | -       | -        | -
-//   STOPPING        | Late     | Stopped     | -            | Stopped | -           | -          | Kill    | -        | -
-//   EXITED          | -        | -           | -            | -       | -           | -          | -       | -        | -
+//   state \ event   | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue | CheckDue | Pong     | StartNow
+//   ----------------+----------+-------------+--------------+---------+-------------+------------+---------+----------+----------+---------
+//   STARTING        | Launched | Failed      | Running      | Ended   | BeginStop   | -          | -       | -        | -        | -
+//   RUNNING         | -        | -           | -            | Ended   | BeginStop   | -          | -       | Check    | Answered | -
+//   WAITING_RESTART | -        | -           | -            | -       | StopWaiting | Spawn      | -       | -        | -        | StartNow
+//   STOPPING        | Late     | Stopped     | -            | Stopped | -           | -          | Kill    | -        | -        | -
+//   EXITED          | -        | -           | -            | -       | -           | -          | -       | -        | -        | -
+//   FATAL           | -        | -           | -            | -       | StopWaiting | -          | -       | -        | -        | StartNow
 // clang-format on
 //
 //   Spawn:       ask for a worker process (the answer comes as Spawned or
@@ -21,15 +22,23 @@
 //   Late:        a process asked for before the stop: record it (it got the
 //                quit request on its channel already); SIGKILL if the kill
 //                time has passed
-//   Failed:      like Ended for a run that never began
+//   Failed:      like Ended for a run that never began (nothing recorded)
 //   Running:     -> RUNNING (the worker loaded its entry)
-//   Ended:       record the run; -> WAITING_TO_RESTART with the restart
-//                timer, or EXITED when stopped or without restart_interval
+//   Ended:       record the run (with the error the worker said); the
+//                pool's restart policy (common/process/restart_policy.h)
+//                decides: -> WAITING_TO_RESTART with the restart timer at
+//                its delay, FATAL at the crash-loop limit, or EXITED
+//                without restart_interval or for a no-restart exit code
 //   BeginStop:   ask the worker to quit, kill timer at stop_timeout
 //                -> STOPPING; the worker is not restarted any more
 //   StopWaiting: cancel the restart timer -> EXITED
 //   Stopped:     record the run, cancel the kill timer -> EXITED
-//   Kill:        SIGKILL to the worker's process group
+//   Kill:        SIGKILL to the worker's process group (the run's error:
+//                "stop timeout")
+//   StartNow:    (leaving FATAL, or a wait cut short: what StartWorker /
+//                RestartWorker ask) the policy's count starts over, the
+//                restart timer is cancelled, a process is asked for
+//                -> STARTING
 //   Check:       (each check_interval) ping the worker on its channel; one
 //                that did not answer the previous ping is logged as hung;
 //                have its pid file written again if it was removed
@@ -47,13 +56,24 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "absl/time/time.h"
+#include "common/process/restart_policy.h"
 #include "common/process/spawn.h"
+#include "common/runtime/supervision.h"
 
 namespace appkit::controller {
 
-enum class WorkerState : uint8_t { kStarting, kRunning, kWaitingToRestart, kStopping, kExited };
-inline constexpr int kWorkerStateCount = 5;
+enum class WorkerState : uint8_t {
+  kStarting,
+  kRunning,
+  kWaitingToRestart,
+  kStopping,
+  kExited,
+  kFatal,  // the crash-loop limit: not restarted until StartNow
+};
+inline constexpr int kWorkerStateCount = 6;
 
 enum class WorkerEvent : uint8_t {
   kSpawned,       // the process asked for runs (pid)
@@ -65,8 +85,9 @@ enum class WorkerEvent : uint8_t {
   kKillDue,       // its kill timer fired (stop_timeout after the quit request)
   kCheckDue,      // the controller's check_interval timer fired
   kPong,          // the worker answered a ping on its channel
+  kStartNow,      // start it now, the policy's count reset (leaves FATAL)
 };
-inline constexpr int kWorkerEventCount = 9;
+inline constexpr int kWorkerEventCount = 10;
 
 const char* WorkerStateName(WorkerState state);  // "STARTING", ... (the wire names)
 const char* WorkerEventName(WorkerEvent event);
@@ -76,6 +97,7 @@ struct WorkerInput {
   pid_t pid = 0;       // kSpawned
   ProcessExit exit;    // kExited
   std::string detail;  // kSpawnFailed: the error; kStop: who asked
+  std::string error;   // kExited: why, as the worker said on its channel (may be empty)
 };
 
 // What a worker's machine asks of the controller; `index` names the worker.
@@ -104,6 +126,7 @@ struct WorkerRun {
   absl::Time end_time = absl::InfinitePast();
   ProcessExit exit;
   std::string description;
+  std::string error;  // the entry's error, "cannot start: ...", "stop timeout"
 };
 
 // What the machine knows of one worker; ListWorkers and the debug file are
@@ -116,6 +139,8 @@ struct WorkerRecord {
   std::optional<absl::Time> start_after;  // a restart is due then
   std::optional<absl::Time> kill_at;      // SIGKILL is due then
   bool stopped = false;                   // asked to quit: never restarted
+  bool kill_sent = false;                 // SIGKILL after stop_timeout
+  int consecutive_failures = 0;           // the restart policy's count
   // Ended runs, oldest first (a vector: an empty deque costs ~600 bytes,
   // and a pool holds one per worker).
   std::vector<WorkerRun> history;
@@ -130,6 +155,9 @@ class WorkerMachine {
     std::optional<absl::Duration> restart_interval;
     std::optional<absl::Duration> stop_timeout;
     absl::Duration check_interval = absl::Minutes(1);  // for messages
+    // The pool's (shared by every worker; outlives the machine). Null:
+    // the defaults, a fixed restart_interval and no limit.
+    const RestartPolicy* restart_policy = nullptr;
   };
   static constexpr size_t kHistoryLength = 20;
 
@@ -164,9 +192,13 @@ class WorkerMachine {
   void Kill(const WorkerInput& input);
   void Check(const WorkerInput& input);
   void Answered(const WorkerInput& input);
+  void StartNow(const WorkerInput& input);
 
-  void RecordEnd(const ProcessExit& exit);
-  void RestartOrEnd();
+  // Records the run (logs it with `next`, what follows).
+  void RecordEnd(const ProcessExit& exit, const std::string& error, const std::string& next);
+  // A run (or a spawn) failed at `start`..`end`: what the policy says.
+  void AfterFailure(absl::Time start, absl::Time end, int exitcode, const ProcessExit* exit,
+                    const std::string& error);
 
   const Config config_;
   WorkerEffects* const effects_;
@@ -174,6 +206,8 @@ class WorkerMachine {
   // The check_interval ping (not part of the record: no view shows it).
   bool ping_outstanding_ = false;  // sent at the last check, no answer yet
   bool unresponsive_ = false;      // missed a whole check_interval
+  // Made at the first failure (most workers never fail: no cost for them).
+  std::unique_ptr<internal::RestartSchedule> schedule_;
 };
 
 }  // namespace appkit::controller

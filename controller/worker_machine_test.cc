@@ -53,6 +53,22 @@ WorkerMachine::Config Config(std::optional<absl::Duration> restart = absl::Secon
       7, "w7", "demo:worker", restart, absl::Seconds(10), absl::Minutes(1)};
 }
 
+// At most one restart within a minute: the second failure is FATAL.
+const RestartPolicy* OneRestart() {
+  static const RestartPolicy* policy = [] {
+    auto* p = new RestartPolicy();
+    p->max_restarts = 1;
+    return p;
+  }();
+  return policy;
+}
+
+WorkerMachine::Config WithLimit() {
+  WorkerMachine::Config config = Config();
+  config.restart_policy = OneRestart();
+  return config;
+}
+
 WorkerInput Exited(int code) {
   WorkerInput input{WorkerEvent::kExited};
   input.exit.code = code;
@@ -75,6 +91,11 @@ void BringTo(WorkerMachine& machine, FakeEffects& effects, WorkerState state) {
   if (state == WorkerState::kExited) {
     machine.Handle(Of(WorkerEvent::kStop));
     machine.Handle(Exited(0));
+  }
+  if (state == WorkerState::kFatal) {  // with WithLimit()
+    machine.Handle(Exited(1));
+    machine.Handle(Of(WorkerEvent::kRestartDue));
+    machine.Handle(Exited(1));
   }
   ASSERT_EQ(machine.state(), state);
   effects.calls.clear();
@@ -100,6 +121,7 @@ const std::vector<Cell>& Cells() {
       {S::kStarting, E::kKillDue, S::kStarting, {}},
       {S::kStarting, E::kCheckDue, S::kStarting, {}},
       {S::kStarting, E::kPong, S::kStarting, {}},
+      {S::kStarting, E::kStartNow, S::kStarting, {}},
       {S::kRunning, E::kSpawned, S::kRunning, {}},
       {S::kRunning, E::kSpawnFailed, S::kRunning, {}},
       {S::kRunning, E::kEntryRunning, S::kRunning, {}},
@@ -109,6 +131,7 @@ const std::vector<Cell>& Cells() {
       {S::kRunning, E::kKillDue, S::kRunning, {}},
       {S::kRunning, E::kCheckDue, S::kRunning, {"ping 7", "pidfile 7"}},
       {S::kRunning, E::kPong, S::kRunning, {}},
+      {S::kRunning, E::kStartNow, S::kRunning, {}},
       {S::kWaitingToRestart, E::kSpawned, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kSpawnFailed, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kEntryRunning, S::kWaitingToRestart, {}},
@@ -118,6 +141,7 @@ const std::vector<Cell>& Cells() {
       {S::kWaitingToRestart, E::kKillDue, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kCheckDue, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kPong, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kStartNow, S::kStarting, {"cancel 7 restart", "spawn 7"}},
       {S::kStopping, E::kSpawned, S::kStopping, {}},
       {S::kStopping, E::kSpawnFailed, S::kExited, {"cancel 7 kill"}},
       {S::kStopping, E::kEntryRunning, S::kStopping, {}},
@@ -127,6 +151,7 @@ const std::vector<Cell>& Cells() {
       {S::kStopping, E::kKillDue, S::kStopping, {"signal 7 9"}},
       {S::kStopping, E::kCheckDue, S::kStopping, {}},
       {S::kStopping, E::kPong, S::kStopping, {}},
+      {S::kStopping, E::kStartNow, S::kStopping, {}},
       {S::kExited, E::kSpawned, S::kExited, {}},
       {S::kExited, E::kSpawnFailed, S::kExited, {}},
       {S::kExited, E::kEntryRunning, S::kExited, {}},
@@ -136,6 +161,17 @@ const std::vector<Cell>& Cells() {
       {S::kExited, E::kKillDue, S::kExited, {}},
       {S::kExited, E::kCheckDue, S::kExited, {}},
       {S::kExited, E::kPong, S::kExited, {}},
+      {S::kExited, E::kStartNow, S::kExited, {}},
+      {S::kFatal, E::kSpawned, S::kFatal, {}},
+      {S::kFatal, E::kSpawnFailed, S::kFatal, {}},
+      {S::kFatal, E::kEntryRunning, S::kFatal, {}},
+      {S::kFatal, E::kExited, S::kFatal, {}},
+      {S::kFatal, E::kStop, S::kExited, {"cancel 7 restart"}},
+      {S::kFatal, E::kRestartDue, S::kFatal, {}},
+      {S::kFatal, E::kKillDue, S::kFatal, {}},
+      {S::kFatal, E::kCheckDue, S::kFatal, {}},
+      {S::kFatal, E::kPong, S::kFatal, {}},
+      {S::kFatal, E::kStartNow, S::kStarting, {"cancel 7 restart", "spawn 7"}},
   };
   return *cells;
 }
@@ -148,7 +184,7 @@ TEST(WorkerMachineTest, EveryCellOfTheTable) {
   for (const Cell& cell : Cells()) {
     SCOPED_TRACE(absl::StrCat(WorkerStateName(cell.state), " x ", WorkerEventName(cell.event)));
     FakeEffects effects;
-    WorkerMachine machine(Config(), &effects);
+    WorkerMachine machine(cell.state == WorkerState::kFatal ? WithLimit() : Config(), &effects);
     effects.machine = &machine;
     BringTo(machine, effects, cell.state);
     machine.Handle(Of(cell.event));
@@ -257,13 +293,98 @@ TEST(WorkerMachineTest, ANewProcessStartsWithNoPingOutstanding) {
 TEST(WorkerMachineTest, OnlyAnExitedWorkerIsFinished) {
   for (WorkerState state :
        {WorkerState::kStarting, WorkerState::kRunning, WorkerState::kWaitingToRestart,
-        WorkerState::kStopping, WorkerState::kExited}) {
+        WorkerState::kStopping, WorkerState::kExited, WorkerState::kFatal}) {
     FakeEffects effects;
-    WorkerMachine machine(Config(), &effects);
+    WorkerMachine machine(WithLimit(), &effects);
     effects.machine = &machine;
     BringTo(machine, effects, state);
     EXPECT_EQ(machine.finished(), state == WorkerState::kExited) << WorkerStateName(state);
   }
+}
+
+// --- The pool's restart policy (SPEC §8) -----------------------------------
+
+std::vector<absl::Duration> Delays(const RestartPolicy& policy, int failures, absl::Duration run) {
+  FakeEffects effects;
+  WorkerMachine::Config config = Config();
+  config.restart_policy = &policy;
+  WorkerMachine machine(config, &effects);
+  effects.machine = &machine;
+  machine.Start();
+  std::vector<absl::Duration> delays;
+  for (int i = 0; i < failures; ++i) {
+    effects.now += run;
+    machine.Handle(Exited(1));
+    if (machine.state() != WorkerState::kWaitingToRestart) break;
+    delays.push_back(*machine.record().start_after - effects.now);
+    effects.now = *machine.record().start_after;
+    machine.Handle(Of(WorkerEvent::kRestartDue));
+  }
+  return delays;
+}
+
+TEST(WorkerMachineTest, TheDefaultPolicyIsAFixedIntervalWithoutLimit) {
+  const std::vector<absl::Duration> delays = Delays(RestartPolicy(), 30, absl::Milliseconds(1));
+  ASSERT_EQ(delays.size(), 30u);
+  for (absl::Duration delay : delays) EXPECT_EQ(delay, absl::Seconds(2));
+}
+
+TEST(WorkerMachineTest, BackoffGrowsUpToMaxDelayAndAStableRunResetsIt) {
+  RestartPolicy policy;
+  policy.backoff_multiplier = 3;
+  policy.max_delay = absl::Seconds(10);
+  policy.reset_after = absl::Seconds(30);
+  EXPECT_EQ(Delays(policy, 4, absl::Milliseconds(1)),
+            (std::vector<absl::Duration>{absl::Seconds(2), absl::Seconds(6), absl::Seconds(10),
+                                         absl::Seconds(10)}));
+  EXPECT_EQ(Delays(policy, 2, absl::Seconds(31)),
+            (std::vector<absl::Duration>{absl::Seconds(2), absl::Seconds(2)}));
+}
+
+TEST(WorkerMachineTest, TheCrashLoopLimitIsFatalUntilStartNow) {
+  FakeEffects effects;
+  WorkerMachine machine(WithLimit(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kFatal);
+  EXPECT_FALSE(machine.finished());  // the pool stays up
+  EXPECT_FALSE(machine.record().start_after.has_value());
+  EXPECT_EQ(machine.record().consecutive_failures, 2);
+  machine.Handle(Of(WorkerEvent::kStartNow));
+  EXPECT_EQ(machine.state(), WorkerState::kStarting);
+  EXPECT_EQ(machine.record().consecutive_failures, 0);
+  machine.Handle(Exited(1));  // the count started over: restarted
+  EXPECT_EQ(machine.state(), WorkerState::kWaitingToRestart);
+}
+
+TEST(WorkerMachineTest, ANoRestartExitCodeEndsTheWorker) {
+  RestartPolicy policy;
+  policy.no_restart_exit_codes = {4};
+  FakeEffects effects;
+  WorkerMachine::Config config = Config();
+  config.restart_policy = &policy;
+  WorkerMachine machine(config, &effects);
+  effects.machine = &machine;
+  machine.Start();
+  machine.Handle(Exited(4));
+  EXPECT_EQ(machine.state(), WorkerState::kExited);
+}
+
+TEST(WorkerMachineTest, TheRunKeepsItsErrorAndAKillAfterStopTimeoutSaysSo) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  WorkerInput failed = Exited(1);
+  failed.error = "cannot start: pid file /x.pid is held by running process 12";
+  machine.Handle(failed);
+  EXPECT_EQ(machine.record().history.back().error, failed.error);
+  machine.Handle(Of(WorkerEvent::kRestartDue));
+  machine.Handle(Of(WorkerEvent::kStop));
+  machine.Handle(Of(WorkerEvent::kKillDue));
+  WorkerInput killed = Exited(9);
+  killed.exit.signaled = true;
+  machine.Handle(killed);
+  EXPECT_EQ(machine.record().history.back().error, "stop timeout");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "common/base/log.h"
 #include "common/host/entry.h"
 #include "common/host/host.h"
+#include "common/host/supervisor_report.h"
 #include "common/process/cgroup.h"
 #include "common/process/fork_server.h"
 #include "common/process/orphan_cleanup.h"
@@ -92,9 +93,13 @@ int RunExecutor(const v1::ExecutorLaunch& launch) {
   }
   const char running = static_cast<char>(wire::Message::kEntryRunning);
   (void)!write(wire::kExecutorReadyFd, &running, 1);
-  close(wire::kExecutorReadyFd);
+  // The pipe stays open: the entry's error (and a pool's stop budget)
+  // follow on it (common/host/supervisor_report.h); it closes at exit.
+  internal::SetSupervisorPipe(wire::kExecutorReadyFd);
   Args args(launch.daemon_args());
-  int code = internal::RunEntry(*entry, args, launch.daemon_entry());
+  std::string error;
+  int code = internal::RunEntry(*entry, args, launch.daemon_entry(), &error);
+  if (code != 0) internal::ReportEntryError(error);
   Log().info("entry {} {}", launch.daemon_entry(),
              code == 0 ? "returned OK" : "failed, executor exits with code 1");
   spdlog::default_logger()->flush();

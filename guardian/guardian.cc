@@ -30,11 +30,27 @@ std::optional<absl::Duration> OptionalDuration(bool has, const google::protobuf:
   return FromProtoDuration(d);
 }
 
+RestartPolicy PolicyOf(const v1::DaemonLaunch& launch) {
+  RestartPolicy policy;
+  if (!launch.has_restart_policy()) return policy;
+  const v1::RestartPolicyLaunch& in = launch.restart_policy();
+  policy.backoff_multiplier = in.backoff_multiplier();
+  policy.max_delay = FromProtoDuration(in.max_delay());
+  policy.jitter = in.jitter();
+  policy.reset_after = FromProtoDuration(in.reset_after());
+  policy.max_restarts = in.max_restarts();
+  policy.within = FromProtoDuration(in.within());
+  policy.no_restart_exit_codes.assign(in.no_restart_exit_codes().begin(),
+                                      in.no_restart_exit_codes().end());
+  return policy;
+}
+
 Machine::Config ConfigOf(const v1::DaemonLaunch& launch) {
   return Machine::Config{
       launch.daemon_entry(),
       OptionalDuration(launch.has_restart_interval(), launch.restart_interval()),
       OptionalDuration(launch.has_stop_timeout(), launch.stop_timeout()),
+      PolicyOf(launch),
   };
 }
 
@@ -74,6 +90,8 @@ Guardian::Guardian(v1::DaemonLaunch launch, std::unique_ptr<ForkServer> executor
     Feed(std::move(failed));
   };
   callbacks.entry_running = [this] { Feed(Input{Event::kEntryRunning}); };
+  // A pool in the executor stops within this: our kill waits for it.
+  callbacks.stop_budget = [this](absl::Duration budget) { machine_.SetStopBudget(budget); };
   launcher_ = std::make_unique<ExecutorLauncher>(&loop_, launch_, std::move(executor_server),
                                                  std::move(callbacks));
   absl::MutexLock lock(&mu_);
@@ -228,6 +246,7 @@ void Guardian::OnExecutorExited(const ProcessExit& exit) {
   Input exited{Event::kExecutorExited};
   exited.exit = exit;
   exited.entry_ran = launcher_->TakeEntryRan();
+  exited.error = launcher_->TakeError();
   Feed(std::move(exited));
 }
 
@@ -239,11 +258,26 @@ void Guardian::RequestQuitFromRpc() {
   loop_.Wake();
 }
 
+void Guardian::RequestRestartFromRpc() {
+  {
+    absl::MutexLock lock(&mu_);
+    rpc_restart_requested_ = true;
+  }
+  loop_.Wake();
+}
+
 void Guardian::OnWake() {
   bool quit;
+  bool restart;
   {
     absl::MutexLock lock(&mu_);
     quit = std::exchange(rpc_quit_requested_, false);
+    restart = std::exchange(rpc_restart_requested_, false);
+  }
+  if (restart) {
+    Input input{Event::kRestart};
+    input.detail = "Restart over the control socket";
+    Feed(std::move(input));
   }
   if (!quit) return;
   Input input{Event::kQuit};

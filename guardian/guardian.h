@@ -12,7 +12,7 @@
 //              readiness pipe -> kEntryRunning (guardian/executor_launcher.h);
 //   containment  the leftovers are gone -> kCleared (guardian/containment.h);
 //   timers     -> kRestartDue, kKillDue;
-//   gRPC       RequestQuit -> EventLoop::Wake -> kQuit.
+//   gRPC       RequestQuit -> EventLoop::Wake -> kQuit; Restart -> kRestart.
 // The machine's Effects are implemented here; nothing on the loop waits.
 // After each input the machine's Record is published under a mutex, and
 // gRPC threads build their GuardianStatus from that snapshot
@@ -68,6 +68,8 @@ class Guardian final : private Effects {
   // For the gRPC service (any thread).
   v1::GuardianStatus Status() const;
   void RequestQuitFromRpc();
+  // Guardian.Restart: a kRestart input on the loop.
+  void RequestRestartFromRpc();
 
  private:
   // Everything before the loop; fills `ready` (running_pid when another
@@ -117,6 +119,7 @@ class Guardian final : private Effects {
   mutable absl::Mutex mu_;
   Record published_ ABSL_GUARDED_BY(mu_);
   bool rpc_quit_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool rpc_restart_requested_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace appkit::guardian

@@ -37,6 +37,16 @@ grpc::ServerUnaryReactor* GuardianService::RequestQuit(grpc::CallbackServerConte
   return reactor;
 }
 
+grpc::ServerUnaryReactor* GuardianService::Restart(grpc::CallbackServerContext* context,
+                                                   const v1::GuardianRestartRequest*,
+                                                   v1::GuardianRestartResponse* response) {
+  guardian_->RequestRestartFromRpc();
+  *response->mutable_status() = guardian_->Status();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* GuardianService::GetDebugSnapshot(
     grpc::CallbackServerContext* context, const v1::GetDebugSnapshotRequest* request,
     v1::GuardianDebugSnapshot* response) {

@@ -7,14 +7,15 @@
 // The table (docs/architecture.md has the why of each cell):
 //
 // clang-format off
-//   state \ event     | Spawned  | SpawnFailed | EntryRunning | ExecutorExited | Cleared | Quit         | RestartDue | KillDue
-//   ------------------+----------+-------------+--------------+----------------+---------+--------------+------------+--------
-//   CLEANING_UP       | -        | -           | -            | -              | Cleaned | QuitCleaning | -          | -
-//   STARTING          | Launched | Failed      | Running      | Ended          | -       | BeginStop    | -          | -
-//   RUNNING           | -        | -           | -            | Ended          | -       | BeginStop    | -          | -
-//   WAITING_TO_RESTART| -        | -           | -            | -              | -       | QuitWaiting  | Spawn      | -
-//   STOPPING          | Late     | Stopped     | -            | Stopped        | -       | -            | -          | Kill
-//   EXITED            | -        | -           | -            | -              | -       | -            | -          | -
+//   state \ event     | Spawned  | SpawnFailed | EntryRunning | ExecutorExited | Cleared | Quit         | RestartDue | KillDue | Restart
+//   ------------------+----------+-------------+--------------+----------------+---------+--------------+------------+---------+----------------
+//   CLEANING_UP       | -        | -           | -            | -              | Cleaned | QuitCleaning | -          | -       | RestartCleaning
+//   STARTING          | Launched | Failed      | Running      | Ended          | -       | BeginStop    | -          | -       | BeginRestart
+//   RUNNING           | -        | -           | -            | Ended          | -       | BeginStop    | -          | -       | BeginRestart
+//   WAITING_TO_RESTART| -        | -           | -            | -              | -       | QuitWaiting  | Spawn      | -       | RestartNow
+//   STOPPING          | Late     | Stopped     | -            | Stopped        | -       | QuitStopping | -          | Kill    | -
+//   EXITED            | -        | -           | -            | -              | -       | -            | -          | -       | -
+//   FATAL             | -        | -           | -            | -              | -       | QuitCleaning | -          | -       | RestartNow
 // clang-format on
 //
 //   Start:        (the first state) ask for the daemon's leftovers to be
@@ -30,18 +31,31 @@
 //   Late:         an executor asked for before the quit: record it and send
 //                 it SIGTERM (SIGKILL if the kill time has passed)
 //   Failed:       like a run that failed at once, though nothing ran (no
-//                 leftovers): -> WAITING_TO_RESTART with the restart timer
-//                 when restart_interval is set, else EXITED
+//                 leftovers): the restart policy decides (as in Ended) ->
+//                 WAITING_TO_RESTART with the restart timer, FATAL or EXITED
 //   Running:      -> RUNNING
-//   Ended:        exit 0 -> EXITED; a failure -> CLEANING_UP, restart_at =
-//                 exit + restart_interval, when restart_interval is set
-//                 (the next executor never starts before what this one
-//                 left is gone), else EXITED
+//   Ended:        the restart policy (common/process/restart_policy.h)
+//                 decides: end (exit 0, no restart_interval, an exit code
+//                 in no_restart_exit_codes) -> EXITED; restart ->
+//                 CLEANING_UP, restart_at = exit + the policy's delay (the
+//                 next executor never starts before what this one left is
+//                 gone); the crash-loop limit -> CLEANING_UP, then FATAL
 //   BeginStop:    SIGTERM to the executor's group, kill timer at
-//                 stop_timeout -> STOPPING
+//                 stop_timeout (at least the pool's stop budget, see
+//                 SetStopBudget) -> STOPPING
+//   BeginRestart: (Restart) the same, but the stop ends in a restart
 //   QuitWaiting:  cancel the restart timer -> EXITED
-//   Stopped:      cancel the kill timer -> EXITED
-//   Kill:         SIGKILL to the executor's group (the exit comes later)
+//   QuitStopping: a stop for a restart becomes a stop for good
+//   Stopped:      cancel the kill timer -> EXITED; after BeginRestart: the
+//                 policy's count starts over -> CLEANING_UP, then a start
+//                 at once
+//   Kill:         SIGKILL to the executor's group (the exit comes later;
+//                 its run's error is "stop timeout")
+//   RestartNow:   (Restart in FATAL or WAITING_TO_RESTART) the policy's
+//                 count starts over, the restart timer is cancelled, an
+//                 executor is asked for at once -> STARTING
+//   RestartCleaning: a restart or FATAL under way is made a start at once
+//                 (once the leftovers are gone); the first start: nothing
 //   -:            nothing (the event cannot matter in that state)
 //
 // On EXITED the machine calls Finished: the guardian clears the daemon's
@@ -59,7 +73,9 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/process/restart_policy.h"
 #include "common/process/spawn.h"
+#include "common/runtime/supervision.h"
 
 namespace appkit::guardian {
 
@@ -70,8 +86,9 @@ enum class State : uint8_t {
   kWaitingToRestart,
   kStopping,
   kExited,
+  kFatal,  // the crash-loop limit: nothing runs until Restart
 };
-inline constexpr int kStateCount = 6;
+inline constexpr int kStateCount = 7;
 
 enum class Event : uint8_t {
   kSpawned,         // the executor asked for runs (pid)
@@ -82,8 +99,9 @@ enum class Event : uint8_t {
   kQuit,            // SIGTERM, SIGINT or RequestQuit (detail: who asked)
   kRestartDue,      // the restart timer fired
   kKillDue,         // the kill timer fired (stop_timeout after SIGTERM)
+  kRestart,         // Guardian.Restart: restart the executor gracefully, or now
 };
-inline constexpr int kEventCount = 8;
+inline constexpr int kEventCount = 9;
 
 const char* StateName(State state);  // "CLEANING_UP", "STARTING", ...
 const char* EventName(Event event);
@@ -94,6 +112,7 @@ struct Input {
   ProcessExit exit;        // kExecutorExited
   bool entry_ran = false;  // kExecutorExited: the entry was called
   std::string detail;      // kSpawnFailed: the error; kQuit: who asked
+  std::string error;       // kExecutorExited: the error the entry returned, if it said one
 };
 
 // What the machine asks of the world.
@@ -124,6 +143,7 @@ struct Run {
   std::optional<absl::Time> end_time;
   ProcessExit exit;
   std::string description;  // "running", "exited with code 1", ...
+  std::string error;        // why it failed: the entry's error, "stop timeout", ...
 };
 
 // What the machine knows; the status RPC is a view of it.
@@ -136,6 +156,10 @@ struct Record {
   std::optional<absl::Time> restart_at;  // set from a failed run to the spawn
   std::optional<absl::Time> kill_at;
   std::string quit_reason;
+  int consecutive_failures = 0;    // the restart policy's count (0 after a stable run)
+  bool fatal = false;              // the crash-loop limit was reached (FATAL once cleared)
+  bool restart_requested = false;  // STOPPING for a Restart, not for good
+  bool kill_sent = false;          // SIGKILL after stop_timeout, for the current run
 };
 
 class Machine {
@@ -144,6 +168,7 @@ class Machine {
     std::string entry;  // the daemon entry, for messages
     std::optional<absl::Duration> restart_interval;
     std::optional<absl::Duration> stop_timeout;
+    RestartPolicy restart_policy;  // the defaults: a fixed restart_interval, no limit
   };
   static constexpr size_t kHistoryLength = 20;
 
@@ -153,6 +178,12 @@ class Machine {
   // first executor.
   void Start();
   void Handle(const Input& input);
+
+  // Data, not an event: a pool in the current executor stops within
+  // `budget` (its stop_timeout and wind-down). A stop's kill timer waits
+  // at least that long (SPEC §8: the guardian's budget covers the
+  // pool's); reset with each executor.
+  void SetStopBudget(absl::Duration budget) { stop_budget_ = budget; }
 
   const Record& record() const { return record_; }
   State state() const { return record_.state; }
@@ -174,14 +205,26 @@ class Machine {
   void QuitWaiting(const Input& input);
   void Stopped(const Input& input);
   void Kill(const Input& input);
+  void BeginRestart(const Input& input);
+  void QuitStopping(const Input& input);
+  void RestartNow(const Input& input);
+  void RestartCleaning(const Input& input);
 
   void AskForExecutor();
-  void EndRun(const ProcessExit& exit, const std::string& description);
+  void EndRun(const ProcessExit& exit, const std::string& description, const std::string& error);
+  void SignalForStop();
+  // After a failed run (or a spawn that failed): what the policy says.
+  // `how`: for the quit reason; `logged`: for the log line. `ran`: a run
+  // ended (its leftovers are cleared first); else a spawn failed.
+  void AfterFailure(absl::Time start, absl::Time end, int exitcode, const std::string& how,
+                    const std::string& logged, bool ran);
   void Exit(const std::string& reason);
 
   const Config config_;
   Effects* const effects_;
   Record record_;
+  internal::RestartSchedule schedule_;
+  absl::Duration stop_budget_ = absl::ZeroDuration();
 };
 
 }  // namespace appkit::guardian

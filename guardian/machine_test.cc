@@ -71,6 +71,13 @@ Machine::Config WithRestart() {
   return Machine::Config{"demo:main", absl::Seconds(1), absl::Seconds(10)};
 }
 
+// At most one restart within a minute: the second failure is FATAL.
+Machine::Config WithLimit() {
+  Machine::Config config = WithRestart();
+  config.restart_policy.max_restarts = 1;
+  return config;
+}
+
 // A machine brought into `state` by a path of real events; the effects
 // recorded on the way are cleared.
 void BringTo(Machine& machine, FakeEffects& effects, State state) {
@@ -83,6 +90,11 @@ void BringTo(Machine& machine, FakeEffects& effects, State state) {
   if (state == State::kWaitingToRestart) machine.Handle(Exited(1));
   if (state == State::kStopping) machine.Handle(Of(Event::kQuit));
   if (state == State::kExited) machine.Handle(Exited(0));
+  if (state == State::kFatal) {  // with WithLimit()
+    machine.Handle(Exited(1));
+    machine.Handle(Of(Event::kRestartDue));
+    machine.Handle(Exited(1));
+  }
   ASSERT_EQ(machine.state(), state);
   effects.calls.clear();
 }
@@ -107,6 +119,7 @@ const std::vector<Cell>& Cells() {
       {S::kCleaningUp, E::kQuit, S::kExited, {"finished"}},
       {S::kCleaningUp, E::kRestartDue, S::kCleaningUp, {}},
       {S::kCleaningUp, E::kKillDue, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kRestart, S::kCleaningUp, {}},
       {S::kStarting, E::kSpawned, S::kStarting, {}},
       {S::kStarting, E::kSpawnFailed, S::kWaitingToRestart, {"set restart +1s"}},
       {S::kStarting, E::kEntryRunning, S::kRunning, {}},
@@ -115,6 +128,7 @@ const std::vector<Cell>& Cells() {
       {S::kStarting, E::kQuit, S::kStopping, {"signal 15", "set kill +10s"}},
       {S::kStarting, E::kRestartDue, S::kStarting, {}},
       {S::kStarting, E::kKillDue, S::kStarting, {}},
+      {S::kStarting, E::kRestart, S::kStopping, {"signal 15", "set kill +10s"}},
       {S::kRunning, E::kSpawned, S::kRunning, {}},
       {S::kRunning, E::kSpawnFailed, S::kRunning, {}},
       {S::kRunning, E::kEntryRunning, S::kRunning, {}},
@@ -123,6 +137,7 @@ const std::vector<Cell>& Cells() {
       {S::kRunning, E::kQuit, S::kStopping, {"signal 15", "set kill +10s"}},
       {S::kRunning, E::kRestartDue, S::kRunning, {}},
       {S::kRunning, E::kKillDue, S::kRunning, {}},
+      {S::kRunning, E::kRestart, S::kStopping, {"signal 15", "set kill +10s"}},
       {S::kWaitingToRestart, E::kSpawned, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kSpawnFailed, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kEntryRunning, S::kWaitingToRestart, {}},
@@ -131,6 +146,7 @@ const std::vector<Cell>& Cells() {
       {S::kWaitingToRestart, E::kQuit, S::kExited, {"cancel restart", "finished"}},
       {S::kWaitingToRestart, E::kRestartDue, S::kStarting, {"spawn"}},
       {S::kWaitingToRestart, E::kKillDue, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kRestart, S::kStarting, {"cancel restart", "spawn"}},
       {S::kStopping, E::kSpawned, S::kStopping, {"signal 15"}},
       {S::kStopping, E::kSpawnFailed, S::kExited, {"cancel kill", "finished"}},
       {S::kStopping, E::kEntryRunning, S::kStopping, {}},
@@ -139,6 +155,7 @@ const std::vector<Cell>& Cells() {
       {S::kStopping, E::kQuit, S::kStopping, {}},
       {S::kStopping, E::kRestartDue, S::kStopping, {}},
       {S::kStopping, E::kKillDue, S::kStopping, {"signal 9"}},
+      {S::kStopping, E::kRestart, S::kStopping, {}},
       {S::kExited, E::kSpawned, S::kExited, {}},
       {S::kExited, E::kSpawnFailed, S::kExited, {}},
       {S::kExited, E::kEntryRunning, S::kExited, {}},
@@ -147,6 +164,16 @@ const std::vector<Cell>& Cells() {
       {S::kExited, E::kQuit, S::kExited, {}},
       {S::kExited, E::kRestartDue, S::kExited, {}},
       {S::kExited, E::kKillDue, S::kExited, {}},
+      {S::kExited, E::kRestart, S::kExited, {}},
+      {S::kFatal, E::kSpawned, S::kFatal, {}},
+      {S::kFatal, E::kSpawnFailed, S::kFatal, {}},
+      {S::kFatal, E::kEntryRunning, S::kFatal, {}},
+      {S::kFatal, E::kExecutorExited, S::kFatal, {}},
+      {S::kFatal, E::kCleared, S::kFatal, {}},
+      {S::kFatal, E::kQuit, S::kExited, {"finished"}},
+      {S::kFatal, E::kRestartDue, S::kFatal, {}},
+      {S::kFatal, E::kKillDue, S::kFatal, {}},
+      {S::kFatal, E::kRestart, S::kStarting, {"cancel restart", "spawn"}},
   };
   return *cells;
 }
@@ -165,7 +192,7 @@ TEST(GuardianMachineTest, EveryCellOfTheTable) {
   for (const Cell& cell : Cells()) {
     SCOPED_TRACE(absl::StrCat(StateName(cell.state), " x ", EventName(cell.event)));
     FakeEffects effects;
-    Machine machine(WithRestart(), &effects);
+    Machine machine(cell.state == State::kFatal ? WithLimit() : WithRestart(), &effects);
     effects.machine = &machine;
     BringTo(machine, effects, cell.state);
     machine.Handle(Of(cell.event));
@@ -381,6 +408,144 @@ TEST(GuardianMachineTest, HistoryKeepsTheNewestTwentyRuns) {
   EXPECT_EQ(machine.record().history.size(), Machine::kHistoryLength);
   EXPECT_EQ(machine.record().history.back().pid, 124);
   EXPECT_EQ(machine.record().restart_count, 25);
+}
+
+// --- The restart policy (SPEC §8) -----------------------------------------
+
+// The restart timer's offsets, in order, over `failures` runs that each
+// last `run` and fail.
+std::vector<absl::Duration> Delays(Machine::Config config, int failures, absl::Duration run) {
+  FakeEffects effects;
+  Machine machine(std::move(config), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  std::vector<absl::Duration> delays;
+  for (int i = 0; i < failures && machine.state() == State::kStarting; ++i) {
+    effects.now += run;
+    machine.Handle(Exited(1));
+    if (machine.state() != State::kWaitingToRestart) break;
+    delays.push_back(*machine.record().restart_at - effects.now);
+    effects.now = *machine.record().restart_at;
+    machine.Handle(Of(Event::kRestartDue));
+  }
+  return delays;
+}
+
+TEST(GuardianMachineTest, TheDefaultPolicyIsAFixedIntervalWithoutLimit) {
+  const std::vector<absl::Duration> delays = Delays(WithRestart(), 30, absl::Milliseconds(1));
+  ASSERT_EQ(delays.size(), 30u);
+  for (absl::Duration delay : delays) EXPECT_EQ(delay, absl::Seconds(1));
+}
+
+TEST(GuardianMachineTest, BackoffGrowsUpToMaxDelay) {
+  Machine::Config config = WithRestart();
+  config.restart_policy.backoff_multiplier = 2;
+  config.restart_policy.max_delay = absl::Seconds(5);
+  EXPECT_EQ(Delays(config, 5, absl::Milliseconds(1)),
+            (std::vector<absl::Duration>{absl::Seconds(1), absl::Seconds(2), absl::Seconds(4),
+                                         absl::Seconds(5), absl::Seconds(5)}));
+}
+
+TEST(GuardianMachineTest, AStableRunResetsTheBackoff) {
+  Machine::Config config = WithRestart();
+  config.restart_policy.backoff_multiplier = 2;
+  config.restart_policy.reset_after = absl::Seconds(30);
+  EXPECT_EQ(Delays(config, 3, absl::Seconds(31)),
+            (std::vector<absl::Duration>{absl::Seconds(1), absl::Seconds(1), absl::Seconds(1)}));
+}
+
+TEST(GuardianMachineTest, TheCrashLoopLimitIsFatalAndRestartLeavesIt) {
+  FakeEffects effects;
+  Machine::Config config = WithRestart();
+  config.restart_policy.max_restarts = 2;
+  Machine machine(config, &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  for (int i = 0; i < 2; ++i) {
+    machine.Handle(Exited(1));
+    ASSERT_EQ(machine.state(), State::kWaitingToRestart);
+    machine.Handle(Of(Event::kRestartDue));
+  }
+  effects.calls.clear();
+  Input failed = Exited(1);
+  failed.error = "UNAVAILABLE: database refused";
+  machine.Handle(failed);
+  EXPECT_EQ(machine.state(), State::kFatal);
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"clear"});  // no timer, no spawn
+  EXPECT_EQ(machine.record().consecutive_failures, 3);
+  EXPECT_FALSE(machine.record().restart_at.has_value());
+  EXPECT_EQ(machine.record().history.back().error, "UNAVAILABLE: database refused");
+  machine.Handle(Of(Event::kRestart));
+  EXPECT_EQ(machine.state(), State::kStarting);
+  EXPECT_EQ(machine.record().consecutive_failures, 0);
+  EXPECT_EQ(machine.record().restart_count, 3);
+  // The count started over: two more restarts before the next FATAL.
+  machine.Handle(Exited(1));
+  EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+}
+
+TEST(GuardianMachineTest, ARestartWhileFatalIsClearedWaitsForTheClear) {
+  FakeEffects effects;
+  Machine machine(WithLimit(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  machine.Handle(Exited(1));
+  machine.Handle(Of(Event::kRestartDue));
+  effects.clear_answers = false;
+  machine.Handle(Exited(1));
+  EXPECT_EQ(machine.state(), State::kCleaningUp);
+  EXPECT_TRUE(machine.record().fatal);
+  machine.Handle(Of(Event::kRestart));
+  EXPECT_FALSE(machine.record().fatal);
+  machine.Handle(Input{Event::kCleared});
+  EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+  EXPECT_EQ(*machine.record().restart_at, effects.now);
+}
+
+TEST(GuardianMachineTest, ANoRestartExitCodeEndsTheDaemon) {
+  FakeEffects effects;
+  Machine::Config config = WithRestart();
+  config.restart_policy.no_restart_exit_codes = {3};
+  Machine machine(config, &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  machine.Handle(Exited(3));
+  EXPECT_EQ(machine.state(), State::kExited);
+  EXPECT_TRUE(absl::StrContains(machine.record().quit_reason, "no_restart_exit_codes"))
+      << machine.record().quit_reason;
+}
+
+TEST(GuardianMachineTest, RestartStopsTheExecutorThenStartsOneAtOnce) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  machine.Handle(Of(Event::kRestart));
+  EXPECT_EQ(machine.state(), State::kStopping);
+  EXPECT_TRUE(machine.record().restart_requested);
+  machine.Handle(Of(Event::kKillDue));
+  Input killed = Exited(9);
+  killed.exit.signaled = true;
+  machine.Handle(killed);
+  EXPECT_EQ(machine.record().history.back().error, "stop timeout");
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"signal 15", "set kill +10s", "signal 9",
+                                                     "cancel kill", "clear", "set restart +0"}));
+  EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+  machine.Handle(Of(Event::kRestartDue));
+  EXPECT_EQ(machine.state(), State::kStarting);
+  EXPECT_EQ(machine.record().restart_count, 1);
+}
+
+TEST(GuardianMachineTest, AQuitDuringARestartStopsTheDaemon) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  machine.Handle(Of(Event::kRestart));
+  machine.Handle(Of(Event::kQuit));
+  machine.Handle(Exited(0));
+  EXPECT_EQ(machine.state(), State::kExited);
+  EXPECT_EQ(machine.record().quit_reason, "SIGTERM from pid 1");
 }
 
 }  // namespace

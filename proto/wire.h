@@ -33,6 +33,9 @@ enum class Message : char {
   kPing = 'h',            // controller -> worker: are you there?
   kPong = 'H',            // worker -> controller: the answer
   kGo = 'g',              // supervisor -> fork-server child: your pid is known, run (EOF: never)
+  // Child -> supervisor, with a payload (common/host/supervisor_report.h):
+  kEntryError = 'e',  // why the entry failed, or why the child could not start it
+  kStopBudget = 'b',  // executor -> guardian: the pool in it stops within this
 };
 
 // The guardian's socket when the user names none: "<pid file>.sock".

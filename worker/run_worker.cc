@@ -10,10 +10,12 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "client/appkit.h"
 #include "common/base/fd_io.h"
 #include "common/host/entry.h"
 #include "common/host/host.h"
+#include "common/host/supervisor_report.h"
 #include "common/process/pid_file.h"
 #include "proto/wire.h"
 #include "spdlog/spdlog.h"
@@ -92,6 +94,8 @@ int RunWorker(const v1::WorkerLaunch& launch) {
   host.stderr_filename = launch.stderr_filename();
   if (absl::Status status = internal::StartHost(host); !status.ok()) {
     fprintf(stderr, "worker %s: %s\n", name.c_str(), std::string(status.message()).c_str());
+    internal::SendEntryErrorPacket(wire::kWorkerChannelFd,
+                                   absl::StrCat("cannot start: ", status.message()));
     return 1;
   }
   const std::string resolved = launch.resolved_entry();
@@ -104,6 +108,9 @@ int RunWorker(const v1::WorkerLaunch& launch) {
     std::lock_guard<std::mutex> lock(holder->mu);
     if (absl::Status status = AcquirePidFile(*holder); !status.ok()) {
       Log().error("worker {} cannot start: {}", name, std::string(status.message()));
+      // Said to the pool too: its log shows it whatever our stderr is.
+      internal::SendEntryErrorPacket(wire::kWorkerChannelFd,
+                                     absl::StrCat("cannot start: ", status.message()));
       return 1;
     }
   }
@@ -114,11 +121,16 @@ int RunWorker(const v1::WorkerLaunch& launch) {
   if (!entry.ok()) {
     Log().error("worker {} (pid {}) cannot run entry {}: {}", name, getpid(), launch.entry(),
                 std::string(entry.status().message()));
+    internal::SendEntryErrorPacket(
+        wire::kWorkerChannelFd,
+        absl::StrCat("cannot run entry ", launch.entry(), ": ", entry.status().message()));
   } else {
     Send(wire::Message::kEntryRunning);
     Log().info("worker {} (pid {}) running entry {}", name, getpid(), launch.entry());
     Args args(launch.args());
-    code = internal::RunEntry(*entry, args, launch.entry());
+    std::string error;
+    code = internal::RunEntry(*entry, args, launch.entry(), &error);
+    if (code != 0) internal::SendEntryErrorPacket(wire::kWorkerChannelFd, error);
     Log().info("worker {} (pid {}): entry {} {}", name, getpid(), launch.entry(),
                code == 0 ? "returned OK" : "failed, exit code 1");
   }

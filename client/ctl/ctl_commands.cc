@@ -83,7 +83,12 @@ OrderedJson StatusJson(const Target& target, const DaemonView& view, const std::
   out["running"] = view.pid.has_value();
   if (view.status) {
     OrderedJson status = ProtoToJson(*view.status);
-    for (auto& item : status.items()) out[item.key()] = std::move(item.value());
+    for (auto& item : status.items()) {
+      // GuardianStatus.name is empty from a guardian that does not fill it:
+      // the config's name stays.
+      if (item.key() == "name" && out.contains("name") && item.value() == "") continue;
+      out[item.key()] = std::move(item.value());
+    }
     return out;
   }
   out["pidFilename"] = target.pid_filename;
@@ -192,6 +197,20 @@ int Stop(const Target& target, absl::Duration timeout, const std::string& name) 
   }
   printf("stopped %s (guardian %d) in %s\n", daemon.c_str(), pid,
          absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))).c_str());
+  return kOk;
+}
+
+int Restart(const Target& target, const std::string& name) {
+  const std::string daemon = name.empty() ? "daemon" : "daemon " + name;
+  Running running = RunningGuardian(target.pid_filename);
+  if (!running.pid) {
+    fprintf(stderr, "%s: not running (%s)\n", daemon.c_str(), running.why.c_str());
+    return running.exit_code;
+  }
+  absl::StatusOr<v1::GuardianStatus> status = RequestRestart(target.socket(), *running.pid);
+  if (!status.ok()) return Refused(target.socket(), *running.pid, status.status());
+  printf("restarting %s (guardian %d): the executor is stopped and started again (was %s)\n",
+         daemon.c_str(), *running.pid, StateName(status->state(), true).c_str());
   return kOk;
 }
 

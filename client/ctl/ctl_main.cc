@@ -99,6 +99,7 @@ int RunStop(const Invocation& in) {
 }
 
 int RunRestart(const Invocation& in) {
+  if (!in.config) return Restart(in.target);
   return WithDaemons(in, false, [](const Invocation& in, const std::vector<const NamedDaemon*>& d) {
     return RestartMany(*in.config, d, in.args.timeout);
   });
@@ -155,9 +156,9 @@ const std::vector<Command>& Commands() {
        {"all", "timeout"},
        RunStop},
       {"restart",
-       nullptr,
+       "restart --pid-file F",
        "restart NAME...|--all [--timeout 10s]",
-       "stop, then start again (a stopped one is started)",
+       "restart the executor in the running guardian (leaves FATAL; a stopped one is started)",
        {"all", "timeout"},
        RunRestart},
       {"workers",

@@ -122,6 +122,17 @@ absl::Status RequestQuit(const std::string& socket, pid_t pid) {
   return FromGrpc(stub->RequestQuit(&context, {}, &response));
 }
 
+absl::StatusOr<v1::GuardianStatus> RequestRestart(const std::string& socket, pid_t pid) {
+  auto channel = Channel(socket, pid);
+  if (!channel.ok()) return channel.status();
+  auto stub = v1::Guardian::NewStub(*channel);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GuardianRestartResponse response;
+  if (absl::Status rpc = FromGrpc(stub->Restart(&context, {}, &response)); !rpc.ok()) return rpc;
+  return response.status();
+}
+
 absl::StatusOr<v1::GuardianDebugSnapshot> GetDebugSnapshot(const std::string& socket, pid_t pid) {
   auto channel = Channel(socket, pid);
   if (!channel.ok()) return channel.status();

@@ -48,6 +48,8 @@ Running RunningGuardian(const std::string& pid_filename);
 // server's or the connection's message.
 absl::StatusOr<v1::GuardianStatus> GetStatus(const std::string& socket, pid_t pid);
 absl::Status RequestQuit(const std::string& socket, pid_t pid);
+// Guardian.Restart: the status right after the request was taken.
+absl::StatusOr<v1::GuardianStatus> RequestRestart(const std::string& socket, pid_t pid);
 absl::StatusOr<v1::GuardianDebugSnapshot> GetDebugSnapshot(const std::string& socket, pid_t pid);
 
 // The daemon's workers, through the controller socket `status` names
