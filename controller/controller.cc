@@ -12,6 +12,7 @@
 #include "common/base/log.h"
 #include "common/base/status_macros.h"
 #include "common/host/host.h"
+#include "common/process/heartbeat.h"
 #include "common/process/pid_file.h"
 #include "common/process/pidfd.h"
 #include "common/process/spawn.h"
@@ -37,7 +38,8 @@ std::vector<WorkerInfo> InfosOf(const ControllerConfig& config) {
 // Inputs that change what the views show (the others only the health
 // check's own flags).
 bool Shown(WorkerEvent event) {
-  return event != WorkerEvent::kCheckDue && event != WorkerEvent::kPong;
+  return event != WorkerEvent::kCheckDue && event != WorkerEvent::kPong &&
+         event != WorkerEvent::kWatchdogDue;
 }
 
 }  // namespace
@@ -53,7 +55,9 @@ Controller::Controller(ControllerConfig config)
                                   worker.entry,
                                   config_.restart_interval,
                                   config_.stop_timeout,
-                                  config_.check_interval};
+                                  config_.check_interval,
+                                  worker.ready_timeout,
+                                  worker.watchdog_timeout};
     slots_.push_back(std::make_unique<Slot>(index, machine, static_cast<WorkerEffects*>(this)));
   }
   unfinished_ = static_cast<int>(slots_.size());
@@ -62,6 +66,14 @@ Controller::Controller(ControllerConfig config)
 Controller::~Controller() = default;
 
 absl::Status Controller::Run() {
+  for (const WorkerConfig& worker : config_.workers) {
+    if (!worker.watchdog_timeout) continue;
+    // One slot per worker (by index): its watchdog's heartbeats.
+    auto table = HeartbeatTable::Create(static_cast<int>(config_.workers.size()));
+    if (!table.ok()) return table.status();
+    heartbeats_ = std::move(*table);
+    break;
+  }
   cgroups_ = WorkerCgroups::Create();
   batch_ = std::make_unique<ForkBatch>(&loop_, &reaper_, static_cast<ForkBatch::Client*>(this),
                                        config_.worker_binary, cgroups_.get());
@@ -165,8 +177,9 @@ void Controller::SetTimer(int index, Timer timer, absl::Time at) {
   loop_.CancelTimer(id);
   id = loop_.AddTimer(at, [this, &slot, timer] {
     slot.timers[static_cast<int>(timer)] = 0;
-    Deliver(slot, WorkerInput{timer == Timer::kRestart ? WorkerEvent::kRestartDue
-                                                       : WorkerEvent::kKillDue});
+    static constexpr WorkerEvent kDue[] = {WorkerEvent::kRestartDue, WorkerEvent::kKillDue,
+                                           WorkerEvent::kReadyDue, WorkerEvent::kWatchdogDue};
+    Deliver(slot, WorkerInput{kDue[static_cast<int>(timer)]});
   });
 }
 
@@ -174,6 +187,11 @@ void Controller::CancelTimer(int index, Timer timer) {
   EventLoop::TimerId& id = slots_[index]->timers[static_cast<int>(timer)];
   loop_.CancelTimer(id);
   id = 0;
+}
+
+absl::Duration Controller::SinceLastHeartbeat(int index) {
+  if (!heartbeats_) return absl::ZeroDuration();
+  return absl::Nanoseconds(MonotonicNanos() - heartbeats_->LastBeat(index));
 }
 
 void Controller::Ping(int index) {
@@ -196,8 +214,10 @@ absl::StatusOr<ForkRequest> Controller::Prepare(int index) {
   if (slot.quit_asked) return absl::CancelledError("asked to quit before it started");
   const WorkerConfig& worker = ConfigOf(slot);
   UniqueFd cgroup = cgroups_ ? cgroups_->OpenWorker(index, worker.name) : UniqueFd();
-  absl::StatusOr<PreparedLaunch> launch =
-      PrepareLaunch(worker, config_.user_fd_limit, std::move(cgroup));
+  const bool watched = heartbeats_ && worker.watchdog_timeout;
+  if (watched) heartbeats_->Reset(index);  // its start counts as a beat
+  absl::StatusOr<PreparedLaunch> launch = PrepareLaunch(
+      worker, config_.user_fd_limit, std::move(cgroup), watched ? heartbeats_->fd() : -1, index);
   if (!launch.ok()) return launch.status();
   ForkRequest request;
   request.message = std::move(launch->request);
@@ -285,6 +305,8 @@ void Controller::OnChannelReadable(Slot& slot) {
       Deliver(slot, WorkerInput{WorkerEvent::kEntryRunning});
     } else if (got.message == wire::Message::kPong) {
       Deliver(slot, WorkerInput{WorkerEvent::kPong});
+    } else if (got.message == wire::Message::kReady) {
+      Deliver(slot, WorkerInput{WorkerEvent::kReady});
     }
   }
 }

@@ -11,17 +11,19 @@ namespace appkit::controller {
 using M = WorkerMachine;
 // clang-format off
 const M::Action M::kTable[kWorkerStateCount][kWorkerEventCount] = {
-    // Spawned, SpawnFailed, EntryRunning, Exited, Stop, RestartDue, KillDue, CheckDue, Pong
+    // Spawned, SpawnFailed, EntryRunning, Exited, Stop, RestartDue, KillDue, CheckDue, Pong,
+    // Ready, ReadyDue, WatchdogDue
     /* STARTING */ {&M::Launched, &M::Failed, &M::Running, &M::Ended, &M::BeginStop, &M::Ignore,
-                    &M::Ignore, &M::Ignore, &M::Ignore},
+                    &M::KillHung, &M::Ignore, &M::Ignore, &M::BecomeReady, &M::NotReady,
+                    &M::Watch},
     /* RUNNING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ended, &M::BeginStop, &M::Ignore,
-                    &M::Ignore, &M::Check, &M::Answered},
+                    &M::KillHung, &M::Check, &M::Answered, &M::Ignore, &M::Ignore, &M::Watch},
     /* WAITING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::StopWaiting, &M::Spawn,
-                    &M::Ignore, &M::Ignore, &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore},
     /* STOPPING */ {&M::Late, &M::Stopped, &M::Ignore, &M::Stopped, &M::Ignore, &M::Ignore,
-                    &M::Kill, &M::Ignore, &M::Ignore},
+                    &M::Kill, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore},
     /* EXITED   */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore,
-                    &M::Ignore, &M::Ignore, &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore},
 };
 // clang-format on
 
@@ -34,7 +36,8 @@ const char* WorkerStateName(WorkerState state) {
 const char* WorkerEventName(WorkerEvent event) {
   static const char* const kNames[kWorkerEventCount] = {"Spawned", "SpawnFailed", "EntryRunning",
                                                         "Exited",  "Stop",        "RestartDue",
-                                                        "KillDue", "CheckDue",    "Pong"};
+                                                        "KillDue", "CheckDue",    "Pong",
+                                                        "Ready",   "ReadyDue",    "WatchdogDue"};
   return kNames[static_cast<int>(event)];
 }
 
@@ -61,7 +64,61 @@ void WorkerMachine::Launched(const WorkerInput& input) {
   record_.start_time = effects_->Now();
   ping_outstanding_ = false;
   unresponsive_ = false;
+  record_.ready = false;
+  record_.error.clear();
   Log().info("worker {} launched (pid {}, entry {})", config_.name, input.pid, config_.entry);
+  if (config_.ready_timeout) {
+    effects_->SetTimer(config_.index, WorkerEffects::Timer::kReady,
+                       effects_->Now() + *config_.ready_timeout);
+  }
+  ArmWatchdog();
+}
+
+void WorkerMachine::ArmWatchdog() {
+  if (!config_.watchdog_timeout) return;
+  effects_->SetTimer(config_.index, WorkerEffects::Timer::kWatchdog,
+                     effects_->Now() + *config_.watchdog_timeout -
+                         effects_->SinceLastHeartbeat(config_.index));
+}
+
+void WorkerMachine::BecomeReady(const WorkerInput&) {
+  if (!config_.ready_timeout || record_.pid <= 0) return;
+  effects_->CancelTimer(config_.index, WorkerEffects::Timer::kReady);
+  record_.ready = true;
+  record_.state = WorkerState::kRunning;
+  Log().info("worker {} (pid {}) is ready", config_.name, record_.pid);
+}
+
+void WorkerMachine::NotReady(const WorkerInput&) {
+  if (!config_.ready_timeout || record_.pid <= 0) return;
+  record_.error = absl::StrCat("not ready within ", absl::FormatDuration(*config_.ready_timeout));
+  Log().error("worker {} (pid {}) {}; killed", config_.name, record_.pid, record_.error);
+  effects_->SignalWorker(config_.index, SIGKILL);
+}
+
+void WorkerMachine::Watch(const WorkerInput&) {
+  if (!config_.watchdog_timeout || record_.pid <= 0 || !record_.error.empty()) return;
+  const absl::Duration silent = effects_->SinceLastHeartbeat(config_.index);
+  if (silent < *config_.watchdog_timeout) {
+    ArmWatchdog();
+    return;
+  }
+  record_.error =
+      absl::StrCat("watchdog: no heartbeat for ", absl::FormatDuration(*config_.watchdog_timeout));
+  Log().error("worker {} (pid {}) hung ({}, silent {}); SIGABRT, SIGKILL in {}", config_.name,
+              record_.pid, record_.error,
+              absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1))),
+              absl::FormatDuration(kHungKillGrace));
+  effects_->SignalWorker(config_.index, SIGABRT);
+  effects_->SetTimer(config_.index, WorkerEffects::Timer::kKill,
+                     effects_->Now() + kHungKillGrace);
+}
+
+void WorkerMachine::KillHung(const WorkerInput&) {
+  if (record_.pid <= 0) return;
+  Log().warn("worker {} (pid {}) still running {} after SIGABRT; killed with SIGKILL",
+             config_.name, record_.pid, absl::FormatDuration(kHungKillGrace));
+  effects_->SignalWorker(config_.index, SIGKILL);
 }
 
 void WorkerMachine::Late(const WorkerInput& input) {
@@ -76,10 +133,22 @@ void WorkerMachine::Failed(const WorkerInput& input) {
   RestartOrEnd();
 }
 
-void WorkerMachine::Running(const WorkerInput&) { record_.state = WorkerState::kRunning; }
+void WorkerMachine::Running(const WorkerInput&) {
+  if (config_.ready_timeout) return;  // STARTING until NotifyReady
+  record_.ready = true;
+  record_.state = WorkerState::kRunning;
+}
 
 void WorkerMachine::RecordEnd(const ProcessExit& exit) {
-  WorkerRun run{record_.pid, record_.start_time, effects_->Now(), exit, exit.Describe()};
+  WorkerRun run{record_.pid, record_.start_time, effects_->Now(), exit, exit.Describe(),
+                record_.error};
+  record_.error.clear();
+  record_.ready = false;
+  if (config_.ready_timeout) effects_->CancelTimer(config_.index, WorkerEffects::Timer::kReady);
+  if (config_.watchdog_timeout) {
+    effects_->CancelTimer(config_.index, WorkerEffects::Timer::kWatchdog);
+    if (!record_.stopped) effects_->CancelTimer(config_.index, WorkerEffects::Timer::kKill);
+  }
   const bool restarts = !record_.stopped && config_.restart_interval.has_value();
   const std::string next =
       record_.stopped
@@ -89,7 +158,8 @@ void WorkerMachine::RecordEnd(const ProcessExit& exit) {
   if (record_.stopped) {
     Log().info("worker {} (pid {}) {}; {}", config_.name, run.pid, run.description, next);
   } else {
-    Log().warn("worker {} (pid {}) {}; {}", config_.name, run.pid, run.description, next);
+    Log().warn("worker {} (pid {}) {}{}; {}", config_.name, run.pid, run.description,
+               run.error.empty() ? "" : absl::StrCat(" (", run.error, ")"), next);
   }
   record_.history.push_back(std::move(run));
   if (record_.history.size() > kHistoryLength) record_.history.erase(record_.history.begin());
@@ -146,6 +216,10 @@ void WorkerMachine::Kill(const WorkerInput&) {
 }
 
 void WorkerMachine::Check(const WorkerInput&) {
+  if (config_.watchdog_timeout) {  // its heartbeats tell whether the entry is alive
+    effects_->CheckPidFile(config_.index);
+    return;
+  }
   if (ping_outstanding_ && !unresponsive_) {
     unresponsive_ = true;
     Log().warn("worker {} (pid {}) has not answered its control channel for {}: hung or stopped?",

@@ -6,23 +6,33 @@
 // channel bytes, timers and requests into WorkerInputs.
 //
 // clang-format off
-//   state \ event   | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue | CheckDue | Pong
-//   ----------------+----------+-------------+--------------+---------+-------------+------------+---------+----------+---------
-//   STARTING        | Launched | Failed      | Running      | Ended   | BeginStop   | -          | -       | -        | -
-//   RUNNING         | -        | -           | -            | Ended   | BeginStop   | -          | -       | Check    | Answered
-//   WAITING_RESTART | -        | -           | -            | -       | StopWaiting | Spawn      | -       | -        | -
-//   STOPPING        | Late     | Stopped     | -            | Stopped | -           | -          | Kill    | -        | -
-//   EXITED          | -        | -           | -            | -       | -           | -          | -       | -        | -
+//   state \ event   | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue  | CheckDue | Pong     | Ready       | ReadyDue | WatchdogDue
+//   ----------------+----------+-------------+--------------+---------+-------------+------------+----------+----------+----------+-------------+----------+------------
+//   STARTING        | Launched | Failed      | Running      | Ended   | BeginStop   | -          | KillHung | -        | -        | BecomeReady | NotReady | Watch
+//   RUNNING         | -        | -           | -            | Ended   | BeginStop   | -          | KillHung | Check    | Answered | -           | -        | Watch
+//   WAITING_RESTART | -        | -           | -            | -       | StopWaiting | Spawn      | -        | -        | -        | -           | -        | -
+//   STOPPING        | Late     | Stopped     | -            | Stopped | -           | -          | Kill     | -        | -        | -           | -        | -
+//   EXITED          | -        | -           | -            | -       | -           | -          | -        | -        | -        | -           | -        | -
 // clang-format on
 //
 //   Spawn:       ask for a worker process (the answer comes as Spawned or
 //                SpawnFailed) -> STARTING
-//   Launched:    record the new process
+//   Launched:    record the new process; arm the ready timer
+//                (ready_timeout) and the watchdog (watchdog_timeout) when set
 //   Late:        a process asked for before the stop: record it (it got the
 //                quit request on its channel already); SIGKILL if the kill
 //                time has passed
 //   Failed:      like Ended for a run that never began
-//   Running:     -> RUNNING (the worker loaded its entry)
+//   Running:     the worker loaded its entry: without a ready_timeout,
+//                ready -> RUNNING; with one it stays STARTING until ready
+//   BecomeReady: NotifyReady (with a ready_timeout): ready -> RUNNING
+//   NotReady:    the ready timer fired: error "not ready within T",
+//                SIGKILL to its group (Ended counts the failed run)
+//   Watch:       the watchdog timer fired: silent for watchdog_timeout ->
+//                error "watchdog: no heartbeat for T", SIGABRT to its
+//                group, kill timer at kHungKillGrace; else the timer again
+//                at its last beat + watchdog_timeout
+//   KillHung:    SIGKILL to the group of a hung worker after its SIGABRT
 //   Ended:       record the run; -> WAITING_TO_RESTART with the restart
 //                timer, or EXITED when stopped or without restart_interval
 //   BeginStop:   ask the worker to quit, kill timer at stop_timeout
@@ -30,9 +40,11 @@
 //   StopWaiting: cancel the restart timer -> EXITED
 //   Stopped:     record the run, cancel the kill timer -> EXITED
 //   Kill:        SIGKILL to the worker's process group
-//   Check:       (each check_interval) ping the worker on its channel; one
-//                that did not answer the previous ping is logged as hung;
-//                have its pid file written again if it was removed
+//   Check:       (each check_interval) have its pid file written again if
+//                it was removed; without a watchdog_timeout, also ping the
+//                worker on its channel, and log one that did not answer the
+//                previous ping as hung (a worker with a watchdog is judged
+//                by its entry's heartbeats instead: Watch)
 //   Answered:    the ping's answer; a worker logged as hung is logged again
 //                as answering
 //
@@ -65,8 +77,11 @@ enum class WorkerEvent : uint8_t {
   kKillDue,       // its kill timer fired (stop_timeout after the quit request)
   kCheckDue,      // the controller's check_interval timer fired
   kPong,          // the worker answered a ping on its channel
+  kReady,         // the worker's entry called NotifyReady()
+  kReadyDue,      // its ready timer fired (ready_timeout after the launch)
+  kWatchdogDue,   // its watchdog timer fired
 };
-inline constexpr int kWorkerEventCount = 9;
+inline constexpr int kWorkerEventCount = 12;
 
 const char* WorkerStateName(WorkerState state);  // "STARTING", ... (the wire names)
 const char* WorkerEventName(WorkerEvent event);
@@ -81,7 +96,7 @@ struct WorkerInput {
 // What a worker's machine asks of the controller; `index` names the worker.
 class WorkerEffects {
  public:
-  enum class Timer { kRestart, kKill };
+  enum class Timer { kRestart, kKill, kReady, kWatchdog };
   virtual ~WorkerEffects() = default;
   virtual absl::Time Now() = 0;
   // Starts a process for the worker; the answer comes back as kSpawned or
@@ -96,6 +111,9 @@ class WorkerEffects {
   virtual void Ping(int index) = 0;
   // Has the worker write its pid file again if someone removed it.
   virtual void CheckPidFile(int index) = 0;
+  // How long the worker's entry has been silent (its heartbeat slot;
+  // negative while it sleeps as asked).
+  virtual absl::Duration SinceLastHeartbeat(int index) = 0;
 };
 
 struct WorkerRun {
@@ -104,6 +122,7 @@ struct WorkerRun {
   absl::Time end_time = absl::InfinitePast();
   ProcessExit exit;
   std::string description;
+  std::string error;  // why the pool ended it: "not ready within 2s", "watchdog: ..."
 };
 
 // What the machine knows of one worker; ListWorkers and the debug file are
@@ -119,6 +138,8 @@ struct WorkerRecord {
   // Ended runs, oldest first (a vector: an empty deque costs ~600 bytes,
   // and a pool holds one per worker).
   std::vector<WorkerRun> history;
+  bool ready = false;         // the current process's entry runs and is ready
+  std::string error;          // of the current run, until it ends
 };
 
 class WorkerMachine {
@@ -130,7 +151,11 @@ class WorkerMachine {
     std::optional<absl::Duration> restart_interval;
     std::optional<absl::Duration> stop_timeout;
     absl::Duration check_interval = absl::Minutes(1);  // for messages
+    std::optional<absl::Duration> ready_timeout;       // SPEC §8; none: ready when it runs
+    std::optional<absl::Duration> watchdog_timeout;    // none: no watchdog
   };
+  // From a hung worker's SIGABRT to its SIGKILL: time for a core dump.
+  static constexpr absl::Duration kHungKillGrace = absl::Seconds(1);
   static constexpr size_t kHistoryLength = 20;
 
   WorkerMachine(Config config, WorkerEffects* effects);
@@ -164,6 +189,11 @@ class WorkerMachine {
   void Kill(const WorkerInput& input);
   void Check(const WorkerInput& input);
   void Answered(const WorkerInput& input);
+  void BecomeReady(const WorkerInput& input);
+  void NotReady(const WorkerInput& input);
+  void Watch(const WorkerInput& input);
+  void KillHung(const WorkerInput& input);
+  void ArmWatchdog();
 
   void RecordEnd(const ProcessExit& exit);
   void RestartOrEnd();

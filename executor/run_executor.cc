@@ -14,6 +14,7 @@
 #include "common/process/fork_server.h"
 #include "common/process/orphan_cleanup.h"
 #include "common/process/pid_file.h"
+#include "common/runtime/supervision.h"
 #include "controller/control_plane.h"
 #include "proto/wire.h"
 #include "spdlog/spdlog.h"
@@ -61,8 +62,17 @@ void CleanUpAfterGuardian(OrphanCleanup& orphans, const std::vector<std::string>
 }  // namespace
 
 int RunExecutor(const v1::ExecutorLaunch& launch) {
-  // The readiness pipe: never for user programs.
+  // The readiness pipe and the heartbeat table: never for user programs.
   fcntl(wire::kExecutorReadyFd, F_SETFD, FD_CLOEXEC);
+  if (launch.watchdog()) {
+    // Before the module loads: its loading counts as the entry's time.
+    absl::Status attached = internal::AttachHeartbeat(wire::kExecutorHeartbeatFd, 0);
+    close(wire::kExecutorHeartbeatFd);
+    if (!attached.ok()) {
+      fprintf(stderr, "executor: %s\n", std::string(attached.message()).c_str());
+      return 1;
+    }
+  }
   // The entry sees the fd limit StartDaemon's caller had.
   RestoreFdSoftLimit(launch.user_fd_limit());
   internal::HostConfig host;
@@ -92,7 +102,11 @@ int RunExecutor(const v1::ExecutorLaunch& launch) {
   }
   const char running = static_cast<char>(wire::Message::kEntryRunning);
   (void)!write(wire::kExecutorReadyFd, &running, 1);
-  close(wire::kExecutorReadyFd);
+  if (launch.notify_ready()) {
+    internal::SetReadyChannel(wire::kExecutorReadyFd, static_cast<char>(wire::Message::kReady));
+  } else {
+    close(wire::kExecutorReadyFd);
+  }
   Args args(launch.daemon_args());
   int code = internal::RunEntry(*entry, args, launch.daemon_entry());
   Log().info("entry {} {}", launch.daemon_entry(),

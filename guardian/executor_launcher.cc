@@ -42,6 +42,8 @@ v1::ExecutorLaunch ExecutorLaunchFor(const v1::DaemonLaunch& launch, pid_t guard
   executor.set_stdout_filename(launch.stdout_filename());
   executor.set_stderr_filename(launch.stderr_filename());
   executor.set_user_fd_limit(launch.user_fd_limit());
+  executor.set_notify_ready(launch.has_ready_timeout());
+  executor.set_watchdog(launch.has_watchdog_timeout());
   return executor;
 }
 
@@ -56,7 +58,8 @@ ExecutorLauncher::ExecutorLauncher(EventLoop* loop, const v1::DaemonLaunch& laun
       server_args_(ExecutorServerArgs(launch)),
       request_(ExecutorLaunchFor(launch, getpid()).SerializeAsString()),
       callbacks_(std::move(callbacks)),
-      server_(std::move(server)) {}
+      server_(std::move(server)),
+      notify_ready_(launch.has_ready_timeout()) {}
 
 ExecutorLauncher::~ExecutorLauncher() {
   StopWatchingServer();
@@ -108,9 +111,12 @@ void ExecutorLauncher::Attempt() {
   }
   pending_ready_.reset(ends[0]);
   UniqueFd ready_write(ends[1]);  // sent with the request; ours closes here
+  std::vector<std::pair<int, int>> fds = {
+      {1, 1}, {2, 2}, {ready_write.get(), wire::kExecutorReadyFd}};
+  if (heartbeat_fd_ >= 0) fds.emplace_back(heartbeat_fd_, wire::kExecutorHeartbeatFd);
   server_->Submit(
-      request_, {{1, 1}, {2, 2}, {ready_write.get(), wire::kExecutorReadyFd}}, cgroup_fd_,
-      [this](absl::StatusOr<pid_t> pid) { Answered(std::move(pid)); }, kForkTimeout);
+      request_, fds, cgroup_fd_, [this](absl::StatusOr<pid_t> pid) { Answered(std::move(pid)); },
+      kForkTimeout);
   Rearm();
 }
 
@@ -158,21 +164,25 @@ void ExecutorLauncher::OnReady() {
   char byte = 0;
   const ssize_t n = read(ready_.get(), &byte, 1);
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
-  loop_->Unwatch(ready_.get());
-  ready_.reset();
-  // EOF: it died while loading; its exit tells the rest.
+  const bool more = n == 1 && notify_ready_ && byte != static_cast<char>(wire::Message::kReady);
+  if (!more) {
+    loop_->Unwatch(ready_.get());
+    ready_.reset();
+  }
+  // EOF: it died while loading (or exits); its exit tells the rest.
   if (n == 1 && byte == static_cast<char>(wire::Message::kEntryRunning)) {
     entry_ran_ = true;
     callbacks_.entry_running();
+  } else if (n == 1 && byte == static_cast<char>(wire::Message::kReady)) {
+    if (callbacks_.ready) callbacks_.ready();
   }
 }
 
 bool ExecutorLauncher::TakeEntryRan() {
   if (ready_) {
     char byte = 0;
-    if (read(ready_.get(), &byte, 1) == 1 &&
-        byte == static_cast<char>(wire::Message::kEntryRunning)) {
-      entry_ran_ = true;
+    while (read(ready_.get(), &byte, 1) == 1) {
+      if (byte == static_cast<char>(wire::Message::kEntryRunning)) entry_ran_ = true;
     }
     loop_->Unwatch(ready_.get());
     ready_.reset();

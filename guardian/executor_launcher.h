@@ -12,8 +12,11 @@
 // ExecutorLaunch of ExecutorLaunchFor as its request, stdout and stderr as
 // the guardian has them now (SIGHUP may have reopened them), and a pipe as
 // fd wire::kExecutorReadyFd, on which it writes wire::Message::kEntryRunning
-// once the module is loaded and the entry is called: `entry_running()`.
-// An executor that dies first closes the pipe without it.
+// once the module is loaded and the entry is called: `entry_running()`;
+// with a ready_timeout, the pipe stays open for wire::Message::kReady
+// (NotifyReady): `ready()`. An executor that dies first closes the pipe
+// without them. With a watchdog_timeout, the heartbeat table's memfd
+// (SetHeartbeatFd) is its wire::kExecutorHeartbeatFd.
 //
 // Not thread-safe: the loop's thread only. Callbacks may run from within
 // Launch (a fork server that cannot start), or later from the loop.
@@ -52,6 +55,7 @@ class ExecutorLauncher {
     std::function<void(pid_t pid, const std::optional<ProcessExit>& gone)> spawned;
     std::function<void(const std::string& why)> failed;
     std::function<void()> entry_running;
+    std::function<void()> ready;  // NotifyReady (only with DaemonLaunch.ready_timeout)
   };
 
   // `server`: the fork server StartDaemon started, or nullptr. `loop`
@@ -59,6 +63,10 @@ class ExecutorLauncher {
   ExecutorLauncher(EventLoop* loop, const v1::DaemonLaunch& launch,
                    std::unique_ptr<ForkServer> server, Callbacks callbacks);
   ~ExecutorLauncher();
+
+  // The watchdog's heartbeat table, handed to every executor as
+  // wire::kExecutorHeartbeatFd (-1: none). Before the first Launch.
+  void SetHeartbeatFd(int fd) { heartbeat_fd_ = fd; }
 
   // Starts a fork server unless one was adopted.
   absl::Status Prepare();
@@ -115,6 +123,8 @@ class ExecutorLauncher {
   // The current executor's readiness pipe.
   UniqueFd ready_;
   bool entry_ran_ = false;
+  const bool notify_ready_;  // the pipe stays open after kEntryRunning, for kReady
+  int heartbeat_fd_ = -1;
 };
 
 }  // namespace appkit::guardian

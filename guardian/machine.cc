@@ -10,19 +10,26 @@ namespace appkit::guardian {
 // The whole design: read it with the table in machine.h.
 // clang-format off
 const Machine::Action Machine::kTable[kStateCount][kEventCount] = {
-    // Spawned, SpawnFailed, EntryRunning, ExecutorExited, Cleared, Quit, RestartDue, KillDue
+    // Spawned, SpawnFailed, EntryRunning, ExecutorExited, Cleared, Quit, RestartDue, KillDue,
+    // Ready, ReadyDue, WatchdogDue
     /* CLEANING */ {&Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ignore,
-                    &Machine::Cleaned, &Machine::QuitCleaning, &Machine::Ignore, &Machine::Ignore},
+                    &Machine::Cleaned, &Machine::QuitCleaning, &Machine::Ignore, &Machine::Ignore,
+                    &Machine::Ignore, &Machine::Ignore, &Machine::Ignore},
     /* STARTING */ {&Machine::Launched, &Machine::Failed, &Machine::Running, &Machine::Ended,
-                    &Machine::Ignore, &Machine::BeginStop, &Machine::Ignore, &Machine::Ignore},
+                    &Machine::Ignore, &Machine::BeginStop, &Machine::Ignore, &Machine::KillHung,
+                    &Machine::BecomeReady, &Machine::NotReady, &Machine::Watch},
     /* RUNNING  */ {&Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ended,
-                    &Machine::Ignore, &Machine::BeginStop, &Machine::Ignore, &Machine::Ignore},
+                    &Machine::Ignore, &Machine::BeginStop, &Machine::Ignore, &Machine::KillHung,
+                    &Machine::Ignore, &Machine::Ignore, &Machine::Watch},
     /* WAITING  */ {&Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ignore,
-                    &Machine::Ignore, &Machine::QuitWaiting, &Machine::Spawn, &Machine::Ignore},
+                    &Machine::Ignore, &Machine::QuitWaiting, &Machine::Spawn, &Machine::Ignore,
+                    &Machine::Ignore, &Machine::Ignore, &Machine::Ignore},
     /* STOPPING */ {&Machine::Late, &Machine::Stopped, &Machine::Ignore, &Machine::Stopped,
-                    &Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Kill},
+                    &Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Kill,
+                    &Machine::Ignore, &Machine::Ignore, &Machine::Ignore},
     /* EXITED   */ {&Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ignore,
-                    &Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ignore},
+                    &Machine::Ignore, &Machine::Ignore, &Machine::Ignore, &Machine::Ignore,
+                    &Machine::Ignore, &Machine::Ignore, &Machine::Ignore},
 };
 // clang-format on
 
@@ -35,7 +42,9 @@ const char* StateName(State state) {
 const char* EventName(Event event) {
   static const char* const kNames[kEventCount] = {"Spawned",        "SpawnFailed", "EntryRunning",
                                                   "ExecutorExited", "Cleared",     "Quit",
-                                                  "RestartDue",     "KillDue"};
+                                                  "RestartDue",     "KillDue",
+                                                  "Ready",          "ReadyDue",
+                                                  "WatchdogDue"};
   return kNames[static_cast<int>(event)];
 }
 
@@ -80,7 +89,19 @@ void Machine::AskForExecutor() {
 void Machine::Launched(const Input& input) {
   record_.executor = Run{input.pid, effects_->Now(), std::nullopt, {}, "running"};
   record_.executor_running = true;
+  record_.ready = false;
   Log().info("executor {} started for entry {}", input.pid, config_.entry);
+  if (config_.ready_timeout) {
+    effects_->SetTimer(Effects::Timer::kReady, effects_->Now() + *config_.ready_timeout);
+  }
+  ArmWatchdog();
+}
+
+void Machine::ArmWatchdog() {
+  if (!config_.watchdog_timeout) return;
+  // Saturates for a beat far ahead (an entry asleep for a long time).
+  const absl::Duration silent = effects_->SinceLastHeartbeat();
+  effects_->SetTimer(Effects::Timer::kWatchdog, effects_->Now() + *config_.watchdog_timeout - silent);
 }
 
 void Machine::Late(const Input& input) {
@@ -105,8 +126,57 @@ void Machine::Failed(const Input& input) {
 }
 
 void Machine::Running(const Input&) {
+  if (config_.ready_timeout) {
+    Log().info("executor {} is running entry {}; ready within {}?", record_.executor.pid,
+               config_.entry, absl::FormatDuration(*config_.ready_timeout));
+    return;
+  }
   record_.state = State::kRunning;
+  record_.ready = true;
   Log().info("executor {} is running entry {}", record_.executor.pid, config_.entry);
+}
+
+void Machine::BecomeReady(const Input&) {
+  if (!config_.ready_timeout || !record_.executor_running) return;
+  effects_->CancelTimer(Effects::Timer::kReady);
+  record_.state = State::kRunning;
+  record_.ready = true;
+  Log().info("executor {}: entry {} is ready", record_.executor.pid, config_.entry);
+}
+
+void Machine::NotReady(const Input&) {
+  if (!config_.ready_timeout || !record_.executor_running) return;
+  record_.executor.error =
+      absl::StrCat("not ready within ", absl::FormatDuration(*config_.ready_timeout));
+  Log().error("executor {}: entry {} {}; killed", record_.executor.pid, config_.entry,
+              record_.executor.error);
+  effects_->SignalExecutor(SIGKILL);
+}
+
+void Machine::Watch(const Input&) {
+  if (!config_.watchdog_timeout || !record_.executor_running || !record_.executor.error.empty()) {
+    return;
+  }
+  const absl::Duration silent = effects_->SinceLastHeartbeat();
+  if (silent < *config_.watchdog_timeout) {
+    ArmWatchdog();
+    return;
+  }
+  record_.executor.error =
+      absl::StrCat("watchdog: no heartbeat for ", absl::FormatDuration(*config_.watchdog_timeout));
+  Log().error("executor {}: entry {} hung ({}, silent {}); SIGABRT, SIGKILL in {}",
+              record_.executor.pid, config_.entry, record_.executor.error,
+              absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1))),
+              absl::FormatDuration(kHungKillGrace));
+  effects_->SignalExecutor(SIGABRT);
+  effects_->SetTimer(Effects::Timer::kKill, effects_->Now() + kHungKillGrace);
+}
+
+void Machine::KillHung(const Input&) {
+  if (!record_.executor_running) return;
+  Log().warn("executor {} still running {} after SIGABRT; killed with SIGKILL",
+             record_.executor.pid, absl::FormatDuration(kHungKillGrace));
+  effects_->SignalExecutor(SIGKILL);
 }
 
 void Machine::EndRun(const ProcessExit& exit, const std::string& description) {
@@ -115,6 +185,12 @@ void Machine::EndRun(const ProcessExit& exit, const std::string& description) {
   run.exit = exit;
   run.description = description;
   record_.executor_running = false;
+  record_.ready = false;
+  if (config_.ready_timeout) effects_->CancelTimer(Effects::Timer::kReady);
+  if (config_.watchdog_timeout) {
+    effects_->CancelTimer(Effects::Timer::kWatchdog);
+    effects_->CancelTimer(Effects::Timer::kKill);  // a hung one's SIGKILL
+  }
   record_.history.push_back(run);
   if (record_.history.size() > kHistoryLength) record_.history.pop_front();
 }

@@ -7,14 +7,14 @@
 // The table (docs/architecture.md has the why of each cell):
 //
 // clang-format off
-//   state \ event     | Spawned  | SpawnFailed | EntryRunning | ExecutorExited | Cleared | Quit         | RestartDue | KillDue
-//   ------------------+----------+-------------+--------------+----------------+---------+--------------+------------+--------
-//   CLEANING_UP       | -        | -           | -            | -              | Cleaned | QuitCleaning | -          | -
-//   STARTING          | Launched | Failed      | Running      | Ended          | -       | BeginStop    | -          | -
-//   RUNNING           | -        | -           | -            | Ended          | -       | BeginStop    | -          | -
-//   WAITING_TO_RESTART| -        | -           | -            | -              | -       | QuitWaiting  | Spawn      | -
-//   STOPPING          | Late     | Stopped     | -            | Stopped        | -       | -            | -          | Kill
-//   EXITED            | -        | -           | -            | -              | -       | -            | -          | -
+//   state \ event     | Spawned  | SpawnFailed | EntryRunning | ExecutorExited | Cleared | Quit         | RestartDue | KillDue | Ready      | ReadyDue | WatchdogDue
+//   ------------------+----------+-------------+--------------+----------------+---------+--------------+------------+---------+------------+----------+------------
+//   CLEANING_UP       | -        | -           | -            | -              | Cleaned | QuitCleaning | -          | -       | -          | -        | -
+//   STARTING          | Launched | Failed      | Running      | Ended          | -       | BeginStop    | -          | KillHung| BecomeReady| NotReady | Watch
+//   RUNNING           | -        | -           | -            | Ended          | -       | BeginStop    | -          | KillHung| -          | -        | Watch
+//   WAITING_TO_RESTART| -        | -           | -            | -              | -       | QuitWaiting  | Spawn      | -       | -          | -        | -
+//   STOPPING          | Late     | Stopped     | -            | Stopped        | -       | -            | -          | Kill    | -          | -        | -
+//   EXITED            | -        | -           | -            | -              | -       | -            | -          | -       | -          | -        | -
 // clang-format on
 //
 //   Start:        (the first state) ask for the daemon's leftovers to be
@@ -26,13 +26,26 @@
 //   QuitCleaning: -> EXITED (no executor runs)
 //   Spawn:        a restart (restart_count + 1): ask for an executor (the
 //                 answer comes as Spawned or SpawnFailed) -> STARTING
-//   Launched:     record the new run
+//   Launched:     record the new run; arm the ready timer (ready_timeout)
+//                 and the watchdog (watchdog_timeout) when set
 //   Late:         an executor asked for before the quit: record it and send
 //                 it SIGTERM (SIGKILL if the kill time has passed)
 //   Failed:       like a run that failed at once, though nothing ran (no
 //                 leftovers): -> WAITING_TO_RESTART with the restart timer
 //                 when restart_interval is set, else EXITED
-//   Running:      -> RUNNING
+//   Running:      without a ready_timeout: ready -> RUNNING; with one, the
+//                 entry runs and STARTING lasts until it is ready
+//   BecomeReady:  NotifyReady came (with a ready_timeout): cancel the ready
+//                 timer, ready -> RUNNING
+//   NotReady:     the ready timer fired: the run's error is "not ready
+//                 within T"; SIGKILL to the executor's group (its exit,
+//                 Ended, counts it as a failed run)
+//   Watch:        the watchdog timer fired: silent for watchdog_timeout
+//                 (Effects::SinceLastHeartbeat) -> the run's error is
+//                 "watchdog: no heartbeat for T", SIGABRT to the group (a
+//                 core dump where enabled), kill timer at kHungKillGrace;
+//                 else the timer again at the last beat + watchdog_timeout
+//   KillHung:     SIGKILL to the group of a hung executor after its SIGABRT
 //   Ended:        exit 0 -> EXITED; a failure -> CLEANING_UP, restart_at =
 //                 exit + restart_interval, when restart_interval is set
 //                 (the next executor never starts before what this one
@@ -81,9 +94,13 @@ enum class Event : uint8_t {
   kCleared,         // what the daemon's processes left is gone
   kQuit,            // SIGTERM, SIGINT or RequestQuit (detail: who asked)
   kRestartDue,      // the restart timer fired
-  kKillDue,         // the kill timer fired (stop_timeout after SIGTERM)
+  kKillDue,         // the kill timer fired (stop_timeout after SIGTERM, or the
+                    // grace after a hung executor's SIGABRT)
+  kReady,           // the entry called NotifyReady()
+  kReadyDue,        // the ready timer fired (ready_timeout after the launch)
+  kWatchdogDue,     // the watchdog timer fired
 };
-inline constexpr int kEventCount = 8;
+inline constexpr int kEventCount = 11;
 
 const char* StateName(State state);  // "CLEANING_UP", "STARTING", ...
 const char* EventName(Event event);
@@ -99,7 +116,7 @@ struct Input {
 // What the machine asks of the world.
 class Effects {
  public:
-  enum class Timer { kRestart, kKill };
+  enum class Timer { kRestart, kKill, kReady, kWatchdog };
   virtual ~Effects() = default;
   virtual absl::Time Now() = 0;
   // Starts an executor; the answer comes back as kSpawned or kSpawnFailed
@@ -113,6 +130,9 @@ class Effects {
   virtual void ClearLeftovers() = 0;
   virtual void SetTimer(Timer timer, absl::Time at) = 0;
   virtual void CancelTimer(Timer timer) = 0;
+  // How long the current executor's entry has been silent (the watchdog's
+  // heartbeat slot; negative while it sleeps as asked).
+  virtual absl::Duration SinceLastHeartbeat() = 0;
   // EXITED was reached: the guardian winds down.
   virtual void Finished() = 0;
 };
@@ -124,6 +144,7 @@ struct Run {
   std::optional<absl::Time> end_time;
   ProcessExit exit;
   std::string description;  // "running", "exited with code 1", ...
+  std::string error;        // why appkit ended it: "not ready within 2s", "watchdog: ..."
 };
 
 // What the machine knows; the status RPC is a view of it.
@@ -136,6 +157,7 @@ struct Record {
   std::optional<absl::Time> restart_at;  // set from a failed run to the spawn
   std::optional<absl::Time> kill_at;
   std::string quit_reason;
+  bool ready = false;  // the current executor's entry runs and is ready
 };
 
 class Machine {
@@ -144,7 +166,11 @@ class Machine {
     std::string entry;  // the daemon entry, for messages
     std::optional<absl::Duration> restart_interval;
     std::optional<absl::Duration> stop_timeout;
+    std::optional<absl::Duration> ready_timeout;     // SPEC §8; none: ready when it runs
+    std::optional<absl::Duration> watchdog_timeout;  // none: no watchdog
   };
+  // From a hung executor's SIGABRT to its SIGKILL: time for a core dump.
+  static constexpr absl::Duration kHungKillGrace = absl::Seconds(1);
   static constexpr size_t kHistoryLength = 20;
 
   Machine(Config config, Effects* effects);
@@ -174,8 +200,13 @@ class Machine {
   void QuitWaiting(const Input& input);
   void Stopped(const Input& input);
   void Kill(const Input& input);
+  void BecomeReady(const Input& input);
+  void NotReady(const Input& input);
+  void Watch(const Input& input);
+  void KillHung(const Input& input);
 
   void AskForExecutor();
+  void ArmWatchdog();
   void EndRun(const ProcessExit& exit, const std::string& description);
   void Exit(const std::string& reason);
 

@@ -13,6 +13,7 @@ void SetRun(const Run& run, v1::ProcessRun* out) {
     out->set_exitcode(run.exit.exitcode());
   }
   out->set_description(run.description);
+  out->set_error(run.error);
 }
 
 }  // namespace
@@ -46,6 +47,7 @@ v1::GuardianStatus StatusView(const Record& record, const StatusFacts& facts) {
   status.set_control_socket(facts.guardian_socket);
   if (record.executor.pid != 0) SetRun(record.executor, status.mutable_executor());
   status.set_executor_running(record.executor_running);
+  status.set_ready(record.ready);
   status.set_restart_count(record.restart_count);
   for (const Run& run : record.history) SetRun(run, status.add_history());
   if (facts.restart_interval) {

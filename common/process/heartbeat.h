@@ -10,7 +10,9 @@
 //
 // Slots are cache-line sized (no false sharing between workers). The
 // supervisor writes a slot only before the child starts (Reset).
-// Thread-safe: a slot's beat is one atomic.
+// Thread-safe: a slot's beat is one atomic. The child's side (attach, beat)
+// is the runtime's (common/runtime/supervision.h: internal::AttachHeartbeat),
+// since modules call Heartbeat() in the host binary's copy.
 #ifndef APPKIT_COMMON_HEARTBEAT_H_
 #define APPKIT_COMMON_HEARTBEAT_H_
 
@@ -55,16 +57,6 @@ class HeartbeatTable {
   int slots_;
 };
 
-namespace internal {
-
-// In the child: beats go to `slot` of the table on `fd` (mapped here; the
-// fd may be closed afterwards). Until attached, Heartbeat() does nothing.
-absl::Status AttachHeartbeat(int fd, int slot);
-
-// The beat itself (appkit::Heartbeat() in the public API).
-void BeatHeart();
-
-}  // namespace internal
 }  // namespace appkit
 
 #endif  // APPKIT_COMMON_HEARTBEAT_H_

@@ -2,6 +2,7 @@
 // shared memory; beats cost no syscall (the benchmark in bench/ prints the
 // time; here, a child that beats and one that does not).
 #include "common/process/heartbeat.h"
+#include "common/runtime/supervision.h"
 
 #include <signal.h>
 #include <sys/wait.h>

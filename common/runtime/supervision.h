@@ -10,8 +10,11 @@
 #ifndef APPKIT_COMMON_RUNTIME_SUPERVISION_H_
 #define APPKIT_COMMON_RUNTIME_SUPERVISION_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace appkit {
@@ -36,6 +39,35 @@ void NotifyReady();
 // process is killed and restarted.
 void Heartbeat();
 
+namespace internal {
+
+// The host's side (executor, worker), before the entry runs.
+
+// NotifyReady() sends `message` once on `fd` (a pipe or a socket to the
+// supervisor, kept open for the process's life). Without a channel it does
+// nothing.
+void SetReadyChannel(int fd, char message);
+
+// Beats go to `slot` of the heartbeat table on `fd` (common/process/
+// heartbeat.h; mapped here, the fd may be closed afterwards). Until
+// attached, Heartbeat() does nothing.
+absl::Status AttachHeartbeat(int fd, int slot);
+
+// The beat itself: CLOCK_MONOTONIC nanoseconds into the slot (a vDSO
+// clock read and a relaxed store).
+void BeatHeart();
+
+// "Alive until `monotonic_nanos`" (Sleep: a thread asleep as asked is not
+// hung; the supervisor's timer then fires after the sleep ends).
+void BeatHeartUntil(int64_t monotonic_nanos);
+
+// CLOCK_MONOTONIC now, as nanoseconds (vDSO: no syscall).
+int64_t MonotonicNanos();
+
+// A slot of the table: one cache line, so that children never share one.
+inline constexpr size_t kHeartbeatSlotBytes = 64;
+
+}  // namespace internal
 }  // namespace appkit
 
 #endif  // APPKIT_COMMON_RUNTIME_SUPERVISION_H_
