@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/errno_status.h"
@@ -17,6 +19,7 @@
 #include "common/process/pidfd.h"
 #include "common/process/spawn.h"
 #include "common/runtime/quit.h"
+#include "common/runtime/supervision.h"
 #include "controller/worker_channel.h"
 #include "controller/worker_launch.h"
 
@@ -94,6 +97,15 @@ absl::Status Controller::Run() {
     QuitAll("quit requested");
   }));
   loop_.SetWakeHandler([this] { OnWake(); });
+  // The pool's loop runs on the entry's thread: waiting for its events is
+  // alive, as Sleep() is (a daemon entry that runs a pool under a
+  // watchdog_timeout is not hung while its pool idles).
+  loop_.SetWaitHooks(
+      [](absl::Duration wait) {
+        const absl::Duration capped = std::min(wait, absl::Hours(24 * 365));
+        internal::BeatHeartUntil(internal::MonotonicNanos() + absl::ToInt64Nanoseconds(capped));
+      },
+      [] { internal::BeatHeart(); });
   reaper_.SetOnIdle([this] { MaybeFinish(); });
   // SIGHUP (logrotate) reached this process: the host's thread posts it
   // here, and the loop passes it on to every worker.

@@ -321,7 +321,8 @@ TEST(WorkerMachineTest, NotReadyInTimeIsKilledAndRestartedWithItsError) {
   machine.Handle(Of(WorkerEvent::kReadyDue));
   EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 7 9"});
   WorkerInput killed{WorkerEvent::kExited};
-  killed.exit.signal = SIGKILL;
+  killed.exit.signaled = true;
+  killed.exit.code = SIGKILL;
   machine.Handle(killed);
   EXPECT_EQ(machine.state(), WorkerState::kWaitingToRestart);
   ASSERT_EQ(machine.record().history.size(), 1u);
@@ -352,7 +353,8 @@ TEST(WorkerMachineTest, TheWatchdogReplacesThePingAndAbortsASilentWorker) {
   EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 7 9"});
   effects.calls.clear();
   WorkerInput killed{WorkerEvent::kExited};
-  killed.exit.signal = SIGKILL;
+  killed.exit.signaled = true;
+  killed.exit.code = SIGKILL;
   machine.Handle(killed);
   EXPECT_EQ(machine.record().history.back().error, "watchdog: no heartbeat for 200ms");
   EXPECT_EQ(effects.calls, (std::vector<std::string>{"cancel 7 ready", "cancel 7 watchdog",

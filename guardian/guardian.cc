@@ -333,7 +333,7 @@ void Guardian::AfterInputs() {
                       record.state == State::kExited;
   if (!failed || !wait_ready_error_.empty()) return;
   if (!record.history.empty()) {
-    const Run& run = record.history.back();
+    const guardian::Run& run = record.history.back();
     wait_ready_error_ = absl::StrCat("entry ", launch_.daemon_entry(), " failed before it was ready: ",
                                      run.error.empty() ? run.description : run.error);
   } else {

@@ -454,7 +454,8 @@ TEST(GuardianMachineTest, NotReadyInTimeIsKilledAndCountedAsAFailedRun) {
   EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 9"});
   EXPECT_EQ(machine.record().executor.error, "not ready within 2s");
   Input killed{Event::kExecutorExited};
-  killed.exit.signal = SIGKILL;
+  killed.exit.signaled = true;
+  killed.exit.code = SIGKILL;
   killed.entry_ran = true;
   effects.now += absl::Milliseconds(5);
   machine.Handle(killed);
@@ -498,7 +499,8 @@ TEST(GuardianMachineTest, TheWatchdogRearmsAtTheLastBeatAndAbortsASilentEntry) {
   EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 9"});
   effects.calls.clear();
   Input aborted{Event::kExecutorExited};
-  aborted.exit.signal = SIGKILL;
+  aborted.exit.signaled = true;
+  aborted.exit.code = SIGKILL;
   aborted.entry_ran = true;
   machine.Handle(aborted);
   EXPECT_EQ(machine.record().history.back().error, "watchdog: no heartbeat for 200ms");

@@ -1,12 +1,11 @@
 #include "common/runtime/supervision.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <string.h>
 
 #include <atomic>
 #include <string>
