@@ -251,7 +251,7 @@ TEST_F(SupervisionTest, AHungEntryIsKilledAndRestartedWhileASideThreadIsBusy) {
 }
 
 TEST_F(SupervisionTest, ABusyEntryThatBeatsIsNotKilled) {
-  options_.watchdog_timeout = absl::Milliseconds(200);
+  options_.watchdog_timeout = absl::Milliseconds(300);
   options_.restart_interval = absl::Milliseconds(100);
   options_.daemon_args.Set("busy_ms", 1500);
   DaemonStartResult result = Start(Module() + ":busy_beating");

@@ -47,9 +47,11 @@ bool QuitRequested() {
 
 namespace {
 
+// Not QuitRequested(): its beat would say "alive now" over Sleep's "alive
+// until the deadline".
 void SleepUntil(absl::Time deadline) {
   pollfd pfd = {internal::QuitFd(), POLLIN, 0};
-  while (!QuitRequested()) {
+  while (!State().quit.load(std::memory_order_acquire)) {
     absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return;
     timespec timeout = absl::ToTimespec(left);
