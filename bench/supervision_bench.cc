@@ -120,7 +120,9 @@ int main() {
     }
     context.TryCancel();
     for (const Mark& mark : ReadMarks(events)) {
-      if (mark.event == "ready" && seen > 0) ready_ns.push_back(static_cast<double>(seen - mark.ns));
+      if (mark.event == "ready" && seen > 0) {
+        ready_ns.push_back(static_cast<double>(seen - mark.ns));
+      }
     }
     kill(*result.pid, SIGTERM);
     WaitExit(*result.pid, 10000);

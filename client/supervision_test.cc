@@ -225,8 +225,7 @@ TEST_F(SupervisionTest, OptionsOutOfRangeAreRefusedByName) {
   options_.watchdog_timeout = -absl::Seconds(1);
   result = Start(Module() + ":ready_after");
   EXPECT_EQ(result.status, DaemonRunStatus::kLaunchFailed);
-  EXPECT_NE(result.error.find("DaemonOptions.watchdog_timeout"), std::string::npos)
-      << result.error;
+  EXPECT_NE(result.error.find("DaemonOptions.watchdog_timeout"), std::string::npos) << result.error;
   EXPECT_FALSE(FileExists(options_.pid_filename));
 }
 

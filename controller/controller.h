@@ -98,7 +98,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
     UniqueFd pidfd;
     UniqueFd channel;  // our end, made with the fork request
     bool channel_watched = false;
-    bool quit_asked = false;                // a fork not sent yet is not sent any more
+    bool quit_asked = false;                      // a fork not sent yet is not sent any more
     EventLoop::TimerId timers[4] = {0, 0, 0, 0};  // by WorkerEffects::Timer
   };
 
@@ -139,7 +139,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   bool quitting_ = false;
   EventLoop::TimerId check_timer_ = 0;
   std::unique_ptr<HeartbeatTable> heartbeats_;  // a slot per worker, when one has a watchdog
-  std::unique_ptr<WorkerCgroups> cgroups_;  // null without; outlives batch_
+  std::unique_ptr<WorkerCgroups> cgroups_;      // null without; outlives batch_
   std::unique_ptr<ForkBatch> batch_;
   std::unique_ptr<DebugFile> debug_file_;
   std::unique_ptr<ControlSocket> control_socket_;

@@ -24,7 +24,7 @@ struct PreparedLaunch {
   std::string request;  // a serialized v1::WorkerLaunch
   StdioFiles stdio;
   WorkerChannel channel;
-  UniqueFd cgroup;  // invalid: the fork server's own cgroup
+  UniqueFd cgroup;        // invalid: the fork server's own cgroup
   int heartbeat_fd = -1;  // the pool's heartbeat table (not owned), with a watchdog
 
   // {fd here, fd in the worker}, for ForkServer::Submit.

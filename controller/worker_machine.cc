@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/base/log.h"
 
@@ -34,10 +36,9 @@ const char* WorkerStateName(WorkerState state) {
 }
 
 const char* WorkerEventName(WorkerEvent event) {
-  static const char* const kNames[kWorkerEventCount] = {"Spawned", "SpawnFailed", "EntryRunning",
-                                                        "Exited",  "Stop",        "RestartDue",
-                                                        "KillDue", "CheckDue",    "Pong",
-                                                        "Ready",   "ReadyDue",    "WatchdogDue"};
+  static const char* const kNames[kWorkerEventCount] = {
+      "Spawned", "SpawnFailed", "EntryRunning", "Exited", "Stop",     "RestartDue",
+      "KillDue", "CheckDue",    "Pong",         "Ready",  "ReadyDue", "WatchdogDue"};
   return kNames[static_cast<int>(event)];
 }
 
@@ -76,9 +77,11 @@ void WorkerMachine::Launched(const WorkerInput& input) {
 
 void WorkerMachine::ArmWatchdog() {
   if (!config_.watchdog_timeout) return;
+  // At least kWatchdogRecheck ahead (the beat clock ticks every few ms).
+  const absl::Duration left =
+      *config_.watchdog_timeout - effects_->SinceLastHeartbeat(config_.index);
   effects_->SetTimer(config_.index, WorkerEffects::Timer::kWatchdog,
-                     effects_->Now() + *config_.watchdog_timeout -
-                         effects_->SinceLastHeartbeat(config_.index));
+                     effects_->Now() + std::max(left, kWatchdogRecheck));
 }
 
 void WorkerMachine::BecomeReady(const WorkerInput&) {
@@ -110,14 +113,13 @@ void WorkerMachine::Watch(const WorkerInput&) {
               absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1))),
               absl::FormatDuration(kHungKillGrace));
   effects_->SignalWorker(config_.index, SIGABRT);
-  effects_->SetTimer(config_.index, WorkerEffects::Timer::kKill,
-                     effects_->Now() + kHungKillGrace);
+  effects_->SetTimer(config_.index, WorkerEffects::Timer::kKill, effects_->Now() + kHungKillGrace);
 }
 
 void WorkerMachine::KillHung(const WorkerInput&) {
   if (record_.pid <= 0) return;
-  Log().warn("worker {} (pid {}) still running {} after SIGABRT; killed with SIGKILL",
-             config_.name, record_.pid, absl::FormatDuration(kHungKillGrace));
+  Log().warn("worker {} (pid {}) still running {} after SIGABRT; killed with SIGKILL", config_.name,
+             record_.pid, absl::FormatDuration(kHungKillGrace));
   effects_->SignalWorker(config_.index, SIGKILL);
 }
 
@@ -140,8 +142,8 @@ void WorkerMachine::Running(const WorkerInput&) {
 }
 
 void WorkerMachine::RecordEnd(const ProcessExit& exit) {
-  WorkerRun run{record_.pid, record_.start_time, effects_->Now(), exit, exit.Describe(),
-                record_.error};
+  WorkerRun run{record_.pid, record_.start_time, effects_->Now(),
+                exit,        exit.Describe(),    record_.error};
   record_.error.clear();
   record_.ready = false;
   if (config_.ready_timeout) effects_->CancelTimer(config_.index, WorkerEffects::Timer::kReady);

@@ -138,8 +138,8 @@ struct WorkerRecord {
   // Ended runs, oldest first (a vector: an empty deque costs ~600 bytes,
   // and a pool holds one per worker).
   std::vector<WorkerRun> history;
-  bool ready = false;         // the current process's entry runs and is ready
-  std::string error;          // of the current run, until it ends
+  bool ready = false;  // the current process's entry runs and is ready
+  std::string error;   // of the current run, until it ends
 };
 
 class WorkerMachine {
@@ -156,6 +156,8 @@ class WorkerMachine {
   };
   // From a hung worker's SIGABRT to its SIGKILL: time for a core dump.
   static constexpr absl::Duration kHungKillGrace = absl::Seconds(1);
+  // The watchdog's timer never re-fires sooner than this after a read.
+  static constexpr absl::Duration kWatchdogRecheck = absl::Milliseconds(2);
   static constexpr size_t kHistoryLength = 20;
 
   WorkerMachine(Config config, WorkerEffects* effects);

@@ -300,8 +300,8 @@ TEST(WorkerMachineTest, WithAReadyTimeoutStartingLastsUntilNotifyReady) {
   WorkerMachine machine(Supervised(), &effects);
   effects.machine = &machine;
   machine.Start();
-  EXPECT_EQ(effects.calls, (std::vector<std::string>{"spawn 7", "set 7 ready +3s",
-                                                     "set 7 watchdog +200ms"}));
+  EXPECT_EQ(effects.calls,
+            (std::vector<std::string>{"spawn 7", "set 7 ready +3s", "set 7 watchdog +200ms"}));
   machine.Handle(Of(WorkerEvent::kEntryRunning));
   EXPECT_EQ(machine.state(), WorkerState::kStarting);
   EXPECT_FALSE(machine.record().ready);

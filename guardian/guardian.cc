@@ -334,8 +334,9 @@ void Guardian::AfterInputs() {
   if (!failed || !wait_ready_error_.empty()) return;
   if (!record.history.empty()) {
     const guardian::Run& run = record.history.back();
-    wait_ready_error_ = absl::StrCat("entry ", launch_.daemon_entry(), " failed before it was ready: ",
-                                     run.error.empty() ? run.description : run.error);
+    wait_ready_error_ = absl::StrCat(
+        "entry ", launch_.daemon_entry(),
+        " failed before it was ready: ", run.error.empty() ? run.description : run.error);
   } else {
     wait_ready_error_ = record.quit_reason.empty()
                             ? absl::StrCat("entry ", launch_.daemon_entry(), " never started")

@@ -114,7 +114,7 @@ class Guardian final : private Effects {
   std::unique_ptr<class GuardianService> service_;
 
   // Loop thread only.
-  pid_t executor_pid_ = 0;                 // from its kSpawned to its reaping
+  pid_t executor_pid_ = 0;                       // from its kSpawned to its reaping
   EventLoop::TimerId timers_[4] = {0, 0, 0, 0};  // by Effects::Timer
   std::unique_ptr<HeartbeatTable> heartbeats_;   // with a watchdog_timeout: slot 0
   bool serving_ = false;                         // what health "" says

@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/base/log.h"
 
@@ -40,11 +42,9 @@ const char* StateName(State state) {
 }
 
 const char* EventName(Event event) {
-  static const char* const kNames[kEventCount] = {"Spawned",        "SpawnFailed", "EntryRunning",
-                                                  "ExecutorExited", "Cleared",     "Quit",
-                                                  "RestartDue",     "KillDue",
-                                                  "Ready",          "ReadyDue",
-                                                  "WatchdogDue"};
+  static const char* const kNames[kEventCount] = {
+      "Spawned",    "SpawnFailed", "EntryRunning", "ExecutorExited", "Cleared",    "Quit",
+      "RestartDue", "KillDue",     "Ready",        "ReadyDue",       "WatchdogDue"};
   return kNames[static_cast<int>(event)];
 }
 
@@ -99,9 +99,10 @@ void Machine::Launched(const Input& input) {
 
 void Machine::ArmWatchdog() {
   if (!config_.watchdog_timeout) return;
-  // Saturates for a beat far ahead (an entry asleep for a long time).
-  const absl::Duration silent = effects_->SinceLastHeartbeat();
-  effects_->SetTimer(Effects::Timer::kWatchdog, effects_->Now() + *config_.watchdog_timeout - silent);
+  // At least kWatchdogRecheck ahead: the beat clock ticks every few ms,
+  // so a slot read just before its tick is not re-read in a tight loop.
+  const absl::Duration left = *config_.watchdog_timeout - effects_->SinceLastHeartbeat();
+  effects_->SetTimer(Effects::Timer::kWatchdog, effects_->Now() + std::max(left, kWatchdogRecheck));
 }
 
 void Machine::Late(const Input& input) {

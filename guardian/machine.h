@@ -171,6 +171,8 @@ class Machine {
   };
   // From a hung executor's SIGABRT to its SIGKILL: time for a core dump.
   static constexpr absl::Duration kHungKillGrace = absl::Seconds(1);
+  // The watchdog's timer never re-fires sooner than this after a read.
+  static constexpr absl::Duration kWatchdogRecheck = absl::Milliseconds(2);
   static constexpr size_t kHistoryLength = 20;
 
   Machine(Config config, Effects* effects);

@@ -123,9 +123,9 @@ const std::vector<Cell>& Cells() {
       {S::kStarting, E::kQuit, S::kStopping, {"signal 15", "set kill +10s"}},
       {S::kStarting, E::kRestartDue, S::kStarting, {}},
       {S::kStarting, E::kKillDue, S::kStarting, {"signal 9"}},  // a hung one's grace ended
-      {S::kStarting, E::kReady, S::kStarting, {}},         // no ready_timeout: ready at once
-      {S::kStarting, E::kReadyDue, S::kStarting, {}},      // no ready_timeout: no timer
-      {S::kStarting, E::kWatchdogDue, S::kStarting, {}},   // no watchdog_timeout: no timer
+      {S::kStarting, E::kReady, S::kStarting, {}},              // no ready_timeout: ready at once
+      {S::kStarting, E::kReadyDue, S::kStarting, {}},           // no ready_timeout: no timer
+      {S::kStarting, E::kWatchdogDue, S::kStarting, {}},        // no watchdog_timeout: no timer
       {S::kRunning, E::kSpawned, S::kRunning, {}},
       {S::kRunning, E::kSpawnFailed, S::kRunning, {}},
       {S::kRunning, E::kEntryRunning, S::kRunning, {}},
@@ -485,6 +485,11 @@ TEST(GuardianMachineTest, TheWatchdogRearmsAtTheLastBeatAndAbortsASilentEntry) {
   effects.silent = -absl::Seconds(1);
   machine.Handle(Of(Event::kWatchdogDue));
   EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +1.2s"});
+  // Just short of the timeout: read again no sooner than kWatchdogRecheck.
+  effects.calls.clear();
+  effects.silent = absl::Milliseconds(199) + absl::Microseconds(900);
+  machine.Handle(Of(Event::kWatchdogDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +2ms"});
   // Silent for the whole timeout: SIGABRT, SIGKILL after the grace.
   effects.calls.clear();
   effects.silent = absl::Milliseconds(201);

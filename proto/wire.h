@@ -19,8 +19,8 @@ inline constexpr int kGuardianForkServerFd = 5;  // the executor fork server, st
 inline constexpr int kForkServerFd = 3;  // SOCK_SEQPACKET: fork requests and answers
 
 // Guardian -> executor (a fork of the executor fork server).
-inline constexpr int kExecutorReadyFd = 4;  // pipe: kEntryRunning once the entry is called,
-                                            // then kReady (NotifyReady) with a ready_timeout
+inline constexpr int kExecutorReadyFd = 4;      // pipe: kEntryRunning once the entry is called,
+                                                // then kReady (NotifyReady) with a ready_timeout
 inline constexpr int kExecutorHeartbeatFd = 5;  // memfd: the heartbeat table (watchdog only)
 
 // Controller -> worker (a fork of the worker fork server).

@@ -14,8 +14,8 @@ void HealthState::Set(const std::string& service, bool serving) {
   auto [it, inserted] = serving_.emplace(service, serving);
   if (!inserted && it->second == serving) return;
   it->second = serving;
-  const ServingStatus status = serving ? HealthCheckResponse::SERVING
-                                       : HealthCheckResponse::NOT_SERVING;
+  const ServingStatus status =
+      serving ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
   for (auto& [id, watcher] : watchers_) {
     if (watcher.service == service) watcher.listener(status);
   }
@@ -86,9 +86,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<HealthCheckResponse> 
       : state_(std::move(state)) {
     // Not under mu_: the state calls listeners under its own lock, which
     // then take mu_ (one lock order).
-    id_ = state_->Subscribe(service, [this](HealthCheckResponse::ServingStatus status) {
-      Send(status);
-    });
+    id_ = state_->Subscribe(service,
+                            [this](HealthCheckResponse::ServingStatus status) { Send(status); });
     Send(current());
   }
   void OnWriteDone(bool ok) override {

@@ -31,8 +31,8 @@ TEST(HealthStateTest, WatchersHearChangesOfTheirServiceOnly) {
   state.Set("", false);  // no change: nothing said
   state.Set("", true);
   state.Set("", false);
-  EXPECT_EQ(heard, (std::vector<int>{HealthCheckResponse::SERVING,
-                                     HealthCheckResponse::NOT_SERVING}));
+  EXPECT_EQ(heard,
+            (std::vector<int>{HealthCheckResponse::SERVING, HealthCheckResponse::NOT_SERVING}));
   EXPECT_TRUE(other.empty());
   state.Unsubscribe(id);
   state.Set("", true);

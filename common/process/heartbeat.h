@@ -4,8 +4,8 @@
 // controller its workers) creates a HeartbeatTable: one memfd of slots, one
 // slot per watched process, mapped by the supervisor and by each child (the
 // child gets the memfd as an fd and its slot number). The child's
-// Heartbeat() stores the CLOCK_MONOTONIC time into its slot: a vDSO clock
-// read and an atomic store, no syscall. The supervisor reads the slot when
+// Heartbeat() stores the CLOCK_MONOTONIC_COARSE time into its slot: a vDSO
+// clock read and an atomic store, no syscall. The supervisor reads the slot when
 // its timer fires (at the last beat + watchdog_timeout) and decides.
 //
 // Slots are cache-line sized (no false sharing between workers). The
@@ -26,7 +26,9 @@
 
 namespace appkit {
 
-// CLOCK_MONOTONIC now, as nanoseconds (vDSO: no syscall).
+// The heartbeat clock now, as nanoseconds: CLOCK_MONOTONIC_COARSE, the
+// clock the children beat with (common/runtime/supervision.h; vDSO, no
+// syscall; a resolution of one kernel tick).
 int64_t MonotonicNanos();
 
 class HeartbeatTable {

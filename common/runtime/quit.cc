@@ -66,7 +66,8 @@ void SleepUntil(absl::Time deadline) {
 void Sleep(absl::Duration duration, absl::Duration /*step*/) {
   // Asleep as asked is alive: the beat says "until the sleep ends" (a
   // year at most), and the wake-up beats again.
-  const absl::Duration capped = std::min(std::max(duration, absl::ZeroDuration()), absl::Hours(24 * 365));
+  const absl::Duration capped =
+      std::min(std::max(duration, absl::ZeroDuration()), absl::Hours(24 * 365));
   internal::BeatHeartUntil(internal::MonotonicNanos() + absl::ToInt64Nanoseconds(capped));
   SleepUntil(absl::Now() + duration);
   internal::BeatHeart();

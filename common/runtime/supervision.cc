@@ -45,7 +45,7 @@ void SetReadyChannel(int fd, char message) {
 
 int64_t MonotonicNanos() {
   timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
   return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
 }
 

@@ -53,15 +53,18 @@ void SetReadyChannel(int fd, char message);
 // attached, Heartbeat() does nothing.
 absl::Status AttachHeartbeat(int fd, int slot);
 
-// The beat itself: CLOCK_MONOTONIC nanoseconds into the slot (a vDSO
-// clock read and a relaxed store).
+// The beat itself: CLOCK_MONOTONIC_COARSE nanoseconds into the slot (a
+// vDSO read of the kernel's tick time, no hardware clock read: ~10-30 ns
+// where CLOCK_MONOTONIC costs 100 ns under a hypervisor; its resolution,
+// one tick of a few ms, is far below any watchdog_timeout).
 void BeatHeart();
 
 // "Alive until `monotonic_nanos`" (Sleep: a thread asleep as asked is not
 // hung; the supervisor's timer then fires after the sleep ends).
 void BeatHeartUntil(int64_t monotonic_nanos);
 
-// CLOCK_MONOTONIC now, as nanoseconds (vDSO: no syscall).
+// The heartbeat clock now (CLOCK_MONOTONIC_COARSE), as nanoseconds (vDSO:
+// no syscall). The supervisor reads the same clock.
 int64_t MonotonicNanos();
 
 // A slot of the table: one cache line, so that children never share one.
