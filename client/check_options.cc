@@ -18,6 +18,14 @@ absl::Status CheckDaemonOptionValues(const DaemonOptions& options) {
   }
   APPKIT_RETURN_IF_ERROR(
       CheckRestartPolicy("DaemonOptions.restart_policy", options.restart_policy));
+  if (options.ready_timeout) {
+    APPKIT_RETURN_IF_ERROR(CheckDurationOption("DaemonOptions.ready_timeout",
+                                               *options.ready_timeout, /*zero_ok=*/false));
+  }
+  if (options.watchdog_timeout) {
+    APPKIT_RETURN_IF_ERROR(CheckDurationOption("DaemonOptions.watchdog_timeout",
+                                               *options.watchdog_timeout, /*zero_ok=*/false));
+  }
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.pid_filename", options.pid_filename));
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.daemon_entry", options.daemon_entry));
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.stdout_filename", options.stdout_filename));
@@ -40,6 +48,14 @@ absl::Status CheckWorkerValues(const std::string& who, const WorkerStartInfo& wo
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option(prefix + "stderr_filename", worker.stderr_filename));
   if (worker.logging_config) {
     APPKIT_RETURN_IF_ERROR(CheckUtf8Fields(prefix + "logging_config", *worker.logging_config));
+  }
+  if (worker.ready_timeout) {
+    APPKIT_RETURN_IF_ERROR(
+        CheckDurationOption(prefix + "ready_timeout", *worker.ready_timeout, /*zero_ok=*/false));
+  }
+  if (worker.watchdog_timeout) {
+    APPKIT_RETURN_IF_ERROR(CheckDurationOption(prefix + "watchdog_timeout",
+                                               *worker.watchdog_timeout, /*zero_ok=*/false));
   }
   return CheckArgsStruct(prefix + "args", worker.args.proto());
 }

@@ -115,6 +115,8 @@ absl::StatusOr<controller::ControllerConfig> BuildConfig(
     worker.pid_filename = info.pid_filename;
     worker.stdout_filename = info.stdout_filename;
     worker.stderr_filename = info.stderr_filename;
+    worker.ready_timeout = info.ready_timeout;
+    worker.watchdog_timeout = info.watchdog_timeout;
     pool.workers.push_back(std::move(worker));
   }
   absl::StatusOr<std::string> binary = internal::FindAppkitBinary("worker");

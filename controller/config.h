@@ -25,6 +25,8 @@ struct WorkerConfig {
   std::string pid_filename;
   std::string stdout_filename;
   std::string stderr_filename;
+  std::optional<absl::Duration> ready_timeout;     // SPEC §8: none, ready when it runs
+  std::optional<absl::Duration> watchdog_timeout;  // none: no watchdog
 };
 
 struct ControllerConfig {

@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/errno_status.h"
@@ -13,10 +15,12 @@
 #include "common/base/status_macros.h"
 #include "common/host/host.h"
 #include "common/host/supervisor_report.h"
+#include "common/process/heartbeat.h"
 #include "common/process/pid_file.h"
 #include "common/process/pidfd.h"
 #include "common/process/spawn.h"
 #include "common/runtime/quit.h"
+#include "common/runtime/supervision.h"
 #include "controller/worker_channel.h"
 #include "controller/worker_launch.h"
 
@@ -42,7 +46,8 @@ std::vector<WorkerInfo> InfosOf(const ControllerConfig& config) {
 // Inputs that change what the views show (the others only the health
 // check's own flags).
 bool Shown(WorkerEvent event) {
-  return event != WorkerEvent::kCheckDue && event != WorkerEvent::kPong;
+  return event != WorkerEvent::kCheckDue && event != WorkerEvent::kPong &&
+         event != WorkerEvent::kWatchdogDue;
 }
 
 }  // namespace
@@ -59,7 +64,9 @@ Controller::Controller(ControllerConfig config)
                                   config_.restart_interval,
                                   config_.stop_timeout,
                                   config_.check_interval,
-                                  &config_.restart_policy};
+                                  &config_.restart_policy,
+                                  worker.ready_timeout,
+                                  worker.watchdog_timeout};
     slots_.push_back(std::make_unique<Slot>(index, machine, static_cast<WorkerEffects*>(this)));
   }
   unfinished_ = static_cast<int>(slots_.size());
@@ -68,6 +75,14 @@ Controller::Controller(ControllerConfig config)
 Controller::~Controller() = default;
 
 absl::Status Controller::Run() {
+  for (const WorkerConfig& worker : config_.workers) {
+    if (!worker.watchdog_timeout) continue;
+    // One slot per worker (by index): its watchdog's heartbeats.
+    auto table = HeartbeatTable::Create(static_cast<int>(config_.workers.size()));
+    if (!table.ok()) return table.status();
+    heartbeats_ = std::move(*table);
+    break;
+  }
   cgroups_ = WorkerCgroups::Create(&loop_);
   batch_ = std::make_unique<ForkBatch>(&loop_, &reaper_, static_cast<ForkBatch::Client*>(this),
                                        config_.worker_binary, cgroups_.get());
@@ -88,6 +103,15 @@ absl::Status Controller::Run() {
     QuitAll("quit requested");
   }));
   loop_.SetWakeHandler([this] { OnWake(); });
+  // The pool's loop runs on the entry's thread: waiting for its events is
+  // alive, as Sleep() is (a daemon entry that runs a pool under a
+  // watchdog_timeout is not hung while its pool idles).
+  loop_.SetWaitHooks(
+      [](absl::Duration wait) {
+        const absl::Duration capped = std::min(wait, absl::Hours(24 * 365));
+        internal::BeatHeartUntil(internal::MonotonicNanos() + absl::ToInt64Nanoseconds(capped));
+      },
+      [] { internal::BeatHeart(); });
   reaper_.SetOnIdle([this] { MaybeFinish(); });
   // SIGHUP (logrotate) reached this process: the host's thread posts it
   // here, and the loop passes it on to every worker.
@@ -174,8 +198,9 @@ void Controller::SetTimer(int index, Timer timer, absl::Time at) {
   loop_.CancelTimer(id);
   id = loop_.AddTimer(at, [this, &slot, timer] {
     slot.timers[static_cast<int>(timer)] = 0;
-    Deliver(slot, WorkerInput{timer == Timer::kRestart ? WorkerEvent::kRestartDue
-                                                       : WorkerEvent::kKillDue});
+    static constexpr WorkerEvent kDue[] = {WorkerEvent::kRestartDue, WorkerEvent::kKillDue,
+                                           WorkerEvent::kReadyDue, WorkerEvent::kWatchdogDue};
+    Deliver(slot, WorkerInput{kDue[static_cast<int>(timer)]});
   });
 }
 
@@ -183,6 +208,11 @@ void Controller::CancelTimer(int index, Timer timer) {
   EventLoop::TimerId& id = slots_[index]->timers[static_cast<int>(timer)];
   loop_.CancelTimer(id);
   id = 0;
+}
+
+absl::Duration Controller::SinceLastHeartbeat(int index) {
+  if (!heartbeats_) return absl::ZeroDuration();
+  return absl::Nanoseconds(MonotonicNanos() - heartbeats_->LastBeat(index));
 }
 
 void Controller::Ping(int index) {
@@ -205,8 +235,10 @@ absl::StatusOr<ForkRequest> Controller::Prepare(int index) {
   if (slot.quit_asked) return absl::CancelledError("asked to quit before it started");
   const WorkerConfig& worker = ConfigOf(slot);
   UniqueFd cgroup = cgroups_ ? cgroups_->OpenWorker(index, worker.name) : UniqueFd();
-  absl::StatusOr<PreparedLaunch> launch =
-      PrepareLaunch(worker, config_.user_fd_limit, std::move(cgroup));
+  const bool watched = heartbeats_ && worker.watchdog_timeout;
+  if (watched) heartbeats_->Reset(index);  // its start counts as a beat
+  absl::StatusOr<PreparedLaunch> launch = PrepareLaunch(
+      worker, config_.user_fd_limit, std::move(cgroup), watched ? heartbeats_->fd() : -1, index);
   if (!launch.ok()) return launch.status();
   ForkRequest request;
   request.message = std::move(launch->request);
@@ -306,6 +338,8 @@ void Controller::OnChannelReadable(Slot& slot) {
       Deliver(slot, WorkerInput{WorkerEvent::kPong});
     } else if (got.message == wire::Message::kEntryError) {
       slot.error = internal::CapError(got.text);  // for its exit, which follows
+    } else if (got.message == wire::Message::kReady) {
+      Deliver(slot, WorkerInput{WorkerEvent::kReady});
     }
   }
 }

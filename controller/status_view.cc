@@ -39,6 +39,7 @@ v1::WorkerStatus WorkerStatusView(const WorkerInfo& info, const WorkerRecord& re
   status.set_entry(info.entry);
   status.set_state(StateView(record.state));
   status.set_running(record.pid > 0);
+  status.set_ready(record.ready);
   if (record.start_time != absl::InfinitePast()) {
     v1::ProcessRun* current = status.mutable_current();
     current->set_pid(record.pid);

@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/base/log.h"
 
@@ -12,19 +14,25 @@ using M = WorkerMachine;
 // clang-format off
 const M::Action M::kTable[kWorkerStateCount][kWorkerEventCount] = {
     // Spawned, SpawnFailed, EntryRunning, Exited, Stop, RestartDue, KillDue, CheckDue, Pong,
-    // StartNow
+    // StartNow, Ready, ReadyDue, WatchdogDue
     /* STARTING */ {&M::Launched, &M::Failed, &M::Running, &M::Ended, &M::BeginStop, &M::Ignore,
-                    &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore},
+                    &M::KillHung, &M::Ignore, &M::Ignore, &M::Ignore, &M::BecomeReady,
+                    &M::NotReady, &M::Watch},
     /* RUNNING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ended, &M::BeginStop, &M::Ignore,
-                    &M::Ignore, &M::Check, &M::Answered, &M::Ignore},
+                    &M::KillHung, &M::Check, &M::Answered, &M::Ignore, &M::Ignore, &M::Ignore,
+                    &M::Watch},
     /* WAITING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::StopWaiting, &M::Spawn,
-                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow, &M::Ignore, &M::Ignore,
+                    &M::Ignore},
     /* STOPPING */ {&M::Late, &M::Stopped, &M::Ignore, &M::Stopped, &M::Ignore, &M::Ignore,
-                    &M::Kill, &M::Ignore, &M::Ignore, &M::Ignore},
+                    &M::Kill, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore,
+                    &M::Ignore},
     /* EXITED   */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore,
-                    &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore,
+                    &M::Ignore},
     /* FATAL    */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::StopWaiting, &M::Ignore,
-                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow, &M::Ignore, &M::Ignore,
+                    &M::Ignore},
 };
 // clang-format on
 
@@ -36,8 +44,8 @@ const char* WorkerStateName(WorkerState state) {
 
 const char* WorkerEventName(WorkerEvent event) {
   static const char* const kNames[kWorkerEventCount] = {
-      "Spawned",    "SpawnFailed", "EntryRunning", "Exited", "Stop",
-      "RestartDue", "KillDue",     "CheckDue",     "Pong",   "StartNow"};
+      "Spawned",  "SpawnFailed", "EntryRunning", "Exited", "Stop",     "RestartDue", "KillDue",
+      "CheckDue", "Pong",        "StartNow",     "Ready",  "ReadyDue", "WatchdogDue"};
   return kNames[static_cast<int>(event)];
 }
 
@@ -65,7 +73,62 @@ void WorkerMachine::Launched(const WorkerInput& input) {
   record_.kill_sent = false;
   ping_outstanding_ = false;
   unresponsive_ = false;
+  record_.ready = false;
+  record_.error.clear();
   Log().info("worker {} launched (pid {}, entry {})", config_.name, input.pid, config_.entry);
+  if (config_.ready_timeout) {
+    effects_->SetTimer(config_.index, WorkerEffects::Timer::kReady,
+                       effects_->Now() + *config_.ready_timeout);
+  }
+  ArmWatchdog();
+}
+
+void WorkerMachine::ArmWatchdog() {
+  if (!config_.watchdog_timeout) return;
+  // At least kWatchdogRecheck ahead (the beat clock ticks every few ms).
+  const absl::Duration left =
+      *config_.watchdog_timeout - effects_->SinceLastHeartbeat(config_.index);
+  effects_->SetTimer(config_.index, WorkerEffects::Timer::kWatchdog,
+                     effects_->Now() + std::max(left, kWatchdogRecheck));
+}
+
+void WorkerMachine::BecomeReady(const WorkerInput&) {
+  if (!config_.ready_timeout || record_.pid <= 0) return;
+  effects_->CancelTimer(config_.index, WorkerEffects::Timer::kReady);
+  record_.ready = true;
+  record_.state = WorkerState::kRunning;
+  Log().info("worker {} (pid {}) is ready", config_.name, record_.pid);
+}
+
+void WorkerMachine::NotReady(const WorkerInput&) {
+  if (!config_.ready_timeout || record_.pid <= 0) return;
+  record_.error = absl::StrCat("not ready within ", absl::FormatDuration(*config_.ready_timeout));
+  Log().error("worker {} (pid {}) {}; killed", config_.name, record_.pid, record_.error);
+  effects_->SignalWorker(config_.index, SIGKILL);
+}
+
+void WorkerMachine::Watch(const WorkerInput&) {
+  if (!config_.watchdog_timeout || record_.pid <= 0 || !record_.error.empty()) return;
+  const absl::Duration silent = effects_->SinceLastHeartbeat(config_.index);
+  if (silent < *config_.watchdog_timeout) {
+    ArmWatchdog();
+    return;
+  }
+  record_.error =
+      absl::StrCat("watchdog: no heartbeat for ", absl::FormatDuration(*config_.watchdog_timeout));
+  Log().error("worker {} (pid {}) hung ({}, silent {}); SIGABRT, SIGKILL in {}", config_.name,
+              record_.pid, record_.error,
+              absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1))),
+              absl::FormatDuration(kHungKillGrace));
+  effects_->SignalWorker(config_.index, SIGABRT);
+  effects_->SetTimer(config_.index, WorkerEffects::Timer::kKill, effects_->Now() + kHungKillGrace);
+}
+
+void WorkerMachine::KillHung(const WorkerInput&) {
+  if (record_.pid <= 0) return;
+  Log().warn("worker {} (pid {}) still running {} after SIGABRT; killed with SIGKILL", config_.name,
+             record_.pid, absl::FormatDuration(kHungKillGrace));
+  effects_->SignalWorker(config_.index, SIGKILL);
 }
 
 void WorkerMachine::Late(const WorkerInput& input) {
@@ -81,11 +144,25 @@ void WorkerMachine::Failed(const WorkerInput& input) {
   AfterFailure(now, now, -1, nullptr, input.detail);  // -1: no exit code of the list
 }
 
-void WorkerMachine::Running(const WorkerInput&) { record_.state = WorkerState::kRunning; }
+void WorkerMachine::Running(const WorkerInput&) {
+  if (config_.ready_timeout) return;  // STARTING until NotifyReady
+  record_.ready = true;
+  record_.state = WorkerState::kRunning;
+}
 
 void WorkerMachine::RecordEnd(const ProcessExit& exit, const std::string& error,
                               const std::string& next) {
-  WorkerRun run{record_.pid, record_.start_time, effects_->Now(), exit, exit.Describe(), error};
+  // An error the pool set on this run ("not ready within ...", "watchdog:
+  // ...") says more than what the worker said as it was killed.
+  WorkerRun run{record_.pid, record_.start_time, effects_->Now(),
+                exit,        exit.Describe(),    record_.error.empty() ? error : record_.error};
+  record_.error.clear();
+  record_.ready = false;
+  if (config_.ready_timeout) effects_->CancelTimer(config_.index, WorkerEffects::Timer::kReady);
+  if (config_.watchdog_timeout) {
+    effects_->CancelTimer(config_.index, WorkerEffects::Timer::kWatchdog);
+    if (!record_.stopped) effects_->CancelTimer(config_.index, WorkerEffects::Timer::kKill);
+  }
   if (run.error.empty() && record_.kill_sent && exit.exitcode() == -SIGKILL) {
     run.error = "stop timeout";
   }
@@ -186,6 +263,10 @@ void WorkerMachine::Kill(const WorkerInput&) {
 }
 
 void WorkerMachine::Check(const WorkerInput&) {
+  if (config_.watchdog_timeout) {  // its heartbeats tell whether the entry is alive
+    effects_->CheckPidFile(config_.index);
+    return;
+  }
   if (ping_outstanding_ && !unresponsive_) {
     unresponsive_ = true;
     Log().warn("worker {} (pid {}) has not answered its control channel for {}: hung or stopped?",

@@ -6,29 +6,40 @@
 // channel bytes, timers and requests into WorkerInputs.
 //
 // clang-format off
-//   state \ event   | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue | CheckDue | Pong     | StartNow
-//   ----------------+----------+-------------+--------------+---------+-------------+------------+---------+----------+----------+---------
-//   STARTING        | Launched | Failed      | Running      | Ended   | BeginStop   | -          | -       | -        | -        | -
-//   RUNNING         | -        | -           | -            | Ended   | BeginStop   | -          | -       | Check    | Answered | -
-//   WAITING_RESTART | -        | -           | -            | -       | StopWaiting | Spawn      | -       | -        | -        | StartNow
-//   STOPPING        | Late     | Stopped     | -            | Stopped | -           | -          | Kill    | -        | -        | -
-//   EXITED          | -        | -           | -            | -       | -           | -          | -       | -        | -        | -
-//   FATAL           | -        | -           | -            | -       | StopWaiting | -          | -       | -        | -        | StartNow
+//   state \ event   | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue  | CheckDue | Pong     | StartNow | Ready       | ReadyDue | WatchdogDue
+//   ----------------+----------+-------------+--------------+---------+-------------+------------+----------+----------+----------+----------+-------------+----------+------------
+//   STARTING        | Launched | Failed      | Running      | Ended   | BeginStop   | -          | KillHung | -        | -        | -        | BecomeReady | NotReady | Watch
+//   RUNNING         | -        | -           | -            | Ended   | BeginStop   | -          | KillHung | Check    | Answered | -        | -           | -        | Watch
+//   WAITING_RESTART | -        | -           | -            | -       | StopWaiting | Spawn      | -        | -        | -        | StartNow | -           | -        | -
+//   STOPPING        | Late     | Stopped     | -            | Stopped | -           | -          | Kill     | -        | -        | -        | -           | -        | -
+//   EXITED          | -        | -           | -            | -       | -           | -          | -        | -        | -        | -        | -           | -        | -
+//   FATAL           | -        | -           | -            | -       | StopWaiting | -          | -        | -        | -        | StartNow | -           | -        | -
 // clang-format on
 //
 //   Spawn:       ask for a worker process (the answer comes as Spawned or
 //                SpawnFailed) -> STARTING
-//   Launched:    record the new process
+//   Launched:    record the new process; arm the ready timer
+//                (ready_timeout) and the watchdog (watchdog_timeout) when set
 //   Late:        a process asked for before the stop: record it (it got the
 //                quit request on its channel already); SIGKILL if the kill
 //                time has passed
 //   Failed:      like Ended for a run that never began (nothing recorded)
-//   Running:     -> RUNNING (the worker loaded its entry)
-//   Ended:       record the run (with the error the worker said); the
-//                pool's restart policy (common/process/restart_policy.h)
-//                decides: -> WAITING_TO_RESTART with the restart timer at
-//                its delay, FATAL at the crash-loop limit, or EXITED
-//                without restart_interval or for a no-restart exit code
+//   Running:     the worker loaded its entry: without a ready_timeout,
+//                ready -> RUNNING; with one it stays STARTING until ready
+//   BecomeReady: NotifyReady (with a ready_timeout): ready -> RUNNING
+//   NotReady:    the ready timer fired: error "not ready within T",
+//                SIGKILL to its group (Ended counts the failed run)
+//   Watch:       the watchdog timer fired: silent for watchdog_timeout ->
+//                error "watchdog: no heartbeat for T", SIGABRT to its
+//                group, kill timer at kHungKillGrace; else the timer again
+//                at its last beat + watchdog_timeout
+//   KillHung:    SIGKILL to the group of a hung worker after its SIGABRT
+//   Ended:       record the run (with the error the worker said, unless
+//                the pool set one); the pool's restart policy
+//                (common/process/restart_policy.h) decides: ->
+//                WAITING_TO_RESTART with the restart timer at its delay,
+//                FATAL at the crash-loop limit, or EXITED without
+//                restart_interval or for a no-restart exit code
 //   BeginStop:   ask the worker to quit, kill timer at stop_timeout
 //                -> STOPPING; the worker is not restarted any more
 //   StopWaiting: cancel the restart timer -> EXITED
@@ -39,9 +50,11 @@
 //                RestartWorker ask) the policy's count starts over, the
 //                restart timer is cancelled, a process is asked for
 //                -> STARTING
-//   Check:       (each check_interval) ping the worker on its channel; one
-//                that did not answer the previous ping is logged as hung;
-//                have its pid file written again if it was removed
+//   Check:       (each check_interval) have its pid file written again if
+//                it was removed; without a watchdog_timeout, also ping the
+//                worker on its channel, and log one that did not answer the
+//                previous ping as hung (a worker with a watchdog is judged
+//                by its entry's heartbeats instead: Watch)
 //   Answered:    the ping's answer; a worker logged as hung is logged again
 //                as answering
 //
@@ -86,8 +99,11 @@ enum class WorkerEvent : uint8_t {
   kCheckDue,      // the controller's check_interval timer fired
   kPong,          // the worker answered a ping on its channel
   kStartNow,      // start it now, the policy's count reset (leaves FATAL)
+  kReady,         // the worker's entry called NotifyReady()
+  kReadyDue,      // its ready timer fired (ready_timeout after the launch)
+  kWatchdogDue,   // its watchdog timer fired
 };
-inline constexpr int kWorkerEventCount = 10;
+inline constexpr int kWorkerEventCount = 13;
 
 const char* WorkerStateName(WorkerState state);  // "STARTING", ... (the wire names)
 const char* WorkerEventName(WorkerEvent event);
@@ -103,7 +119,7 @@ struct WorkerInput {
 // What a worker's machine asks of the controller; `index` names the worker.
 class WorkerEffects {
  public:
-  enum class Timer { kRestart, kKill };
+  enum class Timer { kRestart, kKill, kReady, kWatchdog };
   virtual ~WorkerEffects() = default;
   virtual absl::Time Now() = 0;
   // Starts a process for the worker; the answer comes back as kSpawned or
@@ -118,6 +134,9 @@ class WorkerEffects {
   virtual void Ping(int index) = 0;
   // Has the worker write its pid file again if someone removed it.
   virtual void CheckPidFile(int index) = 0;
+  // How long the worker's entry has been silent (its heartbeat slot;
+  // negative while it sleeps as asked).
+  virtual absl::Duration SinceLastHeartbeat(int index) = 0;
 };
 
 struct WorkerRun {
@@ -126,7 +145,8 @@ struct WorkerRun {
   absl::Time end_time = absl::InfinitePast();
   ProcessExit exit;
   std::string description;
-  std::string error;  // the entry's error, "cannot start: ...", "stop timeout"
+  std::string error;  // the entry's error, "cannot start: ...", "stop timeout",
+                      // "not ready within 2s", "watchdog: ..."
 };
 
 // What the machine knows of one worker; ListWorkers and the debug file are
@@ -144,6 +164,8 @@ struct WorkerRecord {
   // Ended runs, oldest first (a vector: an empty deque costs ~600 bytes,
   // and a pool holds one per worker).
   std::vector<WorkerRun> history;
+  bool ready = false;  // the current process's entry runs and is ready
+  std::string error;   // of the current run, until it ends
 };
 
 class WorkerMachine {
@@ -158,7 +180,13 @@ class WorkerMachine {
     // The pool's (shared by every worker; outlives the machine). Null:
     // the defaults, a fixed restart_interval and no limit.
     const RestartPolicy* restart_policy = nullptr;
+    std::optional<absl::Duration> ready_timeout;     // SPEC §8; none: ready when it runs
+    std::optional<absl::Duration> watchdog_timeout;  // none: no watchdog
   };
+  // From a hung worker's SIGABRT to its SIGKILL: time for a core dump.
+  static constexpr absl::Duration kHungKillGrace = absl::Seconds(1);
+  // The watchdog's timer never re-fires sooner than this after a read.
+  static constexpr absl::Duration kWatchdogRecheck = absl::Milliseconds(2);
   static constexpr size_t kHistoryLength = 20;
 
   WorkerMachine(Config config, WorkerEffects* effects);
@@ -193,6 +221,11 @@ class WorkerMachine {
   void Check(const WorkerInput& input);
   void Answered(const WorkerInput& input);
   void StartNow(const WorkerInput& input);
+  void BecomeReady(const WorkerInput& input);
+  void NotReady(const WorkerInput& input);
+  void Watch(const WorkerInput& input);
+  void KillHung(const WorkerInput& input);
+  void ArmWatchdog();
 
   // Records the run (logs it with `next`, what follows).
   void RecordEnd(const ProcessExit& exit, const std::string& error, const std::string& next);

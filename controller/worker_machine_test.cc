@@ -39,12 +39,17 @@ class FakeEffects : public WorkerEffects {
   }
   void Ping(int index) override { calls.push_back(absl::StrCat("ping ", index)); }
   void CheckPidFile(int index) override { calls.push_back(absl::StrCat("pidfile ", index)); }
-  static const char* Name(Timer timer) { return timer == Timer::kRestart ? "restart" : "kill"; }
+  absl::Duration SinceLastHeartbeat(int) override { return silent; }
+  static const char* Name(Timer timer) {
+    static const char* const kNames[] = {"restart", "kill", "ready", "watchdog"};
+    return kNames[static_cast<int>(timer)];
+  }
 
   WorkerMachine* machine = nullptr;
   absl::Time now = T0();
   pid_t next_pid = 100;
   std::string spawn_error;
+  absl::Duration silent = absl::ZeroDuration();
   std::vector<std::string> calls;
 };
 
@@ -118,20 +123,26 @@ const std::vector<Cell>& Cells() {
       {S::kStarting, E::kExited, S::kWaitingToRestart, {"set 7 restart +2s"}},
       {S::kStarting, E::kStop, S::kStopping, {"quit 7", "set 7 kill +10s"}},
       {S::kStarting, E::kRestartDue, S::kStarting, {}},
-      {S::kStarting, E::kKillDue, S::kStarting, {}},
+      {S::kStarting, E::kKillDue, S::kStarting, {"signal 7 9"}},  // a hung one's grace ended
       {S::kStarting, E::kCheckDue, S::kStarting, {}},
       {S::kStarting, E::kPong, S::kStarting, {}},
       {S::kStarting, E::kStartNow, S::kStarting, {}},
+      {S::kStarting, E::kReady, S::kStarting, {}},
+      {S::kStarting, E::kReadyDue, S::kStarting, {}},
+      {S::kStarting, E::kWatchdogDue, S::kStarting, {}},
       {S::kRunning, E::kSpawned, S::kRunning, {}},
       {S::kRunning, E::kSpawnFailed, S::kRunning, {}},
       {S::kRunning, E::kEntryRunning, S::kRunning, {}},
       {S::kRunning, E::kExited, S::kWaitingToRestart, {"set 7 restart +2s"}},
       {S::kRunning, E::kStop, S::kStopping, {"quit 7", "set 7 kill +10s"}},
       {S::kRunning, E::kRestartDue, S::kRunning, {}},
-      {S::kRunning, E::kKillDue, S::kRunning, {}},
+      {S::kRunning, E::kKillDue, S::kRunning, {"signal 7 9"}},
       {S::kRunning, E::kCheckDue, S::kRunning, {"ping 7", "pidfile 7"}},
       {S::kRunning, E::kPong, S::kRunning, {}},
       {S::kRunning, E::kStartNow, S::kRunning, {}},
+      {S::kRunning, E::kReady, S::kRunning, {}},
+      {S::kRunning, E::kReadyDue, S::kRunning, {}},
+      {S::kRunning, E::kWatchdogDue, S::kRunning, {}},
       {S::kWaitingToRestart, E::kSpawned, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kSpawnFailed, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kEntryRunning, S::kWaitingToRestart, {}},
@@ -142,6 +153,9 @@ const std::vector<Cell>& Cells() {
       {S::kWaitingToRestart, E::kCheckDue, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kPong, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kStartNow, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kWaitingToRestart, E::kReady, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kReadyDue, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kWatchdogDue, S::kWaitingToRestart, {}},
       {S::kStopping, E::kSpawned, S::kStopping, {}},
       {S::kStopping, E::kSpawnFailed, S::kExited, {"cancel 7 kill"}},
       {S::kStopping, E::kEntryRunning, S::kStopping, {}},
@@ -152,6 +166,9 @@ const std::vector<Cell>& Cells() {
       {S::kStopping, E::kCheckDue, S::kStopping, {}},
       {S::kStopping, E::kPong, S::kStopping, {}},
       {S::kStopping, E::kStartNow, S::kStopping, {}},
+      {S::kStopping, E::kReady, S::kStopping, {}},
+      {S::kStopping, E::kReadyDue, S::kStopping, {}},
+      {S::kStopping, E::kWatchdogDue, S::kStopping, {}},
       {S::kExited, E::kSpawned, S::kExited, {}},
       {S::kExited, E::kSpawnFailed, S::kExited, {}},
       {S::kExited, E::kEntryRunning, S::kExited, {}},
@@ -162,6 +179,9 @@ const std::vector<Cell>& Cells() {
       {S::kExited, E::kCheckDue, S::kExited, {}},
       {S::kExited, E::kPong, S::kExited, {}},
       {S::kExited, E::kStartNow, S::kExited, {}},
+      {S::kExited, E::kReady, S::kExited, {}},
+      {S::kExited, E::kReadyDue, S::kExited, {}},
+      {S::kExited, E::kWatchdogDue, S::kExited, {}},
       {S::kFatal, E::kSpawned, S::kFatal, {}},
       {S::kFatal, E::kSpawnFailed, S::kFatal, {}},
       {S::kFatal, E::kEntryRunning, S::kFatal, {}},
@@ -172,6 +192,9 @@ const std::vector<Cell>& Cells() {
       {S::kFatal, E::kCheckDue, S::kFatal, {}},
       {S::kFatal, E::kPong, S::kFatal, {}},
       {S::kFatal, E::kStartNow, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kFatal, E::kReady, S::kFatal, {}},
+      {S::kFatal, E::kReadyDue, S::kFatal, {}},
+      {S::kFatal, E::kWatchdogDue, S::kFatal, {}},
   };
   return *cells;
 }
@@ -385,6 +408,82 @@ TEST(WorkerMachineTest, TheRunKeepsItsErrorAndAKillAfterStopTimeoutSaysSo) {
   killed.exit.signaled = true;
   machine.Handle(killed);
   EXPECT_EQ(machine.record().history.back().error, "stop timeout");
+}
+
+// --- Readiness and the watchdog (SPEC §8) ---------------------------------
+
+WorkerMachine::Config Supervised() {
+  WorkerMachine::Config config = Config();
+  config.ready_timeout = absl::Seconds(3);
+  config.watchdog_timeout = absl::Milliseconds(200);
+  return config;
+}
+
+TEST(WorkerMachineTest, WithAReadyTimeoutStartingLastsUntilNotifyReady) {
+  FakeEffects effects;
+  WorkerMachine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  EXPECT_EQ(effects.calls,
+            (std::vector<std::string>{"spawn 7", "set 7 ready +3s", "set 7 watchdog +200ms"}));
+  machine.Handle(Of(WorkerEvent::kEntryRunning));
+  EXPECT_EQ(machine.state(), WorkerState::kStarting);
+  EXPECT_FALSE(machine.record().ready);
+  effects.calls.clear();
+  machine.Handle(Of(WorkerEvent::kReady));
+  EXPECT_EQ(machine.state(), WorkerState::kRunning);
+  EXPECT_TRUE(machine.record().ready);
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"cancel 7 ready"});
+}
+
+TEST(WorkerMachineTest, NotReadyInTimeIsKilledAndRestartedWithItsError) {
+  FakeEffects effects;
+  WorkerMachine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  effects.calls.clear();
+  machine.Handle(Of(WorkerEvent::kReadyDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 7 9"});
+  WorkerInput killed{WorkerEvent::kExited};
+  killed.exit.signaled = true;
+  killed.exit.code = SIGKILL;
+  machine.Handle(killed);
+  EXPECT_EQ(machine.state(), WorkerState::kWaitingToRestart);
+  ASSERT_EQ(machine.record().history.size(), 1u);
+  EXPECT_EQ(machine.record().history.back().error, "not ready within 3s");
+  EXPECT_EQ(machine.record().error, "");
+}
+
+TEST(WorkerMachineTest, TheWatchdogReplacesThePingAndAbortsASilentWorker) {
+  FakeEffects effects;
+  WorkerMachine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  machine.Handle(Of(WorkerEvent::kEntryRunning));
+  machine.Handle(Of(WorkerEvent::kReady));
+  effects.calls.clear();
+  machine.Handle(Of(WorkerEvent::kCheckDue));  // no ping: the heartbeats say it
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"pidfile 7"});
+  effects.calls.clear();
+  effects.silent = absl::Milliseconds(120);
+  machine.Handle(Of(WorkerEvent::kWatchdogDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"set 7 watchdog +80ms"});
+  effects.calls.clear();
+  effects.silent = absl::Milliseconds(200);
+  machine.Handle(Of(WorkerEvent::kWatchdogDue));
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"signal 7 6", "set 7 kill +1s"}));
+  effects.calls.clear();
+  machine.Handle(Of(WorkerEvent::kKillDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 7 9"});
+  effects.calls.clear();
+  WorkerInput killed{WorkerEvent::kExited};
+  killed.exit.signaled = true;
+  killed.exit.code = SIGKILL;
+  machine.Handle(killed);
+  EXPECT_EQ(machine.record().history.back().error, "watchdog: no heartbeat for 200ms");
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"cancel 7 ready", "cancel 7 watchdog",
+                                                     "cancel 7 kill", "set 7 restart +2s"}));
+  EXPECT_EQ(machine.state(), WorkerState::kWaitingToRestart);
 }
 
 }  // namespace

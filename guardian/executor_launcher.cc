@@ -43,6 +43,8 @@ v1::ExecutorLaunch ExecutorLaunchFor(const v1::DaemonLaunch& launch, pid_t guard
   executor.set_stdout_filename(launch.stdout_filename());
   executor.set_stderr_filename(launch.stderr_filename());
   executor.set_user_fd_limit(launch.user_fd_limit());
+  executor.set_notify_ready(launch.has_ready_timeout());
+  executor.set_watchdog(launch.has_watchdog_timeout());
   return executor;
 }
 
@@ -109,9 +111,12 @@ void ExecutorLauncher::Attempt() {
   }
   pending_ready_.reset(ends[0]);
   UniqueFd ready_write(ends[1]);  // sent with the request; ours closes here
+  std::vector<std::pair<int, int>> fds = {
+      {1, 1}, {2, 2}, {ready_write.get(), wire::kExecutorReadyFd}};
+  if (heartbeat_fd_ >= 0) fds.emplace_back(heartbeat_fd_, wire::kExecutorHeartbeatFd);
   server_->Submit(
-      request_, {{1, 1}, {2, 2}, {ready_write.get(), wire::kExecutorReadyFd}}, cgroup_fd_,
-      [this](absl::StatusOr<pid_t> pid) { Answered(std::move(pid)); }, kForkTimeout);
+      request_, fds, cgroup_fd_, [this](absl::StatusOr<pid_t> pid) { Answered(std::move(pid)); },
+      kForkTimeout);
   Rearm();
 }
 
@@ -184,6 +189,7 @@ void ExecutorLauncher::Decode() {
   internal::DecodeReports(ready_buffer_, report);
   if (report.error) error_ = *report.error;
   if (report.stop_budget && callbacks_.stop_budget) callbacks_.stop_budget(*report.stop_budget);
+  if (report.ready && callbacks_.ready) callbacks_.ready();
 }
 
 void ExecutorLauncher::OnReady() {

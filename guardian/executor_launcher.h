@@ -17,6 +17,9 @@
 // the pipe carries the executor's reports (common/host/supervisor_report.h):
 // a pool's stop budget (`stop_budget(d)`) and the entry's error, read
 // until EOF or the executor's exit (TakeError).
+// With a ready_timeout, NotifyReady comes as one more report (`ready()`).
+// With a watchdog_timeout, the heartbeat table's memfd (SetHeartbeatFd) is
+// its wire::kExecutorHeartbeatFd.
 //
 // Not thread-safe: the loop's thread only. Callbacks may run from within
 // Launch (a fork server that cannot start), or later from the loop.
@@ -57,6 +60,7 @@ class ExecutorLauncher {
     std::function<void(const std::string& why)> failed;
     std::function<void()> entry_running;
     std::function<void(absl::Duration)> stop_budget;  // may be empty
+    std::function<void()> ready;  // NotifyReady (only with DaemonLaunch.ready_timeout)
   };
 
   // `server`: the fork server StartDaemon started, or nullptr. `loop`
@@ -64,6 +68,10 @@ class ExecutorLauncher {
   ExecutorLauncher(EventLoop* loop, const v1::DaemonLaunch& launch,
                    std::unique_ptr<ForkServer> server, Callbacks callbacks);
   ~ExecutorLauncher();
+
+  // The watchdog's heartbeat table, handed to every executor as
+  // wire::kExecutorHeartbeatFd (-1: none). Before the first Launch.
+  void SetHeartbeatFd(int fd) { heartbeat_fd_ = fd; }
 
   // Starts a fork server unless one was adopted.
   absl::Status Prepare();
@@ -128,6 +136,7 @@ class ExecutorLauncher {
   bool entry_ran_ = false;
   std::string ready_buffer_;  // report bytes not decoded yet
   std::string error_;
+  int heartbeat_fd_ = -1;
 };
 
 }  // namespace appkit::guardian

@@ -41,6 +41,7 @@
 #include "common/process/accept_watch.h"
 #include "common/process/event_loop.h"
 #include "common/process/fork_server.h"
+#include "common/process/heartbeat.h"
 #include "common/process/pid_file.h"
 #include "guardian/containment.h"
 #include "guardian/executor_launcher.h"
@@ -87,6 +88,9 @@ class Guardian final : private Effects {
   // the machine handles another waits for it. Publishes the record after.
   void Feed(Input input);
   void Drain();
+  // After the inputs: health service "" follows readiness; a wait_ready
+  // report is written once the first entry is ready, or failed first.
+  void AfterInputs();
 
   // Effects.
   absl::Time Now() override;
@@ -95,6 +99,7 @@ class Guardian final : private Effects {
   void ClearLeftovers() override;
   void SetTimer(Timer timer, absl::Time at) override;
   void CancelTimer(Timer timer) override;
+  absl::Duration SinceLastHeartbeat() override;
   void Finished() override;
 
   const v1::DaemonLaunch launch_;
@@ -111,8 +116,12 @@ class Guardian final : private Effects {
   std::unique_ptr<class GuardianService> service_;
 
   // Loop thread only.
-  pid_t executor_pid_ = 0;                 // from its kSpawned to its reaping
-  EventLoop::TimerId timers_[2] = {0, 0};  // by Effects::Timer
+  pid_t executor_pid_ = 0;                       // from its kSpawned to its reaping
+  EventLoop::TimerId timers_[4] = {0, 0, 0, 0};  // by Effects::Timer
+  std::unique_ptr<HeartbeatTable> heartbeats_;   // with a watchdog_timeout: slot 0
+  bool serving_ = false;                         // what health "" says
+  int wait_ready_fd_ = -1;                       // StartDaemon's pipe, with wait_ready
+  std::string wait_ready_error_;
   std::deque<Input> inputs_;
   bool feeding_ = false;
 

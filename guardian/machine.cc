@@ -13,21 +13,23 @@ namespace appkit::guardian {
 // clang-format off
 using M = Machine;
 const Machine::Action Machine::kTable[kStateCount][kEventCount] = {
-    // Spawned, SpawnFailed, EntryRunning, ExecutorExited, Cleared, Quit, RestartDue, KillDue, Restart
+    // Spawned, SpawnFailed, EntryRunning, ExecutorExited, Cleared, Quit, RestartDue, KillDue, Restart,
+    // Ready, ReadyDue, WatchdogDue
     /* CLEANING */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Cleaned, &M::QuitCleaning,
-                    &M::Ignore, &M::Ignore, &M::RestartCleaning},
+                    &M::Ignore, &M::Ignore, &M::RestartCleaning, &M::Ignore, &M::Ignore, &M::Ignore},
     /* STARTING */ {&M::Launched, &M::Failed, &M::Running, &M::Ended, &M::Ignore, &M::BeginStop,
-                    &M::Ignore, &M::Ignore, &M::BeginRestart},
+                    &M::Ignore, &M::KillHung, &M::BeginRestart, &M::BecomeReady, &M::NotReady,
+                    &M::Watch},
     /* RUNNING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ended, &M::Ignore, &M::BeginStop,
-                    &M::Ignore, &M::Ignore, &M::BeginRestart},
+                    &M::Ignore, &M::KillHung, &M::BeginRestart, &M::Ignore, &M::Ignore, &M::Watch},
     /* WAITING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::QuitWaiting,
-                    &M::Spawn, &M::Ignore, &M::RestartNow},
+                    &M::Spawn, &M::Ignore, &M::RestartNow, &M::Ignore, &M::Ignore, &M::Ignore},
     /* STOPPING */ {&M::Late, &M::Stopped, &M::Ignore, &M::Stopped, &M::Ignore, &M::QuitStopping,
-                    &M::Ignore, &M::Kill, &M::Ignore},
+                    &M::Ignore, &M::Kill, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore},
     /* EXITED   */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore,
-                    &M::Ignore, &M::Ignore, &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore},
     /* FATAL    */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::QuitCleaning,
-                    &M::Ignore, &M::Ignore, &M::RestartNow},
+                    &M::Ignore, &M::Ignore, &M::RestartNow, &M::Ignore, &M::Ignore, &M::Ignore},
 };
 // clang-format on
 
@@ -38,9 +40,9 @@ const char* StateName(State state) {
 }
 
 const char* EventName(Event event) {
-  static const char* const kNames[kEventCount] = {"Spawned",        "SpawnFailed", "EntryRunning",
-                                                  "ExecutorExited", "Cleared",     "Quit",
-                                                  "RestartDue",     "KillDue",     "Restart"};
+  static const char* const kNames[kEventCount] = {
+      "Spawned",    "SpawnFailed", "EntryRunning", "ExecutorExited", "Cleared",  "Quit",
+      "RestartDue", "KillDue",     "Restart",      "Ready",          "ReadyDue", "WatchdogDue"};
   return kNames[static_cast<int>(event)];
 }
 
@@ -95,7 +97,20 @@ void Machine::Launched(const Input& input) {
   record_.executor_running = true;
   record_.kill_sent = false;
   stop_budget_ = absl::ZeroDuration();
+  record_.ready = false;
   Log().info("executor {} started for entry {}", input.pid, config_.entry);
+  if (config_.ready_timeout) {
+    effects_->SetTimer(Effects::Timer::kReady, effects_->Now() + *config_.ready_timeout);
+  }
+  ArmWatchdog();
+}
+
+void Machine::ArmWatchdog() {
+  if (!config_.watchdog_timeout) return;
+  // At least kWatchdogRecheck ahead: the beat clock ticks every few ms,
+  // so a slot read just before its tick is not re-read in a tight loop.
+  const absl::Duration left = *config_.watchdog_timeout - effects_->SinceLastHeartbeat();
+  effects_->SetTimer(Effects::Timer::kWatchdog, effects_->Now() + std::max(left, kWatchdogRecheck));
 }
 
 void Machine::Late(const Input& input) {
@@ -154,8 +169,57 @@ void Machine::AfterFailure(absl::Time start, absl::Time end, int exitcode, const
 }
 
 void Machine::Running(const Input&) {
+  if (config_.ready_timeout) {
+    Log().info("executor {} is running entry {}; ready within {}?", record_.executor.pid,
+               config_.entry, absl::FormatDuration(*config_.ready_timeout));
+    return;
+  }
   record_.state = State::kRunning;
+  record_.ready = true;
   Log().info("executor {} is running entry {}", record_.executor.pid, config_.entry);
+}
+
+void Machine::BecomeReady(const Input&) {
+  if (!config_.ready_timeout || !record_.executor_running) return;
+  effects_->CancelTimer(Effects::Timer::kReady);
+  record_.state = State::kRunning;
+  record_.ready = true;
+  Log().info("executor {}: entry {} is ready", record_.executor.pid, config_.entry);
+}
+
+void Machine::NotReady(const Input&) {
+  if (!config_.ready_timeout || !record_.executor_running) return;
+  record_.executor.error =
+      absl::StrCat("not ready within ", absl::FormatDuration(*config_.ready_timeout));
+  Log().error("executor {}: entry {} {}; killed", record_.executor.pid, config_.entry,
+              record_.executor.error);
+  effects_->SignalExecutor(SIGKILL);
+}
+
+void Machine::Watch(const Input&) {
+  if (!config_.watchdog_timeout || !record_.executor_running || !record_.executor.error.empty()) {
+    return;
+  }
+  const absl::Duration silent = effects_->SinceLastHeartbeat();
+  if (silent < *config_.watchdog_timeout) {
+    ArmWatchdog();
+    return;
+  }
+  record_.executor.error =
+      absl::StrCat("watchdog: no heartbeat for ", absl::FormatDuration(*config_.watchdog_timeout));
+  Log().error("executor {}: entry {} hung ({}, silent {}); SIGABRT, SIGKILL in {}",
+              record_.executor.pid, config_.entry, record_.executor.error,
+              absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1))),
+              absl::FormatDuration(kHungKillGrace));
+  effects_->SignalExecutor(SIGABRT);
+  effects_->SetTimer(Effects::Timer::kKill, effects_->Now() + kHungKillGrace);
+}
+
+void Machine::KillHung(const Input&) {
+  if (!record_.executor_running) return;
+  Log().warn("executor {} still running {} after SIGABRT; killed with SIGKILL",
+             record_.executor.pid, absl::FormatDuration(kHungKillGrace));
+  effects_->SignalExecutor(SIGKILL);
 }
 
 void Machine::EndRun(const ProcessExit& exit, const std::string& description,
@@ -164,10 +228,18 @@ void Machine::EndRun(const ProcessExit& exit, const std::string& description,
   run.end_time = effects_->Now();
   run.exit = exit;
   run.description = description;
-  run.error = error;
+  // An error appkit set on this run ("not ready within ...", "watchdog:
+  // ...") says more than what the entry said as it was killed.
+  if (run.error.empty()) run.error = error;
   if (run.error.empty() && record_.kill_sent && exit.exitcode() == -SIGKILL)
     run.error = "stop timeout";
   record_.executor_running = false;
+  record_.ready = false;
+  if (config_.ready_timeout) effects_->CancelTimer(Effects::Timer::kReady);
+  if (config_.watchdog_timeout) {
+    effects_->CancelTimer(Effects::Timer::kWatchdog);
+    effects_->CancelTimer(Effects::Timer::kKill);  // a hung one's SIGKILL
+  }
   record_.history.push_back(run);
   if (record_.history.size() > kHistoryLength) record_.history.pop_front();
 }

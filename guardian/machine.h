@@ -7,15 +7,15 @@
 // The table (docs/architecture.md has the why of each cell):
 //
 // clang-format off
-//   state \ event     | Spawned  | SpawnFailed | EntryRunning | ExecutorExited | Cleared | Quit         | RestartDue | KillDue | Restart
-//   ------------------+----------+-------------+--------------+----------------+---------+--------------+------------+---------+----------------
-//   CLEANING_UP       | -        | -           | -            | -              | Cleaned | QuitCleaning | -          | -       | RestartCleaning
-//   STARTING          | Launched | Failed      | Running      | Ended          | -       | BeginStop    | -          | -       | BeginRestart
-//   RUNNING           | -        | -           | -            | Ended          | -       | BeginStop    | -          | -       | BeginRestart
-//   WAITING_TO_RESTART| -        | -           | -            | -              | -       | QuitWaiting  | Spawn      | -       | RestartNow
-//   STOPPING          | Late     | Stopped     | -            | Stopped        | -       | QuitStopping | -          | Kill    | -
-//   EXITED            | -        | -           | -            | -              | -       | -            | -          | -       | -
-//   FATAL             | -        | -           | -            | -              | -       | QuitCleaning | -          | -       | RestartNow
+//   state \ event     | Spawned  | SpawnFailed | EntryRunning | ExecutorExited | Cleared | Quit         | RestartDue | KillDue  | Restart         | Ready       | ReadyDue | WatchdogDue
+//   ------------------+----------+-------------+--------------+----------------+---------+--------------+------------+----------+-----------------+-------------+----------+------------
+//   CLEANING_UP       | -        | -           | -            | -              | Cleaned | QuitCleaning | -          | -        | RestartCleaning | -           | -        | -
+//   STARTING          | Launched | Failed      | Running      | Ended          | -       | BeginStop    | -          | KillHung | BeginRestart    | BecomeReady | NotReady | Watch
+//   RUNNING           | -        | -           | -            | Ended          | -       | BeginStop    | -          | KillHung | BeginRestart    | -           | -        | Watch
+//   WAITING_TO_RESTART| -        | -           | -            | -              | -       | QuitWaiting  | Spawn      | -        | RestartNow      | -           | -        | -
+//   STOPPING          | Late     | Stopped     | -            | Stopped        | -       | QuitStopping | -          | Kill     | -               | -           | -        | -
+//   EXITED            | -        | -           | -            | -              | -       | -            | -          | -        | -               | -           | -        | -
+//   FATAL             | -        | -           | -            | -              | -       | QuitCleaning | -          | -        | RestartNow      | -           | -        | -
 // clang-format on
 //
 //   Start:        (the first state) ask for the daemon's leftovers to be
@@ -27,13 +27,26 @@
 //   QuitCleaning: -> EXITED (no executor runs)
 //   Spawn:        a restart (restart_count + 1): ask for an executor (the
 //                 answer comes as Spawned or SpawnFailed) -> STARTING
-//   Launched:     record the new run
+//   Launched:     record the new run; arm the ready timer (ready_timeout)
+//                 and the watchdog (watchdog_timeout) when set
 //   Late:         an executor asked for before the quit: record it and send
 //                 it SIGTERM (SIGKILL if the kill time has passed)
 //   Failed:       like a run that failed at once, though nothing ran (no
 //                 leftovers): the restart policy decides (as in Ended) ->
 //                 WAITING_TO_RESTART with the restart timer, FATAL or EXITED
-//   Running:      -> RUNNING
+//   Running:      without a ready_timeout: ready -> RUNNING; with one, the
+//                 entry runs and STARTING lasts until it is ready
+//   BecomeReady:  NotifyReady came (with a ready_timeout): cancel the ready
+//                 timer, ready -> RUNNING
+//   NotReady:     the ready timer fired: the run's error is "not ready
+//                 within T"; SIGKILL to the executor's group (its exit,
+//                 Ended, counts it as a failed run)
+//   Watch:        the watchdog timer fired: silent for watchdog_timeout
+//                 (Effects::SinceLastHeartbeat) -> the run's error is
+//                 "watchdog: no heartbeat for T", SIGABRT to the group (a
+//                 core dump where enabled), kill timer at kHungKillGrace;
+//                 else the timer again at the last beat + watchdog_timeout
+//   KillHung:     SIGKILL to the group of a hung executor after its SIGABRT
 //   Ended:        the restart policy (common/process/restart_policy.h)
 //                 decides: end (exit 0, no restart_interval, an exit code
 //                 in no_restart_exit_codes) -> EXITED; restart ->
@@ -98,10 +111,14 @@ enum class Event : uint8_t {
   kCleared,         // what the daemon's processes left is gone
   kQuit,            // SIGTERM, SIGINT or RequestQuit (detail: who asked)
   kRestartDue,      // the restart timer fired
-  kKillDue,         // the kill timer fired (stop_timeout after SIGTERM)
+  kKillDue,         // the kill timer fired (stop_timeout after SIGTERM, or the
+                    // grace after a hung executor's SIGABRT)
   kRestart,         // Guardian.Restart: restart the executor gracefully, or now
+  kReady,           // the entry called NotifyReady()
+  kReadyDue,        // the ready timer fired (ready_timeout after the launch)
+  kWatchdogDue,     // the watchdog timer fired
 };
-inline constexpr int kEventCount = 9;
+inline constexpr int kEventCount = 12;
 
 const char* StateName(State state);  // "CLEANING_UP", "STARTING", ...
 const char* EventName(Event event);
@@ -118,7 +135,7 @@ struct Input {
 // What the machine asks of the world.
 class Effects {
  public:
-  enum class Timer { kRestart, kKill };
+  enum class Timer { kRestart, kKill, kReady, kWatchdog };
   virtual ~Effects() = default;
   virtual absl::Time Now() = 0;
   // Starts an executor; the answer comes back as kSpawned or kSpawnFailed
@@ -132,6 +149,9 @@ class Effects {
   virtual void ClearLeftovers() = 0;
   virtual void SetTimer(Timer timer, absl::Time at) = 0;
   virtual void CancelTimer(Timer timer) = 0;
+  // How long the current executor's entry has been silent (the watchdog's
+  // heartbeat slot; negative while it sleeps as asked).
+  virtual absl::Duration SinceLastHeartbeat() = 0;
   // EXITED was reached: the guardian winds down.
   virtual void Finished() = 0;
 };
@@ -143,7 +163,8 @@ struct Run {
   std::optional<absl::Time> end_time;
   ProcessExit exit;
   std::string description;  // "running", "exited with code 1", ...
-  std::string error;        // why it failed: the entry's error, "stop timeout", ...
+  std::string error;        // why it failed: the entry's error, "stop timeout", "not ready
+                            // within 2s", "watchdog: ..."
 };
 
 // What the machine knows; the status RPC is a view of it.
@@ -160,6 +181,7 @@ struct Record {
   bool fatal = false;              // the crash-loop limit was reached (FATAL once cleared)
   bool restart_requested = false;  // STOPPING for a Restart, not for good
   bool kill_sent = false;          // SIGKILL after stop_timeout, for the current run
+  bool ready = false;              // the current executor's entry runs and is ready
 };
 
 class Machine {
@@ -169,7 +191,13 @@ class Machine {
     std::optional<absl::Duration> restart_interval;
     std::optional<absl::Duration> stop_timeout;
     RestartPolicy restart_policy;  // the defaults: a fixed restart_interval, no limit
+    std::optional<absl::Duration> ready_timeout;     // SPEC §8; none: ready when it runs
+    std::optional<absl::Duration> watchdog_timeout;  // none: no watchdog
   };
+  // From a hung executor's SIGABRT to its SIGKILL: time for a core dump.
+  static constexpr absl::Duration kHungKillGrace = absl::Seconds(1);
+  // The watchdog's timer never re-fires sooner than this after a read.
+  static constexpr absl::Duration kWatchdogRecheck = absl::Milliseconds(2);
   static constexpr size_t kHistoryLength = 20;
 
   Machine(Config config, Effects* effects);
@@ -210,7 +238,13 @@ class Machine {
   void RestartNow(const Input& input);
   void RestartCleaning(const Input& input);
 
+  void BecomeReady(const Input& input);
+  void NotReady(const Input& input);
+  void Watch(const Input& input);
+  void KillHung(const Input& input);
+
   void AskForExecutor();
+  void ArmWatchdog();
   void EndRun(const ProcessExit& exit, const std::string& description, const std::string& error);
   void SignalForStop();
   // After a failed run (or a spawn that failed): what the policy says.

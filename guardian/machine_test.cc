@@ -40,8 +40,12 @@ class FakeEffects : public Effects {
   }
   void CancelTimer(Timer timer) override { calls.push_back(absl::StrCat("cancel ", Name(timer))); }
   void Finished() override { calls.push_back("finished"); }
+  absl::Duration SinceLastHeartbeat() override { return silent; }
 
-  static const char* Name(Timer timer) { return timer == Timer::kRestart ? "restart" : "kill"; }
+  static const char* Name(Timer timer) {
+    static const char* const kNames[] = {"restart", "kill", "ready", "watchdog"};
+    return kNames[static_cast<int>(timer)];
+  }
 
   Machine* machine = nullptr;
   absl::Time now = T0();
@@ -49,6 +53,7 @@ class FakeEffects : public Effects {
   std::string spawn_error;
   bool clear_answers = true;
   bool spawn_answers = true;
+  absl::Duration silent = absl::ZeroDuration();
   std::vector<std::string> calls;
 };
 
@@ -120,6 +125,9 @@ const std::vector<Cell>& Cells() {
       {S::kCleaningUp, E::kRestartDue, S::kCleaningUp, {}},
       {S::kCleaningUp, E::kKillDue, S::kCleaningUp, {}},
       {S::kCleaningUp, E::kRestart, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kReady, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kReadyDue, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kWatchdogDue, S::kCleaningUp, {}},
       {S::kStarting, E::kSpawned, S::kStarting, {}},
       {S::kStarting, E::kSpawnFailed, S::kWaitingToRestart, {"set restart +1s"}},
       {S::kStarting, E::kEntryRunning, S::kRunning, {}},
@@ -127,8 +135,11 @@ const std::vector<Cell>& Cells() {
       {S::kStarting, E::kCleared, S::kStarting, {}},
       {S::kStarting, E::kQuit, S::kStopping, {"signal 15", "set kill +10s"}},
       {S::kStarting, E::kRestartDue, S::kStarting, {}},
-      {S::kStarting, E::kKillDue, S::kStarting, {}},
+      {S::kStarting, E::kKillDue, S::kStarting, {"signal 9"}},  // a hung one's grace ended
       {S::kStarting, E::kRestart, S::kStopping, {"signal 15", "set kill +10s"}},
+      {S::kStarting, E::kReady, S::kStarting, {}},        // no ready_timeout: ready at once
+      {S::kStarting, E::kReadyDue, S::kStarting, {}},     // no ready_timeout: no timer
+      {S::kStarting, E::kWatchdogDue, S::kStarting, {}},  // no watchdog_timeout: no timer
       {S::kRunning, E::kSpawned, S::kRunning, {}},
       {S::kRunning, E::kSpawnFailed, S::kRunning, {}},
       {S::kRunning, E::kEntryRunning, S::kRunning, {}},
@@ -136,8 +147,11 @@ const std::vector<Cell>& Cells() {
       {S::kRunning, E::kCleared, S::kRunning, {}},
       {S::kRunning, E::kQuit, S::kStopping, {"signal 15", "set kill +10s"}},
       {S::kRunning, E::kRestartDue, S::kRunning, {}},
-      {S::kRunning, E::kKillDue, S::kRunning, {}},
+      {S::kRunning, E::kKillDue, S::kRunning, {"signal 9"}},
       {S::kRunning, E::kRestart, S::kStopping, {"signal 15", "set kill +10s"}},
+      {S::kRunning, E::kReady, S::kRunning, {}},
+      {S::kRunning, E::kReadyDue, S::kRunning, {}},
+      {S::kRunning, E::kWatchdogDue, S::kRunning, {}},
       {S::kWaitingToRestart, E::kSpawned, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kSpawnFailed, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kEntryRunning, S::kWaitingToRestart, {}},
@@ -147,6 +161,9 @@ const std::vector<Cell>& Cells() {
       {S::kWaitingToRestart, E::kRestartDue, S::kStarting, {"spawn"}},
       {S::kWaitingToRestart, E::kKillDue, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kRestart, S::kStarting, {"cancel restart", "spawn"}},
+      {S::kWaitingToRestart, E::kReady, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kReadyDue, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kWatchdogDue, S::kWaitingToRestart, {}},
       {S::kStopping, E::kSpawned, S::kStopping, {"signal 15"}},
       {S::kStopping, E::kSpawnFailed, S::kExited, {"cancel kill", "finished"}},
       {S::kStopping, E::kEntryRunning, S::kStopping, {}},
@@ -156,6 +173,9 @@ const std::vector<Cell>& Cells() {
       {S::kStopping, E::kRestartDue, S::kStopping, {}},
       {S::kStopping, E::kKillDue, S::kStopping, {"signal 9"}},
       {S::kStopping, E::kRestart, S::kStopping, {}},
+      {S::kStopping, E::kReady, S::kStopping, {}},
+      {S::kStopping, E::kReadyDue, S::kStopping, {}},
+      {S::kStopping, E::kWatchdogDue, S::kStopping, {}},
       {S::kExited, E::kSpawned, S::kExited, {}},
       {S::kExited, E::kSpawnFailed, S::kExited, {}},
       {S::kExited, E::kEntryRunning, S::kExited, {}},
@@ -165,6 +185,9 @@ const std::vector<Cell>& Cells() {
       {S::kExited, E::kRestartDue, S::kExited, {}},
       {S::kExited, E::kKillDue, S::kExited, {}},
       {S::kExited, E::kRestart, S::kExited, {}},
+      {S::kExited, E::kReady, S::kExited, {}},
+      {S::kExited, E::kReadyDue, S::kExited, {}},
+      {S::kExited, E::kWatchdogDue, S::kExited, {}},
       {S::kFatal, E::kSpawned, S::kFatal, {}},
       {S::kFatal, E::kSpawnFailed, S::kFatal, {}},
       {S::kFatal, E::kEntryRunning, S::kFatal, {}},
@@ -174,6 +197,9 @@ const std::vector<Cell>& Cells() {
       {S::kFatal, E::kRestartDue, S::kFatal, {}},
       {S::kFatal, E::kKillDue, S::kFatal, {}},
       {S::kFatal, E::kRestart, S::kStarting, {"cancel restart", "spawn"}},
+      {S::kFatal, E::kReady, S::kFatal, {}},
+      {S::kFatal, E::kReadyDue, S::kFatal, {}},
+      {S::kFatal, E::kWatchdogDue, S::kFatal, {}},
   };
   return *cells;
 }
@@ -546,7 +572,128 @@ TEST(GuardianMachineTest, AQuitDuringARestartStopsTheDaemon) {
   machine.Handle(Exited(0));
   EXPECT_EQ(machine.state(), State::kExited);
   EXPECT_EQ(machine.record().quit_reason, "SIGTERM from pid 1");
-}
+  // --- Readiness and the watchdog (SPEC §8) ---------------------------------
+
+  Machine::Config Supervised() {
+    Machine::Config config = WithRestart();
+    config.ready_timeout = absl::Seconds(2);
+    config.watchdog_timeout = absl::Milliseconds(200);
+    return config;
+  }
+
+  TEST(GuardianMachineTest, WithAReadyTimeoutStartingLastsUntilNotifyReady) {
+    FakeEffects effects;
+    Machine machine(Supervised(), &effects);
+    effects.machine = &machine;
+    machine.Start();
+    EXPECT_EQ(effects.calls,
+              (std::vector<std::string>{"clear", "spawn", "set ready +2s", "set watchdog +200ms"}));
+    machine.Handle(Of(Event::kEntryRunning));
+    EXPECT_EQ(machine.state(), State::kStarting);
+    EXPECT_FALSE(machine.record().ready);
+    effects.calls.clear();
+    machine.Handle(Of(Event::kReady));
+    EXPECT_EQ(machine.state(), State::kRunning);
+    EXPECT_TRUE(machine.record().ready);
+    EXPECT_EQ(effects.calls, std::vector<std::string>{"cancel ready"});
+  }
+
+  TEST(GuardianMachineTest, WithoutAReadyTimeoutTheEntryIsReadyWhenItRuns) {
+    FakeEffects effects;
+    Machine machine(WithRestart(), &effects);
+    effects.machine = &machine;
+    machine.Start();
+    EXPECT_FALSE(machine.record().ready);
+    machine.Handle(Of(Event::kEntryRunning));
+    EXPECT_EQ(machine.state(), State::kRunning);
+    EXPECT_TRUE(machine.record().ready);
+  }
+
+  TEST(GuardianMachineTest, NotReadyInTimeIsKilledAndCountedAsAFailedRun) {
+    FakeEffects effects;
+    Machine machine(Supervised(), &effects);
+    effects.machine = &machine;
+    machine.Start();
+    machine.Handle(Of(Event::kEntryRunning));
+    effects.calls.clear();
+    machine.Handle(Of(Event::kReadyDue));
+    EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 9"});
+    EXPECT_EQ(machine.record().executor.error, "not ready within 2s");
+    Input killed{Event::kExecutorExited};
+    killed.exit.signaled = true;
+    killed.exit.code = SIGKILL;
+    killed.entry_ran = true;
+    effects.now += absl::Milliseconds(5);
+    machine.Handle(killed);
+    EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+    ASSERT_EQ(machine.record().history.size(), 1u);
+    EXPECT_EQ(machine.record().history.back().error, "not ready within 2s");
+    EXPECT_FALSE(machine.record().ready);
+    // The next run starts with no error.
+    machine.Handle(Of(Event::kRestartDue));
+    EXPECT_EQ(machine.record().executor.error, "");
+  }
+
+  TEST(GuardianMachineTest, TheWatchdogRearmsAtTheLastBeatAndAbortsASilentEntry) {
+    FakeEffects effects;
+    Machine machine(Supervised(), &effects);
+    effects.machine = &machine;
+    machine.Start();
+    machine.Handle(Of(Event::kEntryRunning));
+    machine.Handle(Of(Event::kReady));
+    effects.calls.clear();
+    // It beat 50 ms ago: due again 150 ms from now.
+    effects.silent = absl::Milliseconds(50);
+    machine.Handle(Of(Event::kWatchdogDue));
+    EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +150ms"});
+    // Asleep as asked until 1 s from now (a beat ahead): due after that.
+    effects.calls.clear();
+    effects.silent = -absl::Seconds(1);
+    machine.Handle(Of(Event::kWatchdogDue));
+    EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +1.2s"});
+    // Just short of the timeout: read again no sooner than kWatchdogRecheck.
+    effects.calls.clear();
+    effects.silent = absl::Milliseconds(199) + absl::Microseconds(900);
+    machine.Handle(Of(Event::kWatchdogDue));
+    EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +2ms"});
+    // Silent for the whole timeout: SIGABRT, SIGKILL after the grace.
+    effects.calls.clear();
+    effects.silent = absl::Milliseconds(201);
+    machine.Handle(Of(Event::kWatchdogDue));
+    EXPECT_EQ(effects.calls, (std::vector<std::string>{"signal 6", "set kill +1s"}));
+    EXPECT_EQ(machine.record().executor.error, "watchdog: no heartbeat for 200ms");
+    EXPECT_EQ(machine.state(), State::kRunning);
+    effects.calls.clear();
+    machine.Handle(Of(Event::kWatchdogDue));  // once is enough
+    EXPECT_TRUE(effects.calls.empty());
+    machine.Handle(Of(Event::kKillDue));
+    EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 9"});
+    effects.calls.clear();
+    Input aborted{Event::kExecutorExited};
+    aborted.exit.signaled = true;
+    aborted.exit.code = SIGKILL;
+    aborted.entry_ran = true;
+    machine.Handle(aborted);
+    EXPECT_EQ(machine.record().history.back().error, "watchdog: no heartbeat for 200ms");
+    // Its timers go with it (the grace's SIGKILL must not hit the next one).
+    EXPECT_EQ(effects.calls, (std::vector<std::string>{"cancel ready", "cancel watchdog",
+                                                       "cancel kill", "clear", "set restart +1s"}));
+    EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+  }
+
+  TEST(GuardianMachineTest, AStoppingExecutorIsNotWatched) {
+    FakeEffects effects;
+    Machine machine(Supervised(), &effects);
+    effects.machine = &machine;
+    machine.Start();
+    machine.Handle(Of(Event::kEntryRunning));
+    machine.Handle(Of(Event::kQuit));
+    effects.calls.clear();
+    effects.silent = absl::Seconds(5);
+    machine.Handle(Of(Event::kWatchdogDue));
+    machine.Handle(Of(Event::kReadyDue));
+    EXPECT_TRUE(effects.calls.empty());
+  }
 
 }  // namespace
 }  // namespace appkit::guardian

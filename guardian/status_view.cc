@@ -50,6 +50,7 @@ v1::GuardianStatus StatusView(const Record& record, const StatusFacts& facts) {
   status.set_control_socket(facts.guardian_socket);
   if (record.executor.pid != 0) SetRun(record.executor, status.mutable_executor());
   status.set_executor_running(record.executor_running);
+  status.set_ready(record.ready);
   status.set_restart_count(record.restart_count);
   for (const Run& run : record.history) SetRun(run, status.add_history());
   if (facts.restart_interval) {

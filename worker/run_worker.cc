@@ -87,6 +87,21 @@ int RunWorker(const v1::WorkerLaunch& launch) {
   // The channel stays open for the worker's life; programs the entry
   // executes must not inherit it.
   fcntl(wire::kWorkerChannelFd, F_SETFD, FD_CLOEXEC);
+  if (launch.watchdog()) {
+    // Before the module loads: its loading counts as the entry's time.
+    absl::Status attached =
+        internal::AttachHeartbeat(wire::kWorkerHeartbeatFd, launch.heartbeat_slot());
+    close(wire::kWorkerHeartbeatFd);
+    if (!attached.ok()) {
+      fprintf(stderr, "worker %s: %s\n", name.c_str(), std::string(attached.message()).c_str());
+      return 1;
+    }
+  }
+  if (launch.notify_ready()) {
+    static constexpr char kReadyPacket[] = {static_cast<char>(wire::Message::kReady)};
+    internal::SetReadyChannel(wire::kWorkerChannelFd,
+                              std::string_view(kReadyPacket, sizeof(kReadyPacket)));
+  }
   internal::HostConfig host;
   host.role = "worker:" + name;
   if (launch.has_logging_config()) host.logging = launch.logging_config();

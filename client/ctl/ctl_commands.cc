@@ -28,7 +28,8 @@ std::string RefusedText(const std::string& socket, const absl::Status& status) {
 void PrintDetail(const v1::GuardianStatus& status) {
   const v1::ProcessRun& executor = status.executor();
   std::vector<std::vector<std::string>> rows = {
-      {"daemon", absl::StrCat("running, ", StateName(status.state(), true))},
+      {"daemon", absl::StrCat("running, ", StateName(status.state(), true),
+                              status.ready() ? ", ready" : ", not ready")},
       {"guardian",
        absl::StrCat("pid ", status.guardian_pid(), ", up ", Since(status.guardian_start_time()))},
       {"entry", status.daemon_entry()},
@@ -72,7 +73,10 @@ DaemonView Inspect(const Target& target) {
     view.problem = RefusedText(target.socket(), status.status());
     return view;
   }
-  view.exit_code = kOk;
+  // SPEC §8: 0 only when the entry runs and is ready; 4 when the daemon
+  // runs but is not (starting, waiting to restart, FATAL, stopping).
+  view.exit_code =
+      status->state() == v1::GUARDIAN_STATE_RUNNING && status->ready() ? kOk : kNotReady;
   view.status = std::move(*status);
   return view;
 }
@@ -126,7 +130,7 @@ int Status(const Target& target, bool json, const std::string& name) {
   }
   if (view.status) {
     PrintDetail(*view.status);
-    return kOk;
+    return view.exit_code;
   }
   if (view.exit_code == kNotRunning) {
     fprintf(stderr, "no daemon is running for %s (%s)\n", target.pid_filename.c_str(),

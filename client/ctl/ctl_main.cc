@@ -140,7 +140,8 @@ const std::vector<Command>& Commands() {
       {"status",
        "status --pid-file F [--json]",
        "status [NAME...|--all] [--json]",
-       "is it running? (exit 0 running, 3 not; several: the worst)",
+       "is it running? (exit 0 running and ready, 3 not running, 4 running but not ready; "
+       "several: the worst)",
        {"json", "all"},
        RunStatus},
       {"start",

@@ -79,6 +79,8 @@ void DecodeReports(std::string& buffer, SupervisorReport& out) {
     } else if (kind == wire::Message::kStopBudget) {
       int64_t ms = 0;
       if (absl::SimpleAtoi(payload, &ms) && ms >= 0) out.stop_budget = absl::Milliseconds(ms);
+    } else if (kind == wire::Message::kReady) {
+      out.ready = true;
     }
     at += 5 + length;
   }

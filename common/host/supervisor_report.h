@@ -7,7 +7,9 @@
 //     after wire::Message::kEntryRunning: frames of
 //     [kind: 1 byte][length: 4 bytes, little-endian][payload], kind one of
 //     wire::Message::kEntryError (payload: the text) and
-//     wire::Message::kStopBudget (payload: milliseconds, decimal);
+//     wire::Message::kStopBudget (payload: milliseconds, decimal) and
+//     wire::Message::kReady (no payload: NotifyReady(), with a
+//     ready_timeout; common/runtime/supervision.cc writes it);
 //   worker -> controller, on its channel (SOCK_SEQPACKET): one packet
 //     [wire::Message::kEntryError][the text].
 //
@@ -47,6 +49,7 @@ void SendEntryErrorPacket(int channel, std::string_view error);
 struct SupervisorReport {
   std::optional<std::string> error;
   std::optional<absl::Duration> stop_budget;
+  bool ready = false;  // a kReady frame (NotifyReady, written by common/runtime)
 };
 void DecodeReports(std::string& buffer, SupervisorReport& out);
 

@@ -125,6 +125,11 @@ APPKIT_ENTRY(run_workers) {
       if (auto a = w.fields().find("args"); a != w.fields().end()) {
         info.args = appkit::Args(a->second.struct_value());
       }
+      const appkit::Args fields(w);
+      if (auto ready = MillisField(fields, "ready_timeout_ms")) info.ready_timeout = ready;
+      if (auto watchdog = MillisField(fields, "watchdog_timeout_ms")) {
+        info.watchdog_timeout = watchdog;
+      }
       if (std::string json = StringField(w, "logging_json"); !json.empty()) {
         auto config = appkit::LoggingConfigFromJson(json);
         if (!config.ok()) return config.status();
