@@ -572,128 +572,130 @@ TEST(GuardianMachineTest, AQuitDuringARestartStopsTheDaemon) {
   machine.Handle(Exited(0));
   EXPECT_EQ(machine.state(), State::kExited);
   EXPECT_EQ(machine.record().quit_reason, "SIGTERM from pid 1");
-  // --- Readiness and the watchdog (SPEC §8) ---------------------------------
+}
 
-  Machine::Config Supervised() {
-    Machine::Config config = WithRestart();
-    config.ready_timeout = absl::Seconds(2);
-    config.watchdog_timeout = absl::Milliseconds(200);
-    return config;
-  }
+// --- Readiness and the watchdog (SPEC §8) ---------------------------------
 
-  TEST(GuardianMachineTest, WithAReadyTimeoutStartingLastsUntilNotifyReady) {
-    FakeEffects effects;
-    Machine machine(Supervised(), &effects);
-    effects.machine = &machine;
-    machine.Start();
-    EXPECT_EQ(effects.calls,
-              (std::vector<std::string>{"clear", "spawn", "set ready +2s", "set watchdog +200ms"}));
-    machine.Handle(Of(Event::kEntryRunning));
-    EXPECT_EQ(machine.state(), State::kStarting);
-    EXPECT_FALSE(machine.record().ready);
-    effects.calls.clear();
-    machine.Handle(Of(Event::kReady));
-    EXPECT_EQ(machine.state(), State::kRunning);
-    EXPECT_TRUE(machine.record().ready);
-    EXPECT_EQ(effects.calls, std::vector<std::string>{"cancel ready"});
-  }
+Machine::Config Supervised() {
+  Machine::Config config = WithRestart();
+  config.ready_timeout = absl::Seconds(2);
+  config.watchdog_timeout = absl::Milliseconds(200);
+  return config;
+}
 
-  TEST(GuardianMachineTest, WithoutAReadyTimeoutTheEntryIsReadyWhenItRuns) {
-    FakeEffects effects;
-    Machine machine(WithRestart(), &effects);
-    effects.machine = &machine;
-    machine.Start();
-    EXPECT_FALSE(machine.record().ready);
-    machine.Handle(Of(Event::kEntryRunning));
-    EXPECT_EQ(machine.state(), State::kRunning);
-    EXPECT_TRUE(machine.record().ready);
-  }
+TEST(GuardianMachineTest, WithAReadyTimeoutStartingLastsUntilNotifyReady) {
+  FakeEffects effects;
+  Machine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  EXPECT_EQ(effects.calls,
+            (std::vector<std::string>{"clear", "spawn", "set ready +2s", "set watchdog +200ms"}));
+  machine.Handle(Of(Event::kEntryRunning));
+  EXPECT_EQ(machine.state(), State::kStarting);
+  EXPECT_FALSE(machine.record().ready);
+  effects.calls.clear();
+  machine.Handle(Of(Event::kReady));
+  EXPECT_EQ(machine.state(), State::kRunning);
+  EXPECT_TRUE(machine.record().ready);
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"cancel ready"});
+}
 
-  TEST(GuardianMachineTest, NotReadyInTimeIsKilledAndCountedAsAFailedRun) {
-    FakeEffects effects;
-    Machine machine(Supervised(), &effects);
-    effects.machine = &machine;
-    machine.Start();
-    machine.Handle(Of(Event::kEntryRunning));
-    effects.calls.clear();
-    machine.Handle(Of(Event::kReadyDue));
-    EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 9"});
-    EXPECT_EQ(machine.record().executor.error, "not ready within 2s");
-    Input killed{Event::kExecutorExited};
-    killed.exit.signaled = true;
-    killed.exit.code = SIGKILL;
-    killed.entry_ran = true;
-    effects.now += absl::Milliseconds(5);
-    machine.Handle(killed);
-    EXPECT_EQ(machine.state(), State::kWaitingToRestart);
-    ASSERT_EQ(machine.record().history.size(), 1u);
-    EXPECT_EQ(machine.record().history.back().error, "not ready within 2s");
-    EXPECT_FALSE(machine.record().ready);
-    // The next run starts with no error.
-    machine.Handle(Of(Event::kRestartDue));
-    EXPECT_EQ(machine.record().executor.error, "");
-  }
+TEST(GuardianMachineTest, WithoutAReadyTimeoutTheEntryIsReadyWhenItRuns) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  EXPECT_FALSE(machine.record().ready);
+  machine.Handle(Of(Event::kEntryRunning));
+  EXPECT_EQ(machine.state(), State::kRunning);
+  EXPECT_TRUE(machine.record().ready);
+}
 
-  TEST(GuardianMachineTest, TheWatchdogRearmsAtTheLastBeatAndAbortsASilentEntry) {
-    FakeEffects effects;
-    Machine machine(Supervised(), &effects);
-    effects.machine = &machine;
-    machine.Start();
-    machine.Handle(Of(Event::kEntryRunning));
-    machine.Handle(Of(Event::kReady));
-    effects.calls.clear();
-    // It beat 50 ms ago: due again 150 ms from now.
-    effects.silent = absl::Milliseconds(50);
-    machine.Handle(Of(Event::kWatchdogDue));
-    EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +150ms"});
-    // Asleep as asked until 1 s from now (a beat ahead): due after that.
-    effects.calls.clear();
-    effects.silent = -absl::Seconds(1);
-    machine.Handle(Of(Event::kWatchdogDue));
-    EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +1.2s"});
-    // Just short of the timeout: read again no sooner than kWatchdogRecheck.
-    effects.calls.clear();
-    effects.silent = absl::Milliseconds(199) + absl::Microseconds(900);
-    machine.Handle(Of(Event::kWatchdogDue));
-    EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +2ms"});
-    // Silent for the whole timeout: SIGABRT, SIGKILL after the grace.
-    effects.calls.clear();
-    effects.silent = absl::Milliseconds(201);
-    machine.Handle(Of(Event::kWatchdogDue));
-    EXPECT_EQ(effects.calls, (std::vector<std::string>{"signal 6", "set kill +1s"}));
-    EXPECT_EQ(machine.record().executor.error, "watchdog: no heartbeat for 200ms");
-    EXPECT_EQ(machine.state(), State::kRunning);
-    effects.calls.clear();
-    machine.Handle(Of(Event::kWatchdogDue));  // once is enough
-    EXPECT_TRUE(effects.calls.empty());
-    machine.Handle(Of(Event::kKillDue));
-    EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 9"});
-    effects.calls.clear();
-    Input aborted{Event::kExecutorExited};
-    aborted.exit.signaled = true;
-    aborted.exit.code = SIGKILL;
-    aborted.entry_ran = true;
-    machine.Handle(aborted);
-    EXPECT_EQ(machine.record().history.back().error, "watchdog: no heartbeat for 200ms");
-    // Its timers go with it (the grace's SIGKILL must not hit the next one).
-    EXPECT_EQ(effects.calls, (std::vector<std::string>{"cancel ready", "cancel watchdog",
-                                                       "cancel kill", "clear", "set restart +1s"}));
-    EXPECT_EQ(machine.state(), State::kWaitingToRestart);
-  }
+TEST(GuardianMachineTest, NotReadyInTimeIsKilledAndCountedAsAFailedRun) {
+  FakeEffects effects;
+  Machine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  machine.Handle(Of(Event::kEntryRunning));
+  effects.calls.clear();
+  machine.Handle(Of(Event::kReadyDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 9"});
+  EXPECT_EQ(machine.record().executor.error, "not ready within 2s");
+  Input killed{Event::kExecutorExited};
+  killed.exit.signaled = true;
+  killed.exit.code = SIGKILL;
+  killed.entry_ran = true;
+  effects.now += absl::Milliseconds(5);
+  machine.Handle(killed);
+  EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+  ASSERT_EQ(machine.record().history.size(), 1u);
+  EXPECT_EQ(machine.record().history.back().error, "not ready within 2s");
+  EXPECT_FALSE(machine.record().ready);
+  // The next run starts with no error.
+  machine.Handle(Of(Event::kRestartDue));
+  EXPECT_EQ(machine.record().executor.error, "");
+}
 
-  TEST(GuardianMachineTest, AStoppingExecutorIsNotWatched) {
-    FakeEffects effects;
-    Machine machine(Supervised(), &effects);
-    effects.machine = &machine;
-    machine.Start();
-    machine.Handle(Of(Event::kEntryRunning));
-    machine.Handle(Of(Event::kQuit));
-    effects.calls.clear();
-    effects.silent = absl::Seconds(5);
-    machine.Handle(Of(Event::kWatchdogDue));
-    machine.Handle(Of(Event::kReadyDue));
-    EXPECT_TRUE(effects.calls.empty());
-  }
+TEST(GuardianMachineTest, TheWatchdogRearmsAtTheLastBeatAndAbortsASilentEntry) {
+  FakeEffects effects;
+  Machine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  machine.Handle(Of(Event::kEntryRunning));
+  machine.Handle(Of(Event::kReady));
+  effects.calls.clear();
+  // It beat 50 ms ago: due again 150 ms from now.
+  effects.silent = absl::Milliseconds(50);
+  machine.Handle(Of(Event::kWatchdogDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +150ms"});
+  // Asleep as asked until 1 s from now (a beat ahead): due after that.
+  effects.calls.clear();
+  effects.silent = -absl::Seconds(1);
+  machine.Handle(Of(Event::kWatchdogDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +1.2s"});
+  // Just short of the timeout: read again no sooner than kWatchdogRecheck.
+  effects.calls.clear();
+  effects.silent = absl::Milliseconds(199) + absl::Microseconds(900);
+  machine.Handle(Of(Event::kWatchdogDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +2ms"});
+  // Silent for the whole timeout: SIGABRT, SIGKILL after the grace.
+  effects.calls.clear();
+  effects.silent = absl::Milliseconds(201);
+  machine.Handle(Of(Event::kWatchdogDue));
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"signal 6", "set kill +1s"}));
+  EXPECT_EQ(machine.record().executor.error, "watchdog: no heartbeat for 200ms");
+  EXPECT_EQ(machine.state(), State::kRunning);
+  effects.calls.clear();
+  machine.Handle(Of(Event::kWatchdogDue));  // once is enough
+  EXPECT_TRUE(effects.calls.empty());
+  machine.Handle(Of(Event::kKillDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 9"});
+  effects.calls.clear();
+  Input aborted{Event::kExecutorExited};
+  aborted.exit.signaled = true;
+  aborted.exit.code = SIGKILL;
+  aborted.entry_ran = true;
+  machine.Handle(aborted);
+  EXPECT_EQ(machine.record().history.back().error, "watchdog: no heartbeat for 200ms");
+  // Its timers go with it (the grace's SIGKILL must not hit the next one).
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"cancel ready", "cancel watchdog",
+                                                     "cancel kill", "clear", "set restart +1s"}));
+  EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+}
+
+TEST(GuardianMachineTest, AStoppingExecutorIsNotWatched) {
+  FakeEffects effects;
+  Machine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  machine.Handle(Of(Event::kEntryRunning));
+  machine.Handle(Of(Event::kQuit));
+  effects.calls.clear();
+  effects.silent = absl::Seconds(5);
+  machine.Handle(Of(Event::kWatchdogDue));
+  machine.Handle(Of(Event::kReadyDue));
+  EXPECT_TRUE(effects.calls.empty());
+}
 
 }  // namespace
 }  // namespace appkit::guardian
