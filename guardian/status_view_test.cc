@@ -133,7 +133,7 @@ TEST(StatusViewTest, FatalShowsAsFatalWithTheFailuresAndTheRunsError) {
   record.state = State::kFatal;
   record.fatal = true;
   record.consecutive_failures = 3;
-  Run run = Ended(100, 1, false);
+  guardian::Run run = Ended(100, 1, false);
   run.error = "UNAVAILABLE: database refused";
   record.executor = run;
   record.history.push_back(run);
