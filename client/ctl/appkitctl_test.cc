@@ -391,7 +391,7 @@ TEST_F(AppkitctlTest, CrashLoopsShowFatalAndTheErrorAndRestartLeavesFatal) {
 
   CommandResult restart = Ctl({"restart", "--pid-file", pid_file()});
   EXPECT_EQ(restart.exit_code, 0) << restart.err;
-  EXPECT_TRUE(Has(restart.out, "was FATAL")) << restart.out;
+  EXPECT_TRUE(Has(restart.out, "restarting daemon (guardian")) << restart.out;
   EXPECT_TRUE(WaitFor([&] {
     CommandResult again = Ctl({"status", "--pid-file", pid_file(), "--json"});
     return again.exit_code == 0 && Json::parse(again.out)["restartCount"].get<int>() >= 2;

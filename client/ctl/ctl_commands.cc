@@ -213,7 +213,7 @@ int Restart(const Target& target, const std::string& name) {
   }
   absl::StatusOr<v1::GuardianStatus> status = RequestRestart(target.socket(), *running.pid);
   if (!status.ok()) return Refused(target.socket(), *running.pid, status.status());
-  printf("restarting %s (guardian %d): the executor is stopped and started again (was %s)\n",
+  printf("restarting %s (guardian %d): the executor is stopped and started again (state now %s)\n",
          daemon.c_str(), *running.pid, StateName(status->state(), true).c_str());
   return kOk;
 }
