@@ -40,10 +40,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<Message> {
       : queue_(std::move(queue)), wrap_(wrap), state_(std::make_shared<State>()) {
     absl::MutexLock lock(&state_->mu);
     state_->reactor = this;
-    queue_->SetWaker([state = state_] {
-      absl::MutexLock lock(&state->mu);
-      if (state->reactor != nullptr) state->reactor->Pump();
-    });
+    queue_->SetWaker([state = state_] { Wake(*state); });
   }
 
   // The snapshot, to fill before Begin.
@@ -90,6 +87,13 @@ class WatchReactor final : public grpc::ServerWriteReactor<Message> {
     bool writing ABSL_GUARDED_BY(mu) = false;
     bool finished ABSL_GUARDED_BY(mu) = false;
   };
+
+  // The queue has more: pump, unless the reactor is gone (OnDone).
+  // state.reactor->state_ is &state, which the analysis cannot tell.
+  static void Wake(State& state) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    absl::MutexLock lock(&state.mu);
+    if (state.reactor != nullptr) state.reactor->Pump();
+  }
 
   // Writes the next event, or ends the stream (state_->mu held).
   void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
