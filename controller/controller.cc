@@ -139,6 +139,7 @@ absl::Status Controller::Run() {
   loop_.CancelTimer(check_timer_);
   debug_file_->MarkChanged();
   debug_file_->Flush();
+  board_.CloseWatchers();   // every Watch stream ends after its last events
   control_socket_.reset();  // unlinks the socket, stops gRPC (bounded)
   batch_.reset();
   cgroups_.reset();  // what the workers left, and the cgroups
@@ -390,6 +391,10 @@ absl::Status Controller::RequestQuit(const std::string& worker_name) {
 }
 
 v1::ListWorkersResponse Controller::ListWorkers() const { return board_.ListWorkers(); }
+
+v1::ListWorkersResponse Controller::Watch(std::shared_ptr<EventQueue> queue) {
+  return board_.Watch(std::move(queue));
+}
 
 std::string Controller::DebugSnapshotJson() const { return board_.DebugJson(); }
 

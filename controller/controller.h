@@ -87,6 +87,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   std::string DebugSnapshotJson() const override;
   // Empty name: every worker. NotFound for an unknown name.
   absl::Status RequestQuit(const std::string& worker_name) override;
+  v1::ListWorkersResponse Watch(std::shared_ptr<EventQueue> queue) override;
 
  private:
   struct Slot {

@@ -21,6 +21,7 @@
 #include "common/process/stdio_files.h"
 #include "common/runtime/logging.h"
 #include "guardian/guardian_service.h"
+#include "guardian/watch_events.h"
 #include "spdlog/spdlog.h"
 
 namespace appkit::guardian {
@@ -101,6 +102,7 @@ Guardian::Guardian(v1::DaemonLaunch launch, std::unique_ptr<ForkServer> executor
   callbacks.ready = [this] { Feed(Input{Event::kReady}); };
   launcher_ = std::make_unique<ExecutorLauncher>(&loop_, launch_, std::move(executor_server),
                                                  std::move(callbacks));
+  last_status_ = StatusView(machine_.record(), facts_);
   absl::MutexLock lock(&mu_);
   published_ = machine_.record();
 }
@@ -212,6 +214,7 @@ void Guardian::Teardown() {
   launcher_.reset();  // the executor fork server: closed and reaped
   containment_.reset();
   accept_watch_.reset();
+  hub_.Close();  // every Watch stream ends after its last events
   // Unlinks the socket, then stops gRPC within a bounded time.
   const bool grpc_stopped = server_->Stop();
   pid_file_.reset();  // unlinks the pid file, releases the lock
@@ -338,11 +341,30 @@ void Guardian::Drain() {
     const Input next = std::move(inputs_.front());
     inputs_.pop_front();
     machine_.Handle(next);
+    Publish();
   }
   feeding_ = false;
   AfterInputs();
-  absl::MutexLock lock(&mu_);
-  published_ = machine_.record();
+}
+
+void Guardian::Publish() {
+  const Record& record = machine_.record();
+  v1::GuardianStatus now = StatusView(record, facts_);
+  hub_.Publish([&] {
+    {
+      absl::MutexLock lock(&mu_);
+      published_ = record;
+    }
+    std::vector<v1::Event> events = GuardianEvents(last_status_, now, absl::Now());
+    last_status_.Swap(&now);
+    return events;
+  });
+}
+
+v1::GuardianStatus Guardian::Watch(std::shared_ptr<EventQueue> queue) {
+  v1::GuardianStatus snapshot;
+  hub_.Subscribe(std::move(queue), [&] { snapshot = Status(); });
+  return snapshot;
 }
 
 void Guardian::AfterInputs() {

@@ -16,7 +16,8 @@
 // The machine's Effects are implemented here; nothing on the loop waits.
 // After each input the machine's Record is published under a mutex, and
 // gRPC threads build their GuardianStatus from that snapshot
-// (guardian/status_view.h).
+// (guardian/status_view.h); in the same step, the events the change means
+// (guardian/watch_events.h) go to the Watch subscribers (EventHub).
 //
 // SIGCHLD (not a pidfd) tells the executor's exit: the guardian is a child
 // subreaper, so orphans of the daemon's tree are re-parented to it and need
@@ -38,6 +39,8 @@
 #include "absl/synchronization/mutex.h"
 #include "common/base/unique_fd.h"
 #include "common/control/control_server.h"
+#include "common/control/event_hub.h"
+#include "common/control/event_queue.h"
 #include "common/process/accept_watch.h"
 #include "common/process/event_loop.h"
 #include "common/process/fork_server.h"
@@ -71,6 +74,8 @@ class Guardian final : private Effects {
   void RequestQuitFromRpc();
   // Guardian.Restart: a kRestart input on the loop.
   void RequestRestartFromRpc();
+  // Subscribes `queue` to the events; returns the snapshot they follow.
+  v1::GuardianStatus Watch(std::shared_ptr<EventQueue> queue);
 
  private:
   // Everything before the loop; fills `ready` (running_pid when another
@@ -91,6 +96,8 @@ class Guardian final : private Effects {
   // After the inputs: health service "" follows readiness; a wait_ready
   // report is written once the first entry is ready, or failed first.
   void AfterInputs();
+  // Publishes the record, and the events of the change to the watchers.
+  void Publish();
 
   // Effects.
   absl::Time Now() override;
@@ -125,6 +132,8 @@ class Guardian final : private Effects {
   std::deque<Input> inputs_;
   bool feeding_ = false;
 
+  EventHub hub_;                    // Watch subscribers; taken before mu_
+  v1::GuardianStatus last_status_;  // loop thread: what the watchers saw last
   mutable absl::Mutex mu_;
   Record published_ ABSL_GUARDED_BY(mu_);
   bool rpc_quit_requested_ ABSL_GUARDED_BY(mu_) = false;

@@ -31,6 +31,9 @@ class GuardianService final : public v1::Guardian::CallbackService {
   grpc::ServerUnaryReactor* GetDebugSnapshot(grpc::CallbackServerContext* context,
                                              const v1::GetDebugSnapshotRequest* request,
                                              v1::GuardianDebugSnapshot* response) override;
+  // The status, then the events (common/control/watch_reactor.h).
+  grpc::ServerWriteReactor<v1::GuardianEvent>* Watch(grpc::CallbackServerContext* context,
+                                                     const v1::WatchRequest* request) override;
 
  private:
   Guardian* const guardian_;

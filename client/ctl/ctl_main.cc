@@ -18,6 +18,7 @@
 #include "client/ctl/daemons_config.h"
 #include "client/ctl/logs.h"
 #include "client/ctl/reload.h"
+#include "client/ctl/watch.h"
 #include "common/host/option_checks.h"
 
 namespace appkit::ctl {
@@ -119,6 +120,13 @@ int RunDebug(const Invocation& in) {
   return daemon ? Debug(Target{daemon->files.pid, ""}) : code;
 }
 
+int RunWatch(const Invocation& in) {
+  if (!in.config) return Watch(in.target, in.args.json, in.args.workers);
+  int code = kOk;
+  const NamedDaemon* daemon = OneDaemon(in, &code);
+  return daemon ? Watch(Target{daemon->files.pid, ""}, in.args.json, in.args.workers) : code;
+}
+
 int RunList(const Invocation& in) {
   if (!in.args.operands.empty()) return Usage("list takes no daemon name");
   return List(*in.config, in.args.json);
@@ -174,6 +182,12 @@ const std::vector<Command>& Commands() {
        "the debug snapshot (debug-file JSON)",
        {"json"},
        RunDebug},
+      {"watch",
+       "watch --pid-file F [--workers] [--json]",
+       "watch [NAME] [--workers] [--json]",
+       "follow its events, one line each (--workers: its pool's too) until it stops or ^C",
+       {"json", "workers"},
+       RunWatch},
       {"list",
        nullptr,
        "list [--json]",

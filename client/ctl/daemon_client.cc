@@ -71,6 +71,11 @@ absl::Status FromGrpc(const grpc::Status& status) {
 
 }  // namespace
 
+absl::StatusOr<std::shared_ptr<grpc::Channel>> VerifiedChannel(const std::string& socket,
+                                                               pid_t pid) {
+  return Channel(socket, pid);
+}
+
 int Worst(int a, int b) { return Rank(a) >= Rank(b) ? a : b; }
 
 std::string WhyNotRunning(const std::string& pid_filename) {
