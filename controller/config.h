@@ -11,6 +11,7 @@
 
 #include "absl/time/time.h"
 #include "common/runtime/logging.h"
+#include "common/runtime/supervision.h"
 #include "google/protobuf/struct.pb.h"
 
 namespace appkit::controller {
@@ -24,6 +25,8 @@ struct WorkerConfig {
   std::string pid_filename;
   std::string stdout_filename;
   std::string stderr_filename;
+  std::optional<absl::Duration> ready_timeout;     // SPEC §8: none, ready when it runs
+  std::optional<absl::Duration> watchdog_timeout;  // none: no watchdog
 };
 
 struct ControllerConfig {
@@ -32,6 +35,7 @@ struct ControllerConfig {
   absl::Duration check_interval = absl::Minutes(1);
   std::optional<absl::Duration> restart_interval;  // none: an exited worker stays EXITED
   std::optional<absl::Duration> stop_timeout;      // none: wait for a stopping worker forever
+  RestartPolicy restart_policy;                    // per worker (SPEC §8)
   std::string worker_binary;                       // the worker fork server (worker/main.cc)
   std::string controller_socket;                   // serve appkit.v1.Controller there; "" for none
   uint64_t user_fd_limit = 0;  // the workers' soft RLIMIT_NOFILE (0: as inherited)

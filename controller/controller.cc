@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/errno_status.h"
@@ -12,10 +14,13 @@
 #include "common/base/log.h"
 #include "common/base/status_macros.h"
 #include "common/host/host.h"
+#include "common/host/supervisor_report.h"
+#include "common/process/heartbeat.h"
 #include "common/process/pid_file.h"
 #include "common/process/pidfd.h"
 #include "common/process/spawn.h"
 #include "common/runtime/quit.h"
+#include "common/runtime/supervision.h"
 #include "controller/worker_channel.h"
 #include "controller/worker_launch.h"
 #include "proto/wire.h"
@@ -26,6 +31,10 @@ namespace {
 // Messages read from one channel per wake-up: a worker that floods its
 // channel does not hold the loop (the level-triggered loop comes back).
 constexpr int kMessagesPerWake = 16;
+
+// After the last worker's SIGKILL: reaping, the final debug file, the
+// socket's end (bounded), the exit.
+constexpr absl::Duration kWindDown = absl::Seconds(3);
 
 std::vector<WorkerInfo> InfosOf(const ControllerConfig& config) {
   std::vector<WorkerInfo> infos;
@@ -38,7 +47,8 @@ std::vector<WorkerInfo> InfosOf(const ControllerConfig& config) {
 // Inputs that change what the views show (the others only the health
 // check's own flags).
 bool Shown(WorkerEvent event) {
-  return event != WorkerEvent::kCheckDue && event != WorkerEvent::kPong;
+  return event != WorkerEvent::kCheckDue && event != WorkerEvent::kPong &&
+         event != WorkerEvent::kWatchdogDue;
 }
 
 }  // namespace
@@ -54,7 +64,10 @@ Controller::Controller(ControllerConfig config)
                                   worker.entry,
                                   config_.restart_interval,
                                   config_.stop_timeout,
-                                  config_.check_interval};
+                                  config_.check_interval,
+                                  &config_.restart_policy,
+                                  worker.ready_timeout,
+                                  worker.watchdog_timeout};
     slots_.push_back(std::make_unique<Slot>(index, machine, static_cast<WorkerEffects*>(this)));
   }
   unfinished_ = static_cast<int>(slots_.size());
@@ -63,7 +76,15 @@ Controller::Controller(ControllerConfig config)
 Controller::~Controller() = default;
 
 absl::Status Controller::Run() {
-  cgroups_ = WorkerCgroups::Create();
+  for (const WorkerConfig& worker : config_.workers) {
+    if (!worker.watchdog_timeout) continue;
+    // One slot per worker (by index): its watchdog's heartbeats.
+    auto table = HeartbeatTable::Create(static_cast<int>(config_.workers.size()));
+    if (!table.ok()) return table.status();
+    heartbeats_ = std::move(*table);
+    break;
+  }
+  cgroups_ = WorkerCgroups::Create(&loop_);
   batch_ = std::make_unique<ForkBatch>(&loop_, &reaper_, static_cast<ForkBatch::Client*>(this),
                                        config_.worker_binary, cgroups_.get());
   APPKIT_RETURN_IF_ERROR(batch_->Start());
@@ -91,6 +112,15 @@ absl::Status Controller::Run() {
     QuitAll("quit requested");
   }));
   loop_.SetWakeHandler([this] { OnWake(); });
+  // The pool's loop runs on the entry's thread: waiting for its events is
+  // alive, as Sleep() is (a daemon entry that runs a pool under a
+  // watchdog_timeout is not hung while its pool idles).
+  loop_.SetWaitHooks(
+      [](absl::Duration wait) {
+        const absl::Duration capped = std::min(wait, absl::Hours(24 * 365));
+        internal::BeatHeartUntil(internal::MonotonicNanos() + absl::ToInt64Nanoseconds(capped));
+      },
+      [] { internal::BeatHeart(); });
   reaper_.SetOnIdle([this] { MaybeFinish(); });
   // SIGHUP (logrotate) reached this process: the host's thread posts it
   // here, and the loop passes it on to every worker.
@@ -102,6 +132,9 @@ absl::Status Controller::Run() {
     loop_.Wake();
   });
 
+  // In a daemon's executor: the guardian's stop waits for ours (each
+  // worker's stop_timeout, then the final debug file and the exit).
+  if (config_.stop_timeout) internal::ReportStopBudget(*config_.stop_timeout + kWindDown);
   Log().info("controller {} starting {} workers", getpid(), slots_.size());
   for (auto& slot : slots_) {
     slot->machine.Start();
@@ -116,6 +149,7 @@ absl::Status Controller::Run() {
   debug_file_->MarkChanged();
   debug_file_->Flush();
   status_file_.reset();     // removed before the socket
+  board_.CloseWatchers();   // every Watch stream ends after its last events
   control_socket_.reset();  // unlinks the socket, stops gRPC (bounded)
   batch_.reset();
   cgroups_.reset();  // what the workers left, and the cgroups
@@ -185,8 +219,9 @@ void Controller::SetTimer(int index, Timer timer, absl::Time at) {
   loop_.CancelTimer(id);
   id = loop_.AddTimer(at, [this, &slot, timer] {
     slot.timers[static_cast<int>(timer)] = 0;
-    Deliver(slot, WorkerInput{timer == Timer::kRestart ? WorkerEvent::kRestartDue
-                                                       : WorkerEvent::kKillDue});
+    static constexpr WorkerEvent kDue[] = {WorkerEvent::kRestartDue, WorkerEvent::kKillDue,
+                                           WorkerEvent::kReadyDue, WorkerEvent::kWatchdogDue};
+    Deliver(slot, WorkerInput{kDue[static_cast<int>(timer)]});
   });
 }
 
@@ -194,6 +229,11 @@ void Controller::CancelTimer(int index, Timer timer) {
   EventLoop::TimerId& id = slots_[index]->timers[static_cast<int>(timer)];
   loop_.CancelTimer(id);
   id = 0;
+}
+
+absl::Duration Controller::SinceLastHeartbeat(int index) {
+  if (!heartbeats_) return absl::ZeroDuration();
+  return absl::Nanoseconds(MonotonicNanos() - heartbeats_->LastBeat(index));
 }
 
 void Controller::Ping(int index) {
@@ -216,8 +256,10 @@ absl::StatusOr<ForkRequest> Controller::Prepare(int index) {
   if (slot.quit_asked) return absl::CancelledError("asked to quit before it started");
   const WorkerConfig& worker = ConfigOf(slot);
   UniqueFd cgroup = cgroups_ ? cgroups_->OpenWorker(index, worker.name) : UniqueFd();
-  absl::StatusOr<PreparedLaunch> launch =
-      PrepareLaunch(worker, config_.user_fd_limit, std::move(cgroup));
+  const bool watched = heartbeats_ && worker.watchdog_timeout;
+  if (watched) heartbeats_->Reset(index);  // its start counts as a beat
+  absl::StatusOr<PreparedLaunch> launch = PrepareLaunch(
+      worker, config_.user_fd_limit, std::move(cgroup), watched ? heartbeats_->fd() : -1, index);
   if (!launch.ok()) return launch.status();
   ForkRequest request;
   request.message = std::move(launch->request);
@@ -265,6 +307,8 @@ bool Controller::IsWorker(pid_t pid) const { return index_by_pid_.count(pid) != 
 
 void Controller::OnExit(Slot& slot) {
   const pid_t pid = slot.pid;
+  // What the worker said before it died (its error) may not be read yet.
+  if (slot.channel_watched) OnChannelReadable(slot);
   siginfo_t info = {};
   WorkerInput exited{WorkerEvent::kExited};
   if (waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
@@ -277,8 +321,6 @@ void Controller::OnExit(Slot& slot) {
   } else {
     exited.exit.code = 255;  // reaped elsewhere (SIGCHLD ignored in this process)
   }
-  // What escaped the group dies too, before any restart.
-  if (cgroups_) cgroups_->AfterWorker(slot.index, ConfigOf(slot).name, pid);
   loop_.Unwatch(slot.pidfd.get());
   if (slot.channel_watched) loop_.Unwatch(slot.channel.get());
   slot.channel_watched = false;
@@ -288,7 +330,17 @@ void Controller::OnExit(Slot& slot) {
   slot.pid = 0;
   // A worker killed by a signal could not remove its pid file.
   PidFile::RemoveIfStale(ConfigOf(slot).pid_filename, pid);
-  Deliver(slot, exited);
+  exited.error = std::move(slot.error);
+  slot.error.clear();
+  // What escaped the group dies too, before the machine hears of the exit
+  // (and may restart it): at once when nothing is left, else through the
+  // loop (controller/worker_cgroups.h).
+  if (!cgroups_) {
+    Deliver(slot, exited);
+    return;
+  }
+  cgroups_->AfterWorker(slot.index, ConfigOf(slot).name, pid,
+                        [this, &slot, exited] { Deliver(slot, exited); });
 }
 
 void Controller::OnChannelReadable(Slot& slot) {
@@ -305,6 +357,10 @@ void Controller::OnChannelReadable(Slot& slot) {
       Deliver(slot, WorkerInput{WorkerEvent::kEntryRunning});
     } else if (got.message == wire::Message::kPong) {
       Deliver(slot, WorkerInput{WorkerEvent::kPong});
+    } else if (got.message == wire::Message::kEntryError) {
+      slot.error = internal::CapError(got.text);  // for its exit, which follows
+    } else if (got.message == wire::Message::kReady) {
+      Deliver(slot, WorkerInput{WorkerEvent::kReady});
     }
   }
 }
@@ -355,6 +411,10 @@ absl::Status Controller::RequestQuit(const std::string& worker_name) {
 }
 
 v1::ListWorkersResponse Controller::ListWorkers() const { return board_.ListWorkers(); }
+
+v1::ListWorkersResponse Controller::Watch(std::shared_ptr<EventQueue> queue) {
+  return board_.Watch(std::move(queue));
+}
 
 std::string Controller::DebugSnapshotJson() const { return board_.DebugJson(); }
 

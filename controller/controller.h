@@ -10,8 +10,11 @@
 //   worker i's pidfd readable               | Exited: reaped here, what it left
 //                                           |   in its process group and cgroup
 //                                           |   killed, its stale pid file removed
-//   kEntryRunning / kPong on its channel    | EntryRunning / Pong
-//   its restart / kill timer                | RestartDue / KillDue
+//   kEntryRunning / kPong / kReady on its   | EntryRunning / Pong / Ready
+//     channel                               |
+//   its restart / kill / ready / watchdog   | RestartDue / KillDue / ReadyDue /
+//     timer                                 |   WatchdogDue (its heartbeat slot
+//                                           |   read: SinceLastHeartbeat)
 //   the check_interval timer                | CheckDue (every worker)
 //   RequestQuit(name) over the socket       | Stop
 //   the quit latch (SIGTERM, RequestQuit),  | Stop (every worker); Run returns
@@ -55,6 +58,7 @@
 #include "common/base/status_file.h"
 #include "common/base/unique_fd.h"
 #include "common/process/event_loop.h"
+#include "common/process/heartbeat.h"
 #include "controller/child_reaper.h"
 #include "controller/config.h"
 #include "controller/control_plane.h"
@@ -84,6 +88,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   std::string DebugSnapshotJson() const override;
   // Empty name: every worker. NotFound for an unknown name.
   absl::Status RequestQuit(const std::string& worker_name) override;
+  v1::ListWorkersResponse Watch(std::shared_ptr<EventQueue> queue) override;
 
  private:
   struct Slot {
@@ -95,8 +100,9 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
     UniqueFd pidfd;
     UniqueFd channel;  // our end, made with the fork request
     bool channel_watched = false;
-    bool quit_asked = false;                // a fork not sent yet is not sent any more
-    EventLoop::TimerId timers[2] = {0, 0};  // by WorkerEffects::Timer
+    bool quit_asked = false;                      // a fork not sent yet is not sent any more
+    std::string error;                            // what the current process said on its channel
+    EventLoop::TimerId timers[4] = {0, 0, 0, 0};  // by WorkerEffects::Timer
   };
 
   // WorkerEffects.
@@ -108,6 +114,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   void CancelTimer(int index, Timer timer) override;
   void Ping(int index) override;
   void CheckPidFile(int index) override;
+  absl::Duration SinceLastHeartbeat(int index) override;
 
   // ForkBatch::Client.
   absl::StatusOr<ForkRequest> Prepare(int index) override;
@@ -135,7 +142,8 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   int unfinished_ = 0;                           // machines not EXITED
   bool quitting_ = false;
   EventLoop::TimerId check_timer_ = 0;
-  std::unique_ptr<WorkerCgroups> cgroups_;  // null without; outlives batch_
+  std::unique_ptr<HeartbeatTable> heartbeats_;  // a slot per worker, when one has a watchdog
+  std::unique_ptr<WorkerCgroups> cgroups_;      // null without; outlives batch_
   std::unique_ptr<ForkBatch> batch_;
   std::unique_ptr<DebugFile> debug_file_;
   // Beside control_socket_: the board's snapshot for appkitctl, written

@@ -31,6 +31,9 @@ class ControllerService final : public v1::Controller::CallbackService {
   grpc::ServerUnaryReactor* GetDebugSnapshot(grpc::CallbackServerContext* context,
                                              const v1::GetDebugSnapshotRequest* request,
                                              v1::DebugSnapshot* response) override;
+  // The pool's status, then its events (common/control/watch_reactor.h).
+  grpc::ServerWriteReactor<v1::ControllerEvent>* Watch(grpc::CallbackServerContext* context,
+                                                       const v1::WatchRequest* request) override;
 
   void Detach();
 

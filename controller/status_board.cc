@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include "absl/time/clock.h"
 #include "controller/debug_info.h"
+#include "controller/watch_events.h"
 
 namespace appkit::controller {
 
@@ -33,9 +35,21 @@ void StatusBoard::Publish(int index, const WorkerRecord& record) {
   v1::WorkerStatus status = WorkerStatusView(infos_[index], record);
   status.SerializeToString(&serialized_[index]);
   file_changed_ = true;
-  absl::MutexLock lock(&mu_);
-  statuses_[index].Swap(&status);
+  hub_.Publish([&] {
+    absl::MutexLock lock(&mu_);
+    std::vector<v1::Event> events = WorkerEvents(&statuses_[index], status, absl::Now());
+    statuses_[index].Swap(&status);
+    return events;
+  });
 }  // the old view is freed outside the lock
+
+void StatusBoard::CloseWatchers() { hub_.Close(); }
+
+v1::ListWorkersResponse StatusBoard::Watch(std::shared_ptr<EventQueue> queue) {
+  v1::ListWorkersResponse snapshot;
+  hub_.Subscribe(std::move(queue), [&] { snapshot = ListWorkers(); });
+  return snapshot;
+}
 
 void StatusBoard::PublishQuitRequested() {
   quit_for_file_ = true;

@@ -3,10 +3,13 @@
 // record as it changes: its view (status_view.h) is built there, outside
 // the lock, and swapped in (O(1) in the pool's size); also the quit flag,
 // and the debug JSON as DebugFile renders it. Readers copy the views
-// under the lock.
+// under the lock. Each published change also goes, as the events it
+// means (controller/watch_events.h), to the Controller.Watch subscribers,
+// in the same critical section as the swap (common/control/event_hub.h).
 #ifndef APPKIT_CONTROLLER_STATUS_BOARD_H_
 #define APPKIT_CONTROLLER_STATUS_BOARD_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +17,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/control/event_hub.h"
+#include "common/control/event_queue.h"
 #include "controller/status_view.h"
 #include "controller/worker_machine.h"
 #include "proto/controller.pb.h"
@@ -33,15 +38,20 @@ class StatusBoard {
   // pool's transition costs one worker's serialization, not the pool's);
   // nullopt when nothing was published since the last call.
   std::optional<std::string> TakeStatusFileContent();
+  // Ends every Watch stream (the pool is done).
+  void CloseWatchers();
 
   // Any thread.
   v1::ListWorkersResponse ListWorkers() const;
+  // Subscribes `queue` to the events; returns the snapshot they follow.
+  v1::ListWorkersResponse Watch(std::shared_ptr<EventQueue> queue);
   std::string DebugJson() const;
   // The debug JSON of the records published so far, as of `now`.
   std::string RenderDebugJson(absl::Time now) const;
 
  private:
   const std::vector<WorkerInfo> infos_;
+  EventHub hub_;  // taken before mu_
   mutable absl::Mutex mu_;
   std::vector<v1::WorkerStatus> statuses_ ABSL_GUARDED_BY(mu_);  // by index
   bool quit_requested_ ABSL_GUARDED_BY(mu_) = false;

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -16,6 +17,10 @@
 #include "absl/status/statusor.h"
 #include "proto/controller.pb.h"
 #include "proto/guardian.pb.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
 
 namespace appkit::ctl {
 
@@ -58,7 +63,14 @@ std::optional<v1::GuardianStatus> ReadGuardianSnapshot(const std::string& pid_fi
 // server's or the connection's message.
 absl::StatusOr<v1::GuardianStatus> GetStatus(const std::string& socket, pid_t pid);
 absl::Status RequestQuit(const std::string& socket, pid_t pid);
+// Guardian.Restart: the status right after the request was taken.
+absl::StatusOr<v1::GuardianStatus> RequestRestart(const std::string& socket, pid_t pid);
 absl::StatusOr<v1::GuardianDebugSnapshot> GetDebugSnapshot(const std::string& socket, pid_t pid);
+
+// A channel to `socket` if the process that listens on it is `pid`
+// (SO_PEERCRED); PermissionDenied naming both otherwise.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> VerifiedChannel(const std::string& socket,
+                                                               pid_t pid);
 
 // The daemon's workers: from the controller's status snapshot file beside
 // its socket when it is the running executor's (same checks as above),

@@ -57,7 +57,7 @@ void EventLoop::CancelTimer(TimerId id) {
 }
 
 void EventLoop::SetBeforeWaitHandler(Callback before_wait) {
-  before_wait_ = std::move(before_wait);
+  before_wait_handler_ = std::move(before_wait);
 }
 
 void EventLoop::SetWakeHandler(Callback on_wake) { on_wake_ = std::move(on_wake); }
@@ -76,14 +76,20 @@ void EventLoop::RunDueTimers() {
   }
 }
 
+void EventLoop::SetWaitHooks(std::function<void(absl::Duration wait)> before_wait,
+                             Callback after_wait) {
+  before_wait_ = std::move(before_wait);
+  after_wait_ = std::move(after_wait);
+}
+
 void EventLoop::Run() {
   constexpr int kMaxEvents = 64;
   epoll_event events[kMaxEvents];
   while (!stopped_) {
     RunDueTimers();
     if (stopped_) break;
-    if (before_wait_) {
-      before_wait_();
+    if (before_wait_handler_) {
+      before_wait_handler_();
       if (stopped_) break;
     }
     timespec timeout;
@@ -94,7 +100,11 @@ void EventLoop::Run() {
       timeout = absl::ToTimespec(left);
       timeout_ptr = &timeout;
     }
+    if (before_wait_) {
+      before_wait_(timeout_ptr ? absl::DurationFromTimespec(timeout) : absl::InfiniteDuration());
+    }
     int n = epoll_pwait2(epoll_fd_.get(), events, kMaxEvents, timeout_ptr, nullptr);
+    if (after_wait_) after_wait_();
     if (n < 0) {
       if (errno == EINTR) continue;
       Log().critical("epoll_pwait2 failed: {}", strerror(errno));

@@ -62,7 +62,15 @@ class EventLoop {
   // Runs `before_wait` on the loop thread each time the loop is about to
   // wait again, after the callbacks of one wake-up: where a process
   // publishes, once, what those callbacks changed. Set once, before Run.
+  // Runs before the wait hooks below (it may arm timers, which changes the
+  // wait they are told about); independent of them.
   void SetBeforeWaitHandler(Callback before_wait);
+
+  // Called right before each wait (`wait`: its longest, InfiniteDuration
+  // for "until an fd") and right after it: a loop that waits for its
+  // events is not hung (the controller tells its process's watchdog so:
+  // common/runtime/supervision.h). Set before Run; none by default.
+  void SetWaitHooks(std::function<void(absl::Duration wait)> before_wait, Callback after_wait);
 
  private:
   void RunDueTimers();
@@ -70,7 +78,9 @@ class EventLoop {
   UniqueFd epoll_fd_;
   UniqueFd wake_fd_;
   Callback on_wake_;
-  Callback before_wait_;
+  Callback before_wait_handler_;                     // SetBeforeWaitHandler
+  std::function<void(absl::Duration)> before_wait_;  // SetWaitHooks
+  Callback after_wait_;
   std::unordered_map<int, std::shared_ptr<Callback>> watches_;
   // (deadline, id) -> callback, earliest first.
   std::map<std::pair<absl::Time, TimerId>, Callback> timers_;
