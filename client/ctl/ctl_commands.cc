@@ -69,23 +69,23 @@ DaemonView Inspect(const Target& target) {
   view.pid = running.pid;
   // The guardian keeps its snapshot file current at each transition; the
   // RPC answers when the file cannot be trusted or is not there.
-  if (std::optional<v1::GuardianStatus> snapshot =
-          ReadGuardianSnapshot(target.pid_filename, target.socket(), *running.pid)) {
-    view.exit_code = kOk;
-    view.status = std::move(*snapshot);
-    return view;
-  }
-  absl::StatusOr<v1::GuardianStatus> status = GetStatus(target.socket(), *running.pid);
-  if (!status.ok()) {
-    view.exit_code = kError;
-    view.problem = RefusedText(target.socket(), status.status());
-    return view;
+  std::optional<v1::GuardianStatus> snapshot =
+      ReadGuardianSnapshot(target.pid_filename, target.socket(), *running.pid);
+  if (!snapshot) {
+    absl::StatusOr<v1::GuardianStatus> status = GetStatus(target.socket(), *running.pid);
+    if (!status.ok()) {
+      view.exit_code = kError;
+      view.problem = RefusedText(target.socket(), status.status());
+      return view;
+    }
+    snapshot = std::move(*status);
   }
   // SPEC §8: 0 only when the entry runs and is ready; 4 when the daemon
-  // runs but is not (starting, waiting to restart, FATAL, stopping).
+  // runs but is not (starting, waiting to restart, FATAL, stopping). The
+  // same from the file as from the RPC.
   view.exit_code =
-      status->state() == v1::GUARDIAN_STATE_RUNNING && status->ready() ? kOk : kNotReady;
-  view.status = std::move(*status);
+      snapshot->state() == v1::GUARDIAN_STATE_RUNNING && snapshot->ready() ? kOk : kNotReady;
+  view.status = std::move(*snapshot);
   return view;
 }
 

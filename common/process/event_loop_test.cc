@@ -1,10 +1,12 @@
 // common/event_loop: timers, fds, wakes from other threads, stop.
 #include "common/process/event_loop.h"
+#include <algorithm>
 
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -106,6 +108,39 @@ TEST(EventLoopTest, BeforeWaitRunsOnceAfterTheCallbacksOfAWakeUp) {
     close(p[0]);
     close(p[1]);
   }
+}
+
+// The merge of i-perf and i-ready: the before-wait handler (status files)
+// and the wait hooks (the watchdog) are two members; setting one keeps the
+// other. The handler runs first: a timer it arms is in the wait the hooks
+// are told about.
+TEST(EventLoopTest, BeforeWaitHandlerAndWaitHooksBothRun) {
+  EventLoop loop;
+  std::vector<std::string> seen;
+  std::vector<absl::Duration> waits;
+  loop.SetBeforeWaitHandler([&] {
+    seen.push_back("handler");
+    if (seen.size() == 1) {
+      loop.AddTimer(absl::Now() + absl::Milliseconds(1), [&] { seen.push_back("timer"); });
+    } else if (std::find(seen.begin(), seen.end(), "timer") != seen.end()) {
+      loop.Stop();
+    }
+  });
+  loop.SetWaitHooks(
+      [&](absl::Duration wait) {
+        seen.push_back("before");
+        waits.push_back(wait);
+      },
+      [&] { seen.push_back("after"); });
+  loop.Run();
+  ASSERT_GE(seen.size(), 5u);
+  EXPECT_EQ(seen[0], "handler");
+  EXPECT_EQ(seen[1], "before");
+  EXPECT_EQ(seen[2], "after");
+  EXPECT_EQ(seen.back(), "handler");
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "timer"), seen.end());
+  ASSERT_FALSE(waits.empty());
+  EXPECT_LE(waits[0], absl::Milliseconds(1));  // the handler's timer, not "until an fd"
 }
 
 TEST(EventLoopTest, WakeFromAnotherThreadRunsTheHandlerOnTheLoopThread) {
