@@ -219,8 +219,13 @@ TEST_F(DailyTest, PidsAreJsonNumbersInStatusAndWorkers) {
   options.daemon_args = *Args::FromJson(pool.dump());
   DaemonStartResult result = StartDaemon(options);
   ASSERT_EQ(result.status, DaemonRunStatus::kLaunched) << result.error;
-  CommandResult status = Ctl({"status", "--pid-file", dir_.File("w.pid"), "--json"});
-  ASSERT_EQ(status.exit_code, 0) << status.err;
+  // Exit 4 while the entry is still starting, then 0 (running and ready).
+  CommandResult status;
+  ASSERT_TRUE(WaitFor([&] {
+    status = Ctl({"status", "--pid-file", dir_.File("w.pid"), "--json"});
+    return status.exit_code == 0;
+  })) << status.exit_code
+      << status.err;
   EXPECT_EQ(Json::parse(status.out)["guardianPid"], *result.pid) << status.out;
   EXPECT_FALSE(Has(status.out, "Pid\": \"")) << status.out;
   ASSERT_TRUE(WaitFor([&] { return testing::PidOfEvent(dir_.File("w1.events"), "started"); }));
