@@ -5,13 +5,16 @@
 #define APPKIT_CONTROLLER_CONFIG_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/runtime/logging.h"
 #include "google/protobuf/struct.pb.h"
+#include "proto/controller.pb.h"
 
 namespace appkit::controller {
 
@@ -35,6 +38,10 @@ struct ControllerConfig {
   std::string worker_binary;                       // the worker fork server (worker/main.cc)
   std::string controller_socket;                   // serve appkit.v1.Controller there; "" for none
   uint64_t user_fd_limit = 0;  // the workers' soft RLIMIT_NOFILE (0: as inherited)
+  // AddWorker: checks a spec as StartWorkers checks a worker (`index`: the
+  // one it would get) and resolves it; InvalidArgument naming the culprit.
+  // Called on the controller's loop. Empty: AddWorker is UNIMPLEMENTED.
+  std::function<absl::StatusOr<WorkerConfig>(const v1::WorkerSpec& spec, int index)> check_spec;
 };
 
 }  // namespace appkit::controller

@@ -20,8 +20,10 @@
 #ifndef APPKIT_CONTROLLER_CONTROL_PLANE_H_
 #define APPKIT_CONTROLLER_CONTROL_PLANE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -36,6 +38,19 @@ class PoolControl {
   virtual std::string DebugSnapshotJson() const = 0;
   // Empty name: the whole pool. NotFound for an unknown name.
   virtual absl::Status RequestQuit(const std::string& worker_name) = 0;
+
+  // The worker verbs (SPEC §9): posted to the pool's loop, never waited
+  // for; `done` is called once, on the loop thread (or at once with
+  // UNAVAILABLE once the pool has stopped), with the error's code meant
+  // for the client (NOT_FOUND, FAILED_PRECONDITION, INVALID_ARGUMENT,
+  // ALREADY_EXISTS, ABORTED). Each is documented in controller.h.
+  using WorkerDone = std::function<void(absl::StatusOr<v1::WorkerStatus>)>;
+  virtual void StartWorker(const std::string& name, WorkerDone done) = 0;
+  virtual void RestartWorker(const std::string& name, WorkerDone done) = 0;
+  virtual void AddWorker(const v1::WorkerSpec& spec, WorkerDone done) = 0;
+  virtual void RemoveWorker(const std::string& name, std::function<void(absl::Status)> done) = 0;
+  virtual void RollingRestart(
+      std::function<void(absl::StatusOr<std::vector<std::string>>)> done) = 0;
 
  protected:
   ~PoolControl() = default;

@@ -6,19 +6,37 @@
 
 namespace appkit::controller {
 
-StatusBoard::StatusBoard(std::vector<WorkerInfo> infos) : infos_(std::move(infos)) {
-  std::vector<v1::WorkerStatus> statuses;
-  statuses.reserve(infos_.size());
-  for (const WorkerInfo& info : infos_) statuses.push_back(WorkerStatusView(info, WorkerRecord()));
-  absl::MutexLock lock(&mu_);
-  statuses_ = std::move(statuses);
+StatusBoard::StatusBoard(std::vector<WorkerInfo> infos) {
+  for (WorkerInfo& info : infos) Add(std::move(info));
 }
 
 void StatusBoard::Publish(int index, const WorkerRecord& record) {
-  v1::WorkerStatus status = WorkerStatusView(infos_[index], record);
+  v1::WorkerStatus status = WorkerStatusView(infos_.at(index), record);
   absl::MutexLock lock(&mu_);
   statuses_[index].Swap(&status);
 }  // the old view is freed outside the lock
+
+void StatusBoard::Add(WorkerInfo info) {
+  const int index = info.index;
+  v1::WorkerStatus status = WorkerStatusView(info, WorkerRecord());
+  infos_[index] = std::move(info);
+  absl::MutexLock lock(&mu_);
+  statuses_[index] = std::move(status);
+}
+
+void StatusBoard::Remove(int index) {
+  infos_.erase(index);
+  absl::MutexLock lock(&mu_);
+  statuses_.erase(index);
+}
+
+bool StatusBoard::HasWorker(const std::string& name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [index, status] : statuses_) {
+    if (status.name() == name) return true;
+  }
+  return false;
+}
 
 void StatusBoard::PublishQuitRequested() {
   absl::MutexLock lock(&mu_);
@@ -36,7 +54,7 @@ v1::ListWorkersResponse StatusBoard::ListWorkers() const {
   absl::ReaderMutexLock lock(&mu_);
   response.set_quit_requested(quit_requested_);
   response.mutable_workers()->Reserve(static_cast<int>(statuses_.size()));
-  for (const v1::WorkerStatus& status : statuses_) *response.add_workers() = status;
+  for (const auto& [index, status] : statuses_) *response.add_workers() = status;
   return response;
 }
 
@@ -49,7 +67,8 @@ std::string StatusBoard::RenderDebugJson(absl::Time now) const {
   std::vector<v1::WorkerStatus> statuses;
   {
     absl::ReaderMutexLock lock(&mu_);
-    statuses = statuses_;
+    statuses.reserve(statuses_.size());
+    for (const auto& [index, status] : statuses_) statuses.push_back(status);
   }
   return RenderDebugInfo(now, statuses);
 }

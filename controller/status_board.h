@@ -7,6 +7,7 @@
 #ifndef APPKIT_CONTROLLER_STATUS_BOARD_H_
 #define APPKIT_CONTROLLER_STATUS_BOARD_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,19 +26,24 @@ class StatusBoard {
 
   // The loop thread.
   void Publish(int index, const WorkerRecord& record);
+  // AddWorker: a new worker (STARTING until published); RemoveWorker: it
+  // is forgotten.
+  void Add(WorkerInfo info);
+  void Remove(int index);
   void PublishQuitRequested();
   void PublishDebugJson(std::string json);
 
   // Any thread.
   v1::ListWorkersResponse ListWorkers() const;
   std::string DebugJson() const;
+  bool HasWorker(const std::string& name) const;
   // The debug JSON of the records published so far, as of `now`.
   std::string RenderDebugJson(absl::Time now) const;
 
  private:
-  const std::vector<WorkerInfo> infos_;
+  std::map<int, WorkerInfo> infos_;  // by index; the loop thread's
   mutable absl::Mutex mu_;
-  std::vector<v1::WorkerStatus> statuses_ ABSL_GUARDED_BY(mu_);  // by index
+  std::map<int, v1::WorkerStatus> statuses_ ABSL_GUARDED_BY(mu_);  // by index
   bool quit_requested_ ABSL_GUARDED_BY(mu_) = false;
   std::string debug_json_ ABSL_GUARDED_BY(mu_);
 };

@@ -51,6 +51,26 @@ TEST(StatusBoardTest, WhatIsPublishedIsWhatIsRead) {
   EXPECT_NE(board.RenderDebugJson(absl::Now()).find("\"pid\": 42"), std::string::npos);
 }
 
+TEST(StatusBoardTest, AnAddedWorkerComesLastAndARemovedOneIsGone) {
+  StatusBoard board(Infos(3));
+  WorkerInfo added;
+  added.index = 3;
+  added.name = "w3";
+  board.Add(added);
+  board.Remove(1);
+  v1::ListWorkersResponse response = board.ListWorkers();
+  ASSERT_EQ(response.workers_size(), 3);
+  EXPECT_EQ(response.workers(0).name(), "w0");
+  EXPECT_EQ(response.workers(1).name(), "w2");
+  EXPECT_EQ(response.workers(2).name(), "w3");
+  EXPECT_EQ(response.workers(2).index(), 3);
+  EXPECT_TRUE(board.HasWorker("w3"));
+  EXPECT_FALSE(board.HasWorker("w1"));
+  const std::string json = board.RenderDebugJson(absl::Now());
+  EXPECT_EQ(json.find("\"w1\""), std::string::npos);
+  EXPECT_NE(json.find("\"w3\""), std::string::npos);
+}
+
 TEST(StatusBoardTest, ReadersOnOtherThreadsSeeWholeRecords) {
   StatusBoard board(Infos(8));
   std::atomic<bool> done{false};

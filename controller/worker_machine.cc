@@ -11,17 +11,18 @@ namespace appkit::controller {
 using M = WorkerMachine;
 // clang-format off
 const M::Action M::kTable[kWorkerStateCount][kWorkerEventCount] = {
-    // Spawned, SpawnFailed, EntryRunning, Exited, Stop, RestartDue, KillDue, CheckDue, Pong
+    // Spawned, SpawnFailed, EntryRunning, Exited, Stop, RestartDue, KillDue, CheckDue, Pong,
+    // Start, Restart
     /* STARTING */ {&M::Launched, &M::Failed, &M::Running, &M::Ended, &M::BeginStop, &M::Ignore,
-                    &M::Ignore, &M::Ignore, &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::Refuse, &M::RestartRun},
     /* RUNNING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ended, &M::BeginStop, &M::Ignore,
-                    &M::Ignore, &M::Check, &M::Answered},
+                    &M::Ignore, &M::Check, &M::Answered, &M::Refuse, &M::RestartRun},
     /* WAITING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::StopWaiting, &M::Spawn,
-                    &M::Ignore, &M::Ignore, &M::Ignore},
-    /* STOPPING */ {&M::Late, &M::Stopped, &M::Ignore, &M::Stopped, &M::Ignore, &M::Ignore,
-                    &M::Kill, &M::Ignore, &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow, &M::StartNow},
+    /* STOPPING */ {&M::Late, &M::Stopped, &M::Ignore, &M::Stopped, &M::NoRestart, &M::Ignore,
+                    &M::Kill, &M::Ignore, &M::Ignore, &M::StartAfter, &M::StartAfter},
     /* EXITED   */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore,
-                    &M::Ignore, &M::Ignore, &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow, &M::StartNow},
 };
 // clang-format on
 
@@ -32,9 +33,9 @@ const char* WorkerStateName(WorkerState state) {
 }
 
 const char* WorkerEventName(WorkerEvent event) {
-  static const char* const kNames[kWorkerEventCount] = {"Spawned", "SpawnFailed", "EntryRunning",
-                                                        "Exited",  "Stop",        "RestartDue",
-                                                        "KillDue", "CheckDue",    "Pong"};
+  static const char* const kNames[kWorkerEventCount] = {
+      "Spawned", "SpawnFailed", "EntryRunning", "Exited", "Stop",   "RestartDue",
+      "KillDue", "CheckDue",    "Pong",         "Start",  "Restart"};
   return kNames[static_cast<int>(event)];
 }
 
@@ -44,12 +45,17 @@ WorkerMachine::WorkerMachine(Config config, WorkerEffects* effects)
 void WorkerMachine::Start() { Spawn(WorkerInput{WorkerEvent::kSpawned}); }
 
 void WorkerMachine::Handle(const WorkerInput& input) {
+  refusal_.clear();
   const Action action = kTable[static_cast<int>(record_.state)][static_cast<int>(input.event)];
   (this->*action)(input);
 }
 
 void WorkerMachine::Spawn(const WorkerInput& input) {
-  if (input.event == WorkerEvent::kRestartDue) ++record_.restart_count;
+  if (input.event == WorkerEvent::kRestartDue || input.event == WorkerEvent::kRestart ||
+      start_pending_) {
+    ++record_.restart_count;
+  }
+  start_pending_ = false;
   record_.start_after.reset();
   record_.kill_at.reset();
   record_.state = WorkerState::kStarting;
@@ -82,7 +88,8 @@ void WorkerMachine::RecordEnd(const ProcessExit& exit) {
   WorkerRun run{record_.pid, record_.start_time, effects_->Now(), exit, exit.Describe()};
   const bool restarts = !record_.stopped && config_.restart_interval.has_value();
   const std::string next =
-      record_.stopped
+      start_pending_ ? "restarting (requested)"
+      : record_.stopped
           ? "stopped"
           : (restarts ? absl::StrCat("restart in ", absl::FormatDuration(*config_.restart_interval))
                       : "not restarted (no restart_interval)");
@@ -135,7 +142,33 @@ void WorkerMachine::Stopped(const WorkerInput& input) {
   if (input.event == WorkerEvent::kExited) RecordEnd(input.exit);
   record_.kill_at.reset();
   record_.state = WorkerState::kExited;
+  if (start_pending_) {
+    record_.stopped = false;
+    Spawn(input);
+  }
 }
+
+void WorkerMachine::Refuse(const WorkerInput&) {
+  refusal_ = absl::StrCat("worker '", config_.name, "' is ",
+                          record_.state == WorkerState::kRunning ? "running" : "starting",
+                          record_.pid > 0 ? absl::StrCat(" (pid ", record_.pid, ")") : "");
+}
+
+void WorkerMachine::StartNow(const WorkerInput& input) {
+  if (record_.start_after) effects_->CancelTimer(config_.index, WorkerEffects::Timer::kRestart);
+  record_.stopped = false;
+  Log().info("starting worker {} ({})", config_.name, input.detail);
+  Spawn(input);
+}
+
+void WorkerMachine::RestartRun(const WorkerInput& input) {
+  BeginStop(input);
+  start_pending_ = true;
+}
+
+void WorkerMachine::StartAfter(const WorkerInput&) { start_pending_ = true; }
+
+void WorkerMachine::NoRestart(const WorkerInput&) { start_pending_ = false; }
 
 void WorkerMachine::Kill(const WorkerInput&) {
   Log().warn(

@@ -6,13 +6,13 @@
 // channel bytes, timers and requests into WorkerInputs.
 //
 // clang-format off
-//   state \ event   | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue | CheckDue | Pong
-//   ----------------+----------+-------------+--------------+---------+-------------+------------+---------+----------+---------
-//   STARTING        | Launched | Failed      | Running      | Ended   | BeginStop   | -          | -       | -        | -
-//   RUNNING         | -        | -           | -            | Ended   | BeginStop   | -          | -       | Check    | Answered
-//   WAITING_RESTART | -        | -           | -            | -       | StopWaiting | Spawn      | -       | -        | -
-//   STOPPING        | Late     | Stopped     | -            | Stopped | -           | -          | Kill    | -        | -
-//   EXITED          | -        | -           | -            | -       | -           | -          | -       | -        | -
+//   state \ event   | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue | CheckDue | Pong     | Start      | Restart
+//   ----------------+----------+-------------+--------------+---------+-------------+------------+---------+----------+----------+------------+-----------
+//   STARTING        | Launched | Failed      | Running      | Ended   | BeginStop   | -          | -       | -        | -        | Refuse     | RestartRun
+//   RUNNING         | -        | -           | -            | Ended   | BeginStop   | -          | -       | Check    | Answered | Refuse     | RestartRun
+//   WAITING_RESTART | -        | -           | -            | -       | StopWaiting | Spawn      | -       | -        | -        | StartNow   | StartNow
+//   STOPPING        | Late     | Stopped     | -            | Stopped | NoRestart   | -          | Kill    | -        | -        | StartAfter | StartAfter
+//   EXITED          | -        | -           | -            | -       | -           | -          | -       | -        | -        | StartNow   | StartNow
 // clang-format on
 //
 //   Spawn:       ask for a worker process (the answer comes as Spawned or
@@ -35,6 +35,15 @@
 //                have its pid file written again if it was removed
 //   Answered:    the ping's answer; a worker logged as hung is logged again
 //                as answering
+//   Refuse:      (Start of a worker that runs) nothing changes; refusal()
+//                says why (the controller answers FAILED_PRECONDITION)
+//   StartNow:    cancel a restart timer, forget the stop -> Spawn now
+//   RestartRun:  BeginStop, and Spawn once the process is gone (Stopped)
+//   StartAfter:  Spawn once the stopping process is gone (Stopped)
+//   NoRestart:   a Stop while stopping cancels a StartAfter/RestartRun
+//   Stopped:     (with a start pending) record the run -> Spawn
+// Start and Restart come from the Controller RPCs StartWorker and
+// RestartWorker (controller.h).
 //
 // Not thread-safe: the controller's loop thread drives it.
 #ifndef APPKIT_CONTROLLER_WORKER_MACHINE_H_
@@ -65,8 +74,10 @@ enum class WorkerEvent : uint8_t {
   kKillDue,       // its kill timer fired (stop_timeout after the quit request)
   kCheckDue,      // the controller's check_interval timer fired
   kPong,          // the worker answered a ping on its channel
+  kStart,         // StartWorker: start it if it does not run (detail: who asked)
+  kRestart,       // RestartWorker: graceful restart, or start (detail: who asked)
 };
-inline constexpr int kWorkerEventCount = 9;
+inline constexpr int kWorkerEventCount = 11;
 
 const char* WorkerStateName(WorkerState state);  // "STARTING", ... (the wire names)
 const char* WorkerEventName(WorkerEvent event);
@@ -145,6 +156,10 @@ class WorkerMachine {
   bool finished() const { return record_.state == WorkerState::kExited; }
   // Missed a whole check_interval without answering its ping.
   bool unresponsive() const { return unresponsive_; }
+  // Why the last input was refused (Refuse), empty when it was taken.
+  const std::string& refusal() const { return refusal_; }
+  // A start is due once the stopping process is gone (Restart, StartAfter).
+  bool start_pending() const { return start_pending_; }
   const Config& config() const { return config_; }
 
  private:
@@ -164,6 +179,11 @@ class WorkerMachine {
   void Kill(const WorkerInput& input);
   void Check(const WorkerInput& input);
   void Answered(const WorkerInput& input);
+  void Refuse(const WorkerInput& input);
+  void StartNow(const WorkerInput& input);
+  void RestartRun(const WorkerInput& input);
+  void StartAfter(const WorkerInput& input);
+  void NoRestart(const WorkerInput& input);
 
   void RecordEnd(const ProcessExit& exit);
   void RestartOrEnd();
@@ -174,6 +194,8 @@ class WorkerMachine {
   // The check_interval ping (not part of the record: no view shows it).
   bool ping_outstanding_ = false;  // sent at the last check, no answer yet
   bool unresponsive_ = false;      // missed a whole check_interval
+  bool start_pending_ = false;     // Spawn once the stopping process is gone
+  std::string refusal_;            // of the last input
 };
 
 }  // namespace appkit::controller

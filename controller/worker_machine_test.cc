@@ -100,6 +100,8 @@ const std::vector<Cell>& Cells() {
       {S::kStarting, E::kKillDue, S::kStarting, {}},
       {S::kStarting, E::kCheckDue, S::kStarting, {}},
       {S::kStarting, E::kPong, S::kStarting, {}},
+      {S::kStarting, E::kStart, S::kStarting, {}},
+      {S::kStarting, E::kRestart, S::kStopping, {"quit 7", "set 7 kill +10s"}},
       {S::kRunning, E::kSpawned, S::kRunning, {}},
       {S::kRunning, E::kSpawnFailed, S::kRunning, {}},
       {S::kRunning, E::kEntryRunning, S::kRunning, {}},
@@ -109,6 +111,8 @@ const std::vector<Cell>& Cells() {
       {S::kRunning, E::kKillDue, S::kRunning, {}},
       {S::kRunning, E::kCheckDue, S::kRunning, {"ping 7", "pidfile 7"}},
       {S::kRunning, E::kPong, S::kRunning, {}},
+      {S::kRunning, E::kStart, S::kRunning, {}},
+      {S::kRunning, E::kRestart, S::kStopping, {"quit 7", "set 7 kill +10s"}},
       {S::kWaitingToRestart, E::kSpawned, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kSpawnFailed, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kEntryRunning, S::kWaitingToRestart, {}},
@@ -118,6 +122,8 @@ const std::vector<Cell>& Cells() {
       {S::kWaitingToRestart, E::kKillDue, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kCheckDue, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kPong, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kStart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kWaitingToRestart, E::kRestart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
       {S::kStopping, E::kSpawned, S::kStopping, {}},
       {S::kStopping, E::kSpawnFailed, S::kExited, {"cancel 7 kill"}},
       {S::kStopping, E::kEntryRunning, S::kStopping, {}},
@@ -127,6 +133,8 @@ const std::vector<Cell>& Cells() {
       {S::kStopping, E::kKillDue, S::kStopping, {"signal 7 9"}},
       {S::kStopping, E::kCheckDue, S::kStopping, {}},
       {S::kStopping, E::kPong, S::kStopping, {}},
+      {S::kStopping, E::kStart, S::kStopping, {}},
+      {S::kStopping, E::kRestart, S::kStopping, {}},
       {S::kExited, E::kSpawned, S::kExited, {}},
       {S::kExited, E::kSpawnFailed, S::kExited, {}},
       {S::kExited, E::kEntryRunning, S::kExited, {}},
@@ -136,6 +144,8 @@ const std::vector<Cell>& Cells() {
       {S::kExited, E::kKillDue, S::kExited, {}},
       {S::kExited, E::kCheckDue, S::kExited, {}},
       {S::kExited, E::kPong, S::kExited, {}},
+      {S::kExited, E::kStart, S::kStarting, {"spawn 7"}},
+      {S::kExited, E::kRestart, S::kStarting, {"spawn 7"}},
   };
   return *cells;
 }
@@ -264,6 +274,71 @@ TEST(WorkerMachineTest, OnlyAnExitedWorkerIsFinished) {
     BringTo(machine, effects, state);
     EXPECT_EQ(machine.finished(), state == WorkerState::kExited) << WorkerStateName(state);
   }
+}
+
+TEST(WorkerMachineTest, StartOfAWorkerThatRunsIsRefusedAndSaysWhy) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kRunning);
+  machine.Handle(Of(WorkerEvent::kStart));
+  EXPECT_EQ(machine.refusal(), "worker 'w7' is running (pid 100)");
+  machine.Handle(Of(WorkerEvent::kRestart));  // taken: the refusal is cleared
+  EXPECT_EQ(machine.refusal(), "");
+}
+
+TEST(WorkerMachineTest, ARestartStartsANewProcessOnceTheOldOneIsGoneAndCountsIt) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kRunning);
+  machine.Handle(Of(WorkerEvent::kRestart));
+  EXPECT_TRUE(machine.start_pending());
+  machine.Handle(Exited(0));
+  EXPECT_EQ(machine.state(), WorkerState::kStarting);
+  EXPECT_EQ(machine.record().pid, 101);
+  EXPECT_EQ(machine.record().restart_count, 1);
+  EXPECT_FALSE(machine.record().stopped);
+  EXPECT_FALSE(machine.start_pending());
+  ASSERT_EQ(machine.record().history.size(), 1u);
+  EXPECT_EQ(machine.record().history[0].pid, 100);
+  EXPECT_EQ(effects.calls,
+            (std::vector<std::string>{"quit 7", "set 7 kill +10s", "cancel 7 kill", "spawn 7"}));
+}
+
+TEST(WorkerMachineTest, AStopWhileARestartStopsCancelsTheStart) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kRunning);
+  machine.Handle(Of(WorkerEvent::kRestart));
+  machine.Handle(Of(WorkerEvent::kStop));  // the pool quits meanwhile
+  machine.Handle(Exited(0));
+  EXPECT_EQ(machine.state(), WorkerState::kExited);
+  EXPECT_TRUE(machine.finished());
+}
+
+TEST(WorkerMachineTest, AStartedWorkerIsRestartedAgainAfterACrash) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kExited);  // stopped by request
+  machine.Handle(Of(WorkerEvent::kStart));
+  EXPECT_EQ(machine.record().restart_count, 0);  // a start is not a restart
+  machine.Handle(Of(WorkerEvent::kEntryRunning));
+  machine.Handle(Exited(1));
+  EXPECT_EQ(machine.state(), WorkerState::kWaitingToRestart);
+}
+
+TEST(WorkerMachineTest, AStartAskedWhileStoppingStartsOnceTheProcessIsGone) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kStopping);
+  machine.Handle(Of(WorkerEvent::kStart));
+  machine.Handle(Exited(0));
+  EXPECT_EQ(machine.state(), WorkerState::kStarting);
+  EXPECT_GT(machine.record().pid, 0);
 }
 
 }  // namespace

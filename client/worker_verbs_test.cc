@@ -1,0 +1,530 @@
+// Integration tests of the Controller's worker verbs (SPEC §9):
+// StartWorker, RestartWorker, AddWorker, RemoveWorker, RollingRestart, on
+// a real daemon (guardian, executor) whose entry runs a pool of real
+// worker processes, in a private temp dir. Every pid a test sees is
+// tracked and killed if it survives.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "client/appkit.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "proto/controller.grpc.pb.h"
+#include "testing/process_helpers.h"
+#include "testing/temp_dir.h"
+
+namespace appkit {
+namespace {
+
+using ::appkit::testing::PidOfEvent;
+using ::appkit::testing::ProcessAlive;
+using ::appkit::testing::ReadFileOrEmpty;
+using ::appkit::testing::WaitFor;
+using ::appkit::testing::WaitForExit;
+using Json = nlohmann::json;
+
+std::string Module() { return testing::RunfilePath("testing/libtest_module.so"); }
+
+std::chrono::system_clock::time_point Deadline(int seconds = 10) {
+  return std::chrono::system_clock::now() + std::chrono::seconds(seconds);
+}
+
+class WorkerVerbsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.pid_filename = dir_.File("d.pid");
+    options_.stderr_filename = dir_.File("daemon.err");
+    auto logging =
+        LoggingConfigFromJson(R"({"level": "DEBUG", "handlers": [{"file": {"filename": ")" +
+                              dir_.File("daemon.log") + R"("}}]})");
+    options_.logging_config = *logging;
+    pool_["events"] = dir_.File("pool.events");
+    pool_["workers"] = Json::array();
+    pool_["check_interval_ms"] = 3600 * 1000;
+    pool_["debug_filename"] = dir_.File("debug.json");
+  }
+
+  void TearDown() override {
+    if (guardian_ > 0 && ProcessAlive(guardian_)) {
+      kill(guardian_, SIGTERM);
+      WaitForExit(guardian_, absl::Seconds(15));
+    }
+  }
+
+  std::string Events(const std::string& worker) const { return dir_.File(worker + ".events"); }
+  std::string PidFile(const std::string& worker) const { return dir_.File(worker + ".pid"); }
+  std::string Socket() const { return dir_.File("d.pid.workers.sock"); }
+
+  void AddToPool(const std::string& name, const std::string& function, Json args = Json::object()) {
+    args["events"] = Events(name);
+    pool_["workers"].push_back({{"name", name},
+                                {"entry", Module() + ":" + function},
+                                {"pid_filename", PidFile(name)},
+                                {"args", args}});
+  }
+
+  void StartPool() {
+    auto args = Args::FromJson(pool_.dump());
+    ASSERT_TRUE(args.ok()) << args.status();
+    options_.daemon_args = *args;
+    options_.daemon_entry = Module() + ":run_workers";
+    DaemonStartResult result = StartDaemon(options_);
+    ASSERT_EQ(result.status, DaemonRunStatus::kLaunched) << result.error;
+    guardian_ = *result.pid;
+    reaper_.Track(guardian_);
+    pid_t executor = 0;
+    ASSERT_TRUE(WaitFor([&] {
+      return (executor = PidOfEvent(pool_["events"], "pool_starting")) != 0;
+    })) << Log();
+    reaper_.Track(executor);
+    ASSERT_TRUE(WaitFor([&] { return access(Socket().c_str(), F_OK) == 0; })) << Log();
+  }
+
+  // The pid of the nth process of `worker` that marked "started".
+  pid_t WaitStarted(const std::string& worker, int nth = 0) {
+    pid_t pid = 0;
+    WaitFor([&] { return (pid = PidOfEvent(Events(worker), "started", nth)) != 0; });
+    if (pid != 0) reaper_.Track(pid);
+    return pid;
+  }
+
+  std::unique_ptr<v1::Controller::Stub> Controller() {
+    return v1::Controller::NewStub(
+        grpc::CreateChannel("unix:" + Socket(), grpc::InsecureChannelCredentials()));
+  }
+
+  v1::ListWorkersResponse List() {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    v1::ListWorkersResponse response;
+    grpc::Status status = Controller()->ListWorkers(&context, {}, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+
+  const v1::WorkerStatus* Find(const v1::ListWorkersResponse& list, const std::string& name) {
+    for (const auto& worker : list.workers()) {
+      if (worker.name() == name) return &worker;
+    }
+    return nullptr;
+  }
+
+  v1::WorkerState StateOf(const std::string& name) {
+    v1::ListWorkersResponse list = List();
+    const v1::WorkerStatus* worker = Find(list, name);
+    return worker ? worker->state() : v1::WORKER_STATE_UNSPECIFIED;
+  }
+
+  grpc::Status Verb(const std::string& verb, const std::string& name,
+                    v1::WorkerResponse* response = nullptr) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    v1::WorkerRequest request;
+    request.set_worker_name(name);
+    v1::WorkerResponse ignored;
+    if (response == nullptr) response = &ignored;
+    if (verb == "start") return Controller()->StartWorker(&context, request, response);
+    if (verb == "restart") return Controller()->RestartWorker(&context, request, response);
+    v1::ControllerRequestQuitRequest quit;
+    quit.set_worker_name(name);
+    v1::ControllerRequestQuitResponse quit_response;
+    return Controller()->RequestQuit(&context, quit, &quit_response);
+  }
+
+  grpc::Status Remove(const std::string& name) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    v1::WorkerRequest request;
+    request.set_worker_name(name);
+    v1::RemoveWorkerResponse response;
+    return Controller()->RemoveWorker(&context, request, &response);
+  }
+
+  v1::WorkerSpec Spec(const std::string& name, const std::string& function) {
+    v1::WorkerSpec spec;
+    spec.set_name(name);
+    spec.set_entry(Module() + ":" + function);
+    spec.set_pid_filename(PidFile(name));
+    (*spec.mutable_args()->mutable_fields())["events"].set_string_value(Events(name));
+    return spec;
+  }
+
+  grpc::Status Add(const v1::WorkerSpec& spec, v1::WorkerResponse* response = nullptr) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    v1::AddWorkerRequest request;
+    *request.mutable_spec() = spec;
+    v1::WorkerResponse ignored;
+    return Controller()->AddWorker(&context, request, response ? response : &ignored);
+  }
+
+  grpc::Status Rolling(v1::RollingRestartResponse* response, int seconds = 30) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(seconds));
+    return Controller()->RollingRestart(&context, {}, response);
+  }
+
+  Json DebugFile() {
+    std::string text = ReadFileOrEmpty(dir_.File("debug.json"));
+    return text.empty() ? Json() : Json::parse(text);
+  }
+
+  std::vector<std::string> DebugNames() {
+    std::vector<std::string> names;
+    Json debug = DebugFile();
+    if (debug.is_null()) return names;
+    for (const Json& worker : debug["worker_info_list"]) names.push_back(worker["name"]);
+    return names;
+  }
+
+  std::string Log() const { return ReadFileOrEmpty(dir_.File("daemon.log")); }
+
+  testing::TempDir dir_;
+  testing::ProcessReaper reaper_;
+  DaemonOptions options_;
+  Json pool_;
+  pid_t guardian_ = 0;
+};
+
+TEST_F(WorkerVerbsTest, StartWorkerStartsAStoppedWorkerAndRefusesARunningOne) {
+  AddToPool("w1", "run_until_quit");
+  AddToPool("w2", "run_until_quit");
+  StartPool();
+  const pid_t first = WaitStarted("w1");
+  ASSERT_GT(first, 0) << Log();
+  ASSERT_GT(WaitStarted("w2"), 0) << Log();
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w2") == v1::WORKER_STATE_RUNNING; }));
+
+  ASSERT_TRUE(Verb("quit", "w1").ok());
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_EXITED; })) << Log();
+  v1::WorkerResponse response;
+  grpc::Status status = Verb("start", "w1", &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.worker().name(), "w1");
+  EXPECT_EQ(response.worker().state(), v1::WORKER_STATE_STARTING);
+  const pid_t second = WaitStarted("w1", 1);
+  ASSERT_GT(second, 0) << Log();
+  EXPECT_NE(second, first);
+  EXPECT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_RUNNING; }));
+
+  status = Verb("start", "w2");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("worker 'w2' is running (pid "), std::string::npos)
+      << status.error_message();
+  status = Verb("start", "nope");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(status.error_message().find("'nope'"), std::string::npos);
+  EXPECT_EQ(PidOfEvent(Events("w2"), "started", 1), 0);  // never touched
+}
+
+TEST_F(WorkerVerbsTest, RestartWorkerQuitsWaitsAndStartsAgain) {
+  AddToPool("w1", "run_until_quit");
+  AddToPool("stubborn", "ignore_quit");
+  pool_["stop_timeout_ms"] = 300;
+  StartPool();
+  const pid_t first = WaitStarted("w1");
+  ASSERT_GT(first, 0) << Log();
+  const pid_t stubborn = WaitStarted("stubborn");
+  ASSERT_GT(stubborn, 0) << Log();
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_RUNNING; }));
+
+  grpc::Status status = Verb("restart", "w1");
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const pid_t second = WaitStarted("w1", 1);
+  ASSERT_GT(second, 0) << Log();
+  EXPECT_NE(PidOfEvent(Events("w1"), "quit"), 0);  // asked to quit, gracefully
+  EXPECT_FALSE(ProcessAlive(first));
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_RUNNING; }));
+  v1::ListWorkersResponse list = List();
+  EXPECT_EQ(Find(list, "w1")->restart_count(), 1);
+  ASSERT_EQ(Find(list, "w1")->history_size(), 1);
+  EXPECT_EQ(Find(list, "w1")->history(0).exitcode(), 0);
+
+  // One that ignores the quit request: SIGKILL after stop_timeout, then
+  // started again.
+  ASSERT_TRUE(WaitFor([&] { return StateOf("stubborn") == v1::WORKER_STATE_RUNNING; }));
+  ASSERT_TRUE(Verb("restart", "stubborn").ok());
+  ASSERT_GT(WaitStarted("stubborn", 1), 0) << Log();
+  EXPECT_FALSE(ProcessAlive(stubborn));
+  list = List();
+  ASSERT_EQ(Find(list, "stubborn")->history_size(), 1);
+  EXPECT_EQ(Find(list, "stubborn")->history(0).exitcode(), -SIGKILL);
+
+  // A stopped worker just starts.
+  ASSERT_TRUE(Verb("quit", "w1").ok());
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_EXITED; }));
+  ASSERT_TRUE(Verb("restart", "w1").ok());
+  ASSERT_GT(WaitStarted("w1", 2), 0) << Log();
+
+  EXPECT_EQ(Verb("restart", "nope").error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(WorkerVerbsTest, AddWorkerChecksTheSpecAsStartWorkersDoesAndGivesTheNextIndex) {
+  AddToPool("w1", "run_until_quit");
+  AddToPool("w2", "run_until_quit");
+  StartPool();
+  ASSERT_GT(WaitStarted("w1"), 0) << Log();
+
+  v1::WorkerResponse response;
+  grpc::Status status = Add(Spec("w3", "run_until_quit"), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.worker().index(), 2);
+  EXPECT_EQ(response.worker().name(), "w3");
+  const pid_t w3 = WaitStarted("w3");
+  ASSERT_GT(w3, 0) << Log();
+  EXPECT_EQ(ReadFileOrEmpty(PidFile("w3")), std::to_string(w3) + "\n");
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w3") == v1::WORKER_STATE_RUNNING; }));
+  v1::ListWorkersResponse list = List();
+  ASSERT_EQ(list.workers_size(), 3);
+  EXPECT_EQ(list.workers(2).name(), "w3");
+  EXPECT_EQ(list.workers(2).index(), 2);
+  EXPECT_TRUE(WaitFor([&] { return DebugNames() == std::vector<std::string>{"w1", "w2", "w3"}; }));
+
+  struct Bad {
+    v1::WorkerSpec spec;
+    grpc::StatusCode code;
+    std::string message;
+  };
+  std::vector<Bad> bad;
+  bad.push_back({Spec("w1", "run_until_quit"), grpc::StatusCode::ALREADY_EXISTS,
+                 "a worker named 'w1' exists already (index 0)"});
+  bad.push_back(
+      {Spec("", "run_until_quit"), grpc::StatusCode::INVALID_ARGUMENT, "worker #3 (entry '"});
+  bad.push_back({Spec("bad\nname", "run_until_quit"), grpc::StatusCode::INVALID_ARGUMENT,
+                 "worker #3 name 'bad\\nname' has a control character"});
+  bad.push_back(
+      {Spec("w4", "no_such_function"), grpc::StatusCode::INVALID_ARGUMENT, "worker 'w4': "});
+  v1::WorkerSpec no_pid = Spec("w4", "run_until_quit");
+  no_pid.clear_pid_filename();
+  bad.push_back(
+      {no_pid, grpc::StatusCode::INVALID_ARGUMENT, "worker 'w4': pid_filename is required"});
+  v1::WorkerSpec shared_pid = Spec("w4", "run_until_quit");
+  shared_pid.set_pid_filename(PidFile("w2"));
+  bad.push_back({shared_pid, grpc::StatusCode::INVALID_ARGUMENT,
+                 "worker 'w4': pid file " + PidFile("w2") + " is also worker 'w2''s"});
+  v1::WorkerSpec bad_out = Spec("w4", "run_until_quit");
+  bad_out.set_stdout_filename(dir_.File("no/such/dir/out"));
+  bad.push_back({bad_out, grpc::StatusCode::INVALID_ARGUMENT, "worker 'w4': "});
+  v1::WorkerSpec no_entry = Spec("w4", "run_until_quit");
+  no_entry.clear_entry();
+  bad.push_back({no_entry, grpc::StatusCode::INVALID_ARGUMENT, "worker 'w4': entry is required"});
+  for (const Bad& b : bad) {
+    SCOPED_TRACE(b.message);
+    status = Add(b.spec);
+    EXPECT_EQ(status.error_code(), b.code) << status.error_message();
+    EXPECT_NE(status.error_message().find(b.message), std::string::npos) << status.error_message();
+  }
+  // Nothing was added, nothing started.
+  EXPECT_EQ(List().workers_size(), 3);
+  EXPECT_EQ(ReadFileOrEmpty(Events("w4")), "");
+  // The next one still gets index 3.
+  status = Add(Spec("w4", "run_until_quit"), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.worker().index(), 3);
+  ASSERT_GT(WaitStarted("w4"), 0) << Log();
+}
+
+TEST_F(WorkerVerbsTest, RemoveWorkerStopsItAndForgetsIt) {
+  AddToPool("w1", "run_until_quit");
+  AddToPool("w2", "run_until_quit");
+  StartPool();
+  const pid_t w1 = WaitStarted("w1");
+  ASSERT_GT(w1, 0) << Log();
+  ASSERT_GT(WaitStarted("w2"), 0) << Log();
+  ASSERT_TRUE(WaitFor([&] { return DebugNames() == std::vector<std::string>{"w1", "w2"}; }));
+
+  grpc::Status status = Remove("w1");
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // Answered once it is gone: stopped gracefully, and forgotten.
+  EXPECT_NE(PidOfEvent(Events("w1"), "quit"), 0);
+  EXPECT_TRUE(WaitForExit(w1, absl::Seconds(5)));
+  v1::ListWorkersResponse list = List();
+  ASSERT_EQ(list.workers_size(), 1);
+  EXPECT_EQ(list.workers(0).name(), "w2");
+  EXPECT_TRUE(WaitFor([&] { return DebugNames() == std::vector<std::string>{"w2"}; }));
+  EXPECT_EQ(access(PidFile("w1").c_str(), F_OK), -1);
+
+  EXPECT_EQ(Remove("w1").error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Verb("start", "w1").error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Verb("quit", "w1").error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Its name is free again; indexes are not reused.
+  v1::WorkerResponse response;
+  status = Add(Spec("w1", "run_until_quit"), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.worker().index(), 2);
+  ASSERT_GT(WaitStarted("w1", 1), 0) << Log();
+
+  // A worker that is not running is forgotten at once.
+  ASSERT_TRUE(Verb("quit", "w2").ok());
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w2") == v1::WORKER_STATE_EXITED; }));
+  ASSERT_TRUE(Remove("w2").ok());
+  list = List();
+  ASSERT_EQ(list.workers_size(), 1);
+  EXPECT_EQ(list.workers(0).name(), "w1");
+}
+
+// Workers crash and restart all the time while others are added and
+// removed: every call is answered, the pool's list follows, and the pool
+// still stops cleanly.
+TEST_F(WorkerVerbsTest, AddAndRemoveUnderChurn) {
+  AddToPool("steady", "run_until_quit");
+  AddToPool("crasher", "crash");
+  pool_["restart_interval_ms"] = 20;
+  StartPool();
+  ASSERT_GT(WaitStarted("steady"), 0) << Log();
+  ASSERT_GT(WaitStarted("crasher", 3), 0) << Log();
+  for (int round = 0; round < 8; ++round) {
+    SCOPED_TRACE(round);
+    const std::string name = "c" + std::to_string(round);
+    // Half of them crash as they start, the others run.
+    grpc::Status status = Add(Spec(name, round % 2 ? "crash" : "run_until_quit"));
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    if (round % 2 == 0) ASSERT_GT(WaitStarted(name), 0) << Log();
+    status = Verb("restart", "crasher");  // whatever state it is in
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    if (round > 0) {
+      status = Remove("c" + std::to_string(round - 1));
+      ASSERT_TRUE(status.ok()) << status.error_message();
+    }
+  }
+  ASSERT_TRUE(Remove("crasher").ok());
+  v1::ListWorkersResponse list = List();
+  std::vector<std::string> names;
+  std::vector<int> indexes;
+  for (const auto& worker : list.workers()) {
+    names.push_back(worker.name());
+    indexes.push_back(worker.index());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"steady", "c7"}));
+  EXPECT_EQ(indexes, (std::vector<int>{0, 9}));
+  kill(guardian_, SIGTERM);
+  ASSERT_TRUE(WaitForExit(guardian_, absl::Seconds(15)));
+  EXPECT_NE(PidOfEvent(pool_["events"], "pool_returned"), 0) << Log();
+}
+
+// All but one worker run at every moment of a rolling restart: a thread
+// watches ListWorkers all along.
+TEST_F(WorkerVerbsTest, RollingRestartKeepsAllButOneWorkerRunning) {
+  const std::vector<std::string> names = {"w1", "w2", "w3", "w4"};
+  for (const std::string& name : names) AddToPool(name, "run_until_quit");
+  StartPool();
+  std::vector<pid_t> first;
+  for (const std::string& name : names) {
+    first.push_back(WaitStarted(name));
+    ASSERT_GT(first.back(), 0) << Log();
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    v1::ListWorkersResponse list = List();
+    for (const auto& worker : list.workers()) {
+      if (worker.state() != v1::WORKER_STATE_RUNNING) return false;
+    }
+    return true;
+  }));
+
+  std::atomic<bool> done{false};
+  std::atomic<int> fewest{100};
+  std::atomic<int> samples{0};
+  std::thread watcher([&] {
+    auto stub = Controller();
+    while (!done) {
+      grpc::ClientContext context;
+      context.set_deadline(Deadline());
+      v1::ListWorkersResponse list;
+      if (!stub->ListWorkers(&context, {}, &list).ok()) continue;
+      int running = 0;
+      for (const auto& worker : list.workers()) {
+        running += worker.state() == v1::WORKER_STATE_RUNNING;
+      }
+      if (running < fewest) fewest = running;
+      ++samples;
+    }
+  });
+  v1::RollingRestartResponse response;
+  grpc::Status status = Rolling(&response);
+  done = true;
+  watcher.join();
+  ASSERT_TRUE(status.ok()) << status.error_message() << Log();
+  EXPECT_EQ(std::vector<std::string>(response.restarted().begin(), response.restarted().end()),
+            names);
+  EXPECT_GT(samples.load(), 0);
+  EXPECT_EQ(fewest.load(), static_cast<int>(names.size()) - 1);
+  // Each was replaced, in order: a worker's replacement started before
+  // the next worker was asked to quit.
+  for (size_t i = 0; i < names.size(); ++i) {
+    ASSERT_GT(WaitStarted(names[i], 1), 0);
+    EXPECT_FALSE(ProcessAlive(first[i]));
+  }
+  v1::ListWorkersResponse list = List();
+  for (const auto& worker : list.workers()) {
+    EXPECT_EQ(worker.state(), v1::WORKER_STATE_RUNNING) << worker.name();
+    EXPECT_EQ(worker.restart_count(), 1) << worker.name();
+  }
+}
+
+TEST_F(WorkerVerbsTest, ASecondRollingRestartIsRefusedWhileOneRuns) {
+  AddToPool("slow", "ignore_quit");  // each restart waits for stop_timeout
+  AddToPool("w2", "run_until_quit");
+  pool_["stop_timeout_ms"] = 1500;
+  StartPool();
+  ASSERT_GT(WaitStarted("slow"), 0) << Log();
+  ASSERT_GT(WaitStarted("w2"), 0) << Log();
+  ASSERT_TRUE(WaitFor([&] { return StateOf("slow") == v1::WORKER_STATE_RUNNING; }));
+
+  grpc::Status first_status;
+  v1::RollingRestartResponse first;
+  std::thread roller([&] { first_status = Rolling(&first); });
+  ASSERT_TRUE(WaitFor([&] { return StateOf("slow") == v1::WORKER_STATE_STOPPING; }));
+  v1::RollingRestartResponse second;
+  grpc::Status status = Rolling(&second);
+  roller.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("a rolling restart is already under way"),
+            std::string::npos)
+      << status.error_message();
+  ASSERT_TRUE(first_status.ok()) << first_status.error_message();
+  EXPECT_EQ(first.restarted_size(), 2);
+}
+
+TEST_F(WorkerVerbsTest, ARollingRestartStopsAtAReplacementThatFails) {
+  // w2's replacement cannot start: its stdout's directory is gone.
+  const std::string out_dir = dir_.File("w2out");
+  ASSERT_EQ(mkdir(out_dir.c_str(), 0700), 0);
+  AddToPool("w1", "run_until_quit");
+  AddToPool("w2", "run_until_quit");
+  pool_["workers"][1]["stdout_filename"] = out_dir + "/out";
+  AddToPool("w3", "run_until_quit");
+  StartPool();
+  const pid_t w3 = WaitStarted("w3");
+  ASSERT_GT(w3, 0) << Log();
+  ASSERT_GT(WaitStarted("w2"), 0) << Log();
+  ASSERT_TRUE(WaitFor([&] {
+    v1::ListWorkersResponse list = List();
+    for (const auto& worker : list.workers()) {
+      if (worker.state() != v1::WORKER_STATE_RUNNING) return false;
+    }
+    return true;
+  }));
+  ASSERT_EQ(unlink((out_dir + "/out").c_str()), 0);
+  ASSERT_EQ(rmdir(out_dir.c_str()), 0);
+  v1::RollingRestartResponse response;
+  grpc::Status status = Rolling(&response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_NE(status.error_message().find("worker 'w2' could not start"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("restarted before it: [w1]"), std::string::npos)
+      << status.error_message();
+  // w3 was not touched.
+  EXPECT_TRUE(ProcessAlive(w3));
+  EXPECT_EQ(PidOfEvent(Events("w3"), "started", 1), 0);
+  EXPECT_EQ(StateOf("w2"), v1::WORKER_STATE_EXITED);
+}
+
+}  // namespace
+}  // namespace appkit
