@@ -555,6 +555,7 @@ void Controller::RollNext() {
     Slot* slot = SlotNamed(name);
     if (slot == nullptr || slot->removing) continue;  // removed meanwhile
     rolling_->current = slot->index;
+    rolling_->replaced = slot->machine.record().pid;
     WorkerInput restart{WorkerEvent::kRestart};
     restart.detail = absl::StrCat("RollingRestart ", kVerbSource);
     Deliver(*slot, restart);
@@ -581,14 +582,15 @@ void Controller::RollCheck(Slot& slot) {
       state == WorkerState::kStopping) {
     return;  // on its way
   }
+  // Its replacement ran and ended, or never ran (stopped, or no process
+  // could be started).
   const auto& history = machine.record().history;
+  const bool ran = !history.empty() && history.back().pid != rolling_->replaced;
   EndRolling(absl::AbortedError(
       absl::StrCat("rolling restart stopped: worker '", slot.config.name, "' ",
-                   state == WorkerState::kExited && history.empty() ? "was stopped"
-                   : history.empty()                                ? "could not start"
-                                                                    : history.back().description,
-                   " before its replacement was running; restarted before it: [",
-                   absl::StrJoin(rolling_->restarted, ", "), "]")));
+                   ran ? history.back().description : "could not start",
+                   " before its replacement was running (", WorkerStateName(state),
+                   "); restarted before it: [", absl::StrJoin(rolling_->restarted, ", "), "]")));
 }
 
 void Controller::EndRolling(absl::Status status) {
