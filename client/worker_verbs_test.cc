@@ -526,5 +526,88 @@ TEST_F(WorkerVerbsTest, ARollingRestartStopsAtAReplacementThatFails) {
   EXPECT_EQ(StateOf("w2"), v1::WORKER_STATE_EXITED);
 }
 
+// appkitctl worker start|restart|stop|remove and rolling-restart, as a
+// separate process, in the pid-file form (the config form shares the code
+// after finding the daemon's pid file).
+testing::CommandResult Ctl(std::vector<std::string> args) {
+  args.insert(args.begin(), testing::RunfilePath("client/appkitctl"));
+  return testing::RunCommand(args);
+}
+
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST_F(WorkerVerbsTest, AppkitctlWorkerVerbsAndRollingRestart) {
+  AddToPool("w1", "run_until_quit");
+  AddToPool("w2", "run_until_quit");
+  StartPool();
+  const pid_t w1 = WaitStarted("w1");
+  ASSERT_GT(w1, 0) << Log();
+  ASSERT_GT(WaitStarted("w2"), 0) << Log();
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_RUNNING; }));
+  const std::string pid_file = options_.pid_filename;
+
+  // stop waits until the process is gone.
+  testing::CommandResult r = Ctl({"worker", "stop", "w1", "--pid-file", pid_file});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "worker w1: stopped\n");
+  EXPECT_FALSE(ProcessAlive(w1));
+  r = Ctl({"worker", "stop", "w1", "--pid-file", pid_file});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "worker w1: not running\n");
+
+  r = Ctl({"--json", "worker", "start", "w1", "--pid-file", pid_file});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  Json json = Json::parse(r.out);
+  EXPECT_EQ(json["worker"], "w1");
+  EXPECT_EQ(json["result"], "started");
+  EXPECT_EQ(json["status"]["name"], "w1");
+  ASSERT_GT(WaitStarted("w1", 1), 0) << Log();
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_RUNNING; }));
+
+  r = Ctl({"worker", "start", "w1", "--pid-file", pid_file});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Has(r.err, "worker 'w1' is running (pid ")) << r.err;
+  r = Ctl({"worker", "restart", "nope", "--pid-file", pid_file});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "no worker named 'nope'\n");
+
+  r = Ctl({"worker", "restart", "w1", "--pid-file", pid_file});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "worker w1: restarting\n");
+  ASSERT_GT(WaitStarted("w1", 2), 0) << Log();
+  ASSERT_TRUE(WaitFor([&] { return StateOf("w1") == v1::WORKER_STATE_RUNNING; }));
+
+  r = Ctl({"rolling-restart", "--pid-file", pid_file});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "restarted 2 workers, one at a time: w1 w2\n");
+  r = Ctl({"rolling-restart", "--pid-file", pid_file, "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["restarted"], Json({"w1", "w2"}));
+
+  r = Ctl({"worker", "remove", "w2", "--pid-file", pid_file});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "worker w2: stopped and removed\n");
+  EXPECT_EQ(List().workers_size(), 1);
+
+  // Usage errors exit 2; a daemon that is not running exits 3.
+  r = Ctl({"worker", "frobnicate", "w1", "--pid-file", pid_file});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Has(r.err, "worker needs a verb: start, restart, stop or remove")) << r.err;
+  r = Ctl({"worker", "start", "--pid-file", pid_file});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Has(r.err, "worker start needs one worker name")) << r.err;
+  r = Ctl({"rolling-restart", "--pid-file", pid_file, "--all"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = Ctl({"worker", "start", "w1", "--pid-file", dir_.File("other.pid")});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  r = Ctl({"rolling-restart", "--pid-file", dir_.File("other.pid")});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  r = Ctl({"--help"});
+  EXPECT_TRUE(Has(r.out, "worker start|restart|stop|remove WORKER --pid-file F")) << r.out;
+  EXPECT_TRUE(Has(r.out, "rolling-restart --pid-file F")) << r.out;
+}
+
 }  // namespace
 }  // namespace appkit
