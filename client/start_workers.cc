@@ -1,6 +1,7 @@
 // StartWorkers (client/appkit.h): checks every worker and option before
 // anything starts, then runs the controller (controller/controller.h) on
 // the calling thread.
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -156,6 +157,9 @@ absl::StatusOr<controller::ControllerConfig> BuildConfig(
   if (!binary.ok()) return absl::FailedPreconditionError(binary.status().message());
   pool.worker_binary = *binary;
   pool.controller_socket = internal::ControllerSocket();
+  // Outside a daemon: the program's name.
+  pool.daemon_name = internal::DaemonName();
+  if (pool.daemon_name.empty()) pool.daemon_name = program_invocation_short_name;
   pool.user_fd_limit = FdSoftLimit();  // the controller raises its own; workers get this one
   // AddWorker: a spec gets the checks of a worker here (the controller
   // checks that its name and pid file are not in use).

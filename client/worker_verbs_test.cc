@@ -3,19 +3,25 @@
 // a real daemon (guardian, executor) whose entry runs a pool of real
 // worker processes, in a private temp dir. Every pid a test sees is
 // tracked and killed if it survives.
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/appkit.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "proto/controller.grpc.pb.h"
+#include "proto/guardian.grpc.pb.h"
 #include "testing/process_helpers.h"
 #include "testing/temp_dir.h"
 
@@ -607,6 +613,112 @@ TEST_F(WorkerVerbsTest, AppkitctlWorkerVerbsAndRollingRestart) {
   r = Ctl({"--help"});
   EXPECT_TRUE(Has(r.out, "worker start|restart|stop|remove WORKER --pid-file F")) << r.out;
   EXPECT_TRUE(Has(r.out, "rolling-restart --pid-file F")) << r.out;
+}
+
+// Process names (SPEC §10): every process of the daemon says in ps which
+// daemon and worker it is, in its command line and its comm.
+std::string Cmdline(pid_t pid) {
+  std::string text = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/cmdline"));
+  while (!text.empty() && text.back() == '\0') text.pop_back();
+  for (char& c : text) {
+    if (c == '\0') c = ' ';
+  }
+  return text;
+}
+
+std::string Comm(pid_t pid) {
+  std::string text = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/comm"));
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+std::vector<pid_t> ChildrenOf(pid_t parent) {
+  std::vector<pid_t> children;
+  DIR* dir = opendir("/proc");
+  if (dir == nullptr) return children;
+  while (dirent* entry = readdir(dir)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
+    if (testing::ParentOf(pid) == parent) children.push_back(pid);
+  }
+  closedir(dir);
+  return children;
+}
+
+TEST_F(WorkerVerbsTest, EveryProcessSaysWhichDaemonAndWorkerItIs) {
+  options_.name = "demo";
+  AddToPool("greeter-1", "run_until_quit");
+  StartPool();
+  const pid_t worker = WaitStarted("greeter-1");
+  ASSERT_GT(worker, 0) << Log();
+  const pid_t executor = PidOfEvent(pool_["events"], "pool_starting");
+  EXPECT_EQ(Cmdline(guardian_), "appkit-guardian demo");
+  EXPECT_EQ(Comm(guardian_), "appkit-guardian");
+  EXPECT_EQ(Cmdline(executor), "appkit-executor demo");
+  EXPECT_EQ(Comm(executor), "appkit-executor");
+  EXPECT_EQ(Cmdline(worker), "appkit-worker demo/greeter-1");
+  EXPECT_EQ(Comm(worker), "greeter-1");
+  // The fork servers: the executors' (the guardian's child) and the
+  // workers' (the executor's).
+  std::vector<std::string> titles;
+  for (pid_t pid : ChildrenOf(guardian_)) titles.push_back(Cmdline(pid));
+  EXPECT_NE(std::find(titles.begin(), titles.end(), "appkit-fork-server demo"), titles.end())
+      << absl::StrJoin(titles, " | ");
+  titles.clear();
+  std::vector<std::string> comms;
+  for (pid_t pid : ChildrenOf(executor)) {
+    titles.push_back(Cmdline(pid));
+    comms.push_back(Comm(pid));
+  }
+  EXPECT_NE(std::find(titles.begin(), titles.end(), "appkit-fork-server demo/workers"),
+            titles.end())
+      << absl::StrJoin(titles, " | ");
+  EXPECT_NE(std::find(comms.begin(), comms.end(), "appkit-forksrv"), comms.end());
+  // GuardianStatus.name.
+  auto stub = v1::Guardian::NewStub(grpc::CreateChannel("unix:" + options_.pid_filename + ".sock",
+                                                        grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(Deadline());
+  v1::GuardianStatus status;
+  ASSERT_TRUE(stub->GetStatus(&context, {}, &status).ok());
+  EXPECT_EQ(status.name(), "demo");
+  // A worker added later is named too.
+  ASSERT_TRUE(Add(Spec("greeter-2", "run_until_quit")).ok());
+  const pid_t added = WaitStarted("greeter-2");
+  ASSERT_GT(added, 0) << Log();
+  EXPECT_EQ(Cmdline(added), "appkit-worker demo/greeter-2");
+}
+
+TEST_F(WorkerVerbsTest, TheDaemonNameDefaultsToThePidFilesNameAndIsChecked) {
+  AddToPool("w1", "run_until_quit");
+  StartPool();  // d.pid
+  EXPECT_EQ(Cmdline(guardian_), "appkit-guardian d");
+  const pid_t worker = WaitStarted("w1");
+  ASSERT_GT(worker, 0) << Log();
+  EXPECT_EQ(Cmdline(worker), "appkit-worker d/w1");
+
+  DaemonOptions bad = options_;
+  bad.pid_filename = dir_.File("other.pid");
+  bad.name = "a/b";
+  DaemonStartResult result = StartDaemon(bad);
+  EXPECT_EQ(result.status, DaemonRunStatus::kLaunchFailed);
+  EXPECT_NE(result.error.find("DaemonOptions.name 'a/b' has a '/'"), std::string::npos)
+      << result.error;
+  bad.name = "tab\there";
+  result = StartDaemon(bad);
+  EXPECT_NE(result.error.find("DaemonOptions.name 'tab\\there' has a control character"),
+            std::string::npos)
+      << result.error;
+  bad.name = std::string(65, 'x');
+  result = StartDaemon(bad);
+  EXPECT_NE(result.error.find("is 65 bytes long; at most 64"), std::string::npos) << result.error;
+  bad.name = "";
+  bad.pid_filename = dir_.File(".pid");
+  result = StartDaemon(bad);
+  EXPECT_NE(result.error.find("DaemonOptions.name (unset: the pid file "), std::string::npos)
+      << result.error;
+  EXPECT_NE(result.error.find("is empty"), std::string::npos) << result.error;
+  EXPECT_EQ(access(dir_.File("other.pid").c_str(), F_OK), -1);  // nothing left
 }
 
 }  // namespace

@@ -27,6 +27,7 @@ struct WorkerConfig {
   std::string pid_filename;
   std::string stdout_filename;
   std::string stderr_filename;
+  std::string process_title;  // what ps shows (set by the controller)
 };
 
 struct ControllerConfig {
@@ -37,6 +38,7 @@ struct ControllerConfig {
   std::optional<absl::Duration> stop_timeout;      // none: wait for a stopping worker forever
   std::string worker_binary;                       // the worker fork server (worker/main.cc)
   std::string controller_socket;                   // serve appkit.v1.Controller there; "" for none
+  std::string daemon_name;     // names the processes in ps: "appkit-worker <daemon_name>/<worker>"
   uint64_t user_fd_limit = 0;  // the workers' soft RLIMIT_NOFILE (0: as inherited)
   // AddWorker: checks a spec as StartWorkers checks a worker (`index`: the
   // one it would get) and resolves it; InvalidArgument naming the culprit.

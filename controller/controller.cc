@@ -58,6 +58,7 @@ Controller::Controller(ControllerConfig config)
 
 void Controller::AddSlot(WorkerConfig worker) {
   const int index = static_cast<int>(slots_.size());
+  worker.process_title = absl::StrCat("appkit-worker ", config_.daemon_name, "/", worker.name);
   index_by_name_[worker.name] = index;
   WorkerMachine::Config machine{index,
                                 worker.name,
@@ -81,6 +82,7 @@ absl::Status Controller::Run() {
   cgroups_ = WorkerCgroups::Create();
   batch_ = std::make_unique<ForkBatch>(&loop_, &reaper_, static_cast<ForkBatch::Client*>(this),
                                        config_.worker_binary, cgroups_.get());
+  batch_->set_server_title(absl::StrCat("appkit-fork-server ", config_.daemon_name, "/workers"));
   APPKIT_RETURN_IF_ERROR(batch_->Start());
   RaiseFdSoftLimit();  // after the fork server: workers keep the usual limit
   if (!config_.controller_socket.empty()) {

@@ -9,8 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "common/process/process_title.h"
 #include "executor/run_executor.h"
 
 int main(int argc, char** argv) {
-  return appkit::executor::ExecutorMain(std::vector<std::string>(argv + 1, argv + argc));
+  std::vector<std::string> args(argv + 1, argv + argc);
+  const std::string title = appkit::ExecTitleOf(argv[0]);  // "appkit-fork-server <daemon>"
+  appkit::InitProcessTitle(argc, argv);                    // room for the executors' titles
+  appkit::SetProcessTitle(title, "appkit-forksrv");
+  return appkit::executor::ExecutorMain(args);
 }
