@@ -174,7 +174,7 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
   auto executor_server = ForkServer::PrepareCompanion(
       launch->executor_path(),
       {launch->pid_filename(), launch->guardian_socket(), launch->controller_socket()}, stdio_fds,
-      "appkit-fork-server " + launch->name());
+      "appkit-fork-server " + launch->name() + "/executor");
   if (!executor_server.ok()) return Failed(executor_server.status());
 
   SpawnOptions spawn;

@@ -662,8 +662,11 @@ TEST_F(WorkerVerbsTest, EveryProcessSaysWhichDaemonAndWorkerItIs) {
   // workers' (the executor's).
   std::vector<std::string> titles;
   for (pid_t pid : ChildrenOf(guardian_)) titles.push_back(Cmdline(pid));
-  EXPECT_NE(std::find(titles.begin(), titles.end(), "appkit-fork-server demo"), titles.end())
-      << absl::StrJoin(titles, " | ");
+  const std::string server = absl::StrCat("appkit-fork-server demo/executor ",
+                                          options_.pid_filename, " ", options_.pid_filename);
+  EXPECT_TRUE(std::any_of(titles.begin(), titles.end(), [&](const std::string& t) {
+    return t.rfind(server, 0) == 0;
+  })) << absl::StrJoin(titles, " | ");
   titles.clear();
   std::vector<std::string> comms;
   for (pid_t pid : ChildrenOf(executor)) {

@@ -14,8 +14,11 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  const std::string title = appkit::ExecTitleOf(argv[0]);  // "appkit-fork-server <daemon>"
-  appkit::InitProcessTitle(argc, argv);                    // room for the executors' titles
+  // "appkit-fork-server <daemon>/executor <pid file> <sockets>": the room
+  // is the executors' too.
+  std::string title = appkit::ExecTitleOf(argv[0]);
+  for (const std::string& arg : args) title += " " + arg;
+  appkit::InitProcessTitle(argc, argv);
   appkit::SetProcessTitle(title, "appkit-forksrv");
   return appkit::executor::ExecutorMain(args);
 }

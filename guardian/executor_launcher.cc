@@ -55,7 +55,7 @@ ExecutorLauncher::ExecutorLauncher(EventLoop* loop, const v1::DaemonLaunch& laun
     : loop_(loop),
       executor_path_(launch.executor_path()),
       server_args_(ExecutorServerArgs(launch)),
-      server_title_("appkit-fork-server " + launch.name()),
+      server_title_("appkit-fork-server " + launch.name() + "/executor"),
       request_(ExecutorLaunchFor(launch, getpid()).SerializeAsString()),
       callbacks_(std::move(callbacks)),
       server_(std::move(server)) {}

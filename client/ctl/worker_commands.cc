@@ -24,7 +24,7 @@ int Failed(const v1::GuardianStatus& status, const absl::Status& error) {
       break;
     default:
       fprintf(stderr, "worker socket %s of guardian %d refused: %s\n",
-              status.controller_socket().c_str(), status.guardian_pid(),
+              status.controller_socket().c_str(), static_cast<int>(status.guardian_pid()),
               std::string(error.message()).c_str());
   }
   return kError;
