@@ -392,7 +392,9 @@ TEST_F(WorkerVerbsTest, AddAndRemoveUnderChurn) {
     // Half of them crash as they start, the others run.
     grpc::Status status = Add(Spec(name, round % 2 ? "crash" : "run_until_quit"));
     ASSERT_TRUE(status.ok()) << status.error_message();
-    if (round % 2 == 0) ASSERT_GT(WaitStarted(name), 0) << Log();
+    if (round % 2 == 0) {
+      ASSERT_GT(WaitStarted(name), 0) << Log();
+    }
     status = Verb("restart", "crasher");  // whatever state it is in
     EXPECT_TRUE(status.ok()) << status.error_message();
     if (round > 0) {
