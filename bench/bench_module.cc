@@ -68,3 +68,25 @@ APPKIT_ENTRY(run_pool) {
   Mark(args, "pool");
   return appkit::StartWorkers(workers, options);
 }
+
+// Beats, marks "hang" (the last beat is just before it), then hangs: no
+// QuitRequested, no Heartbeat. The watchdog's benchmark.
+APPKIT_ENTRY(beat_and_hang) {
+  appkit::Heartbeat();
+  Mark(args, "hang");
+  for (;;) pause();
+}
+
+// Waits (Sleep, 1 ms steps) until the file args "gate" exists, marks
+// "ready" and calls NotifyReady(), then waits for quit.
+APPKIT_ENTRY(ready_on_gate) {
+  Mark(args, "start");
+  auto gate = args.GetString("gate");
+  while (gate.ok() && access(gate->c_str(), F_OK) != 0 && !appkit::QuitRequested()) {
+    appkit::Sleep(absl::Milliseconds(1));
+  }
+  Mark(args, "ready");
+  appkit::NotifyReady();
+  while (!appkit::QuitRequested()) appkit::Sleep(absl::Hours(1));
+  return absl::OkStatus();
+}

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/host/option_checks.h"
+#include "common/process/restart_policy.h"
 
 namespace appkit::internal {
 
@@ -14,6 +15,16 @@ absl::Status CheckDaemonOptionValues(const DaemonOptions& options) {
   if (options.stop_timeout) {
     APPKIT_RETURN_IF_ERROR(
         CheckDurationOption("DaemonOptions.stop_timeout", *options.stop_timeout));
+  }
+  APPKIT_RETURN_IF_ERROR(
+      CheckRestartPolicy("DaemonOptions.restart_policy", options.restart_policy));
+  if (options.ready_timeout) {
+    APPKIT_RETURN_IF_ERROR(CheckDurationOption("DaemonOptions.ready_timeout",
+                                               *options.ready_timeout, /*zero_ok=*/false));
+  }
+  if (options.watchdog_timeout) {
+    APPKIT_RETURN_IF_ERROR(CheckDurationOption("DaemonOptions.watchdog_timeout",
+                                               *options.watchdog_timeout, /*zero_ok=*/false));
   }
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.pid_filename", options.pid_filename));
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.daemon_entry", options.daemon_entry));
@@ -38,6 +49,14 @@ absl::Status CheckWorkerValues(const std::string& who, const WorkerStartInfo& wo
   if (worker.logging_config) {
     APPKIT_RETURN_IF_ERROR(CheckUtf8Fields(prefix + "logging_config", *worker.logging_config));
   }
+  if (worker.ready_timeout) {
+    APPKIT_RETURN_IF_ERROR(
+        CheckDurationOption(prefix + "ready_timeout", *worker.ready_timeout, /*zero_ok=*/false));
+  }
+  if (worker.watchdog_timeout) {
+    APPKIT_RETURN_IF_ERROR(CheckDurationOption(prefix + "watchdog_timeout",
+                                               *worker.watchdog_timeout, /*zero_ok=*/false));
+  }
   return CheckArgsStruct(prefix + "args", worker.args.proto());
 }
 
@@ -52,6 +71,8 @@ absl::Status CheckWorkersOptionValues(const WorkersOptions& options) {
     APPKIT_RETURN_IF_ERROR(
         CheckDurationOption("WorkersOptions.stop_timeout", *options.stop_timeout));
   }
+  APPKIT_RETURN_IF_ERROR(
+      CheckRestartPolicy("WorkersOptions.restart_policy", options.restart_policy));
   if (options.debug_filename) {
     APPKIT_RETURN_IF_ERROR(
         CheckUtf8Option("WorkersOptions.debug_filename", *options.debug_filename));

@@ -58,6 +58,18 @@ absl::Status CheckSocketPath(const std::string& path, const std::string& what) {
   return absl::OkStatus();
 }
 
+v1::RestartPolicyLaunch PolicyLaunch(const RestartPolicy& policy) {
+  v1::RestartPolicyLaunch out;
+  out.set_backoff_multiplier(policy.backoff_multiplier);
+  *out.mutable_max_delay() = ToProtoDuration(policy.max_delay);
+  out.set_jitter(policy.jitter);
+  *out.mutable_reset_after() = ToProtoDuration(policy.reset_after);
+  out.set_max_restarts(policy.max_restarts);
+  *out.mutable_within() = ToProtoDuration(policy.within);
+  for (int code : policy.no_restart_exit_codes) out.add_no_restart_exit_codes(code);
+  return out;
+}
+
 absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   v1::DaemonLaunch launch;
   if (options.daemon_entry.empty()) {
@@ -115,6 +127,14 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
     *launch.mutable_restart_interval() = ToProtoDuration(*options.restart_interval);
   }
   if (options.stop_timeout) *launch.mutable_stop_timeout() = ToProtoDuration(*options.stop_timeout);
+  *launch.mutable_restart_policy() = PolicyLaunch(options.restart_policy);
+  if (options.ready_timeout) {
+    *launch.mutable_ready_timeout() = ToProtoDuration(*options.ready_timeout);
+  }
+  if (options.watchdog_timeout) {
+    *launch.mutable_watchdog_timeout() = ToProtoDuration(*options.watchdog_timeout);
+  }
+  launch.set_wait_ready(options.wait_ready);
   launch.set_executor_path(*executor);
   launch.set_worker_path(worker.ok() ? *worker : "");
   launch.set_control_plane_path(control_plane.ok() ? *control_plane : "");
@@ -194,13 +214,16 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
   ready_write.reset();
 
   // One message, then EOF. A guardian that dies first leaves only EOF.
+  // With wait_ready it reports once the entry is ready (or failed first).
   std::string report;
-  absl::Time deadline = absl::Now() + kGuardianReportTimeout;
+  absl::Duration report_timeout = kGuardianReportTimeout;
+  if (options.wait_ready && options.ready_timeout) report_timeout += *options.ready_timeout;
+  absl::Time deadline = absl::Now() + report_timeout;
   for (;;) {
     absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) {
       return Failed(absl::StrCat("the guardian did not report within ",
-                                 absl::FormatDuration(kGuardianReportTimeout)));
+                                 absl::FormatDuration(report_timeout)));
     }
     pollfd pfd = {ready_read.get(), POLLIN, 0};
     timespec timeout = absl::ToTimespec(left);

@@ -88,6 +88,8 @@ absl::StatusOr<controller::WorkerConfig> CheckWorker(const WorkerStartInfo& info
   worker.pid_filename = info.pid_filename;
   worker.stdout_filename = info.stdout_filename;
   worker.stderr_filename = info.stderr_filename;
+  worker.ready_timeout = info.ready_timeout;
+  worker.watchdog_timeout = info.watchdog_timeout;
   return worker;
 }
 
@@ -128,6 +130,7 @@ absl::StatusOr<controller::ControllerConfig> BuildConfig(
   pool.check_interval = options.check_interval;
   pool.restart_interval = options.restart_interval;
   pool.stop_timeout = options.stop_timeout;
+  pool.restart_policy = options.restart_policy;
 
   std::vector<std::string> module_dirs;
   if (std::string dir = internal::EntryModuleDir(); !dir.empty()) module_dirs.push_back(dir);

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/runtime/logging.h"
+#include "common/runtime/supervision.h"
 #include "google/protobuf/struct.pb.h"
 #include "proto/controller.pb.h"
 
@@ -27,7 +28,9 @@ struct WorkerConfig {
   std::string pid_filename;
   std::string stdout_filename;
   std::string stderr_filename;
-  std::string process_title;  // what ps shows (set by the controller)
+  std::string process_title;                       // what ps shows (set by the controller)
+  std::optional<absl::Duration> ready_timeout;     // SPEC §8: none, ready when it runs
+  std::optional<absl::Duration> watchdog_timeout;  // none: no watchdog
 };
 
 struct ControllerConfig {
@@ -36,6 +39,7 @@ struct ControllerConfig {
   absl::Duration check_interval = absl::Minutes(1);
   std::optional<absl::Duration> restart_interval;  // none: an exited worker stays EXITED
   std::optional<absl::Duration> stop_timeout;      // none: wait for a stopping worker forever
+  RestartPolicy restart_policy;                    // per worker (SPEC §8)
   std::string worker_binary;                       // the worker fork server (worker/main.cc)
   std::string controller_socket;                   // serve appkit.v1.Controller there; "" for none
   std::string daemon_name;     // names the processes in ps: "appkit-worker <daemon_name>/<worker>"

@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/control/event_queue.h"
 #include "proto/controller.pb.h"
 
 namespace appkit::controller {
@@ -38,6 +39,9 @@ class PoolControl {
   virtual std::string DebugSnapshotJson() const = 0;
   // Empty name: the whole pool. NotFound for an unknown name.
   virtual absl::Status RequestQuit(const std::string& worker_name) = 0;
+  // Subscribes `queue` to the pool's events (Controller.Watch); returns
+  // the snapshot they follow.
+  virtual v1::ListWorkersResponse Watch(std::shared_ptr<EventQueue> queue) = 0;
 
   // The worker verbs (SPEC §9): posted to the pool's loop, never waited
   // for; `done` is called once, on the loop thread (or at once with

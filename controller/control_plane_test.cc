@@ -2,6 +2,7 @@
 // and serves a pool (a fake PoolControl) over a real Unix socket; a
 // missing or broken plugin is an error that names it.
 #include "controller/control_plane.h"
+#include "common/control/event_hub.h"
 
 #include <poll.h>
 #include <sys/stat.h>
@@ -60,6 +61,12 @@ class FakePool final : public PoolControl {
   }
   mutable std::vector<std::string> quits;
   std::vector<std::thread> threads;
+  v1::ListWorkersResponse Watch(std::shared_ptr<EventQueue> queue) override {
+    v1::ListWorkersResponse snapshot;
+    hub.Subscribe(std::move(queue), [&] { snapshot = ListWorkers(); });
+    return snapshot;
+  }
+  EventHub hub;
 };
 
 // Calls AcceptPending whenever the socket is readable, until destroyed.
@@ -170,6 +177,30 @@ TEST(ControlPlaneTest, NamesAMissingOrBrokenPluginThenServesWithTheRealOne) {
     status = stub->RollingRestart(deadline().get(), v1::RollingRestartRequest(), &rolled);
     ASSERT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(rolled.restarted_size(), 2);
+    // Watch: the snapshot, the events the pool (this binary) publishes,
+    // then the end of the stream when the pool closes it.
+    auto watch_context = deadline();
+    auto watch = stub->Watch(watch_context.get(), v1::WatchRequest());
+    v1::ControllerEvent message;
+    ASSERT_TRUE(watch->Read(&message));
+    ASSERT_TRUE(message.has_snapshot());
+    EXPECT_EQ(message.snapshot().workers(0).name(), "w1");
+    pool.hub.Publish([] {
+      v1::Event started;
+      started.set_kind(v1::EVENT_KIND_STARTED);
+      started.set_subject("w1");
+      return std::vector<v1::Event>{started, started};
+    });
+    for (uint64_t sequence : {1, 2}) {
+      ASSERT_TRUE(watch->Read(&message));
+      ASSERT_TRUE(message.has_event());
+      EXPECT_EQ(message.event().kind(), v1::EVENT_KIND_STARTED);
+      EXPECT_EQ(message.event().sequence(), sequence);
+    }
+    pool.hub.Close();
+    EXPECT_FALSE(watch->Read(&message));
+    status = watch->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
   }
   EXPECT_EQ(pool.quits, std::vector<std::string>{"nobody"});
   plane->reset();

@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -13,10 +15,13 @@
 #include "common/base/log.h"
 #include "common/base/status_macros.h"
 #include "common/host/host.h"
+#include "common/host/supervisor_report.h"
+#include "common/process/heartbeat.h"
 #include "common/process/pid_file.h"
 #include "common/process/pidfd.h"
 #include "common/process/spawn.h"
 #include "common/runtime/quit.h"
+#include "common/runtime/supervision.h"
 #include "controller/worker_channel.h"
 #include "controller/worker_launch.h"
 
@@ -26,6 +31,10 @@ namespace {
 // Messages read from one channel per wake-up: a worker that floods its
 // channel does not hold the loop (the level-triggered loop comes back).
 constexpr int kMessagesPerWake = 16;
+
+// After the last worker's SIGKILL: reaping, the final debug file, the
+// socket's end (bounded), the exit.
+constexpr absl::Duration kWindDown = absl::Seconds(3);
 
 std::vector<WorkerInfo> InfosOf(const ControllerConfig& config) {
   std::vector<WorkerInfo> infos;
@@ -38,13 +47,16 @@ std::vector<WorkerInfo> InfosOf(const ControllerConfig& config) {
 // Inputs that change what the views show (the others only the health
 // check's own flags).
 bool Shown(WorkerEvent event) {
-  return event != WorkerEvent::kCheckDue && event != WorkerEvent::kPong;
+  return event != WorkerEvent::kCheckDue && event != WorkerEvent::kPong &&
+         event != WorkerEvent::kWatchdogDue;
 }
 
 // A restarted worker's replacement is up: RollingRestart goes on to the
-// next worker. (With readiness, SPEC §8: its record says it is ready.)
+// next worker: RUNNING and ready (SPEC §8: with a ready_timeout, once it
+// called NotifyReady).
 bool WorkerUp(const WorkerMachine& machine) {
-  return machine.state() == WorkerState::kRunning && !machine.start_pending();
+  return machine.state() == WorkerState::kRunning && machine.record().ready &&
+         !machine.start_pending();
 }
 
 constexpr char kVerbSource[] = "over the controller socket";
@@ -65,7 +77,10 @@ void Controller::AddSlot(WorkerConfig worker) {
                                 worker.entry,
                                 config_.restart_interval,
                                 config_.stop_timeout,
-                                config_.check_interval};
+                                config_.check_interval,
+                                &config_.restart_policy,
+                                worker.ready_timeout,
+                                worker.watchdog_timeout};
   slots_.push_back(
       std::make_unique<Slot>(index, std::move(worker), machine, static_cast<WorkerEffects*>(this)));
   ++unfinished_;
@@ -79,7 +94,14 @@ Controller::Slot* Controller::SlotNamed(const std::string& name) {
 Controller::~Controller() = default;
 
 absl::Status Controller::Run() {
-  cgroups_ = WorkerCgroups::Create();
+  for (const WorkerConfig& worker : config_.workers) {
+    if (!worker.watchdog_timeout) continue;
+    // One slot per worker (by index): its watchdog's heartbeats; room for
+    // kAddedWorkerSlots workers added later (AddWorker).
+    APPKIT_RETURN_IF_ERROR(CreateHeartbeats(static_cast<int>(config_.workers.size())));
+    break;
+  }
+  cgroups_ = WorkerCgroups::Create(&loop_);
   batch_ = std::make_unique<ForkBatch>(&loop_, &reaper_, static_cast<ForkBatch::Client*>(this),
                                        config_.worker_binary, cgroups_.get());
   batch_->set_server_title(absl::StrCat("appkit-fork-server ", config_.daemon_name, "/workers"));
@@ -100,6 +122,15 @@ absl::Status Controller::Run() {
     QuitAll("quit requested");
   }));
   loop_.SetWakeHandler([this] { OnWake(); });
+  // The pool's loop runs on the entry's thread: waiting for its events is
+  // alive, as Sleep() is (a daemon entry that runs a pool under a
+  // watchdog_timeout is not hung while its pool idles).
+  loop_.SetWaitHooks(
+      [](absl::Duration wait) {
+        const absl::Duration capped = std::min(wait, absl::Hours(24 * 365));
+        internal::BeatHeartUntil(internal::MonotonicNanos() + absl::ToInt64Nanoseconds(capped));
+      },
+      [] { internal::BeatHeart(); });
   reaper_.SetOnIdle([this] { MaybeFinish(); });
   // SIGHUP (logrotate) reached this process: the host's thread posts it
   // here, and the loop passes it on to every worker.
@@ -111,6 +142,9 @@ absl::Status Controller::Run() {
     loop_.Wake();
   });
 
+  // In a daemon's executor: the guardian's stop waits for ours (each
+  // worker's stop_timeout, then the final debug file and the exit).
+  if (config_.stop_timeout) internal::ReportStopBudget(*config_.stop_timeout + kWindDown);
   Log().info("controller {} starting {} workers", getpid(), slots_.size());
   for (auto& slot : slots_) {
     slot->machine.Start();
@@ -133,6 +167,7 @@ absl::Status Controller::Run() {
   loop_.CancelTimer(check_timer_);
   debug_file_->MarkChanged();
   debug_file_->Flush();
+  board_.CloseWatchers();   // every Watch stream ends after its last events
   control_socket_.reset();  // unlinks the socket, stops gRPC (bounded)
   batch_.reset();
   cgroups_.reset();  // what the workers left, and the cgroups
@@ -205,8 +240,9 @@ void Controller::SetTimer(int index, Timer timer, absl::Time at) {
   loop_.CancelTimer(id);
   id = loop_.AddTimer(at, [this, &slot, timer] {
     slot.timers[static_cast<int>(timer)] = 0;
-    Deliver(slot, WorkerInput{timer == Timer::kRestart ? WorkerEvent::kRestartDue
-                                                       : WorkerEvent::kKillDue});
+    static constexpr WorkerEvent kDue[] = {WorkerEvent::kRestartDue, WorkerEvent::kKillDue,
+                                           WorkerEvent::kReadyDue, WorkerEvent::kWatchdogDue};
+    Deliver(slot, WorkerInput{kDue[static_cast<int>(timer)]});
   });
 }
 
@@ -214,6 +250,19 @@ void Controller::CancelTimer(int index, Timer timer) {
   EventLoop::TimerId& id = slots_[index]->timers[static_cast<int>(timer)];
   loop_.CancelTimer(id);
   id = 0;
+}
+
+absl::Status Controller::CreateHeartbeats(int workers) {
+  auto table = HeartbeatTable::Create(workers + kAddedWorkerSlots);
+  if (!table.ok()) return table.status();
+  heartbeats_ = std::move(*table);
+  heartbeat_slots_ = workers + kAddedWorkerSlots;
+  return absl::OkStatus();
+}
+
+absl::Duration Controller::SinceLastHeartbeat(int index) {
+  if (!heartbeats_) return absl::ZeroDuration();
+  return absl::Nanoseconds(MonotonicNanos() - heartbeats_->LastBeat(index));
 }
 
 void Controller::Ping(int index) {
@@ -237,8 +286,10 @@ absl::StatusOr<ForkRequest> Controller::Prepare(int index) {
   if (slot.quit_asked) return absl::CancelledError("asked to quit before it started");
   const WorkerConfig& worker = ConfigOf(slot);
   UniqueFd cgroup = cgroups_ ? cgroups_->OpenWorker(index, worker.name) : UniqueFd();
-  absl::StatusOr<PreparedLaunch> launch =
-      PrepareLaunch(worker, config_.user_fd_limit, std::move(cgroup));
+  const bool watched = heartbeats_ && worker.watchdog_timeout;
+  if (watched) heartbeats_->Reset(index);  // its start counts as a beat
+  absl::StatusOr<PreparedLaunch> launch = PrepareLaunch(
+      worker, config_.user_fd_limit, std::move(cgroup), watched ? heartbeats_->fd() : -1, index);
   if (!launch.ok()) return launch.status();
   ForkRequest request;
   request.message = std::move(launch->request);
@@ -293,6 +344,8 @@ bool Controller::IsWorker(pid_t pid) const { return index_by_pid_.count(pid) != 
 
 void Controller::OnExit(Slot& slot) {
   const pid_t pid = slot.pid;
+  // What the worker said before it died (its error) may not be read yet.
+  if (slot.channel_watched) OnChannelReadable(slot);
   siginfo_t info = {};
   WorkerInput exited{WorkerEvent::kExited};
   if (waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
@@ -305,8 +358,6 @@ void Controller::OnExit(Slot& slot) {
   } else {
     exited.exit.code = 255;  // reaped elsewhere (SIGCHLD ignored in this process)
   }
-  // What escaped the group dies too, before any restart.
-  if (cgroups_) cgroups_->AfterWorker(slot.index, ConfigOf(slot).name, pid);
   loop_.Unwatch(slot.pidfd.get());
   if (slot.channel_watched) loop_.Unwatch(slot.channel.get());
   slot.channel_watched = false;
@@ -316,7 +367,20 @@ void Controller::OnExit(Slot& slot) {
   slot.pid = 0;
   // A worker killed by a signal could not remove its pid file.
   PidFile::RemoveIfStale(ConfigOf(slot).pid_filename, pid);
-  Deliver(slot, exited);
+  exited.error = std::move(slot.error);
+  slot.error.clear();
+  // What escaped the group dies too, before the machine hears of the exit
+  // (and may restart it): at once when nothing is left, else through the
+  // loop (controller/worker_cgroups.h).
+  if (!cgroups_) {
+    Deliver(slot, exited);
+    return;
+  }
+  // By index: the slot may be forgotten meanwhile (RemoveWorker).
+  const int index = slot.index;
+  cgroups_->AfterWorker(index, ConfigOf(slot).name, pid, [this, index, exited] {
+    if (slots_[index]) Deliver(*slots_[index], exited);
+  });
 }
 
 void Controller::OnChannelReadable(Slot& slot) {
@@ -333,6 +397,10 @@ void Controller::OnChannelReadable(Slot& slot) {
       Deliver(slot, WorkerInput{WorkerEvent::kEntryRunning});
     } else if (got.message == wire::Message::kPong) {
       Deliver(slot, WorkerInput{WorkerEvent::kPong});
+    } else if (got.message == wire::Message::kEntryError) {
+      slot.error = internal::CapError(got.text);  // for its exit, which follows
+    } else if (got.message == wire::Message::kReady) {
+      Deliver(slot, WorkerInput{WorkerEvent::kReady});
     }
   }
 }
@@ -390,6 +458,10 @@ absl::Status Controller::RequestQuit(const std::string& worker_name) {
 }
 
 v1::ListWorkersResponse Controller::ListWorkers() const { return board_.ListWorkers(); }
+
+v1::ListWorkersResponse Controller::Watch(std::shared_ptr<EventQueue> queue) {
+  return board_.Watch(std::move(queue));
+}
 
 std::string Controller::DebugSnapshotJson() const { return board_.DebugJson(); }
 
@@ -470,6 +542,15 @@ void Controller::AddWorker(const v1::WorkerSpec& spec, WorkerDone done) {
         const int index = static_cast<int>(slots_.size());
         absl::StatusOr<WorkerConfig> worker = config_.check_spec(spec, index);
         if (!worker.ok()) return done(worker.status());
+        if (worker->watchdog_timeout) {
+          if (!heartbeats_) {
+            if (absl::Status s = CreateHeartbeats(index); !s.ok()) return done(s);
+          } else if (index >= heartbeat_slots_) {
+            return done(absl::ResourceExhaustedError(absl::StrCat(
+                "worker '", worker->name, "': no heartbeat slot left for its watchdog_timeout (",
+                heartbeat_slots_, " slots, every worker ever added takes one)")));
+          }
+        }
         for (const auto& slot : slots_) {
           if (slot && slot->config.pid_filename == worker->pid_filename) {
             return done(absl::InvalidArgumentError(

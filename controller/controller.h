@@ -10,8 +10,11 @@
 //   worker i's pidfd readable               | Exited: reaped here, what it left
 //                                           |   in its process group and cgroup
 //                                           |   killed, its stale pid file removed
-//   kEntryRunning / kPong on its channel    | EntryRunning / Pong
-//   its restart / kill timer                | RestartDue / KillDue
+//   kEntryRunning / kPong / kReady on its   | EntryRunning / Pong / Ready
+//     channel                               |
+//   its restart / kill / ready / watchdog   | RestartDue / KillDue / ReadyDue /
+//     timer                                 |   WatchdogDue (its heartbeat slot
+//                                           |   read: SinceLastHeartbeat)
 //   the check_interval timer                | CheckDue (every worker)
 //   RequestQuit(name) over the socket       | Stop
 //   StartWorker / RestartWorker(name)       | Start / Restart (a refusal: the
@@ -83,6 +86,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/base/unique_fd.h"
 #include "common/process/event_loop.h"
+#include "common/process/heartbeat.h"
 #include "controller/child_reaper.h"
 #include "controller/config.h"
 #include "controller/control_plane.h"
@@ -117,6 +121,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   void AddWorker(const v1::WorkerSpec& spec, WorkerDone done) override;
   void RemoveWorker(const std::string& name, std::function<void(absl::Status)> done) override;
   void RollingRestart(std::function<void(absl::StatusOr<std::vector<std::string>>)> done) override;
+  v1::ListWorkersResponse Watch(std::shared_ptr<EventQueue> queue) override;
 
  private:
   struct Slot {
@@ -130,8 +135,9 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
     UniqueFd pidfd;
     UniqueFd channel;  // our end, made with the fork request
     bool channel_watched = false;
-    bool quit_asked = false;                // a fork not sent yet is not sent any more
-    EventLoop::TimerId timers[2] = {0, 0};  // by WorkerEffects::Timer
+    bool quit_asked = false;                      // a fork not sent yet is not sent any more
+    std::string error;                            // what the current process said on its channel
+    EventLoop::TimerId timers[4] = {0, 0, 0, 0};  // by WorkerEffects::Timer
     // RemoveWorker: forgotten once EXITED, then these are answered.
     bool removing = false;
     std::vector<std::function<void(absl::Status)>> removed;
@@ -155,6 +161,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   void CancelTimer(int index, Timer timer) override;
   void Ping(int index) override;
   void CheckPidFile(int index) override;
+  absl::Duration SinceLastHeartbeat(int index) override;
 
   // ForkBatch::Client.
   absl::StatusOr<ForkRequest> Prepare(int index) override;
@@ -194,6 +201,11 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   int unfinished_ = 0;                                  // machines not EXITED
   bool quitting_ = false;
   EventLoop::TimerId check_timer_ = 0;
+  std::unique_ptr<HeartbeatTable> heartbeats_;  // a slot per worker, when one has a watchdog
+  int heartbeat_slots_ = 0;                     // in heartbeats_
+  // Heartbeat slots beyond the configured workers, for AddWorker's.
+  static constexpr int kAddedWorkerSlots = 256;
+  absl::Status CreateHeartbeats(int workers);
   std::unique_ptr<WorkerCgroups> cgroups_;  // null without; outlives batch_
   std::unique_ptr<ForkBatch> batch_;
   std::unique_ptr<DebugFile> debug_file_;

@@ -1,5 +1,10 @@
 #include "controller/controller_service.h"
 
+#include <memory>
+
+#include "common/control/event_queue.h"
+#include "common/control/watch_reactor.h"
+
 namespace appkit::controller {
 namespace {
 
@@ -29,8 +34,29 @@ PoolControl::WorkerDone AnswerWith(grpc::ServerUnaryReactor* reactor,
     reactor->Finish(ToGrpc(worker.status()));
   };
 }
+void WrapEvent(v1::Event event, v1::ControllerEvent* message) {
+  *message->mutable_event() = std::move(event);
+}
+
+// A Watch refused at once (the pool has stopped).
+class RefusedWatch final : public grpc::ServerWriteReactor<v1::ControllerEvent> {
+ public:
+  explicit RefusedWatch(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
 
 }  // namespace
+
+grpc::ServerWriteReactor<v1::ControllerEvent>* ControllerService::Watch(
+    grpc::CallbackServerContext*, const v1::WatchRequest*) {
+  absl::ReaderMutexLock lock(&mu_);
+  if (pool_ == nullptr) return new RefusedWatch(Detached());
+  auto queue = std::make_shared<EventQueue>();
+  auto* reactor = new WatchReactor<v1::ControllerEvent>(queue, &WrapEvent);
+  *reactor->first()->mutable_snapshot() = pool_->Watch(std::move(queue));
+  reactor->Begin();
+  return reactor;
+}
 
 void ControllerService::Detach() {
   absl::WriterMutexLock lock(&mu_);

@@ -47,6 +47,9 @@ class ControllerService final : public v1::Controller::CallbackService {
   grpc::ServerUnaryReactor* RollingRestart(grpc::CallbackServerContext* context,
                                            const v1::RollingRestartRequest* request,
                                            v1::RollingRestartResponse* response) override;
+  // The pool's status, then its events (common/control/watch_reactor.h).
+  grpc::ServerWriteReactor<v1::ControllerEvent>* Watch(grpc::CallbackServerContext* context,
+                                                       const v1::WatchRequest* request) override;
 
   void Detach();
 

@@ -20,10 +20,13 @@ std::string RenderDebugInfo(absl::Time updated_at, const std::vector<v1::WorkerS
   for (const v1::WorkerStatus& worker : workers) {
     Json history = Json::array();
     for (const v1::ProcessRun& run : worker.history()) {
-      history.push_back(Json{{"pid", run.pid()},
-                             {"exitcode", run.exitcode()},
-                             {"start_time", TimeOrNull(run.start_time(), run.has_start_time())},
-                             {"end_time", TimeOrNull(run.end_time(), run.has_end_time())}});
+      Json entry{{"pid", run.pid()},
+                 {"exitcode", run.exitcode()},
+                 {"start_time", TimeOrNull(run.start_time(), run.has_start_time())},
+                 {"end_time", TimeOrNull(run.end_time(), run.has_end_time())}};
+      // appkit's extra key (SPEC §8), only when there is something to say.
+      if (!run.error().empty()) entry["error"] = run.error();
+      history.push_back(std::move(entry));
     }
     Json pid = worker.running() ? Json(worker.current().pid()) : Json(nullptr);
     list.push_back(Json{

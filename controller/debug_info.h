@@ -4,7 +4,8 @@
 //    "stdout_filename", "stderr_filename", "pid" (null while not
 //    running), "start_after" (null unless a restart is due),
 //    "start_time" (null before the first start), "history": [{"pid",
-//    "exitcode", "start_time", "end_time"}]}]}
+//    "exitcode", "start_time", "end_time", and appkit's "error" when the
+//    run has one (ProcessRun.error)}]}]}
 //
 // Times are UTC "%Y-%m-%d %H:%M:%S.%f"; exitcode is minus the signal
 // number for a process killed by a signal. Keys keep this order.

@@ -61,6 +61,23 @@ TEST(DebugInfoTest, RendersPyappkitFormat) {
   EXPECT_TRUE(second["start_time"].is_null());
   EXPECT_EQ(second["start_after"], "2026-11-26 10:00:05.000000");
   EXPECT_TRUE(second["history"].empty());
+  // No error: pyappkit's four keys only.
+  EXPECT_FALSE(first["history"][0].contains("error"));
+}
+
+TEST(DebugInfoTest, ARunWithAnErrorGetsAnExtraErrorKey) {
+  v1::WorkerStatus worker;
+  worker.set_name("w");
+  v1::ProcessRun* run = worker.add_history();
+  run->set_pid(7);
+  run->set_exitcode(1);
+  run->set_error("cannot start: pid file /x.pid is held");
+  nlohmann::ordered_json json = nlohmann::ordered_json::parse(RenderDebugInfo(At(0), {worker}));
+  const auto& entry = json["worker_info_list"][0]["history"][0];
+  std::vector<std::string> keys;
+  for (auto& [key, value] : entry.items()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"pid", "exitcode", "start_time", "end_time", "error"}));
+  EXPECT_EQ(entry["error"], "cannot start: pid file /x.pid is held");
 }
 
 }  // namespace

@@ -2,33 +2,55 @@
 
 #include <unistd.h>
 
+#include "absl/time/clock.h"
 #include "controller/debug_info.h"
+#include "controller/watch_events.h"
 
 namespace appkit::controller {
 
 StatusBoard::StatusBoard(std::vector<WorkerInfo> infos) {
-  for (WorkerInfo& info : infos) Add(std::move(info));
+  absl::MutexLock lock(&mu_);  // no watcher yet: no events
+  for (WorkerInfo& info : infos) {
+    const int index = info.index;
+    statuses_[index] = WorkerStatusView(info, WorkerRecord());
+    infos_[index] = std::move(info);
+  }
 }
 
 void StatusBoard::Publish(int index, const WorkerRecord& record) {
   v1::WorkerStatus status = WorkerStatusView(infos_.at(index), record);
-  absl::MutexLock lock(&mu_);
-  statuses_[index].Swap(&status);
+  hub_.Publish([&] {
+    absl::MutexLock lock(&mu_);
+    std::vector<v1::Event> events = WorkerEvents(&statuses_[index], status, absl::Now());
+    statuses_[index].Swap(&status);
+    return events;
+  });
 }  // the old view is freed outside the lock
 
 void StatusBoard::Add(WorkerInfo info) {
   const int index = info.index;
   v1::WorkerStatus status = WorkerStatusView(info, WorkerRecord());
   infos_[index] = std::move(info);
-  absl::MutexLock lock(&mu_);
-  statuses_[index] = std::move(status);
+  hub_.Publish([&] {
+    absl::MutexLock lock(&mu_);
+    std::vector<v1::Event> events = WorkerEvents(nullptr, status, absl::Now());
+    statuses_[index] = std::move(status);
+    return events;
+  });
 }
 
 void StatusBoard::Remove(int index) {
   infos_.erase(index);
-  absl::MutexLock lock(&mu_);
-  statuses_.erase(index);
-}
+  google::protobuf::RepeatedPtrField<v1::WorkerStatus> before;
+  hub_.Publish([&] {
+    absl::MutexLock lock(&mu_);
+    auto it = statuses_.find(index);
+    if (it == statuses_.end()) return std::vector<v1::Event>();
+    before.Add()->Swap(&it->second);
+    statuses_.erase(it);
+    return PoolEvents(before, google::protobuf::RepeatedPtrField<v1::WorkerStatus>(), absl::Now());
+  });
+}  // its view is freed outside the lock
 
 bool StatusBoard::HasWorker(const std::string& name) const {
   absl::ReaderMutexLock lock(&mu_);
@@ -36,6 +58,14 @@ bool StatusBoard::HasWorker(const std::string& name) const {
     if (status.name() == name) return true;
   }
   return false;
+}
+
+void StatusBoard::CloseWatchers() { hub_.Close(); }
+
+v1::ListWorkersResponse StatusBoard::Watch(std::shared_ptr<EventQueue> queue) {
+  v1::ListWorkersResponse snapshot;
+  hub_.Subscribe(std::move(queue), [&] { snapshot = ListWorkers(); });
+  return snapshot;
 }
 
 void StatusBoard::PublishQuitRequested() {

@@ -3,17 +3,22 @@
 // record as it changes: its view (status_view.h) is built there, outside
 // the lock, and swapped in (O(1) in the pool's size); also the quit flag,
 // and the debug JSON as DebugFile renders it. Readers copy the views
-// under the lock.
+// under the lock. Each published change also goes, as the events it
+// means (controller/watch_events.h), to the Controller.Watch subscribers,
+// in the same critical section as the swap (common/control/event_hub.h).
 #ifndef APPKIT_CONTROLLER_STATUS_BOARD_H_
 #define APPKIT_CONTROLLER_STATUS_BOARD_H_
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/control/event_hub.h"
+#include "common/control/event_queue.h"
 #include "controller/status_view.h"
 #include "controller/worker_machine.h"
 #include "proto/controller.pb.h"
@@ -26,15 +31,19 @@ class StatusBoard {
 
   // The loop thread.
   void Publish(int index, const WorkerRecord& record);
-  // AddWorker: a new worker (STARTING until published); RemoveWorker: it
-  // is forgotten.
+  // AddWorker: a new worker (STARTING until published), WORKER_ADDED to
+  // the watchers; RemoveWorker: it is forgotten, WORKER_REMOVED.
   void Add(WorkerInfo info);
   void Remove(int index);
   void PublishQuitRequested();
   void PublishDebugJson(std::string json);
+  // Ends every Watch stream (the pool is done).
+  void CloseWatchers();
 
   // Any thread.
   v1::ListWorkersResponse ListWorkers() const;
+  // Subscribes `queue` to the events; returns the snapshot they follow.
+  v1::ListWorkersResponse Watch(std::shared_ptr<EventQueue> queue);
   std::string DebugJson() const;
   bool HasWorker(const std::string& name) const;
   // The debug JSON of the records published so far, as of `now`.
@@ -42,6 +51,7 @@ class StatusBoard {
 
  private:
   std::map<int, WorkerInfo> infos_;  // by index; the loop thread's
+  EventHub hub_;                     // taken before mu_
   mutable absl::Mutex mu_;
   std::map<int, v1::WorkerStatus> statuses_ ABSL_GUARDED_BY(mu_);  // by index
   bool quit_requested_ ABSL_GUARDED_BY(mu_) = false;

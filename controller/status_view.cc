@@ -26,6 +26,8 @@ v1::WorkerState StateView(WorkerState state) {
       return v1::WORKER_STATE_STOPPING;
     case WorkerState::kExited:
       return v1::WORKER_STATE_EXITED;
+    case WorkerState::kFatal:
+      return v1::WORKER_STATE_FATAL;
   }
   return v1::WORKER_STATE_UNSPECIFIED;
 }
@@ -37,6 +39,7 @@ v1::WorkerStatus WorkerStatusView(const WorkerInfo& info, const WorkerRecord& re
   status.set_entry(info.entry);
   status.set_state(StateView(record.state));
   status.set_running(record.pid > 0);
+  status.set_ready(record.ready);
   if (record.start_time != absl::InfinitePast()) {
     v1::ProcessRun* current = status.mutable_current();
     current->set_pid(record.pid);
@@ -52,7 +55,9 @@ v1::WorkerStatus WorkerStatusView(const WorkerInfo& info, const WorkerRecord& re
     *past->mutable_end_time() = ToProtoTime(run.end_time);
     past->set_exitcode(run.exit.exitcode());
     past->set_description(run.description);
+    past->set_error(run.error);
   }
+  status.set_consecutive_failures(record.consecutive_failures);
   status.set_pid_filename(info.pid_filename);
   status.set_stdout_filename(info.stdout_filename);
   status.set_stderr_filename(info.stderr_filename);

@@ -44,6 +44,19 @@ TEST(StatusViewTest, EveryStateHasItsWireName) {
   EXPECT_EQ(StateView(WorkerState::kWaitingToRestart), v1::WORKER_STATE_WAITING_TO_RESTART);
   EXPECT_EQ(StateView(WorkerState::kStopping), v1::WORKER_STATE_STOPPING);
   EXPECT_EQ(StateView(WorkerState::kExited), v1::WORKER_STATE_EXITED);
+  EXPECT_EQ(StateView(WorkerState::kFatal), v1::WORKER_STATE_FATAL);
+}
+
+TEST(StatusViewTest, AFatalWorkerShowsItsFailuresAndItsRunsErrors) {
+  WorkerRecord record = Restarted();
+  record.state = WorkerState::kFatal;
+  record.pid = 0;
+  record.consecutive_failures = 4;
+  record.history.back().error = "INTERNAL: refused";
+  v1::WorkerStatus status = WorkerStatusView(Info(), record);
+  EXPECT_EQ(status.state(), v1::WORKER_STATE_FATAL);
+  EXPECT_EQ(status.consecutive_failures(), 4);
+  EXPECT_EQ(status.history(status.history_size() - 1).error(), "INTERNAL: refused");
 }
 
 TEST(StatusViewTest, ARunningWorkerShowsItsRunAndItsHistory) {

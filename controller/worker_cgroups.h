@@ -14,27 +14,43 @@
 // process group only, and in a daemon the guardian kills what escaped
 // when the executor exits.
 //
-// Loop thread only. AfterWorker and the destructor may block up to 2 s
-// (a nested pool's fork server finishing its cleanup, a process that
-// takes long to die); AfterWorker only when the worker left processes in
-// its cgroup (then the wait for it to empty is not yet made through the
-// loop).
+// After a worker's exit nothing waits: when its cgroup is empty (the
+// usual case) AfterWorker calls `done` at once; else it SIGKILLs what is
+// left and calls `done` from the loop once cgroup.events says the cgroup
+// is empty (a new pass for what they forked meanwhile, when every process
+// signalled is gone and it is still populated), or after kClearWait
+// (logged). The controller tells the worker's machine of the exit only
+// then, so no restart starts beside a leftover.
+//
+// Loop thread only. The destructor may block up to 2 s (a nested pool's
+// fork server finishing its cleanup, a process that takes long to die);
+// it drops the `done` of clears still under way (the pool is ending).
 #ifndef APPKIT_CONTROLLER_WORKER_CGROUPS_H_
 #define APPKIT_CONTROLLER_WORKER_CGROUPS_H_
 
 #include <sys/types.h>
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
+#include "absl/time/time.h"
 #include "common/base/unique_fd.h"
+#include "common/process/event_loop.h"
 
 namespace appkit::controller {
 
 class WorkerCgroups {
  public:
-  static std::unique_ptr<WorkerCgroups> Create();
+  static constexpr absl::Duration kClearWait = absl::Seconds(2);
+
+  // `loop` outlives the WorkerCgroups; `clear_wait` bounds each clear
+  // after a worker (shorter in tests).
+  static std::unique_ptr<WorkerCgroups> Create(EventLoop* loop,
+                                               absl::Duration clear_wait = kClearWait);
   // Kills what is left and removes the cgroups (logged when it can't).
   ~WorkerCgroups();
 
@@ -44,14 +60,39 @@ class WorkerCgroups {
   // The cgroup to fork worker `index` into, created on first use; an
   // invalid fd (logged) when it cannot be made or opened.
   UniqueFd OpenWorker(int index, const std::string& name);
-  // After worker `index` (pid `pid`) exited and its group was killed.
-  void AfterWorker(int index, const std::string& name, pid_t pid);
+  // After worker `index` (pid `pid`) exited and its group was killed:
+  // `done` runs once what it left in its cgroup is gone (see the top).
+  void AfterWorker(int index, const std::string& name, pid_t pid, std::function<void()> done);
+  // Whether a clear after worker `index` is under way.
+  bool Clearing(int index) const { return clears_.count(index) != 0; }
 
  private:
-  explicit WorkerCgroups(std::string pool) : pool_(std::move(pool)) {}
+  struct Clear {
+    std::string cgroup;
+    std::string name;
+    pid_t pid = 0;
+    std::function<void()> done;
+    UniqueFd events;                  // cgroup.events, watched for POLLPRI
+    std::vector<UniqueFd> signalled;  // pidfds of the last kill pass, watched
+    int killed = 0;
+    int idle_passes = 0;
+    EventLoop::TimerId timer = 0;
+  };
 
+  WorkerCgroups(EventLoop* loop, absl::Duration clear_wait, std::string pool)
+      : loop_(loop), clear_wait_(clear_wait), pool_(std::move(pool)) {}
+  // One SIGKILL pass over the worker's cgroup; false when it failed (logged).
+  bool KillPass(int index, Clear& clear);
+  void Step(int index, bool expired);
+  // Unwatches everything of the clear, logs, forgets it, then calls done.
+  void Finish(int index, const std::string& trouble);
+  void Unwatch(Clear& clear);
+
+  EventLoop* const loop_;
+  const absl::Duration clear_wait_;
   const std::string pool_;
   std::unordered_set<int> created_;
+  std::map<int, Clear> clears_;  // by worker index
 };
 
 }  // namespace appkit::controller

@@ -26,14 +26,17 @@ bool SendToWorker(int channel, wire::Message message) {
 }
 
 FromWorker ReceiveFromWorker(int channel) {
-  char byte;
+  // One packet: a byte, or kEntryError and its text (capped by the worker).
+  char packet[1 + 4096 + 64];
   ssize_t n;
   do {
-    n = recv(channel, &byte, 1, MSG_DONTWAIT);
+    n = recv(channel, packet, sizeof(packet), MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
   if (n < 0 && errno == EAGAIN) return {FromWorker::kNothing};
   if (n <= 0) return {FromWorker::kClosed};  // EOF, or a broken channel
-  return {FromWorker::kMessage, static_cast<wire::Message>(byte)};
+  FromWorker got{FromWorker::kMessage, static_cast<wire::Message>(packet[0])};
+  if (got.message == wire::Message::kEntryError) got.text.assign(packet + 1, n - 1);
+  return got;
 }
 
 }  // namespace appkit::controller

@@ -2,13 +2,17 @@
 // socketpair, one byte per message (wire::Message, proto/wire.h). The
 // worker's end is its fd wire::kWorkerChannelFd (worker/run_worker.h).
 //
-//   worker -> controller: kEntryRunning (the entry is loaded), kPong
+//   worker -> controller: kEntryRunning (the entry is loaded), kPong,
+//                         kEntryError + text (why it failed or could not
+//                         start: common/host/supervisor_report.h)
 //   controller -> worker: kQuit, kRewritePidFile, kPing
 //
 // EOF on either end means the other is gone. Nothing here blocks: the
 // controller's loop watches its end and reads a message at a time.
 #ifndef APPKIT_CONTROLLER_WORKER_CHANNEL_H_
 #define APPKIT_CONTROLLER_WORKER_CHANNEL_H_
+
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "common/base/unique_fd.h"
@@ -32,6 +36,7 @@ bool SendToWorker(int channel, wire::Message message);
 struct FromWorker {
   enum Kind { kMessage, kNothing, kClosed } kind;
   wire::Message message = wire::Message::kPong;  // kMessage only
+  std::string text;                              // kEntryError's payload
 };
 FromWorker ReceiveFromWorker(int channel);
 

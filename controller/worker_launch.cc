@@ -6,12 +6,15 @@
 namespace appkit::controller {
 
 std::vector<std::pair<int, int>> PreparedLaunch::fds() const {
-  return {
+  std::vector<std::pair<int, int>> fds = {
       {stdio.out.get(), 1}, {stdio.err_fd(), 2}, {channel.theirs.get(), wire::kWorkerChannelFd}};
+  if (heartbeat_fd >= 0) fds.emplace_back(heartbeat_fd, wire::kWorkerHeartbeatFd);
+  return fds;
 }
 
 absl::StatusOr<PreparedLaunch> PrepareLaunch(const WorkerConfig& worker, uint64_t user_fd_limit,
-                                             UniqueFd cgroup) {
+                                             UniqueFd cgroup, int heartbeat_fd,
+                                             int heartbeat_slot) {
   PreparedLaunch prepared;
   absl::StatusOr<StdioFiles> stdio = OpenStdioFiles(worker.stdout_filename, worker.stderr_filename);
   if (!stdio.ok()) return stdio.status();
@@ -32,6 +35,12 @@ absl::StatusOr<PreparedLaunch> PrepareLaunch(const WorkerConfig& worker, uint64_
   launch.set_stdout_filename(worker.stdout_filename);
   launch.set_stderr_filename(worker.stderr_filename);
   launch.set_user_fd_limit(user_fd_limit);
+  launch.set_notify_ready(worker.ready_timeout.has_value());
+  if (worker.watchdog_timeout && heartbeat_fd >= 0) {
+    launch.set_watchdog(true);
+    launch.set_heartbeat_slot(heartbeat_slot);
+    prepared.heartbeat_fd = heartbeat_fd;
+  }
   prepared.request = launch.SerializeAsString();
   return prepared;
 }

@@ -39,18 +39,39 @@ class FakeEffects : public WorkerEffects {
   }
   void Ping(int index) override { calls.push_back(absl::StrCat("ping ", index)); }
   void CheckPidFile(int index) override { calls.push_back(absl::StrCat("pidfile ", index)); }
-  static const char* Name(Timer timer) { return timer == Timer::kRestart ? "restart" : "kill"; }
+  absl::Duration SinceLastHeartbeat(int) override { return silent; }
+  static const char* Name(Timer timer) {
+    static const char* const kNames[] = {"restart", "kill", "ready", "watchdog"};
+    return kNames[static_cast<int>(timer)];
+  }
 
   WorkerMachine* machine = nullptr;
   absl::Time now = T0();
   pid_t next_pid = 100;
   std::string spawn_error;
+  absl::Duration silent = absl::ZeroDuration();
   std::vector<std::string> calls;
 };
 
 WorkerMachine::Config Config(std::optional<absl::Duration> restart = absl::Seconds(2)) {
   return WorkerMachine::Config{
       7, "w7", "demo:worker", restart, absl::Seconds(10), absl::Minutes(1)};
+}
+
+// At most one restart within a minute: the second failure is FATAL.
+const RestartPolicy* OneRestart() {
+  static const RestartPolicy* policy = [] {
+    auto* p = new RestartPolicy();
+    p->max_restarts = 1;
+    return p;
+  }();
+  return policy;
+}
+
+WorkerMachine::Config WithLimit() {
+  WorkerMachine::Config config = Config();
+  config.restart_policy = OneRestart();
+  return config;
 }
 
 WorkerInput Exited(int code) {
@@ -76,6 +97,11 @@ void BringTo(WorkerMachine& machine, FakeEffects& effects, WorkerState state) {
     machine.Handle(Of(WorkerEvent::kStop));
     machine.Handle(Exited(0));
   }
+  if (state == WorkerState::kFatal) {  // with WithLimit()
+    machine.Handle(Exited(1));
+    machine.Handle(Of(WorkerEvent::kRestartDue));
+    machine.Handle(Exited(1));
+  }
   ASSERT_EQ(machine.state(), state);
   effects.calls.clear();
 }
@@ -97,22 +123,28 @@ const std::vector<Cell>& Cells() {
       {S::kStarting, E::kExited, S::kWaitingToRestart, {"set 7 restart +2s"}},
       {S::kStarting, E::kStop, S::kStopping, {"quit 7", "set 7 kill +10s"}},
       {S::kStarting, E::kRestartDue, S::kStarting, {}},
-      {S::kStarting, E::kKillDue, S::kStarting, {}},
+      {S::kStarting, E::kKillDue, S::kStarting, {"signal 7 9"}},  // a hung one's grace ended
       {S::kStarting, E::kCheckDue, S::kStarting, {}},
       {S::kStarting, E::kPong, S::kStarting, {}},
       {S::kStarting, E::kStart, S::kStarting, {}},
       {S::kStarting, E::kRestart, S::kStopping, {"quit 7", "set 7 kill +10s"}},
+      {S::kStarting, E::kReady, S::kStarting, {}},
+      {S::kStarting, E::kReadyDue, S::kStarting, {}},
+      {S::kStarting, E::kWatchdogDue, S::kStarting, {}},
       {S::kRunning, E::kSpawned, S::kRunning, {}},
       {S::kRunning, E::kSpawnFailed, S::kRunning, {}},
       {S::kRunning, E::kEntryRunning, S::kRunning, {}},
       {S::kRunning, E::kExited, S::kWaitingToRestart, {"set 7 restart +2s"}},
       {S::kRunning, E::kStop, S::kStopping, {"quit 7", "set 7 kill +10s"}},
       {S::kRunning, E::kRestartDue, S::kRunning, {}},
-      {S::kRunning, E::kKillDue, S::kRunning, {}},
+      {S::kRunning, E::kKillDue, S::kRunning, {"signal 7 9"}},
       {S::kRunning, E::kCheckDue, S::kRunning, {"ping 7", "pidfile 7"}},
       {S::kRunning, E::kPong, S::kRunning, {}},
       {S::kRunning, E::kStart, S::kRunning, {}},
       {S::kRunning, E::kRestart, S::kStopping, {"quit 7", "set 7 kill +10s"}},
+      {S::kRunning, E::kReady, S::kRunning, {}},
+      {S::kRunning, E::kReadyDue, S::kRunning, {}},
+      {S::kRunning, E::kWatchdogDue, S::kRunning, {}},
       {S::kWaitingToRestart, E::kSpawned, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kSpawnFailed, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kEntryRunning, S::kWaitingToRestart, {}},
@@ -124,6 +156,9 @@ const std::vector<Cell>& Cells() {
       {S::kWaitingToRestart, E::kPong, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kStart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
       {S::kWaitingToRestart, E::kRestart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kWaitingToRestart, E::kReady, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kReadyDue, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kWatchdogDue, S::kWaitingToRestart, {}},
       {S::kStopping, E::kSpawned, S::kStopping, {}},
       {S::kStopping, E::kSpawnFailed, S::kExited, {"cancel 7 kill"}},
       {S::kStopping, E::kEntryRunning, S::kStopping, {}},
@@ -135,6 +170,9 @@ const std::vector<Cell>& Cells() {
       {S::kStopping, E::kPong, S::kStopping, {}},
       {S::kStopping, E::kStart, S::kStopping, {}},
       {S::kStopping, E::kRestart, S::kStopping, {}},
+      {S::kStopping, E::kReady, S::kStopping, {}},
+      {S::kStopping, E::kReadyDue, S::kStopping, {}},
+      {S::kStopping, E::kWatchdogDue, S::kStopping, {}},
       {S::kExited, E::kSpawned, S::kExited, {}},
       {S::kExited, E::kSpawnFailed, S::kExited, {}},
       {S::kExited, E::kEntryRunning, S::kExited, {}},
@@ -144,8 +182,25 @@ const std::vector<Cell>& Cells() {
       {S::kExited, E::kKillDue, S::kExited, {}},
       {S::kExited, E::kCheckDue, S::kExited, {}},
       {S::kExited, E::kPong, S::kExited, {}},
-      {S::kExited, E::kStart, S::kStarting, {"spawn 7"}},
-      {S::kExited, E::kRestart, S::kStarting, {"spawn 7"}},
+      {S::kExited, E::kStart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kExited, E::kRestart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kExited, E::kReady, S::kExited, {}},
+      {S::kExited, E::kReadyDue, S::kExited, {}},
+      {S::kExited, E::kWatchdogDue, S::kExited, {}},
+      {S::kFatal, E::kSpawned, S::kFatal, {}},
+      {S::kFatal, E::kSpawnFailed, S::kFatal, {}},
+      {S::kFatal, E::kEntryRunning, S::kFatal, {}},
+      {S::kFatal, E::kExited, S::kFatal, {}},
+      {S::kFatal, E::kStop, S::kExited, {"cancel 7 restart"}},
+      {S::kFatal, E::kRestartDue, S::kFatal, {}},
+      {S::kFatal, E::kKillDue, S::kFatal, {}},
+      {S::kFatal, E::kCheckDue, S::kFatal, {}},
+      {S::kFatal, E::kPong, S::kFatal, {}},
+      {S::kFatal, E::kStart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kFatal, E::kRestart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kFatal, E::kReady, S::kFatal, {}},
+      {S::kFatal, E::kReadyDue, S::kFatal, {}},
+      {S::kFatal, E::kWatchdogDue, S::kFatal, {}},
   };
   return *cells;
 }
@@ -158,7 +213,7 @@ TEST(WorkerMachineTest, EveryCellOfTheTable) {
   for (const Cell& cell : Cells()) {
     SCOPED_TRACE(absl::StrCat(WorkerStateName(cell.state), " x ", WorkerEventName(cell.event)));
     FakeEffects effects;
-    WorkerMachine machine(Config(), &effects);
+    WorkerMachine machine(cell.state == WorkerState::kFatal ? WithLimit() : Config(), &effects);
     effects.machine = &machine;
     BringTo(machine, effects, cell.state);
     machine.Handle(Of(cell.event));
@@ -267,9 +322,9 @@ TEST(WorkerMachineTest, ANewProcessStartsWithNoPingOutstanding) {
 TEST(WorkerMachineTest, OnlyAnExitedWorkerIsFinished) {
   for (WorkerState state :
        {WorkerState::kStarting, WorkerState::kRunning, WorkerState::kWaitingToRestart,
-        WorkerState::kStopping, WorkerState::kExited}) {
+        WorkerState::kStopping, WorkerState::kExited, WorkerState::kFatal}) {
     FakeEffects effects;
-    WorkerMachine machine(Config(), &effects);
+    WorkerMachine machine(WithLimit(), &effects);
     effects.machine = &machine;
     BringTo(machine, effects, state);
     EXPECT_EQ(machine.finished(), state == WorkerState::kExited) << WorkerStateName(state);
@@ -339,6 +394,167 @@ TEST(WorkerMachineTest, AStartAskedWhileStoppingStartsOnceTheProcessIsGone) {
   machine.Handle(Exited(0));
   EXPECT_EQ(machine.state(), WorkerState::kStarting);
   EXPECT_GT(machine.record().pid, 0);
+}
+
+// --- The pool's restart policy (SPEC §8) -----------------------------------
+
+std::vector<absl::Duration> Delays(const RestartPolicy& policy, int failures, absl::Duration run) {
+  FakeEffects effects;
+  WorkerMachine::Config config = Config();
+  config.restart_policy = &policy;
+  WorkerMachine machine(config, &effects);
+  effects.machine = &machine;
+  machine.Start();
+  std::vector<absl::Duration> delays;
+  for (int i = 0; i < failures; ++i) {
+    effects.now += run;
+    machine.Handle(Exited(1));
+    if (machine.state() != WorkerState::kWaitingToRestart) break;
+    delays.push_back(*machine.record().start_after - effects.now);
+    effects.now = *machine.record().start_after;
+    machine.Handle(Of(WorkerEvent::kRestartDue));
+  }
+  return delays;
+}
+
+TEST(WorkerMachineTest, TheDefaultPolicyIsAFixedIntervalWithoutLimit) {
+  const std::vector<absl::Duration> delays = Delays(RestartPolicy(), 30, absl::Milliseconds(1));
+  ASSERT_EQ(delays.size(), 30u);
+  for (absl::Duration delay : delays) EXPECT_EQ(delay, absl::Seconds(2));
+}
+
+TEST(WorkerMachineTest, BackoffGrowsUpToMaxDelayAndAStableRunResetsIt) {
+  RestartPolicy policy;
+  policy.backoff_multiplier = 3;
+  policy.max_delay = absl::Seconds(10);
+  policy.reset_after = absl::Seconds(30);
+  EXPECT_EQ(Delays(policy, 4, absl::Milliseconds(1)),
+            (std::vector<absl::Duration>{absl::Seconds(2), absl::Seconds(6), absl::Seconds(10),
+                                         absl::Seconds(10)}));
+  EXPECT_EQ(Delays(policy, 2, absl::Seconds(31)),
+            (std::vector<absl::Duration>{absl::Seconds(2), absl::Seconds(2)}));
+}
+
+TEST(WorkerMachineTest, TheCrashLoopLimitIsFatalUntilAStart) {
+  FakeEffects effects;
+  WorkerMachine machine(WithLimit(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kFatal);
+  EXPECT_FALSE(machine.finished());  // the pool stays up
+  EXPECT_FALSE(machine.record().start_after.has_value());
+  EXPECT_EQ(machine.record().consecutive_failures, 2);
+  machine.Handle(Of(WorkerEvent::kStart));
+  EXPECT_EQ(machine.state(), WorkerState::kStarting);
+  EXPECT_EQ(machine.record().consecutive_failures, 0);
+  machine.Handle(Exited(1));  // the count started over: restarted
+  EXPECT_EQ(machine.state(), WorkerState::kWaitingToRestart);
+}
+
+TEST(WorkerMachineTest, ANoRestartExitCodeEndsTheWorker) {
+  RestartPolicy policy;
+  policy.no_restart_exit_codes = {4};
+  FakeEffects effects;
+  WorkerMachine::Config config = Config();
+  config.restart_policy = &policy;
+  WorkerMachine machine(config, &effects);
+  effects.machine = &machine;
+  machine.Start();
+  machine.Handle(Exited(4));
+  EXPECT_EQ(machine.state(), WorkerState::kExited);
+}
+
+TEST(WorkerMachineTest, TheRunKeepsItsErrorAndAKillAfterStopTimeoutSaysSo) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  WorkerInput failed = Exited(1);
+  failed.error = "cannot start: pid file /x.pid is held by running process 12";
+  machine.Handle(failed);
+  EXPECT_EQ(machine.record().history.back().error, failed.error);
+  machine.Handle(Of(WorkerEvent::kRestartDue));
+  machine.Handle(Of(WorkerEvent::kStop));
+  machine.Handle(Of(WorkerEvent::kKillDue));
+  WorkerInput killed = Exited(9);
+  killed.exit.signaled = true;
+  machine.Handle(killed);
+  EXPECT_EQ(machine.record().history.back().error, "stop timeout");
+}
+
+// --- Readiness and the watchdog (SPEC §8) ---------------------------------
+
+WorkerMachine::Config Supervised() {
+  WorkerMachine::Config config = Config();
+  config.ready_timeout = absl::Seconds(3);
+  config.watchdog_timeout = absl::Milliseconds(200);
+  return config;
+}
+
+TEST(WorkerMachineTest, WithAReadyTimeoutStartingLastsUntilNotifyReady) {
+  FakeEffects effects;
+  WorkerMachine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  EXPECT_EQ(effects.calls,
+            (std::vector<std::string>{"spawn 7", "set 7 ready +3s", "set 7 watchdog +200ms"}));
+  machine.Handle(Of(WorkerEvent::kEntryRunning));
+  EXPECT_EQ(machine.state(), WorkerState::kStarting);
+  EXPECT_FALSE(machine.record().ready);
+  effects.calls.clear();
+  machine.Handle(Of(WorkerEvent::kReady));
+  EXPECT_EQ(machine.state(), WorkerState::kRunning);
+  EXPECT_TRUE(machine.record().ready);
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"cancel 7 ready"});
+}
+
+TEST(WorkerMachineTest, NotReadyInTimeIsKilledAndRestartedWithItsError) {
+  FakeEffects effects;
+  WorkerMachine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  effects.calls.clear();
+  machine.Handle(Of(WorkerEvent::kReadyDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 7 9"});
+  WorkerInput killed{WorkerEvent::kExited};
+  killed.exit.signaled = true;
+  killed.exit.code = SIGKILL;
+  machine.Handle(killed);
+  EXPECT_EQ(machine.state(), WorkerState::kWaitingToRestart);
+  ASSERT_EQ(machine.record().history.size(), 1u);
+  EXPECT_EQ(machine.record().history.back().error, "not ready within 3s");
+  EXPECT_EQ(machine.record().error, "");
+}
+
+TEST(WorkerMachineTest, TheWatchdogReplacesThePingAndAbortsASilentWorker) {
+  FakeEffects effects;
+  WorkerMachine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  machine.Handle(Of(WorkerEvent::kEntryRunning));
+  machine.Handle(Of(WorkerEvent::kReady));
+  effects.calls.clear();
+  machine.Handle(Of(WorkerEvent::kCheckDue));  // no ping: the heartbeats say it
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"pidfile 7"});
+  effects.calls.clear();
+  effects.silent = absl::Milliseconds(120);
+  machine.Handle(Of(WorkerEvent::kWatchdogDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"set 7 watchdog +80ms"});
+  effects.calls.clear();
+  effects.silent = absl::Milliseconds(200);
+  machine.Handle(Of(WorkerEvent::kWatchdogDue));
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"signal 7 6", "set 7 kill +1s"}));
+  effects.calls.clear();
+  machine.Handle(Of(WorkerEvent::kKillDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 7 9"});
+  effects.calls.clear();
+  WorkerInput killed{WorkerEvent::kExited};
+  killed.exit.signaled = true;
+  killed.exit.code = SIGKILL;
+  machine.Handle(killed);
+  EXPECT_EQ(machine.record().history.back().error, "watchdog: no heartbeat for 200ms");
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"cancel 7 ready", "cancel 7 watchdog",
+                                                     "cancel 7 kill", "set 7 restart +2s"}));
+  EXPECT_EQ(machine.state(), WorkerState::kWaitingToRestart);
 }
 
 }  // namespace

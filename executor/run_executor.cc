@@ -10,11 +10,13 @@
 #include "common/base/log.h"
 #include "common/host/entry.h"
 #include "common/host/host.h"
+#include "common/host/supervisor_report.h"
 #include "common/process/cgroup.h"
 #include "common/process/fork_server.h"
 #include "common/process/orphan_cleanup.h"
 #include "common/process/pid_file.h"
 #include "common/process/process_title.h"
+#include "common/runtime/supervision.h"
 #include "controller/control_plane.h"
 #include "proto/wire.h"
 #include "spdlog/spdlog.h"
@@ -62,8 +64,17 @@ void CleanUpAfterGuardian(OrphanCleanup& orphans, const std::vector<std::string>
 }  // namespace
 
 int RunExecutor(const v1::ExecutorLaunch& launch) {
-  // The readiness pipe: never for user programs.
+  // The readiness pipe and the heartbeat table: never for user programs.
   fcntl(wire::kExecutorReadyFd, F_SETFD, FD_CLOEXEC);
+  if (launch.watchdog()) {
+    // Before the module loads: its loading counts as the entry's time.
+    absl::Status attached = internal::AttachHeartbeat(wire::kExecutorHeartbeatFd, 0);
+    close(wire::kExecutorHeartbeatFd);
+    if (!attached.ok()) {
+      fprintf(stderr, "executor: %s\n", std::string(attached.message()).c_str());
+      return 1;
+    }
+  }
   // The entry sees the fd limit StartDaemon's caller had.
   RestoreFdSoftLimit(launch.user_fd_limit());
   internal::HostConfig host;
@@ -94,9 +105,19 @@ int RunExecutor(const v1::ExecutorLaunch& launch) {
   }
   const char running = static_cast<char>(wire::Message::kEntryRunning);
   (void)!write(wire::kExecutorReadyFd, &running, 1);
-  close(wire::kExecutorReadyFd);
+  // The pipe stays open: the entry's error (and a pool's stop budget)
+  // follow on it (common/host/supervisor_report.h); it closes at exit.
+  internal::SetSupervisorPipe(wire::kExecutorReadyFd);
+  if (launch.notify_ready()) {
+    // NotifyReady() writes one frame of those reports: kReady, no payload.
+    static constexpr char kReadyFrame[] = {static_cast<char>(wire::Message::kReady), 0, 0, 0, 0};
+    internal::SetReadyChannel(wire::kExecutorReadyFd,
+                              std::string_view(kReadyFrame, sizeof(kReadyFrame)));
+  }
   Args args(launch.daemon_args());
-  int code = internal::RunEntry(*entry, args, launch.daemon_entry());
+  std::string error;
+  int code = internal::RunEntry(*entry, args, launch.daemon_entry(), &error);
+  if (code != 0) internal::ReportEntryError(error);
   Log().info("entry {} {}", launch.daemon_entry(),
              code == 0 ? "returned OK" : "failed, executor exits with code 1");
   spdlog::default_logger()->flush();

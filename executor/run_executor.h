@@ -10,8 +10,10 @@
 // readiness pipe on wire::kExecutorReadyFd (proto/wire.h). It starts the
 // appkit host (logging, quit on SIGTERM, forwarded to the guardian, SIGHUP
 // reopening its outputs), loads the entry's module, writes
-// wire::Message::kEntryRunning on the pipe and closes it, runs the entry
-// and returns its exit code. The guardian tells "the entry ran and
+// wire::Message::kEntryRunning on the pipe, runs the entry and returns its
+// exit code; the pipe stays open until the exit for what follows
+// (common/host/supervisor_report.h: the entry's error, a pool's stop
+// budget). The guardian tells "the entry ran and
 // failed" from "the module could not be loaded" by that byte.
 //
 // Linked into a binary with -rdynamic: modules resolve the appkit runtime

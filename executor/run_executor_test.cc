@@ -108,10 +108,20 @@ TEST(RunExecutorTest, TheEntryRunningMessageComesOnceTheModuleIsLoaded) {
   EXPECT_TRUE(absl::StrContains(run.err, "entry test_module:exit_ok returned OK")) << run.err;
 }
 
+// kEntryRunning, then one kEntryError frame with fail_fast's status.
+std::string FailedFast() {
+  const std::string error = "INTERNAL: fail_fast always fails";
+  std::string bytes = std::string(kRunning) + static_cast<char>(wire::Message::kEntryError);
+  bytes.push_back(static_cast<char>(error.size()));
+  bytes.append(3, '\0');
+  return bytes + error;
+}
+
 TEST(RunExecutorTest, AnEntryThatFailsRanAndExits1) {
   ExecutorRun run = RunInChild(LaunchOf("fail_fast").SerializeAsString());
   EXPECT_TRUE(run.exited(1)) << run.status;
-  EXPECT_EQ(run.ready, kRunning);
+  // Then the entry's error, for the guardian (common/host/supervisor_report.h).
+  EXPECT_EQ(run.ready, FailedFast());
   EXPECT_TRUE(absl::StrContains(run.err, "fail_fast always fails")) << run.err;
 }
 
@@ -166,7 +176,9 @@ TEST(ExecutorServerTest, EachForkIsAnExecutorThatSaysWhenItsEntryRuns) {
                                {{1, 1}, {2, 2}, {ready.write_end.get(), wire::kExecutorReadyFd}});
     ASSERT_TRUE(pid.ok()) << pid.status();
     ready.write_end.reset();
-    EXPECT_EQ(ReadAll(ready.read_end.get()).value_or(""), kRunning) << function;
+    EXPECT_EQ(ReadAll(ready.read_end.get()).value_or(""),
+              function == std::string("exit_ok") ? std::string(kRunning) : FailedFast())
+        << function;
     int status = 0;
     ASSERT_EQ(waitpid(*pid, &status, 0), *pid);
     EXPECT_EQ(WEXITSTATUS(status), function == std::string("exit_ok") ? 0 : 1) << function;

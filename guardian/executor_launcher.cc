@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
 #include "common/base/log.h"
+#include "common/host/supervisor_report.h"
 #include "proto/wire.h"
 
 namespace appkit::guardian {
@@ -43,6 +44,8 @@ v1::ExecutorLaunch ExecutorLaunchFor(const v1::DaemonLaunch& launch, pid_t guard
   executor.set_stderr_filename(launch.stderr_filename());
   executor.set_user_fd_limit(launch.user_fd_limit());
   executor.set_daemon_name(launch.name());
+  executor.set_notify_ready(launch.has_ready_timeout());
+  executor.set_watchdog(launch.has_watchdog_timeout());
   return executor;
 }
 
@@ -110,9 +113,12 @@ void ExecutorLauncher::Attempt() {
   }
   pending_ready_.reset(ends[0]);
   UniqueFd ready_write(ends[1]);  // sent with the request; ours closes here
+  std::vector<std::pair<int, int>> fds = {
+      {1, 1}, {2, 2}, {ready_write.get(), wire::kExecutorReadyFd}};
+  if (heartbeat_fd_ >= 0) fds.emplace_back(heartbeat_fd_, wire::kExecutorHeartbeatFd);
   server_->Submit(
-      request_, {{1, 1}, {2, 2}, {ready_write.get(), wire::kExecutorReadyFd}}, cgroup_fd_,
-      [this](absl::StatusOr<pid_t> pid) { Answered(std::move(pid)); }, kForkTimeout);
+      request_, fds, cgroup_fd_, [this](absl::StatusOr<pid_t> pid) { Answered(std::move(pid)); },
+      kForkTimeout);
   Rearm();
 }
 
@@ -122,6 +128,8 @@ void ExecutorLauncher::Answered(absl::StatusOr<pid_t> pid) {
     if (ready_) loop_->Unwatch(ready_.get());
     ready_ = std::move(ready);
     entry_ran_ = false;
+    ready_buffer_.clear();
+    error_.clear();
     (void)loop_->Watch(ready_.get(), [this] { OnReady(); });
     // Killed (and reaped by the owner) between its clone and this answer?
     std::optional<ProcessExit> gone;
@@ -156,31 +164,69 @@ void ExecutorLauncher::Fail(const std::string& why) {
   callbacks_.failed(why);
 }
 
-void ExecutorLauncher::OnReady() {
-  char byte = 0;
-  const ssize_t n = read(ready_.get(), &byte, 1);
-  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
-  loop_->Unwatch(ready_.get());
-  ready_.reset();
-  // EOF: it died while loading; its exit tells the rest.
-  if (n == 1 && byte == static_cast<char>(wire::Message::kEntryRunning)) {
+bool ExecutorLauncher::ReadReady() {
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(ready_.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return true;
+    if (n <= 0) return false;
+    ready_buffer_.append(buf, static_cast<size_t>(n));
+    if (ready_buffer_.size() > 64 * 1024) return false;  // not what an executor writes
+  }
+}
+
+void ExecutorLauncher::Decode() {
+  if (!entry_ran_ && !ready_buffer_.empty()) {
+    if (ready_buffer_[0] != static_cast<char>(wire::Message::kEntryRunning)) {
+      ready_buffer_.clear();
+      return;
+    }
+    ready_buffer_.erase(0, 1);
     entry_ran_ = true;
     callbacks_.entry_running();
   }
+  if (!entry_ran_) return;
+  internal::SupervisorReport report;
+  internal::DecodeReports(ready_buffer_, report);
+  if (report.error) error_ = *report.error;
+  if (report.stop_budget && callbacks_.stop_budget) callbacks_.stop_budget(*report.stop_budget);
+  if (report.ready && callbacks_.ready) callbacks_.ready();
+}
+
+void ExecutorLauncher::OnReady() {
+  const bool open = ReadReady();
+  Decode();
+  if (open) return;
+  // EOF: the executor is exiting (or died while loading; its exit tells
+  // the rest).
+  loop_->Unwatch(ready_.get());
+  ready_.reset();
 }
 
 bool ExecutorLauncher::TakeEntryRan() {
   if (ready_) {
-    char byte = 0;
-    if (read(ready_.get(), &byte, 1) == 1 &&
-        byte == static_cast<char>(wire::Message::kEntryRunning)) {
+    // The executor is dead: what it wrote is all in the pipe.
+    (void)ReadReady();
+    // No entry_running callback at the exit: the exit tells it.
+    if (!entry_ran_ && !ready_buffer_.empty() &&
+        ready_buffer_[0] == static_cast<char>(wire::Message::kEntryRunning)) {
       entry_ran_ = true;
+      ready_buffer_.erase(0, 1);
+    }
+    if (entry_ran_) {
+      internal::SupervisorReport report;
+      internal::DecodeReports(ready_buffer_, report);
+      if (report.error) error_ = *report.error;
     }
     loop_->Unwatch(ready_.get());
     ready_.reset();
   }
+  ready_buffer_.clear();
   return std::exchange(entry_ran_, false);
 }
+
+std::string ExecutorLauncher::TakeError() { return std::exchange(error_, ""); }
 
 bool ExecutorLauncher::OnChildExited(pid_t pid, const ProcessExit& exit) {
   if (server_ && pid == server_->pid()) {

@@ -13,7 +13,13 @@
 // the guardian has them now (SIGHUP may have reopened them), and a pipe as
 // fd wire::kExecutorReadyFd, on which it writes wire::Message::kEntryRunning
 // once the module is loaded and the entry is called: `entry_running()`.
-// An executor that dies first closes the pipe without it.
+// An executor that dies first closes the pipe without it. After that byte
+// the pipe carries the executor's reports (common/host/supervisor_report.h):
+// a pool's stop budget (`stop_budget(d)`) and the entry's error, read
+// until EOF or the executor's exit (TakeError).
+// With a ready_timeout, NotifyReady comes as one more report (`ready()`).
+// With a watchdog_timeout, the heartbeat table's memfd (SetHeartbeatFd) is
+// its wire::kExecutorHeartbeatFd.
 //
 // Not thread-safe: the loop's thread only. Callbacks may run from within
 // Launch (a fork server that cannot start), or later from the loop.
@@ -30,6 +36,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "common/base/unique_fd.h"
 #include "common/process/event_loop.h"
 #include "common/process/fork_server.h"
@@ -52,6 +59,8 @@ class ExecutorLauncher {
     std::function<void(pid_t pid, const std::optional<ProcessExit>& gone)> spawned;
     std::function<void(const std::string& why)> failed;
     std::function<void()> entry_running;
+    std::function<void(absl::Duration)> stop_budget;  // may be empty
+    std::function<void()> ready;  // NotifyReady (only with DaemonLaunch.ready_timeout)
   };
 
   // `server`: the fork server StartDaemon started, or nullptr. `loop`
@@ -59,6 +68,10 @@ class ExecutorLauncher {
   ExecutorLauncher(EventLoop* loop, const v1::DaemonLaunch& launch,
                    std::unique_ptr<ForkServer> server, Callbacks callbacks);
   ~ExecutorLauncher();
+
+  // The watchdog's heartbeat table, handed to every executor as
+  // wire::kExecutorHeartbeatFd (-1: none). Before the first Launch.
+  void SetHeartbeatFd(int fd) { heartbeat_fd_ = fd; }
 
   // Starts a fork server unless one was adopted.
   absl::Status Prepare();
@@ -70,6 +83,9 @@ class ExecutorLauncher {
   // At the executor's exit: whether its entry ran (its message may still
   // be unread). Stops watching its pipe.
   bool TakeEntryRan();
+  // At the executor's exit, after TakeEntryRan: the error its entry
+  // reported ("" when none).
+  std::string TakeError();
 
   // The owner reaped `pid`: true when it was a fork server of ours. While
   // a launch is under way any other child is remembered until the answer:
@@ -86,6 +102,9 @@ class ExecutorLauncher {
   void Answered(absl::StatusOr<pid_t> pid);
   void Fail(const std::string& why);
   void OnReady();
+  // Reads what the pipe holds now; false at EOF (or an error).
+  bool ReadReady();
+  void Decode();
   void Retire();
   // Watches the fork server's socket and keeps its deadline timer while
   // a request is pending.
@@ -116,6 +135,9 @@ class ExecutorLauncher {
   // The current executor's readiness pipe.
   UniqueFd ready_;
   bool entry_ran_ = false;
+  std::string ready_buffer_;  // report bytes not decoded yet
+  std::string error_;
+  int heartbeat_fd_ = -1;
 };
 
 }  // namespace appkit::guardian

@@ -16,18 +16,38 @@
 #include "common/base/log.h"
 #include "common/base/socket_probe.h"
 #include "common/base/time_format.h"
+#include "common/process/heartbeat.h"
 #include "common/process/spawn.h"
 #include "common/process/stdio_files.h"
 #include "common/runtime/logging.h"
 #include "guardian/guardian_service.h"
+#include "guardian/watch_events.h"
 #include "spdlog/spdlog.h"
 
 namespace appkit::guardian {
 namespace {
 
+// Health service SERVING while the guardian runs (SPEC §8).
+constexpr char kLivenessService[] = "liveness";
+
 std::optional<absl::Duration> OptionalDuration(bool has, const google::protobuf::Duration& d) {
   if (!has) return std::nullopt;
   return FromProtoDuration(d);
+}
+
+RestartPolicy PolicyOf(const v1::DaemonLaunch& launch) {
+  RestartPolicy policy;
+  if (!launch.has_restart_policy()) return policy;
+  const v1::RestartPolicyLaunch& in = launch.restart_policy();
+  policy.backoff_multiplier = in.backoff_multiplier();
+  policy.max_delay = FromProtoDuration(in.max_delay());
+  policy.jitter = in.jitter();
+  policy.reset_after = FromProtoDuration(in.reset_after());
+  policy.max_restarts = in.max_restarts();
+  policy.within = FromProtoDuration(in.within());
+  policy.no_restart_exit_codes.assign(in.no_restart_exit_codes().begin(),
+                                      in.no_restart_exit_codes().end());
+  return policy;
 }
 
 Machine::Config ConfigOf(const v1::DaemonLaunch& launch) {
@@ -35,6 +55,9 @@ Machine::Config ConfigOf(const v1::DaemonLaunch& launch) {
       launch.daemon_entry(),
       OptionalDuration(launch.has_restart_interval(), launch.restart_interval()),
       OptionalDuration(launch.has_stop_timeout(), launch.stop_timeout()),
+      PolicyOf(launch),
+      OptionalDuration(launch.has_ready_timeout(), launch.ready_timeout()),
+      OptionalDuration(launch.has_watchdog_timeout(), launch.watchdog_timeout()),
   };
 }
 
@@ -75,8 +98,12 @@ Guardian::Guardian(v1::DaemonLaunch launch, std::unique_ptr<ForkServer> executor
     Feed(std::move(failed));
   };
   callbacks.entry_running = [this] { Feed(Input{Event::kEntryRunning}); };
+  // A pool in the executor stops within this: our kill waits for it.
+  callbacks.stop_budget = [this](absl::Duration budget) { machine_.SetStopBudget(budget); };
+  callbacks.ready = [this] { Feed(Input{Event::kReady}); };
   launcher_ = std::make_unique<ExecutorLauncher>(&loop_, launch_, std::move(executor_server),
                                                  std::move(callbacks));
+  last_status_ = StatusView(machine_.record(), facts_);
   absl::MutexLock lock(&mu_);
   published_ = machine_.record();
 }
@@ -88,7 +115,9 @@ int Guardian::Run(int ready_fd) {
   ready.set_guardian_pid(getpid());
   const absl::Status setup = Setup(ready);
   if (!setup.ok()) ready.set_error(std::string(setup.message()));
-  if (ready_fd >= 0) {
+  if (setup.ok() && ready.running_pid() == 0 && launch_.wait_ready() && ready_fd >= 0) {
+    wait_ready_fd_ = ready_fd;  // reported once the first entry is ready, or failed
+  } else if (ready_fd >= 0) {
     (void)WriteAll(ready_fd, ready.SerializeAsString());
     close(ready_fd);
   }
@@ -102,6 +131,14 @@ int Guardian::Run(int ready_fd) {
   Drain();
   loop_.Run();
   Teardown();
+  if (wait_ready_fd_ >= 0) {
+    // The first entry failed before it was ready: said only now that the
+    // pid file and the sockets are gone; EOF comes with our exit.
+    ready.set_error(wait_ready_error_.empty() ? "the daemon ended before its entry was ready"
+                                              : wait_ready_error_);
+    (void)WriteAll(wait_ready_fd_, ready.SerializeAsString());
+    return 1;
+  }
   return 0;
 }
 
@@ -128,6 +165,12 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
   // while we do (ForkServer::Adopt gave none if it died before its exec;
   // one that dies later is replaced on first use).
   if (absl::Status server = launcher_->Prepare(); !server.ok()) return server;
+  if (launch_.has_watchdog_timeout()) {
+    auto table = HeartbeatTable::Create(1);
+    if (!table.ok()) return table.status();
+    heartbeats_ = std::move(*table);
+    launcher_->SetHeartbeatFd(heartbeats_->fd());
+  }
 
   auto acquired = PidFile::Acquire(launch_.pid_filename(), getpid(), "guardian");
   if (!acquired.ok()) return acquired.status();
@@ -145,6 +188,10 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
     return server.status();
   }
   server_ = std::move(*server);
+  // SPEC §8: "" is SERVING only while the entry runs and is ready;
+  // "liveness" while we run.
+  server_->health()->Set("", false);
+  server_->health()->Set(kLivenessService, true);
   // The controller socket of an executor that died by SIGKILL may be left
   // (only a stale one: a live one is another daemon's).
   RemoveStaleUnixSocket(launch_.controller_socket());
@@ -169,6 +216,7 @@ void Guardian::Teardown() {
   launcher_.reset();  // the executor fork server: closed and reaped
   containment_.reset();
   accept_watch_.reset();
+  hub_.Close();  // every Watch stream ends after its last events
   // Unlinks the socket, then stops gRPC within a bounded time.
   const bool grpc_stopped = server_->Stop();
   pid_file_.reset();  // unlinks the pid file, releases the lock
@@ -230,6 +278,7 @@ void Guardian::OnExecutorExited(const ProcessExit& exit) {
   Input exited{Event::kExecutorExited};
   exited.exit = exit;
   exited.entry_ran = launcher_->TakeEntryRan();
+  exited.error = launcher_->TakeError();
   Feed(std::move(exited));
 }
 
@@ -241,11 +290,26 @@ void Guardian::RequestQuitFromRpc() {
   loop_.Wake();
 }
 
+void Guardian::RequestRestartFromRpc() {
+  {
+    absl::MutexLock lock(&mu_);
+    rpc_restart_requested_ = true;
+  }
+  loop_.Wake();
+}
+
 void Guardian::OnWake() {
   bool quit;
+  bool restart;
   {
     absl::MutexLock lock(&mu_);
     quit = std::exchange(rpc_quit_requested_, false);
+    restart = std::exchange(rpc_restart_requested_, false);
+  }
+  if (restart) {
+    Input input{Event::kRestart};
+    input.detail = "Restart over the control socket";
+    Feed(std::move(input));
   }
   if (!quit) return;
   Input input{Event::kQuit};
@@ -279,10 +343,68 @@ void Guardian::Drain() {
     const Input next = std::move(inputs_.front());
     inputs_.pop_front();
     machine_.Handle(next);
+    Publish();
   }
   feeding_ = false;
-  absl::MutexLock lock(&mu_);
-  published_ = machine_.record();
+  AfterInputs();
+}
+
+void Guardian::Publish() {
+  const Record& record = machine_.record();
+  v1::GuardianStatus now = StatusView(record, facts_);
+  hub_.Publish([&] {
+    {
+      absl::MutexLock lock(&mu_);
+      published_ = record;
+    }
+    std::vector<v1::Event> events = GuardianEvents(last_status_, now, absl::Now());
+    last_status_.Swap(&now);
+    return events;
+  });
+}
+
+v1::GuardianStatus Guardian::Watch(std::shared_ptr<EventQueue> queue) {
+  v1::GuardianStatus snapshot;
+  hub_.Subscribe(std::move(queue), [&] { snapshot = Status(); });
+  return snapshot;
+}
+
+void Guardian::AfterInputs() {
+  const Record& record = machine_.record();
+  const bool serving = record.state == State::kRunning && record.ready;
+  if (server_ && serving != serving_) {
+    serving_ = serving;
+    server_->health()->Set("", serving);
+  }
+  if (wait_ready_fd_ < 0) return;
+  if (record.ready) {
+    v1::GuardianReady ready;
+    ready.set_guardian_pid(getpid());
+    (void)WriteAll(wait_ready_fd_, ready.SerializeAsString());
+    close(wait_ready_fd_);
+    wait_ready_fd_ = -1;
+    return;
+  }
+  // The first run ended (or could not start) before it was ready: the
+  // daemon ends, without a restart, and StartDaemon says why.
+  const bool failed = !record.history.empty() || record.state == State::kWaitingToRestart ||
+                      record.state == State::kExited;
+  if (!failed || !wait_ready_error_.empty()) return;
+  if (!record.history.empty()) {
+    const guardian::Run& run = record.history.back();
+    wait_ready_error_ = absl::StrCat(
+        "entry ", launch_.daemon_entry(),
+        " failed before it was ready: ", run.error.empty() ? run.description : run.error);
+  } else {
+    wait_ready_error_ = record.quit_reason.empty()
+                            ? absl::StrCat("entry ", launch_.daemon_entry(), " never started")
+                            : record.quit_reason;
+  }
+  if (record.state != State::kExited) {
+    Input quit{Event::kQuit};
+    quit.detail = "the first run failed before it was ready (wait_ready)";
+    Feed(std::move(quit));
+  }
 }
 
 v1::GuardianStatus Guardian::Status() const {
@@ -300,7 +422,15 @@ v1::GuardianStatus Guardian::Status() const {
 
 absl::Time Guardian::Now() { return absl::Now(); }
 
-void Guardian::SpawnExecutor() { launcher_->Launch(containment_->cgroup_fd()); }
+void Guardian::SpawnExecutor() {
+  if (heartbeats_) heartbeats_->Reset(0);  // its start counts as a beat
+  launcher_->Launch(containment_->cgroup_fd());
+}
+
+absl::Duration Guardian::SinceLastHeartbeat() {
+  if (!heartbeats_) return absl::ZeroDuration();
+  return absl::Nanoseconds(MonotonicNanos() - heartbeats_->LastBeat(0));
+}
 
 void Guardian::SignalExecutor(int signal) {
   // None yet (asked for, not answered): the machine signals it once it
@@ -316,7 +446,9 @@ void Guardian::ClearLeftovers() {
 void Guardian::SetTimer(Timer timer, absl::Time at) {
   EventLoop::TimerId& id = timers_[static_cast<int>(timer)];
   loop_.CancelTimer(id);
-  const Event due = timer == Timer::kRestart ? Event::kRestartDue : Event::kKillDue;
+  static constexpr Event kDue[] = {Event::kRestartDue, Event::kKillDue, Event::kReadyDue,
+                                   Event::kWatchdogDue};
+  const Event due = kDue[static_cast<int>(timer)];
   id = loop_.AddTimer(at, [this, &id, due] {
     id = 0;
     Feed(Input{due});

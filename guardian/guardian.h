@@ -12,11 +12,12 @@
 //              readiness pipe -> kEntryRunning (guardian/executor_launcher.h);
 //   containment  the leftovers are gone -> kCleared (guardian/containment.h);
 //   timers     -> kRestartDue, kKillDue;
-//   gRPC       RequestQuit -> EventLoop::Wake -> kQuit.
+//   gRPC       RequestQuit -> EventLoop::Wake -> kQuit; Restart -> kRestart.
 // The machine's Effects are implemented here; nothing on the loop waits.
 // After each input the machine's Record is published under a mutex, and
 // gRPC threads build their GuardianStatus from that snapshot
-// (guardian/status_view.h).
+// (guardian/status_view.h); in the same step, the events the change means
+// (guardian/watch_events.h) go to the Watch subscribers (EventHub).
 //
 // SIGCHLD (not a pidfd) tells the executor's exit: the guardian is a child
 // subreaper, so orphans of the daemon's tree are re-parented to it and need
@@ -38,9 +39,12 @@
 #include "absl/synchronization/mutex.h"
 #include "common/base/unique_fd.h"
 #include "common/control/control_server.h"
+#include "common/control/event_hub.h"
+#include "common/control/event_queue.h"
 #include "common/process/accept_watch.h"
 #include "common/process/event_loop.h"
 #include "common/process/fork_server.h"
+#include "common/process/heartbeat.h"
 #include "common/process/pid_file.h"
 #include "guardian/containment.h"
 #include "guardian/executor_launcher.h"
@@ -68,6 +72,10 @@ class Guardian final : private Effects {
   // For the gRPC service (any thread).
   v1::GuardianStatus Status() const;
   void RequestQuitFromRpc();
+  // Guardian.Restart: a kRestart input on the loop.
+  void RequestRestartFromRpc();
+  // Subscribes `queue` to the events; returns the snapshot they follow.
+  v1::GuardianStatus Watch(std::shared_ptr<EventQueue> queue);
 
  private:
   // Everything before the loop; fills `ready` (running_pid when another
@@ -85,6 +93,11 @@ class Guardian final : private Effects {
   // the machine handles another waits for it. Publishes the record after.
   void Feed(Input input);
   void Drain();
+  // After the inputs: health service "" follows readiness; a wait_ready
+  // report is written once the first entry is ready, or failed first.
+  void AfterInputs();
+  // Publishes the record, and the events of the change to the watchers.
+  void Publish();
 
   // Effects.
   absl::Time Now() override;
@@ -93,6 +106,7 @@ class Guardian final : private Effects {
   void ClearLeftovers() override;
   void SetTimer(Timer timer, absl::Time at) override;
   void CancelTimer(Timer timer) override;
+  absl::Duration SinceLastHeartbeat() override;
   void Finished() override;
 
   const v1::DaemonLaunch launch_;
@@ -109,14 +123,21 @@ class Guardian final : private Effects {
   std::unique_ptr<class GuardianService> service_;
 
   // Loop thread only.
-  pid_t executor_pid_ = 0;                 // from its kSpawned to its reaping
-  EventLoop::TimerId timers_[2] = {0, 0};  // by Effects::Timer
+  pid_t executor_pid_ = 0;                       // from its kSpawned to its reaping
+  EventLoop::TimerId timers_[4] = {0, 0, 0, 0};  // by Effects::Timer
+  std::unique_ptr<HeartbeatTable> heartbeats_;   // with a watchdog_timeout: slot 0
+  bool serving_ = false;                         // what health "" says
+  int wait_ready_fd_ = -1;                       // StartDaemon's pipe, with wait_ready
+  std::string wait_ready_error_;
   std::deque<Input> inputs_;
   bool feeding_ = false;
 
+  EventHub hub_;                    // Watch subscribers; taken before mu_
+  v1::GuardianStatus last_status_;  // loop thread: what the watchers saw last
   mutable absl::Mutex mu_;
   Record published_ ABSL_GUARDED_BY(mu_);
   bool rpc_quit_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool rpc_restart_requested_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace appkit::guardian

@@ -3,6 +3,8 @@
 #include <memory>
 
 #include "common/base/time_format.h"
+#include "common/control/event_queue.h"
+#include "common/control/watch_reactor.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "guardian/guardian.h"
@@ -16,7 +18,20 @@ void SetNoWorkers(v1::GuardianDebugSnapshot* response) {
                                         "\", \"worker_info_list\": []}");
 }
 
+void WrapEvent(v1::Event event, v1::GuardianEvent* message) {
+  *message->mutable_event() = std::move(event);
+}
+
 }  // namespace
+
+grpc::ServerWriteReactor<v1::GuardianEvent>* GuardianService::Watch(grpc::CallbackServerContext*,
+                                                                    const v1::WatchRequest*) {
+  auto queue = std::make_shared<EventQueue>();
+  auto* reactor = new WatchReactor<v1::GuardianEvent>(queue, &WrapEvent);
+  *reactor->first()->mutable_snapshot() = guardian_->Watch(std::move(queue));
+  reactor->Begin();
+  return reactor;
+}
 
 grpc::ServerUnaryReactor* GuardianService::GetStatus(grpc::CallbackServerContext* context,
                                                      const v1::GetStatusRequest*,
@@ -31,6 +46,16 @@ grpc::ServerUnaryReactor* GuardianService::RequestQuit(grpc::CallbackServerConte
                                                        const v1::GuardianRequestQuitRequest*,
                                                        v1::GuardianRequestQuitResponse* response) {
   guardian_->RequestQuitFromRpc();
+  *response->mutable_status() = guardian_->Status();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GuardianService::Restart(grpc::CallbackServerContext* context,
+                                                   const v1::GuardianRestartRequest*,
+                                                   v1::GuardianRestartResponse* response) {
+  guardian_->RequestRestartFromRpc();
   *response->mutable_status() = guardian_->Status();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

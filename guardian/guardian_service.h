@@ -25,9 +25,15 @@ class GuardianService final : public v1::Guardian::CallbackService {
   grpc::ServerUnaryReactor* RequestQuit(grpc::CallbackServerContext* context,
                                         const v1::GuardianRequestQuitRequest* request,
                                         v1::GuardianRequestQuitResponse* response) override;
+  grpc::ServerUnaryReactor* Restart(grpc::CallbackServerContext* context,
+                                    const v1::GuardianRestartRequest* request,
+                                    v1::GuardianRestartResponse* response) override;
   grpc::ServerUnaryReactor* GetDebugSnapshot(grpc::CallbackServerContext* context,
                                              const v1::GetDebugSnapshotRequest* request,
                                              v1::GuardianDebugSnapshot* response) override;
+  // The status, then the events (common/control/watch_reactor.h).
+  grpc::ServerWriteReactor<v1::GuardianEvent>* Watch(grpc::CallbackServerContext* context,
+                                                     const v1::WatchRequest* request) override;
 
  private:
   Guardian* const guardian_;

@@ -40,8 +40,12 @@ class FakeEffects : public Effects {
   }
   void CancelTimer(Timer timer) override { calls.push_back(absl::StrCat("cancel ", Name(timer))); }
   void Finished() override { calls.push_back("finished"); }
+  absl::Duration SinceLastHeartbeat() override { return silent; }
 
-  static const char* Name(Timer timer) { return timer == Timer::kRestart ? "restart" : "kill"; }
+  static const char* Name(Timer timer) {
+    static const char* const kNames[] = {"restart", "kill", "ready", "watchdog"};
+    return kNames[static_cast<int>(timer)];
+  }
 
   Machine* machine = nullptr;
   absl::Time now = T0();
@@ -49,6 +53,7 @@ class FakeEffects : public Effects {
   std::string spawn_error;
   bool clear_answers = true;
   bool spawn_answers = true;
+  absl::Duration silent = absl::ZeroDuration();
   std::vector<std::string> calls;
 };
 
@@ -71,6 +76,13 @@ Machine::Config WithRestart() {
   return Machine::Config{"demo:main", absl::Seconds(1), absl::Seconds(10)};
 }
 
+// At most one restart within a minute: the second failure is FATAL.
+Machine::Config WithLimit() {
+  Machine::Config config = WithRestart();
+  config.restart_policy.max_restarts = 1;
+  return config;
+}
+
 // A machine brought into `state` by a path of real events; the effects
 // recorded on the way are cleared.
 void BringTo(Machine& machine, FakeEffects& effects, State state) {
@@ -83,6 +95,11 @@ void BringTo(Machine& machine, FakeEffects& effects, State state) {
   if (state == State::kWaitingToRestart) machine.Handle(Exited(1));
   if (state == State::kStopping) machine.Handle(Of(Event::kQuit));
   if (state == State::kExited) machine.Handle(Exited(0));
+  if (state == State::kFatal) {  // with WithLimit()
+    machine.Handle(Exited(1));
+    machine.Handle(Of(Event::kRestartDue));
+    machine.Handle(Exited(1));
+  }
   ASSERT_EQ(machine.state(), state);
   effects.calls.clear();
 }
@@ -107,6 +124,10 @@ const std::vector<Cell>& Cells() {
       {S::kCleaningUp, E::kQuit, S::kExited, {"finished"}},
       {S::kCleaningUp, E::kRestartDue, S::kCleaningUp, {}},
       {S::kCleaningUp, E::kKillDue, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kRestart, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kReady, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kReadyDue, S::kCleaningUp, {}},
+      {S::kCleaningUp, E::kWatchdogDue, S::kCleaningUp, {}},
       {S::kStarting, E::kSpawned, S::kStarting, {}},
       {S::kStarting, E::kSpawnFailed, S::kWaitingToRestart, {"set restart +1s"}},
       {S::kStarting, E::kEntryRunning, S::kRunning, {}},
@@ -114,7 +135,11 @@ const std::vector<Cell>& Cells() {
       {S::kStarting, E::kCleared, S::kStarting, {}},
       {S::kStarting, E::kQuit, S::kStopping, {"signal 15", "set kill +10s"}},
       {S::kStarting, E::kRestartDue, S::kStarting, {}},
-      {S::kStarting, E::kKillDue, S::kStarting, {}},
+      {S::kStarting, E::kKillDue, S::kStarting, {"signal 9"}},  // a hung one's grace ended
+      {S::kStarting, E::kRestart, S::kStopping, {"signal 15", "set kill +10s"}},
+      {S::kStarting, E::kReady, S::kStarting, {}},        // no ready_timeout: ready at once
+      {S::kStarting, E::kReadyDue, S::kStarting, {}},     // no ready_timeout: no timer
+      {S::kStarting, E::kWatchdogDue, S::kStarting, {}},  // no watchdog_timeout: no timer
       {S::kRunning, E::kSpawned, S::kRunning, {}},
       {S::kRunning, E::kSpawnFailed, S::kRunning, {}},
       {S::kRunning, E::kEntryRunning, S::kRunning, {}},
@@ -122,7 +147,11 @@ const std::vector<Cell>& Cells() {
       {S::kRunning, E::kCleared, S::kRunning, {}},
       {S::kRunning, E::kQuit, S::kStopping, {"signal 15", "set kill +10s"}},
       {S::kRunning, E::kRestartDue, S::kRunning, {}},
-      {S::kRunning, E::kKillDue, S::kRunning, {}},
+      {S::kRunning, E::kKillDue, S::kRunning, {"signal 9"}},
+      {S::kRunning, E::kRestart, S::kStopping, {"signal 15", "set kill +10s"}},
+      {S::kRunning, E::kReady, S::kRunning, {}},
+      {S::kRunning, E::kReadyDue, S::kRunning, {}},
+      {S::kRunning, E::kWatchdogDue, S::kRunning, {}},
       {S::kWaitingToRestart, E::kSpawned, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kSpawnFailed, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kEntryRunning, S::kWaitingToRestart, {}},
@@ -131,6 +160,10 @@ const std::vector<Cell>& Cells() {
       {S::kWaitingToRestart, E::kQuit, S::kExited, {"cancel restart", "finished"}},
       {S::kWaitingToRestart, E::kRestartDue, S::kStarting, {"spawn"}},
       {S::kWaitingToRestart, E::kKillDue, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kRestart, S::kStarting, {"cancel restart", "spawn"}},
+      {S::kWaitingToRestart, E::kReady, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kReadyDue, S::kWaitingToRestart, {}},
+      {S::kWaitingToRestart, E::kWatchdogDue, S::kWaitingToRestart, {}},
       {S::kStopping, E::kSpawned, S::kStopping, {"signal 15"}},
       {S::kStopping, E::kSpawnFailed, S::kExited, {"cancel kill", "finished"}},
       {S::kStopping, E::kEntryRunning, S::kStopping, {}},
@@ -139,6 +172,10 @@ const std::vector<Cell>& Cells() {
       {S::kStopping, E::kQuit, S::kStopping, {}},
       {S::kStopping, E::kRestartDue, S::kStopping, {}},
       {S::kStopping, E::kKillDue, S::kStopping, {"signal 9"}},
+      {S::kStopping, E::kRestart, S::kStopping, {}},
+      {S::kStopping, E::kReady, S::kStopping, {}},
+      {S::kStopping, E::kReadyDue, S::kStopping, {}},
+      {S::kStopping, E::kWatchdogDue, S::kStopping, {}},
       {S::kExited, E::kSpawned, S::kExited, {}},
       {S::kExited, E::kSpawnFailed, S::kExited, {}},
       {S::kExited, E::kEntryRunning, S::kExited, {}},
@@ -147,6 +184,22 @@ const std::vector<Cell>& Cells() {
       {S::kExited, E::kQuit, S::kExited, {}},
       {S::kExited, E::kRestartDue, S::kExited, {}},
       {S::kExited, E::kKillDue, S::kExited, {}},
+      {S::kExited, E::kRestart, S::kExited, {}},
+      {S::kExited, E::kReady, S::kExited, {}},
+      {S::kExited, E::kReadyDue, S::kExited, {}},
+      {S::kExited, E::kWatchdogDue, S::kExited, {}},
+      {S::kFatal, E::kSpawned, S::kFatal, {}},
+      {S::kFatal, E::kSpawnFailed, S::kFatal, {}},
+      {S::kFatal, E::kEntryRunning, S::kFatal, {}},
+      {S::kFatal, E::kExecutorExited, S::kFatal, {}},
+      {S::kFatal, E::kCleared, S::kFatal, {}},
+      {S::kFatal, E::kQuit, S::kExited, {"finished"}},
+      {S::kFatal, E::kRestartDue, S::kFatal, {}},
+      {S::kFatal, E::kKillDue, S::kFatal, {}},
+      {S::kFatal, E::kRestart, S::kStarting, {"cancel restart", "spawn"}},
+      {S::kFatal, E::kReady, S::kFatal, {}},
+      {S::kFatal, E::kReadyDue, S::kFatal, {}},
+      {S::kFatal, E::kWatchdogDue, S::kFatal, {}},
   };
   return *cells;
 }
@@ -165,7 +218,7 @@ TEST(GuardianMachineTest, EveryCellOfTheTable) {
   for (const Cell& cell : Cells()) {
     SCOPED_TRACE(absl::StrCat(StateName(cell.state), " x ", EventName(cell.event)));
     FakeEffects effects;
-    Machine machine(WithRestart(), &effects);
+    Machine machine(cell.state == State::kFatal ? WithLimit() : WithRestart(), &effects);
     effects.machine = &machine;
     BringTo(machine, effects, cell.state);
     machine.Handle(Of(cell.event));
@@ -381,6 +434,267 @@ TEST(GuardianMachineTest, HistoryKeepsTheNewestTwentyRuns) {
   EXPECT_EQ(machine.record().history.size(), Machine::kHistoryLength);
   EXPECT_EQ(machine.record().history.back().pid, 124);
   EXPECT_EQ(machine.record().restart_count, 25);
+}
+
+// --- The restart policy (SPEC §8) -----------------------------------------
+
+// The restart timer's offsets, in order, over `failures` runs that each
+// last `run` and fail.
+std::vector<absl::Duration> Delays(Machine::Config config, int failures, absl::Duration run) {
+  FakeEffects effects;
+  Machine machine(std::move(config), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  std::vector<absl::Duration> delays;
+  for (int i = 0; i < failures && machine.state() == State::kStarting; ++i) {
+    effects.now += run;
+    machine.Handle(Exited(1));
+    if (machine.state() != State::kWaitingToRestart) break;
+    delays.push_back(*machine.record().restart_at - effects.now);
+    effects.now = *machine.record().restart_at;
+    machine.Handle(Of(Event::kRestartDue));
+  }
+  return delays;
+}
+
+TEST(GuardianMachineTest, TheDefaultPolicyIsAFixedIntervalWithoutLimit) {
+  const std::vector<absl::Duration> delays = Delays(WithRestart(), 30, absl::Milliseconds(1));
+  ASSERT_EQ(delays.size(), 30u);
+  for (absl::Duration delay : delays) EXPECT_EQ(delay, absl::Seconds(1));
+}
+
+TEST(GuardianMachineTest, BackoffGrowsUpToMaxDelay) {
+  Machine::Config config = WithRestart();
+  config.restart_policy.backoff_multiplier = 2;
+  config.restart_policy.max_delay = absl::Seconds(5);
+  EXPECT_EQ(Delays(config, 5, absl::Milliseconds(1)),
+            (std::vector<absl::Duration>{absl::Seconds(1), absl::Seconds(2), absl::Seconds(4),
+                                         absl::Seconds(5), absl::Seconds(5)}));
+}
+
+TEST(GuardianMachineTest, AStableRunResetsTheBackoff) {
+  Machine::Config config = WithRestart();
+  config.restart_policy.backoff_multiplier = 2;
+  config.restart_policy.reset_after = absl::Seconds(30);
+  EXPECT_EQ(Delays(config, 3, absl::Seconds(31)),
+            (std::vector<absl::Duration>{absl::Seconds(1), absl::Seconds(1), absl::Seconds(1)}));
+}
+
+TEST(GuardianMachineTest, TheCrashLoopLimitIsFatalAndRestartLeavesIt) {
+  FakeEffects effects;
+  Machine::Config config = WithRestart();
+  config.restart_policy.max_restarts = 2;
+  Machine machine(config, &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  for (int i = 0; i < 2; ++i) {
+    machine.Handle(Exited(1));
+    ASSERT_EQ(machine.state(), State::kWaitingToRestart);
+    machine.Handle(Of(Event::kRestartDue));
+  }
+  effects.calls.clear();
+  Input failed = Exited(1);
+  failed.error = "UNAVAILABLE: database refused";
+  machine.Handle(failed);
+  EXPECT_EQ(machine.state(), State::kFatal);
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"clear"});  // no timer, no spawn
+  EXPECT_EQ(machine.record().consecutive_failures, 3);
+  EXPECT_FALSE(machine.record().restart_at.has_value());
+  EXPECT_EQ(machine.record().history.back().error, "UNAVAILABLE: database refused");
+  machine.Handle(Of(Event::kRestart));
+  EXPECT_EQ(machine.state(), State::kStarting);
+  EXPECT_EQ(machine.record().consecutive_failures, 0);
+  EXPECT_EQ(machine.record().restart_count, 3);
+  // The count started over: two more restarts before the next FATAL.
+  machine.Handle(Exited(1));
+  EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+}
+
+TEST(GuardianMachineTest, ARestartWhileFatalIsClearedWaitsForTheClear) {
+  FakeEffects effects;
+  Machine machine(WithLimit(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  machine.Handle(Exited(1));
+  machine.Handle(Of(Event::kRestartDue));
+  effects.clear_answers = false;
+  machine.Handle(Exited(1));
+  EXPECT_EQ(machine.state(), State::kCleaningUp);
+  EXPECT_TRUE(machine.record().fatal);
+  machine.Handle(Of(Event::kRestart));
+  EXPECT_FALSE(machine.record().fatal);
+  machine.Handle(Input{Event::kCleared});
+  EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+  EXPECT_EQ(*machine.record().restart_at, effects.now);
+}
+
+TEST(GuardianMachineTest, ANoRestartExitCodeEndsTheDaemon) {
+  FakeEffects effects;
+  Machine::Config config = WithRestart();
+  config.restart_policy.no_restart_exit_codes = {3};
+  Machine machine(config, &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  machine.Handle(Exited(3));
+  EXPECT_EQ(machine.state(), State::kExited);
+  EXPECT_TRUE(absl::StrContains(machine.record().quit_reason, "no_restart_exit_codes"))
+      << machine.record().quit_reason;
+}
+
+TEST(GuardianMachineTest, RestartStopsTheExecutorThenStartsOneAtOnce) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  machine.Handle(Of(Event::kRestart));
+  EXPECT_EQ(machine.state(), State::kStopping);
+  EXPECT_TRUE(machine.record().restart_requested);
+  machine.Handle(Of(Event::kKillDue));
+  Input killed = Exited(9);
+  killed.exit.signaled = true;
+  machine.Handle(killed);
+  EXPECT_EQ(machine.record().history.back().error, "stop timeout");
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"signal 15", "set kill +10s", "signal 9",
+                                                     "cancel kill", "clear", "set restart +0"}));
+  EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+  machine.Handle(Of(Event::kRestartDue));
+  EXPECT_EQ(machine.state(), State::kStarting);
+  EXPECT_EQ(machine.record().restart_count, 1);
+}
+
+TEST(GuardianMachineTest, AQuitDuringARestartStopsTheDaemon) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, State::kRunning);
+  machine.Handle(Of(Event::kRestart));
+  machine.Handle(Of(Event::kQuit));
+  machine.Handle(Exited(0));
+  EXPECT_EQ(machine.state(), State::kExited);
+  EXPECT_EQ(machine.record().quit_reason, "SIGTERM from pid 1");
+}
+
+// --- Readiness and the watchdog (SPEC §8) ---------------------------------
+
+Machine::Config Supervised() {
+  Machine::Config config = WithRestart();
+  config.ready_timeout = absl::Seconds(2);
+  config.watchdog_timeout = absl::Milliseconds(200);
+  return config;
+}
+
+TEST(GuardianMachineTest, WithAReadyTimeoutStartingLastsUntilNotifyReady) {
+  FakeEffects effects;
+  Machine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  EXPECT_EQ(effects.calls,
+            (std::vector<std::string>{"clear", "spawn", "set ready +2s", "set watchdog +200ms"}));
+  machine.Handle(Of(Event::kEntryRunning));
+  EXPECT_EQ(machine.state(), State::kStarting);
+  EXPECT_FALSE(machine.record().ready);
+  effects.calls.clear();
+  machine.Handle(Of(Event::kReady));
+  EXPECT_EQ(machine.state(), State::kRunning);
+  EXPECT_TRUE(machine.record().ready);
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"cancel ready"});
+}
+
+TEST(GuardianMachineTest, WithoutAReadyTimeoutTheEntryIsReadyWhenItRuns) {
+  FakeEffects effects;
+  Machine machine(WithRestart(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  EXPECT_FALSE(machine.record().ready);
+  machine.Handle(Of(Event::kEntryRunning));
+  EXPECT_EQ(machine.state(), State::kRunning);
+  EXPECT_TRUE(machine.record().ready);
+}
+
+TEST(GuardianMachineTest, NotReadyInTimeIsKilledAndCountedAsAFailedRun) {
+  FakeEffects effects;
+  Machine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  machine.Handle(Of(Event::kEntryRunning));
+  effects.calls.clear();
+  machine.Handle(Of(Event::kReadyDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 9"});
+  EXPECT_EQ(machine.record().executor.error, "not ready within 2s");
+  Input killed{Event::kExecutorExited};
+  killed.exit.signaled = true;
+  killed.exit.code = SIGKILL;
+  killed.entry_ran = true;
+  effects.now += absl::Milliseconds(5);
+  machine.Handle(killed);
+  EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+  ASSERT_EQ(machine.record().history.size(), 1u);
+  EXPECT_EQ(machine.record().history.back().error, "not ready within 2s");
+  EXPECT_FALSE(machine.record().ready);
+  // The next run starts with no error.
+  machine.Handle(Of(Event::kRestartDue));
+  EXPECT_EQ(machine.record().executor.error, "");
+}
+
+TEST(GuardianMachineTest, TheWatchdogRearmsAtTheLastBeatAndAbortsASilentEntry) {
+  FakeEffects effects;
+  Machine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  machine.Handle(Of(Event::kEntryRunning));
+  machine.Handle(Of(Event::kReady));
+  effects.calls.clear();
+  // It beat 50 ms ago: due again 150 ms from now.
+  effects.silent = absl::Milliseconds(50);
+  machine.Handle(Of(Event::kWatchdogDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +150ms"});
+  // Asleep as asked until 1 s from now (a beat ahead): due after that.
+  effects.calls.clear();
+  effects.silent = -absl::Seconds(1);
+  machine.Handle(Of(Event::kWatchdogDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +1.2s"});
+  // Just short of the timeout: read again no sooner than kWatchdogRecheck.
+  effects.calls.clear();
+  effects.silent = absl::Milliseconds(199) + absl::Microseconds(900);
+  machine.Handle(Of(Event::kWatchdogDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"set watchdog +2ms"});
+  // Silent for the whole timeout: SIGABRT, SIGKILL after the grace.
+  effects.calls.clear();
+  effects.silent = absl::Milliseconds(201);
+  machine.Handle(Of(Event::kWatchdogDue));
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"signal 6", "set kill +1s"}));
+  EXPECT_EQ(machine.record().executor.error, "watchdog: no heartbeat for 200ms");
+  EXPECT_EQ(machine.state(), State::kRunning);
+  effects.calls.clear();
+  machine.Handle(Of(Event::kWatchdogDue));  // once is enough
+  EXPECT_TRUE(effects.calls.empty());
+  machine.Handle(Of(Event::kKillDue));
+  EXPECT_EQ(effects.calls, std::vector<std::string>{"signal 9"});
+  effects.calls.clear();
+  Input aborted{Event::kExecutorExited};
+  aborted.exit.signaled = true;
+  aborted.exit.code = SIGKILL;
+  aborted.entry_ran = true;
+  machine.Handle(aborted);
+  EXPECT_EQ(machine.record().history.back().error, "watchdog: no heartbeat for 200ms");
+  // Its timers go with it (the grace's SIGKILL must not hit the next one).
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"cancel ready", "cancel watchdog",
+                                                     "cancel kill", "clear", "set restart +1s"}));
+  EXPECT_EQ(machine.state(), State::kWaitingToRestart);
+}
+
+TEST(GuardianMachineTest, AStoppingExecutorIsNotWatched) {
+  FakeEffects effects;
+  Machine machine(Supervised(), &effects);
+  effects.machine = &machine;
+  machine.Start();
+  machine.Handle(Of(Event::kEntryRunning));
+  machine.Handle(Of(Event::kQuit));
+  effects.calls.clear();
+  effects.silent = absl::Seconds(5);
+  machine.Handle(Of(Event::kWatchdogDue));
+  machine.Handle(Of(Event::kReadyDue));
+  EXPECT_TRUE(effects.calls.empty());
 }
 
 }  // namespace

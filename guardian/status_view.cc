@@ -13,6 +13,7 @@ void SetRun(const Run& run, v1::ProcessRun* out) {
     out->set_exitcode(run.exit.exitcode());
   }
   out->set_description(run.description);
+  out->set_error(run.error);
 }
 
 }  // namespace
@@ -20,6 +21,7 @@ void SetRun(const Run& run, v1::ProcessRun* out) {
 v1::GuardianState WireState(const Record& record) {
   switch (record.state) {
     case State::kCleaningUp:
+      if (record.fatal) return v1::GUARDIAN_STATE_FATAL;
       return record.restart_at ? v1::GUARDIAN_STATE_WAITING_TO_RESTART
                                : v1::GUARDIAN_STATE_STARTING;
     case State::kStarting:
@@ -32,6 +34,8 @@ v1::GuardianState WireState(const Record& record) {
       return v1::GUARDIAN_STATE_STOPPING;
     case State::kExited:
       return v1::GUARDIAN_STATE_EXITED;
+    case State::kFatal:
+      return v1::GUARDIAN_STATE_FATAL;
   }
   return v1::GUARDIAN_STATE_UNSPECIFIED;
 }
@@ -47,6 +51,7 @@ v1::GuardianStatus StatusView(const Record& record, const StatusFacts& facts) {
   status.set_control_socket(facts.guardian_socket);
   if (record.executor.pid != 0) SetRun(record.executor, status.mutable_executor());
   status.set_executor_running(record.executor_running);
+  status.set_ready(record.ready);
   status.set_restart_count(record.restart_count);
   for (const Run& run : record.history) SetRun(run, status.add_history());
   if (facts.restart_interval) {
@@ -57,6 +62,7 @@ v1::GuardianStatus StatusView(const Record& record, const StatusFacts& facts) {
   status.set_quit_reason(record.quit_reason);
   status.set_controller_socket(facts.controller_socket);
   status.set_control_plane_plugin(facts.control_plane_plugin);
+  status.set_consecutive_failures(record.consecutive_failures);
   return status;
 }
 

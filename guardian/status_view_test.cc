@@ -128,5 +128,24 @@ TEST(StatusViewTest, WithoutRestartIntervalNoneIsShown) {
   EXPECT_FALSE(StatusView(Record(), facts).has_restart_interval());
 }
 
+TEST(StatusViewTest, FatalShowsAsFatalWithTheFailuresAndTheRunsError) {
+  Record record;
+  record.state = State::kFatal;
+  record.fatal = true;
+  record.consecutive_failures = 3;
+  guardian::Run run = Ended(100, 1, false);
+  run.error = "UNAVAILABLE: database refused";
+  record.executor = run;
+  record.history.push_back(run);
+  v1::GuardianStatus status = StatusView(record, Facts());
+  EXPECT_EQ(status.state(), v1::GUARDIAN_STATE_FATAL);
+  EXPECT_EQ(status.consecutive_failures(), 3);
+  EXPECT_EQ(status.history(0).error(), "UNAVAILABLE: database refused");
+  EXPECT_EQ(status.executor().error(), "UNAVAILABLE: database refused");
+  // Clearing what the last run left, on the way to FATAL: FATAL already.
+  record.state = State::kCleaningUp;
+  EXPECT_EQ(WireState(record), v1::GUARDIAN_STATE_FATAL);
+}
+
 }  // namespace
 }  // namespace appkit::guardian

@@ -19,10 +19,13 @@ inline constexpr int kGuardianForkServerFd = 5;  // the executor fork server, st
 inline constexpr int kForkServerFd = 3;  // SOCK_SEQPACKET: fork requests and answers
 
 // Guardian -> executor (a fork of the executor fork server).
-inline constexpr int kExecutorReadyFd = 4;  // pipe: kEntryRunning once the entry is called
+inline constexpr int kExecutorReadyFd = 4;      // pipe: kEntryRunning once the entry is called,
+                                                // then kReady (NotifyReady) with a ready_timeout
+inline constexpr int kExecutorHeartbeatFd = 5;  // memfd: the heartbeat table (watchdog only)
 
 // Controller -> worker (a fork of the worker fork server).
-inline constexpr int kWorkerChannelFd = 3;  // SOCK_SEQPACKET, one byte per message
+inline constexpr int kWorkerChannelFd = 3;    // SOCK_SEQPACKET, one byte per message
+inline constexpr int kWorkerHeartbeatFd = 4;  // memfd: the pool's heartbeat table (watchdog only)
 
 // Messages on the worker channel (one byte each), the executor's
 // readiness pipe, and a fork-server child's go socket.
@@ -33,6 +36,10 @@ enum class Message : char {
   kPing = 'h',            // controller -> worker: are you there?
   kPong = 'H',            // worker -> controller: the answer
   kGo = 'g',              // supervisor -> fork-server child: your pid is known, run (EOF: never)
+  // Child -> supervisor, with a payload (common/host/supervisor_report.h):
+  kEntryError = 'e',  // why the entry failed, or why the child could not start it
+  kStopBudget = 'b',  // executor -> guardian: the pool in it stops within this
+  kReady = 'R',       // child -> supervisor: NotifyReady() (only with a ready_timeout)
 };
 
 // The guardian's socket when the user names none: "<pid file>.sock".

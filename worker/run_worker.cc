@@ -10,10 +10,12 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "client/appkit.h"
 #include "common/base/fd_io.h"
 #include "common/host/entry.h"
 #include "common/host/host.h"
+#include "common/host/supervisor_report.h"
 #include "common/process/pid_file.h"
 #include "proto/wire.h"
 #include "spdlog/spdlog.h"
@@ -85,6 +87,21 @@ int RunWorker(const v1::WorkerLaunch& launch) {
   // The channel stays open for the worker's life; programs the entry
   // executes must not inherit it.
   fcntl(wire::kWorkerChannelFd, F_SETFD, FD_CLOEXEC);
+  if (launch.watchdog()) {
+    // Before the module loads: its loading counts as the entry's time.
+    absl::Status attached =
+        internal::AttachHeartbeat(wire::kWorkerHeartbeatFd, launch.heartbeat_slot());
+    close(wire::kWorkerHeartbeatFd);
+    if (!attached.ok()) {
+      fprintf(stderr, "worker %s: %s\n", name.c_str(), std::string(attached.message()).c_str());
+      return 1;
+    }
+  }
+  if (launch.notify_ready()) {
+    static constexpr char kReadyPacket[] = {static_cast<char>(wire::Message::kReady)};
+    internal::SetReadyChannel(wire::kWorkerChannelFd,
+                              std::string_view(kReadyPacket, sizeof(kReadyPacket)));
+  }
   internal::HostConfig host;
   host.role = "worker:" + name;
   if (launch.has_logging_config()) host.logging = launch.logging_config();
@@ -92,6 +109,8 @@ int RunWorker(const v1::WorkerLaunch& launch) {
   host.stderr_filename = launch.stderr_filename();
   if (absl::Status status = internal::StartHost(host); !status.ok()) {
     fprintf(stderr, "worker %s: %s\n", name.c_str(), std::string(status.message()).c_str());
+    internal::SendEntryErrorPacket(wire::kWorkerChannelFd,
+                                   absl::StrCat("cannot start: ", status.message()));
     return 1;
   }
   const std::string resolved = launch.resolved_entry();
@@ -104,6 +123,9 @@ int RunWorker(const v1::WorkerLaunch& launch) {
     std::lock_guard<std::mutex> lock(holder->mu);
     if (absl::Status status = AcquirePidFile(*holder); !status.ok()) {
       Log().error("worker {} cannot start: {}", name, std::string(status.message()));
+      // Said to the pool too: its log shows it whatever our stderr is.
+      internal::SendEntryErrorPacket(wire::kWorkerChannelFd,
+                                     absl::StrCat("cannot start: ", status.message()));
       return 1;
     }
   }
@@ -114,11 +136,16 @@ int RunWorker(const v1::WorkerLaunch& launch) {
   if (!entry.ok()) {
     Log().error("worker {} (pid {}) cannot run entry {}: {}", name, getpid(), launch.entry(),
                 std::string(entry.status().message()));
+    internal::SendEntryErrorPacket(
+        wire::kWorkerChannelFd,
+        absl::StrCat("cannot run entry ", launch.entry(), ": ", entry.status().message()));
   } else {
     Send(wire::Message::kEntryRunning);
     Log().info("worker {} (pid {}) running entry {}", name, getpid(), launch.entry());
     Args args(launch.args());
-    code = internal::RunEntry(*entry, args, launch.entry());
+    std::string error;
+    code = internal::RunEntry(*entry, args, launch.entry(), &error);
+    if (code != 0) internal::SendEntryErrorPacket(wire::kWorkerChannelFd, error);
     Log().info("worker {} (pid {}): entry {} {}", name, getpid(), launch.entry(),
                code == 0 ? "returned OK" : "failed, exit code 1");
   }

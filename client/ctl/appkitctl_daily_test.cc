@@ -140,13 +140,23 @@ TEST_F(DailyTest, SeveralNamesAndAllForStartStatusStopRestart) {
   EXPECT_TRUE(Has(start_all.out, "started demo3")) << start_all.out;
   EXPECT_EQ(Run({"status", "--all"}).exit_code, 0);
 
-  // restart (stop, then start, for now): a new guardian.
+  // restart: Guardian.Restart, the same guardian restarts its executor.
   const pid_t old_demo2 = ReadPid(Pid("demo2"));
   CommandResult restart = Run({"restart", "demo2"});
   ASSERT_EQ(restart.exit_code, 0) << restart.err;
-  EXPECT_FALSE(ProcessAlive(old_demo2));
-  EXPECT_NE(ReadPid(Pid("demo2")), old_demo2);
-  EXPECT_TRUE(Has(restart.out, "started demo2")) << restart.out;
+  EXPECT_TRUE(Has(restart.out, "restarting daemon demo2")) << restart.out;
+  EXPECT_TRUE(ProcessAlive(old_demo2));
+  EXPECT_TRUE(WaitFor([&] {
+    CommandResult status = Run({"status", "demo2", "--json"});
+    if (status.exit_code != 0) return false;
+    Json json = Json::parse(status.out);
+    return json["restartCount"].get<int>() >= 1 && json["state"] == "GUARDIAN_STATE_RUNNING";
+  }));
+  // A stopped daemon is started by restart.
+  ASSERT_EQ(Run({"stop", "demo3"}).exit_code, 0);
+  CommandResult restart_stopped = Run({"restart", "demo3"});
+  ASSERT_EQ(restart_stopped.exit_code, 0) << restart_stopped.err;
+  EXPECT_TRUE(Has(restart_stopped.out, "started demo3")) << restart_stopped.out;
 
   std::vector<pid_t> guardians;
   for (const char* name : {"demo1", "demo2", "demo3"}) guardians.push_back(ReadPid(Pid(name)));
@@ -173,8 +183,8 @@ TEST_F(DailyTest, SeveralNamesErrorsNameTheCulprit) {
   EXPECT_EQ(option.exit_code, 2);
   EXPECT_TRUE(Has(option.err, "--worker does not go with status")) << option.err;
   CommandResult pid_form = Ctl({"restart", "--pid-file", dir_.File("x.pid")});
-  EXPECT_EQ(pid_form.exit_code, 2);
-  EXPECT_TRUE(Has(pid_form.err, "restart works on a daemons.yaml")) << pid_form.err;
+  EXPECT_EQ(pid_form.exit_code, 3);
+  EXPECT_TRUE(Has(pid_form.err, "not running")) << pid_form.err;
 }
 
 TEST_F(DailyTest, ListJsonHasDescriptionsAndNumericPids) {

@@ -357,3 +357,78 @@ TEST_F(AppkitctlConfigTest, UnknownDaemonAndMissingModule) {
 
 }  // namespace
 }  // namespace appkit
+
+namespace appkit {
+namespace {
+
+// SPEC §8 through appkitctl: a crash-looping daemon shows FATAL and the
+// entry's error in `status`, a crash-looping worker in `workers` (table and
+// --json); `restart --pid-file` leaves FATAL.
+TEST_F(AppkitctlTest, CrashLoopsShowFatalAndTheErrorAndRestartLeavesFatal) {
+  DaemonOptions options;
+  options.pid_filename = pid_file();
+  options.daemon_entry = Module() + ":fail_fast";
+  options.daemon_args.Set("events", dir_.File("d.events"));
+  options.restart_interval = absl::Milliseconds(10);
+  options.restart_policy.max_restarts = 1;
+  DaemonStartResult result = StartDaemon(options);
+  ASSERT_EQ(result.status, DaemonRunStatus::kLaunched) << result.error;
+  guardians_.push_back(*result.pid);
+  reaper_.Track(*result.pid);
+  CommandResult status;
+  ASSERT_TRUE(WaitFor([&] {
+    status = Ctl({"status", "--pid-file", pid_file()});
+    return Has(status.out, "FATAL");
+  })) << status.out
+      << status.err;
+  printf("$ appkitctl status --pid-file d.pid\n%s", status.out.c_str());
+  EXPECT_TRUE(Has(status.out, "INTERNAL: fail_fast always fails")) << status.out;
+  CommandResult json = Ctl({"status", "--pid-file", pid_file(), "--json"});
+  Json parsed = Json::parse(json.out);
+  EXPECT_EQ(parsed["state"], "GUARDIAN_STATE_FATAL");
+  EXPECT_EQ(parsed["consecutiveFailures"], 2);
+  EXPECT_EQ(parsed["history"][0]["error"], "INTERNAL: fail_fast always fails");
+
+  CommandResult restart = Ctl({"restart", "--pid-file", pid_file()});
+  EXPECT_EQ(restart.exit_code, 0) << restart.err;
+  EXPECT_TRUE(Has(restart.out, "restarting daemon (guardian")) << restart.out;
+  EXPECT_TRUE(WaitFor([&] {
+    CommandResult again = Ctl({"status", "--pid-file", pid_file(), "--json"});
+    return again.exit_code == 0 && Json::parse(again.out)["restartCount"].get<int>() >= 2;
+  }));
+}
+
+TEST_F(AppkitctlTest, WorkersShowAFatalWorkerAndItsError) {
+  DaemonOptions options;
+  options.pid_filename = pid_file();
+  Json pool = {{"events", dir_.File("pool.events")},
+               {"restart_interval_ms", 10},
+               {"max_restarts", 1},
+               {"workers", Json::array()}};
+  pool["workers"].push_back({{"name", "bad"},
+                             {"entry", Module() + ":fail_fast"},
+                             {"pid_filename", dir_.File("bad.pid")},
+                             {"args", {{"events", dir_.File("bad.events")}}}});
+  options.daemon_entry = Module() + ":run_workers";
+  options.daemon_args = *Args::FromJson(pool.dump());
+  DaemonStartResult result = StartDaemon(options);
+  ASSERT_EQ(result.status, DaemonRunStatus::kLaunched) << result.error;
+  guardians_.push_back(*result.pid);
+  reaper_.Track(*result.pid);
+  CommandResult table;
+  ASSERT_TRUE(WaitFor([&] {
+    table = Ctl({"workers", "--pid-file", pid_file()});
+    return Has(table.out, "FATAL");
+  })) << table.out
+      << table.err;
+  printf("$ appkitctl workers --pid-file d.pid\n%s", table.out.c_str());
+  EXPECT_TRUE(Has(table.out, "INTERNAL: fail_fast always fails")) << table.out;
+  CommandResult json = Ctl({"workers", "--pid-file", pid_file(), "--json"});
+  Json worker = Json::parse(json.out)["workers"][0];
+  EXPECT_EQ(worker["state"], "WORKER_STATE_FATAL");
+  EXPECT_EQ(worker["history"][0]["error"], "INTERNAL: fail_fast always fails");
+  EXPECT_EQ(Ctl({"stop", "--pid-file", pid_file()}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace appkit

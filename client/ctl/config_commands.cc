@@ -184,9 +184,12 @@ int StopMany(const std::vector<const NamedDaemon*>& daemons, absl::Duration time
 int RestartMany(const DaemonsConfig& config, const std::vector<const NamedDaemon*>& daemons,
                 absl::Duration timeout) {
   int code = kOk;
+  (void)timeout;  // the guardian's own stop_timeout bounds the executor's stop
   for (const NamedDaemon* daemon : daemons) {
-    int restarted = Stop(TargetOf(*daemon), timeout, daemon->name);
-    if (restarted == kOk) restarted = StartOne(config, *daemon);
+    // A running daemon: Guardian.Restart; a stopped one is started.
+    const Running running = RunningGuardian(TargetOf(*daemon).pid_filename);
+    const int restarted =
+        running.pid ? Restart(TargetOf(*daemon), daemon->name) : StartOne(config, *daemon);
     code = Worst(code, restarted);
   }
   return code;

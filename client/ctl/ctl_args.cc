@@ -41,6 +41,7 @@ const std::vector<Option>& Options() {
       {"worker", 0, Kind::kString, "W", "logs: a worker's files instead of the daemon's"},
       {"stdout", 0, Kind::kBool, nullptr, "logs: the stdout file"},
       {"stderr", 0, Kind::kBool, nullptr, "logs: the stderr file"},
+      {"workers", 0, Kind::kBool, nullptr, "watch: the worker pool's events too"},
       {"lines", 'n', Kind::kLines, "N", "logs: the last N lines (10; 0: none)"},
       {"follow", 'f', Kind::kBool, nullptr,
        "logs: keep printing what is written, across log rotation, until interrupted"},
@@ -68,6 +69,7 @@ absl::Status SetValue(const Option& option, const std::string& value, CtlArgs& o
       if (name == "follow") out.follow = on;
       if (name == "stdout") out.stdout_stream = on;
       if (name == "stderr") out.stderr_stream = on;
+      if (name == "workers") out.workers = on;
       return absl::OkStatus();
     }
     case Kind::kString:

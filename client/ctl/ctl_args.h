@@ -27,7 +27,8 @@ struct CtlArgs {
   std::string pid_file, socket, config, state_dir, layout = "state", app, worker;
   bool json = false, all = false, help = false, follow = false;
   bool stdout_stream = false, stderr_stream = false;
-  int64_t lines = 10;  // -n
+  bool workers = false;  // watch: the pool's stream too
+  int64_t lines = 10;    // -n
   absl::Duration timeout = absl::Seconds(10);
   std::set<std::string> given;  // long names of the options on the line
 };

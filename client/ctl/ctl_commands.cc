@@ -28,7 +28,8 @@ std::string RefusedText(const std::string& socket, const absl::Status& status) {
 void PrintDetail(const v1::GuardianStatus& status) {
   const v1::ProcessRun& executor = status.executor();
   std::vector<std::vector<std::string>> rows = {
-      {"daemon", absl::StrCat("running, ", StateName(status.state(), true))},
+      {"daemon", absl::StrCat("running, ", StateName(status.state(), true),
+                              status.ready() ? ", ready" : ", not ready")},
       {"guardian",
        absl::StrCat("pid ", status.guardian_pid(), ", up ", Since(status.guardian_start_time()))},
       {"entry", status.daemon_entry()},
@@ -72,7 +73,10 @@ DaemonView Inspect(const Target& target) {
     view.problem = RefusedText(target.socket(), status.status());
     return view;
   }
-  view.exit_code = kOk;
+  // SPEC §8: 0 only when the entry runs and is ready; 4 when the daemon
+  // runs but is not (starting, waiting to restart, FATAL, stopping).
+  view.exit_code =
+      status->state() == v1::GUARDIAN_STATE_RUNNING && status->ready() ? kOk : kNotReady;
   view.status = std::move(*status);
   return view;
 }
@@ -83,7 +87,12 @@ OrderedJson StatusJson(const Target& target, const DaemonView& view, const std::
   out["running"] = view.pid.has_value();
   if (view.status) {
     OrderedJson status = ProtoToJson(*view.status);
-    for (auto& item : status.items()) out[item.key()] = std::move(item.value());
+    for (auto& item : status.items()) {
+      // GuardianStatus.name is empty from a guardian that does not fill it:
+      // the config's name stays.
+      if (item.key() == "name" && out.contains("name") && item.value() == "") continue;
+      out[item.key()] = std::move(item.value());
+    }
     return out;
   }
   out["pidFilename"] = target.pid_filename;
@@ -121,7 +130,7 @@ int Status(const Target& target, bool json, const std::string& name) {
   }
   if (view.status) {
     PrintDetail(*view.status);
-    return kOk;
+    return view.exit_code;
   }
   if (view.exit_code == kNotRunning) {
     fprintf(stderr, "no daemon is running for %s (%s)\n", target.pid_filename.c_str(),
@@ -192,6 +201,20 @@ int Stop(const Target& target, absl::Duration timeout, const std::string& name) 
   }
   printf("stopped %s (guardian %d) in %s\n", daemon.c_str(), pid,
          absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))).c_str());
+  return kOk;
+}
+
+int Restart(const Target& target, const std::string& name) {
+  const std::string daemon = name.empty() ? "daemon" : "daemon " + name;
+  Running running = RunningGuardian(target.pid_filename);
+  if (!running.pid) {
+    fprintf(stderr, "%s: not running (%s)\n", daemon.c_str(), running.why.c_str());
+    return running.exit_code;
+  }
+  absl::StatusOr<v1::GuardianStatus> status = RequestRestart(target.socket(), *running.pid);
+  if (!status.ok()) return Refused(target.socket(), *running.pid, status.status());
+  printf("restarting %s (guardian %d): the executor is stopped and started again (state now %s)\n",
+         daemon.c_str(), *running.pid, StateName(status->state(), true).c_str());
   return kOk;
 }
 

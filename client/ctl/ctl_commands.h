@@ -25,6 +25,11 @@ int Status(const Target& target, bool json, const std::string& name = "");
 // running; says so). `name`, when not empty, names the daemon in what it
 // prints.
 int Stop(const Target& target, absl::Duration timeout, const std::string& name = "");
+// `restart`: Guardian.Restart (the executor is stopped gracefully and
+// started again by the same guardian, with the options it was started
+// with; FATAL or a pending restart: started at once). Not running:
+// kNotRunning, said on stderr (the config form starts it instead).
+int Restart(const Target& target, const std::string& name = "");
 // `workers`: the pool's workers (JSON: ListWorkersResponse).
 int Workers(const Target& target, bool json);
 // `debug`: the debug-file JSON.

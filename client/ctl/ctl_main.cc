@@ -18,6 +18,7 @@
 #include "client/ctl/daemons_config.h"
 #include "client/ctl/logs.h"
 #include "client/ctl/reload.h"
+#include "client/ctl/watch.h"
 #include "client/ctl/worker_commands.h"
 #include "common/host/option_checks.h"
 
@@ -100,6 +101,7 @@ int RunStop(const Invocation& in) {
 }
 
 int RunRestart(const Invocation& in) {
+  if (!in.config) return Restart(in.target);
   return WithDaemons(in, false, [](const Invocation& in, const std::vector<const NamedDaemon*>& d) {
     return RestartMany(*in.config, d, in.args.timeout);
   });
@@ -117,6 +119,13 @@ int RunDebug(const Invocation& in) {
   int code = kOk;
   const NamedDaemon* daemon = OneDaemon(in, &code);
   return daemon ? Debug(Target{daemon->files.pid, ""}) : code;
+}
+
+int RunWatch(const Invocation& in) {
+  if (!in.config) return Watch(in.target, in.args.json, in.args.workers);
+  int code = kOk;
+  const NamedDaemon* daemon = OneDaemon(in, &code);
+  return daemon ? Watch(Target{daemon->files.pid, ""}, in.args.json, in.args.workers) : code;
 }
 
 int RunList(const Invocation& in) {
@@ -171,7 +180,8 @@ const std::vector<Command>& Commands() {
       {"status",
        "status --pid-file F [--json]",
        "status [NAME...|--all] [--json]",
-       "is it running? (exit 0 running, 3 not; several: the worst)",
+       "is it running? (exit 0 running and ready, 3 not running, 4 running but not ready; "
+       "several: the worst)",
        {"json", "all"},
        RunStatus},
       {"start",
@@ -187,9 +197,9 @@ const std::vector<Command>& Commands() {
        {"all", "timeout"},
        RunStop},
       {"restart",
-       nullptr,
+       "restart --pid-file F",
        "restart NAME...|--all [--timeout 10s]",
-       "stop, then start again (a stopped one is started)",
+       "restart the executor in the running guardian (leaves FATAL; a stopped one is started)",
        {"all", "timeout"},
        RunRestart},
       {"workers",
@@ -218,6 +228,12 @@ const std::vector<Command>& Commands() {
        "the debug snapshot (debug-file JSON)",
        {"json"},
        RunDebug},
+      {"watch",
+       "watch --pid-file F [--workers] [--json]",
+       "watch [NAME] [--workers] [--json]",
+       "follow its events, one line each (--workers: its pool's too) until it stops or ^C",
+       {"json", "workers"},
+       RunWatch},
       {"list",
        nullptr,
        "list [--json]",

@@ -72,6 +72,11 @@ absl::Status FromGrpc(const grpc::Status& status) {
 
 }  // namespace
 
+absl::StatusOr<std::shared_ptr<grpc::Channel>> VerifiedChannel(const std::string& socket,
+                                                               pid_t pid) {
+  return Channel(socket, pid);
+}
+
 int Worst(int a, int b) { return Rank(a) >= Rank(b) ? a : b; }
 
 std::string WhyNotRunning(const std::string& pid_filename) {
@@ -121,6 +126,17 @@ absl::Status RequestQuit(const std::string& socket, pid_t pid) {
   SetDeadline(context);
   v1::GuardianRequestQuitResponse response;
   return FromGrpc(stub->RequestQuit(&context, {}, &response));
+}
+
+absl::StatusOr<v1::GuardianStatus> RequestRestart(const std::string& socket, pid_t pid) {
+  auto channel = Channel(socket, pid);
+  if (!channel.ok()) return channel.status();
+  auto stub = v1::Guardian::NewStub(*channel);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GuardianRestartResponse response;
+  if (absl::Status rpc = FromGrpc(stub->Restart(&context, {}, &response)); !rpc.ok()) return rpc;
+  return response.status();
 }
 
 absl::StatusOr<v1::GuardianDebugSnapshot> GetDebugSnapshot(const std::string& socket, pid_t pid) {

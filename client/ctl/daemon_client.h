@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,10 @@
 #include "absl/time/time.h"
 #include "proto/controller.pb.h"
 #include "proto/guardian.pb.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
 
 namespace appkit::ctl {
 
@@ -50,7 +55,14 @@ Running RunningGuardian(const std::string& pid_filename);
 // server's or the connection's message.
 absl::StatusOr<v1::GuardianStatus> GetStatus(const std::string& socket, pid_t pid);
 absl::Status RequestQuit(const std::string& socket, pid_t pid);
+// Guardian.Restart: the status right after the request was taken.
+absl::StatusOr<v1::GuardianStatus> RequestRestart(const std::string& socket, pid_t pid);
 absl::StatusOr<v1::GuardianDebugSnapshot> GetDebugSnapshot(const std::string& socket, pid_t pid);
+
+// A channel to `socket` if the process that listens on it is `pid`
+// (SO_PEERCRED); PermissionDenied naming both otherwise.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> VerifiedChannel(const std::string& socket,
+                                                               pid_t pid);
 
 // The daemon's workers, through the controller socket `status` names
 // (served by its executor). FailedPrecondition, saying why, when the

@@ -335,7 +335,7 @@ bool ControlServer::StartGrpc() {
     builder.RegisterService(entry.service);
   }
   auto grpc = std::make_shared<Grpc>();
-  grpc->health = std::make_unique<HealthService>(names);
+  grpc->health = std::make_unique<HealthService>(names, health_);
   builder.RegisterService(grpc->health.get());
   names.push_back("grpc.health.v1.Health");
   grpc->reflection = std::make_unique<ReflectionService>(names);

@@ -108,6 +108,10 @@ class ControlServer {
   bool Stop(absl::Duration grace = absl::Milliseconds(100),
             absl::Duration limit = absl::Seconds(2));
 
+  // What the health service answers (set from any thread; SERVING for ""
+  // and each service until set).
+  HealthState* health() const { return health_.get(); }
+
   // Connections refused because of the peer's uid, or over the cap; and
   // connections cut for holding too many calls.
   int refused_peers() const { return refused_peers_; }
@@ -128,6 +132,7 @@ class ControlServer {
   const ino_t ino_;
   const std::vector<NamedService> services_;
   const Limits limits_;
+  const std::shared_ptr<HealthState> health_ = std::make_shared<HealthState>();
   struct Grpc;  // the gRPC server and the services it owns
   std::shared_ptr<Grpc> grpc_;
   bool stopped_ = false;

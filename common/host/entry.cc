@@ -197,16 +197,22 @@ absl::StatusOr<EntryFunction> LoadEntry(const std::string& resolved) {
   return descriptor->function;
 }
 
-int RunEntry(EntryFunction function, const Args& args, const std::string& entry) {
+int RunEntry(EntryFunction function, const Args& args, const std::string& entry,
+             std::string* error) {
+  std::string why;
   try {
     absl::Status status = function(args);
     if (status.ok()) return 0;
-    Log().error("entry {} failed: {}", entry, status.ToString());
+    why = status.ToString();
+    Log().error("entry {} failed: {}", entry, why);
   } catch (const std::exception& e) {
+    why = absl::StrCat("exception: ", e.what());
     Log().error("entry {} threw an exception: {}", entry, e.what());
   } catch (...) {
+    why = "exception that is not a std::exception";
     Log().error("entry {} threw an exception that is not a std::exception", entry);
   }
+  if (error) *error = std::move(why);
   return 1;
 }
 

@@ -53,8 +53,11 @@ std::string ModuleDirOf(const std::string& resolved);
 // `resolved` is ResolveEntry's output.
 absl::StatusOr<EntryFunction> LoadEntry(const std::string& resolved);
 
-// Runs the entry and returns the process exit code it stands for.
-int RunEntry(EntryFunction function, const Args& args, const std::string& entry);
+// Runs the entry and returns the process exit code it stands for. On a
+// failure `error` (if given) gets why: the status the entry returned
+// ("UNAVAILABLE: ..."), or the exception.
+int RunEntry(EntryFunction function, const Args& args, const std::string& entry,
+             std::string* error = nullptr);
 
 }  // namespace appkit::internal
 

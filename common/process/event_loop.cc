@@ -72,6 +72,12 @@ void EventLoop::RunDueTimers() {
   }
 }
 
+void EventLoop::SetWaitHooks(std::function<void(absl::Duration wait)> before_wait,
+                             Callback after_wait) {
+  before_wait_ = std::move(before_wait);
+  after_wait_ = std::move(after_wait);
+}
+
 void EventLoop::Run() {
   constexpr int kMaxEvents = 64;
   epoll_event events[kMaxEvents];
@@ -86,7 +92,11 @@ void EventLoop::Run() {
       timeout = absl::ToTimespec(left);
       timeout_ptr = &timeout;
     }
+    if (before_wait_) {
+      before_wait_(timeout_ptr ? absl::DurationFromTimespec(timeout) : absl::InfiniteDuration());
+    }
     int n = epoll_pwait2(epoll_fd_.get(), events, kMaxEvents, timeout_ptr, nullptr);
+    if (after_wait_) after_wait_();
     if (n < 0) {
       if (errno == EINTR) continue;
       Log().critical("epoll_pwait2 failed: {}", strerror(errno));

@@ -59,12 +59,20 @@ class EventLoop {
   void SetWakeHandler(Callback on_wake);
   void Wake();
 
+  // Called right before each wait (`wait`: its longest, InfiniteDuration
+  // for "until an fd") and right after it: a loop that waits for its
+  // events is not hung (the controller tells its process's watchdog so:
+  // common/runtime/supervision.h). Set before Run; none by default.
+  void SetWaitHooks(std::function<void(absl::Duration wait)> before_wait, Callback after_wait);
+
  private:
   void RunDueTimers();
 
   UniqueFd epoll_fd_;
   UniqueFd wake_fd_;
   Callback on_wake_;
+  std::function<void(absl::Duration)> before_wait_;
+  Callback after_wait_;
   std::unordered_map<int, std::shared_ptr<Callback>> watches_;
   // (deadline, id) -> callback, earliest first.
   std::map<std::pair<absl::Time, TimerId>, Callback> timers_;

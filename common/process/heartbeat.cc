@@ -7,11 +7,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
+#include "common/runtime/supervision.h"
 
 namespace appkit {
 namespace {
 
-constexpr size_t kSlotBytes = 64;  // a cache line: no false sharing between children
+constexpr size_t kSlotBytes = internal::kHeartbeatSlotBytes;  // the runtime maps the same
 
 size_t MapBytes(int slots) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -19,14 +20,11 @@ size_t MapBytes(int slots) {
   return (bytes + page - 1) / page * page;
 }
 
-// The child's slot, once attached (one per process).
-std::atomic<std::atomic<int64_t>*> g_slot{nullptr};
-
 }  // namespace
 
 int64_t MonotonicNanos() {
   timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);  // the children's beat clock
   return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
 }
 
@@ -57,23 +55,4 @@ int64_t HeartbeatTable::LastBeat(int slot) const {
   return Slot(slot)->load(std::memory_order_relaxed);
 }
 
-namespace internal {
-
-absl::Status AttachHeartbeat(int fd, int slot) {
-  if (slot < 0) return absl::InvalidArgumentError(absl::StrCat("heartbeat slot ", slot));
-  const size_t bytes = MapBytes(slot + 1);
-  void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) return ErrnoStatus(errno, "mmap of the heartbeat table");
-  g_slot.store(reinterpret_cast<std::atomic<int64_t>*>(static_cast<char*>(map) + slot * kSlotBytes),
-               std::memory_order_release);
-  BeatHeart();
-  return absl::OkStatus();
-}
-
-void BeatHeart() {
-  std::atomic<int64_t>* slot = g_slot.load(std::memory_order_acquire);
-  if (slot != nullptr) slot->store(MonotonicNanos(), std::memory_order_relaxed);
-}
-
-}  // namespace internal
 }  // namespace appkit

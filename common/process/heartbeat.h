@@ -4,13 +4,15 @@
 // controller its workers) creates a HeartbeatTable: one memfd of slots, one
 // slot per watched process, mapped by the supervisor and by each child (the
 // child gets the memfd as an fd and its slot number). The child's
-// Heartbeat() stores the CLOCK_MONOTONIC time into its slot: a vDSO clock
-// read and an atomic store, no syscall. The supervisor reads the slot when
+// Heartbeat() stores the CLOCK_MONOTONIC_COARSE time into its slot: a vDSO
+// clock read and an atomic store, no syscall. The supervisor reads the slot when
 // its timer fires (at the last beat + watchdog_timeout) and decides.
 //
 // Slots are cache-line sized (no false sharing between workers). The
 // supervisor writes a slot only before the child starts (Reset).
-// Thread-safe: a slot's beat is one atomic.
+// Thread-safe: a slot's beat is one atomic. The child's side (attach, beat)
+// is the runtime's (common/runtime/supervision.h: internal::AttachHeartbeat),
+// since modules call Heartbeat() in the host binary's copy.
 #ifndef APPKIT_COMMON_HEARTBEAT_H_
 #define APPKIT_COMMON_HEARTBEAT_H_
 
@@ -24,7 +26,9 @@
 
 namespace appkit {
 
-// CLOCK_MONOTONIC now, as nanoseconds (vDSO: no syscall).
+// The heartbeat clock now, as nanoseconds: CLOCK_MONOTONIC_COARSE, the
+// clock the children beat with (common/runtime/supervision.h; vDSO, no
+// syscall; a resolution of one kernel tick).
 int64_t MonotonicNanos();
 
 class HeartbeatTable {
@@ -55,16 +59,6 @@ class HeartbeatTable {
   int slots_;
 };
 
-namespace internal {
-
-// In the child: beats go to `slot` of the table on `fd` (mapped here; the
-// fd may be closed afterwards). Until attached, Heartbeat() does nothing.
-absl::Status AttachHeartbeat(int fd, int slot);
-
-// The beat itself (appkit::Heartbeat() in the public API).
-void BeatHeart();
-
-}  // namespace internal
 }  // namespace appkit
 
 #endif  // APPKIT_COMMON_HEARTBEAT_H_

@@ -6,10 +6,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
 #include "absl/time/clock.h"
+#include "common/runtime/supervision.h"
 
 namespace appkit {
 namespace {
@@ -38,12 +40,18 @@ void OnQuitSignal(int sig, siginfo_t* info, void*) {
 
 }  // namespace
 
-bool QuitRequested() { return State().quit.load(std::memory_order_acquire); }
+bool QuitRequested() {
+  internal::BeatHeart();  // an entry that checks for quit is alive (SPEC §8)
+  return State().quit.load(std::memory_order_acquire);
+}
 
-void Sleep(absl::Duration duration, absl::Duration /*step*/) {
-  absl::Time deadline = absl::Now() + duration;
+namespace {
+
+// Not QuitRequested(): its beat would say "alive now" over Sleep's "alive
+// until the deadline".
+void SleepUntil(absl::Time deadline) {
   pollfd pfd = {internal::QuitFd(), POLLIN, 0};
-  while (!QuitRequested()) {
+  while (!State().quit.load(std::memory_order_acquire)) {
     absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return;
     timespec timeout = absl::ToTimespec(left);
@@ -51,6 +59,18 @@ void Sleep(absl::Duration duration, absl::Duration /*step*/) {
     if (n > 0) return;
     if (n < 0 && errno != EINTR) return;
   }
+}
+
+}  // namespace
+
+void Sleep(absl::Duration duration, absl::Duration /*step*/) {
+  // Asleep as asked is alive: the beat says "until the sleep ends" (a
+  // year at most), and the wake-up beats again.
+  const absl::Duration capped =
+      std::min(std::max(duration, absl::ZeroDuration()), absl::Hours(24 * 365));
+  internal::BeatHeartUntil(internal::MonotonicNanos() + absl::ToInt64Nanoseconds(capped));
+  SleepUntil(absl::Now() + duration);
+  internal::BeatHeart();
 }
 
 namespace internal {

@@ -10,8 +10,12 @@
 #ifndef APPKIT_COMMON_RUNTIME_SUPERVISION_H_
 #define APPKIT_COMMON_RUNTIME_SUPERVISION_H_
 
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace appkit {
@@ -36,6 +40,39 @@ void NotifyReady();
 // process is killed and restarted.
 void Heartbeat();
 
+namespace internal {
+
+// The host's side (executor, worker), before the entry runs.
+
+// NotifyReady() sends `message` (at most 8 bytes, in one write: atomic on
+// a pipe among the other reports on it) once on `fd` (a pipe or a socket
+// to the supervisor, kept open for the process's life). Without a channel
+// it does nothing.
+void SetReadyChannel(int fd, std::string_view message);
+
+// Beats go to `slot` of the heartbeat table on `fd` (common/process/
+// heartbeat.h; mapped here, the fd may be closed afterwards). Until
+// attached, Heartbeat() does nothing.
+absl::Status AttachHeartbeat(int fd, int slot);
+
+// The beat itself: CLOCK_MONOTONIC_COARSE nanoseconds into the slot (a
+// vDSO read of the kernel's tick time, no hardware clock read: ~10-30 ns
+// where CLOCK_MONOTONIC costs 100 ns under a hypervisor; its resolution,
+// one tick of a few ms, is far below any watchdog_timeout).
+void BeatHeart();
+
+// "Alive until `monotonic_nanos`" (Sleep: a thread asleep as asked is not
+// hung; the supervisor's timer then fires after the sleep ends).
+void BeatHeartUntil(int64_t monotonic_nanos);
+
+// The heartbeat clock now (CLOCK_MONOTONIC_COARSE), as nanoseconds (vDSO:
+// no syscall). The supervisor reads the same clock.
+int64_t MonotonicNanos();
+
+// A slot of the table: one cache line, so that children never share one.
+inline constexpr size_t kHeartbeatSlotBytes = 64;
+
+}  // namespace internal
 }  // namespace appkit
 
 #endif  // APPKIT_COMMON_RUNTIME_SUPERVISION_H_

@@ -106,7 +106,7 @@ std::optional<absl::Duration> MillisField(const appkit::Args& args, const std::s
 //   {"workers": [{"name", "entry", "pid_filename", "stdout_filename",
 //                 "stderr_filename", "args": {...}, "logging_json": "..."}],
 //    "restart_interval_ms": n (absent: no restart), "stop_timeout_ms": n,
-//    "check_interval_ms": n, "debug_filename": "..."}
+//    "check_interval_ms": n, "debug_filename": "...", "max_restarts": n}
 // and marks "pool_returned" (or "pool_error <message>") when it returns.
 APPKIT_ENTRY(run_workers) {
   std::vector<appkit::WorkerStartInfo> workers;
@@ -125,6 +125,11 @@ APPKIT_ENTRY(run_workers) {
       if (auto a = w.fields().find("args"); a != w.fields().end()) {
         info.args = appkit::Args(a->second.struct_value());
       }
+      const appkit::Args fields(w);
+      if (auto ready = MillisField(fields, "ready_timeout_ms")) info.ready_timeout = ready;
+      if (auto watchdog = MillisField(fields, "watchdog_timeout_ms")) {
+        info.watchdog_timeout = watchdog;
+      }
       if (std::string json = StringField(w, "logging_json"); !json.empty()) {
         auto config = appkit::LoggingConfigFromJson(json);
         if (!config.ok()) return config.status();
@@ -138,6 +143,9 @@ APPKIT_ENTRY(run_workers) {
   if (auto stop = MillisField(args, "stop_timeout_ms")) options.stop_timeout = stop;
   if (auto check = MillisField(args, "check_interval_ms")) options.check_interval = *check;
   if (auto debug = args.GetString("debug_filename"); debug.ok()) options.debug_filename = *debug;
+  if (auto max = args.GetInt("max_restarts"); max.ok()) {
+    options.restart_policy.max_restarts = static_cast<int>(*max);
+  }
   Mark(args, "pool_starting");
   absl::Status status = appkit::StartWorkers(workers, options);
   Mark(args,
