@@ -267,7 +267,7 @@ void WorkerMachine::ResetPolicy() {
 }
 
 void WorkerMachine::StartNow(const WorkerInput& input) {
-  if (record_.start_after) effects_->CancelTimer(config_.index, WorkerEffects::Timer::kRestart);
+  effects_->CancelTimer(config_.index, WorkerEffects::Timer::kRestart);
   record_.stopped = false;
   Log().info("starting worker {} ({}){}", config_.name, input.detail,
              record_.consecutive_failures > 0 ? "; the restart policy starts over" : "");
