@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -126,8 +127,13 @@ TEST_F(DailyTest, SeveralNamesAndAllForStartStatusStopRestart) {
   EXPECT_TRUE(Has(all.out, "STOPPED")) << all.out;
   EXPECT_TRUE(Has(all.out, std::to_string(ReadPid(Pid("demo1"))))) << all.out;
 
-  CommandResult two = Run({"status", "demo1", "demo2", "--json"});
-  EXPECT_EQ(two.exit_code, 0) << two.err;
+  // 0 once both entries run (4 while one still starts).
+  CommandResult two;
+  EXPECT_TRUE(WaitFor([&] {
+    two = Run({"status", "demo1", "demo2", "--json"});
+    return two.exit_code == 0;
+  })) << two.exit_code
+      << two.err;
   Json daemons = Json::parse(two.out)["daemons"];
   ASSERT_EQ(daemons.size(), 2u) << two.out;
   EXPECT_EQ(daemons[0]["name"], "demo1");
@@ -138,7 +144,7 @@ TEST_F(DailyTest, SeveralNamesAndAllForStartStatusStopRestart) {
   ASSERT_EQ(start_all.exit_code, 0) << start_all.err;
   EXPECT_TRUE(Has(start_all.out, "demo1 is already running")) << start_all.out;
   EXPECT_TRUE(Has(start_all.out, "started demo3")) << start_all.out;
-  EXPECT_EQ(Run({"status", "--all"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return Run({"status", "--all"}).exit_code == 0; }));
 
   // restart: Guardian.Restart, the same guardian restarts its executor.
   const pid_t old_demo2 = ReadPid(Pid("demo2"));
@@ -219,8 +225,13 @@ TEST_F(DailyTest, PidsAreJsonNumbersInStatusAndWorkers) {
   options.daemon_args = *Args::FromJson(pool.dump());
   DaemonStartResult result = StartDaemon(options);
   ASSERT_EQ(result.status, DaemonRunStatus::kLaunched) << result.error;
-  CommandResult status = Ctl({"status", "--pid-file", dir_.File("w.pid"), "--json"});
-  ASSERT_EQ(status.exit_code, 0) << status.err;
+  // Exit 4 while the entry is still starting, then 0 (running and ready).
+  CommandResult status;
+  ASSERT_TRUE(WaitFor([&] {
+    status = Ctl({"status", "--pid-file", dir_.File("w.pid"), "--json"});
+    return status.exit_code == 0;
+  })) << status.exit_code
+      << status.err;
   EXPECT_EQ(Json::parse(status.out)["guardianPid"], *result.pid) << status.out;
   EXPECT_FALSE(Has(status.out, "Pid\": \"")) << status.out;
   ASSERT_TRUE(WaitFor([&] { return testing::PidOfEvent(dir_.File("w1.events"), "started"); }));
@@ -246,9 +257,13 @@ TEST_F(DailyTest, LogsShowsTheLastLines) {
   ASSERT_EQ(Run({"start", "demo1"}).exit_code, 0);
   const std::string log = dir_.File("appkit-state/demo1/demo1.log");
   ASSERT_TRUE(WaitFor([&] { return Has(ReadFileOrEmpty(log), "daemon_entry running"); }));
+  // The last line (the daemon may log more after the entry's line).
   CommandResult last = Run({"logs", "demo1", "-n", "1"});
   EXPECT_EQ(last.exit_code, 0) << last.err;
-  EXPECT_TRUE(Has(last.out, "daemon_entry running")) << last.out;
+  EXPECT_EQ(std::count(last.out.begin(), last.out.end(), '\n'), 1) << last.out;
+  EXPECT_TRUE(Has(ReadFileOrEmpty(log), last.out)) << last.out;
+  CommandResult some = Run({"logs", "demo1", "-n", "50"});
+  EXPECT_TRUE(Has(some.out, "daemon_entry running")) << some.out;
 
   // -n counts lines from the end (a file the test writes: exact lines).
   const std::string out = dir_.File("appkit-state/demo1/demo1-out.txt");
@@ -434,7 +449,7 @@ TEST_F(DailyTest, ReloadStartsAddedStopsRemovedRestartsChanged) {
   const pid_t new_demo1 = ReadPid(Pid("demo1"));
   EXPECT_GT(new_demo1, 0);
   EXPECT_NE(new_demo1, demo1);
-  EXPECT_EQ(Run({"status", "--all"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return Run({"status", "--all"}).exit_code == 0; }));
   EXPECT_EQ(
       Json::parse(ReadFileOrEmpty(dir_.File("appkit-state/demo1/demo1.applied.json")))["args"]["x"],
       2);
@@ -529,7 +544,7 @@ TEST_F(MordorTest, AMordorFileRunsUnchanged) {
   EXPECT_EQ(applied["restart_interval_seconds"], 5);
   // The entry got those args (it logs them).
   EXPECT_TRUE(Has(ReadFileOrEmpty(log), "\"daemon_name\":\"front\"")) << ReadFileOrEmpty(log);
-  EXPECT_EQ(Run({"status", "front"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return Run({"status", "front"}).exit_code == 0; }));
   // --app overrides the name from the directory.
   CommandResult other = Run({"--app", "other", "status", "front"});
   EXPECT_EQ(other.exit_code, 3);
