@@ -176,7 +176,7 @@ bool ExecutorLauncher::ReadReady() {
   }
 }
 
-void ExecutorLauncher::Decode() {
+void ExecutorLauncher::Decode(bool at_exit) {
   if (!entry_ran_ && !ready_buffer_.empty()) {
     if (ready_buffer_[0] != static_cast<char>(wire::Message::kEntryRunning)) {
       ready_buffer_.clear();
@@ -184,19 +184,20 @@ void ExecutorLauncher::Decode() {
     }
     ready_buffer_.erase(0, 1);
     entry_ran_ = true;
-    callbacks_.entry_running();
+    if (!at_exit) callbacks_.entry_running();  // at the exit, the exit tells it
   }
   if (!entry_ran_) return;
   internal::SupervisorReport report;
   internal::DecodeReports(ready_buffer_, report);
   if (report.error) error_ = *report.error;
+  if (at_exit) return;  // the run is over: only its error still matters
   if (report.stop_budget && callbacks_.stop_budget) callbacks_.stop_budget(*report.stop_budget);
   if (report.ready && callbacks_.ready) callbacks_.ready();
 }
 
 void ExecutorLauncher::OnReady() {
   const bool open = ReadReady();
-  Decode();
+  Decode(/*at_exit=*/false);
   if (open) return;
   // EOF: the executor is exiting (or died while loading; its exit tells
   // the rest).
@@ -208,17 +209,7 @@ bool ExecutorLauncher::TakeEntryRan() {
   if (ready_) {
     // The executor is dead: what it wrote is all in the pipe.
     (void)ReadReady();
-    // No entry_running callback at the exit: the exit tells it.
-    if (!entry_ran_ && !ready_buffer_.empty() &&
-        ready_buffer_[0] == static_cast<char>(wire::Message::kEntryRunning)) {
-      entry_ran_ = true;
-      ready_buffer_.erase(0, 1);
-    }
-    if (entry_ran_) {
-      internal::SupervisorReport report;
-      internal::DecodeReports(ready_buffer_, report);
-      if (report.error) error_ = *report.error;
-    }
+    Decode(/*at_exit=*/true);
     loop_->Unwatch(ready_.get());
     ready_.reset();
   }

@@ -104,7 +104,9 @@ class ExecutorLauncher {
   void OnReady();
   // Reads what the pipe holds now; false at EOF (or an error).
   bool ReadReady();
-  void Decode();
+  // The entry-running byte, then the reports, from what was read; at the
+  // executor's exit only its error is kept (no callbacks: the exit tells).
+  void Decode(bool at_exit);
   void Retire();
   // Watches the fork server's socket and keeps its deadline timer while
   // a request is pending.

@@ -293,9 +293,7 @@ void Machine::QuitStopping(const Input& input) {
 void Machine::RestartNow(const Input&) {
   Log().info("restart requested: starting an executor now (the restart policy starts over)");
   effects_->CancelTimer(Effects::Timer::kRestart);
-  schedule_.Reset();
-  record_.consecutive_failures = 0;
-  record_.fatal = false;
+  StartPolicyOver();
   ++record_.restart_count;
   AskForExecutor();
 }
@@ -303,10 +301,14 @@ void Machine::RestartNow(const Input&) {
 void Machine::RestartCleaning(const Input&) {
   if (!record_.fatal && !record_.restart_at) return;  // the first start is under way
   Log().info("restart requested: an executor starts once the last one's leftovers are gone");
+  StartPolicyOver();
+  record_.restart_at = effects_->Now();
+}
+
+void Machine::StartPolicyOver() {
   schedule_.Reset();
   record_.consecutive_failures = 0;
   record_.fatal = false;
-  record_.restart_at = effects_->Now();
 }
 
 void Machine::QuitWaiting(const Input& input) {
@@ -331,8 +333,7 @@ void Machine::Stopped(const Input& input) {
     // starts once this one's leftovers are gone.
     record_.restart_requested = false;
     record_.kill_at.reset();
-    schedule_.Reset();
-    record_.consecutive_failures = 0;
+    StartPolicyOver();
     record_.restart_at = effects_->Now();
     record_.state = State::kCleaningUp;
     effects_->ClearLeftovers();

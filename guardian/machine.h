@@ -244,6 +244,8 @@ class Machine {
   void KillHung(const Input& input);
 
   void AskForExecutor();
+  // A Restart: the policy's count and crash-loop window start over.
+  void StartPolicyOver();
   void ArmWatchdog();
   void EndRun(const ProcessExit& exit, const std::string& description, const std::string& error);
   void SignalForStop();
