@@ -133,13 +133,18 @@ TEST(LoadTest, RpcsStayCorrectWhileFiftyWorkersCrashLoop) {
   const long guardian_rss_end = RssKb(guardian);
   const long controller_rss_end = RssKb(controller);
   int restarts = 0;
+  int fewest_restarts = -1;
   {
     auto stub = v1::Controller::NewStub(
         grpc::CreateChannel("unix:" + controller_socket, grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     v1::ListWorkersResponse list;
     ASSERT_TRUE(stub->ListWorkers(&context, {}, &list).ok());
-    for (const auto& worker : list.workers()) restarts += worker.restart_count();
+    for (const auto& worker : list.workers()) {
+      const int count = static_cast<int>(worker.restart_count());
+      restarts += count;
+      if (fewest_restarts < 0 || count < fewest_restarts) fewest_restarts = count;
+    }
   }
   stop = true;
   for (auto& client : clients) client.join();
@@ -150,6 +155,7 @@ TEST(LoadTest, RpcsStayCorrectWhileFiftyWorkersCrashLoop) {
   printf("load: %d clients x %s, %d workers crash-looping (%d restarts, %.0f/s)\n", kClients,
          absl::FormatDuration(kLoad).c_str(), kWorkers, restarts,
          restarts / absl::ToDoubleSeconds(kLoad));
+  printf("  fewest restarts of one worker %d\n", fewest_restarts);
   printf("  calls %zu, errors %zu\n", calls, errors.size());
   printf("  GetStatus   p50 %.2f ms  p99 %.2f ms\n", Percentile(status_ms, 0.5),
          Percentile(status_ms, 0.99));
@@ -163,7 +169,10 @@ TEST(LoadTest, RpcsStayCorrectWhileFiftyWorkersCrashLoop) {
   for (size_t i = 0; i < std::min<size_t>(errors.size(), 5); ++i) ADD_FAILURE() << errors[i];
   EXPECT_TRUE(errors.empty());
   EXPECT_GT(calls, 1000u);
-  EXPECT_GT(restarts, kWorkers * 20);  // each worker went round at least 20 times
+  // Supervision goes on under the RPC load: every worker went round again
+  // and again (how often depends on the machine's load: bench/ measures
+  // rates; here no worker may be starved).
+  EXPECT_GE(fewest_restarts, 5);
   // Bounded memory: histories are capped. The first seconds warm malloc
   // arenas of gRPC's threads; the second half of the load must not grow.
   EXPECT_LT(guardian_rss_end, guardian_rss_mid + 2048);

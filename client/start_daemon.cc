@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
 #include "client/check_options.h"
+#include "client/daemon_name.h"
 #include "common/base/errno_status.h"
 #include "common/base/fd_io.h"
 #include "common/base/fd_limit.h"
@@ -20,6 +21,7 @@
 #include "common/host/option_checks.h"
 #include "common/process/fork_server.h"
 #include "common/process/pid_file.h"
+#include "common/process/process_title.h"
 #include "common/process/spawn.h"
 #include "common/process/stdio_files.h"
 #include "controller/control_plane.h"
@@ -101,6 +103,9 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
       !s.ok()) {
     return s;
   }
+  absl::StatusOr<std::string> name = internal::DaemonNameOf(options.name, options.pid_filename);
+  if (!name.ok()) return name.status();
+  launch.set_name(*name);
   auto resolved = internal::ResolveEntry(options.daemon_entry, internal::ModuleSearchDirs());
   if (!resolved.ok()) return resolved.status();
 
@@ -188,11 +193,13 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
   const int stdio_fds[3] = {null_in.get(), out_fd, err_fd};
   auto executor_server = ForkServer::PrepareCompanion(
       launch->executor_path(),
-      {launch->pid_filename(), launch->guardian_socket(), launch->controller_socket()}, stdio_fds);
+      {launch->pid_filename(), launch->guardian_socket(), launch->controller_socket()}, stdio_fds,
+      "appkit-fork-server " + launch->name() + "/executor");
   if (!executor_server.ok()) return Failed(executor_server.status());
 
   SpawnOptions spawn;
   spawn.argv = {*guardian};
+  spawn.argv0 = ExecTitle("appkit-guardian " + launch->name());  // what ps shows
   spawn.fds = {{null_in.get(), 0},
                {out_fd, 1},
                {err_fd, 2},

@@ -1,6 +1,7 @@
 // StartWorkers (client/appkit.h): checks every worker and option before
 // anything starts, then runs the controller (controller/controller.h) on
 // the calling thread.
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -31,6 +32,86 @@ absl::Status Invalid(const std::string& who, const absl::Status& status) {
   return absl::InvalidArgumentError(absl::StrCat(who, ": ", status.message()));
 }
 
+// The checks of one worker that do not look at the others: its name (not
+// empty, no control bytes), its values (UTF-8, args depth).
+absl::Status CheckWorkerName(const WorkerStartInfo& info, size_t i) {
+  if (info.name.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker #", i, " (entry '", info.entry, "') has an empty name"));
+  }
+  // A name goes into log lines, ps and cgroup names: no control bytes
+  // (a newline would forge a log line).
+  for (unsigned char c : info.name) {
+    if (c < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "worker #", i, " name '", internal::EscapeBytes(info.name), "' has a control character"));
+    }
+  }
+  // UTF-8 strings (the name first), args within kMaxArgsDepth.
+  return internal::CheckWorkerValues(absl::StrCat("worker '", info.name, "'"), info);
+}
+
+// The rest of one worker's checks (its files, logging, entry), once its
+// name passed CheckWorkerName; what the controller runs.
+absl::StatusOr<controller::WorkerConfig> CheckWorker(const WorkerStartInfo& info, size_t i,
+                                                     const std::vector<std::string>& search_dirs) {
+  const std::string who = absl::StrCat("worker '", info.name, "'");
+  if (info.pid_filename.empty()) {
+    return absl::InvalidArgumentError(who + ": pid_filename is required");
+  }
+  if (absl::Status s = CheckOutputFile(info.pid_filename, "pid_filename"); !s.ok()) {
+    return Invalid(who, s);
+  }
+  if (absl::Status s = CheckOutputFile(info.stdout_filename, "stdout_filename"); !s.ok()) {
+    return Invalid(who, s);
+  }
+  if (absl::Status s = CheckOutputFile(info.stderr_filename, "stderr_filename"); !s.ok()) {
+    return Invalid(who, s);
+  }
+  if (info.logging_config) {
+    if (absl::Status s = internal::ValidateLoggingConfig(*info.logging_config); !s.ok()) {
+      return Invalid(who, s);
+    }
+  }
+  if (info.entry.empty()) return absl::InvalidArgumentError(who + ": entry is required");
+  absl::StatusOr<std::string> resolved = internal::ResolveEntry(info.entry, search_dirs);
+  if (!resolved.ok()) return Invalid(who, resolved.status());
+  if (absl::Status s = internal::CheckUtf8Option(who + ": entry found at", *resolved); !s.ok()) {
+    return s;
+  }
+  controller::WorkerConfig worker;
+  worker.name = info.name;
+  worker.entry = info.entry;
+  worker.resolved_entry = *resolved;
+  worker.args = info.args.proto();
+  worker.logging = info.logging_config;
+  worker.pid_filename = info.pid_filename;
+  worker.stdout_filename = info.stdout_filename;
+  worker.stderr_filename = info.stderr_filename;
+  worker.ready_timeout = info.ready_timeout;
+  worker.watchdog_timeout = info.watchdog_timeout;
+  return worker;
+}
+
+// AddWorker's spec (proto/controller.proto WorkerSpec) as StartWorkers
+// takes a worker, so that it gets the same checks.
+WorkerStartInfo StartInfoOf(const v1::WorkerSpec& spec) {
+  WorkerStartInfo info;
+  info.name = spec.name();
+  info.entry = spec.entry();
+  info.args = Args(spec.args());
+  if (spec.has_logging_config()) info.logging_config = spec.logging_config();
+  info.pid_filename = spec.pid_filename();
+  if (!spec.stdout_filename().empty()) info.stdout_filename = spec.stdout_filename();
+  if (!spec.stderr_filename().empty()) info.stderr_filename = spec.stderr_filename();
+  auto duration = [](const google::protobuf::Duration& d) {
+    return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+  };
+  if (spec.has_ready_timeout()) info.ready_timeout = duration(spec.ready_timeout());
+  if (spec.has_watchdog_timeout()) info.watchdog_timeout = duration(spec.watchdog_timeout());
+  return info;
+}
+
 absl::StatusOr<controller::ControllerConfig> BuildConfig(
     const std::vector<WorkerStartInfo>& workers, const WorkersOptions& options) {
   controller::ControllerConfig pool;
@@ -58,26 +139,12 @@ absl::StatusOr<controller::ControllerConfig> BuildConfig(
   std::map<std::string, std::string> pid_files;
   for (size_t i = 0; i < workers.size(); ++i) {
     const WorkerStartInfo& info = workers[i];
-    if (info.name.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("worker #", i, " (entry '", info.entry, "') has an empty name"));
-    }
-    // A name goes into log lines, ps and cgroup names: no control bytes
-    // (a newline would forge a log line).
-    for (unsigned char c : info.name) {
-      if (c < 0x20 || c == 0x7f) {
-        return absl::InvalidArgumentError(absl::StrCat("worker #", i, " name '",
-                                                       internal::EscapeBytes(info.name),
-                                                       "' has a control character"));
-      }
-    }
-    const std::string who = absl::StrCat("worker '", info.name, "'");
-    // UTF-8 strings (the name first), args within kMaxArgsDepth.
-    if (absl::Status s = internal::CheckWorkerValues(who, info); !s.ok()) return s;
+    if (absl::Status s = CheckWorkerName(info, i); !s.ok()) return s;
     if (auto [it, added] = names.emplace(info.name, i); !added) {
       return absl::InvalidArgumentError(absl::StrCat("duplicate worker name '", info.name,
                                                      "' (workers #", it->second, " and #", i, ")"));
     }
+    const std::string who = absl::StrCat("worker '", info.name, "'");
     if (info.pid_filename.empty()) {
       return absl::InvalidArgumentError(who + ": pid_filename is required");
     }
@@ -85,45 +152,26 @@ absl::StatusOr<controller::ControllerConfig> BuildConfig(
       return absl::InvalidArgumentError(absl::StrCat(who, ": pid file ", info.pid_filename,
                                                      " is also worker '", it->second, "''s"));
     }
-    if (absl::Status s = CheckOutputFile(info.pid_filename, "pid_filename"); !s.ok()) {
-      return Invalid(who, s);
-    }
-    if (absl::Status s = CheckOutputFile(info.stdout_filename, "stdout_filename"); !s.ok()) {
-      return Invalid(who, s);
-    }
-    if (absl::Status s = CheckOutputFile(info.stderr_filename, "stderr_filename"); !s.ok()) {
-      return Invalid(who, s);
-    }
-    if (info.logging_config) {
-      if (absl::Status s = internal::ValidateLoggingConfig(*info.logging_config); !s.ok()) {
-        return Invalid(who, s);
-      }
-    }
-    if (info.entry.empty()) return absl::InvalidArgumentError(who + ": entry is required");
-    absl::StatusOr<std::string> resolved = internal::ResolveEntry(info.entry, search_dirs);
-    if (!resolved.ok()) return Invalid(who, resolved.status());
-    if (absl::Status s = internal::CheckUtf8Option(who + ": entry found at", *resolved); !s.ok()) {
-      return s;
-    }
-
-    controller::WorkerConfig worker;
-    worker.name = info.name;
-    worker.entry = info.entry;
-    worker.resolved_entry = *resolved;
-    worker.args = info.args.proto();
-    worker.logging = info.logging_config;
-    worker.pid_filename = info.pid_filename;
-    worker.stdout_filename = info.stdout_filename;
-    worker.stderr_filename = info.stderr_filename;
-    worker.ready_timeout = info.ready_timeout;
-    worker.watchdog_timeout = info.watchdog_timeout;
-    pool.workers.push_back(std::move(worker));
+    absl::StatusOr<controller::WorkerConfig> worker = CheckWorker(info, i, search_dirs);
+    if (!worker.ok()) return worker.status();
+    pool.workers.push_back(std::move(*worker));
   }
   absl::StatusOr<std::string> binary = internal::FindAppkitBinary("worker");
   if (!binary.ok()) return absl::FailedPreconditionError(binary.status().message());
   pool.worker_binary = *binary;
   pool.controller_socket = internal::ControllerSocket();
+  // Outside a daemon: the program's name.
+  pool.daemon_name = internal::DaemonName();
+  if (pool.daemon_name.empty()) pool.daemon_name = program_invocation_short_name;
   pool.user_fd_limit = FdSoftLimit();  // the controller raises its own; workers get this one
+  // AddWorker: a spec gets the checks of a worker here (the controller
+  // checks that its name and pid file are not in use).
+  pool.check_spec = [search_dirs](const v1::WorkerSpec& spec,
+                                  int index) -> absl::StatusOr<controller::WorkerConfig> {
+    const WorkerStartInfo info = StartInfoOf(spec);
+    if (absl::Status s = CheckWorkerName(info, index); !s.ok()) return s;
+    return CheckWorker(info, index, search_dirs);
+  };
   return pool;
 }
 

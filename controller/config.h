@@ -5,14 +5,17 @@
 #define APPKIT_CONTROLLER_CONFIG_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/runtime/logging.h"
 #include "common/runtime/supervision.h"
 #include "google/protobuf/struct.pb.h"
+#include "proto/controller.pb.h"
 
 namespace appkit::controller {
 
@@ -25,6 +28,7 @@ struct WorkerConfig {
   std::string pid_filename;
   std::string stdout_filename;
   std::string stderr_filename;
+  std::string process_title;                       // what ps shows (set by the controller)
   std::optional<absl::Duration> ready_timeout;     // SPEC §8: none, ready when it runs
   std::optional<absl::Duration> watchdog_timeout;  // none: no watchdog
 };
@@ -38,7 +42,12 @@ struct ControllerConfig {
   RestartPolicy restart_policy;                    // per worker (SPEC §8)
   std::string worker_binary;                       // the worker fork server (worker/main.cc)
   std::string controller_socket;                   // serve appkit.v1.Controller there; "" for none
+  std::string daemon_name;     // names the processes in ps: "appkit-worker <daemon_name>/<worker>"
   uint64_t user_fd_limit = 0;  // the workers' soft RLIMIT_NOFILE (0: as inherited)
+  // AddWorker: checks a spec as StartWorkers checks a worker (`index`: the
+  // one it would get) and resolves it; InvalidArgument naming the culprit.
+  // Called on the controller's loop. Empty: AddWorker is UNIMPLEMENTED.
+  std::function<absl::StatusOr<WorkerConfig>(const v1::WorkerSpec& spec, int index)> check_spec;
 };
 
 }  // namespace appkit::controller

@@ -20,8 +20,10 @@
 #ifndef APPKIT_CONTROLLER_CONTROL_PLANE_H_
 #define APPKIT_CONTROLLER_CONTROL_PLANE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -40,6 +42,19 @@ class PoolControl {
   // Subscribes `queue` to the pool's events (Controller.Watch); returns
   // the snapshot they follow.
   virtual v1::ListWorkersResponse Watch(std::shared_ptr<EventQueue> queue) = 0;
+
+  // The worker verbs (SPEC §9): posted to the pool's loop, never waited
+  // for; `done` is called once, on the loop thread (or at once with
+  // UNAVAILABLE once the pool has stopped), with the error's code meant
+  // for the client (NOT_FOUND, FAILED_PRECONDITION, INVALID_ARGUMENT,
+  // ALREADY_EXISTS, ABORTED). Each is documented in controller.h.
+  using WorkerDone = std::function<void(absl::StatusOr<v1::WorkerStatus>)>;
+  virtual void StartWorker(const std::string& name, WorkerDone done) = 0;
+  virtual void RestartWorker(const std::string& name, WorkerDone done) = 0;
+  virtual void AddWorker(const v1::WorkerSpec& spec, WorkerDone done) = 0;
+  virtual void RemoveWorker(const std::string& name, std::function<void(absl::Status)> done) = 0;
+  virtual void RollingRestart(
+      std::function<void(absl::StatusOr<std::vector<std::string>>)> done) = 0;
 
  protected:
   ~PoolControl() = default;

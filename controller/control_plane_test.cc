@@ -33,12 +33,39 @@ class FakePool final : public PoolControl {
     if (name == "nobody") return absl::NotFoundError("no worker named nobody");
     return absl::OkStatus();
   }
+  // The verbs answer from another thread, as the pool's loop does.
+  void StartWorker(const std::string& name, WorkerDone done) override {
+    Later([name, done] {
+      if (name == "nobody") return done(absl::NotFoundError("no worker named 'nobody'"));
+      v1::WorkerStatus status;
+      status.set_name(name);
+      status.set_state(v1::WORKER_STATE_STARTING);
+      done(status);
+    });
+  }
+  void RestartWorker(const std::string&, WorkerDone done) override {
+    Later([done] { done(absl::FailedPreconditionError("the worker pool is quitting")); });
+  }
+  void AddWorker(const v1::WorkerSpec& spec, WorkerDone done) override {
+    Later([spec, done] { done(absl::AlreadyExistsError("a worker named '" + spec.name() + "'")); });
+  }
+  void RemoveWorker(const std::string&, std::function<void(absl::Status)> done) override {
+    Later([done] { done(absl::OkStatus()); });
+  }
+  void RollingRestart(std::function<void(absl::StatusOr<std::vector<std::string>>)> done) override {
+    Later([done] { done(std::vector<std::string>{"w1", "w2"}); });
+  }
+  void Later(std::function<void()> answer) { threads.emplace_back(std::move(answer)); }
+  ~FakePool() {
+    for (auto& thread : threads) thread.join();
+  }
+  mutable std::vector<std::string> quits;
+  std::vector<std::thread> threads;
   v1::ListWorkersResponse Watch(std::shared_ptr<EventQueue> queue) override {
     v1::ListWorkersResponse snapshot;
     hub.Subscribe(std::move(queue), [&] { snapshot = ListWorkers(); });
     return snapshot;
   }
-  mutable std::vector<std::string> quits;
   EventHub hub;
 };
 
@@ -127,6 +154,29 @@ TEST(ControlPlaneTest, NamesAMissingOrBrokenPluginThenServesWithTheRealOne) {
     ASSERT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(snapshot.json(), R"({"workers": []})");
 
+    // The worker verbs: answered when the pool calls back, with its code.
+    v1::WorkerRequest request;
+    request.set_worker_name("w1");
+    v1::WorkerResponse response;
+    status = stub->StartWorker(deadline().get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.worker().name(), "w1");
+    request.set_worker_name("nobody");
+    status = stub->StartWorker(deadline().get(), request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(status.error_message(), "no worker named 'nobody'");
+    status = stub->RestartWorker(deadline().get(), request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    v1::AddWorkerRequest add;
+    add.mutable_spec()->set_name("w1");
+    status = stub->AddWorker(deadline().get(), add, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+    v1::RemoveWorkerResponse removed;
+    EXPECT_TRUE(stub->RemoveWorker(deadline().get(), request, &removed).ok());
+    v1::RollingRestartResponse rolled;
+    status = stub->RollingRestart(deadline().get(), v1::RollingRestartRequest(), &rolled);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(rolled.restarted_size(), 2);
     // Watch: the snapshot, the events the pool (this binary) publishes,
     // then the end of the stream when the pool closes it.
     auto watch_context = deadline();

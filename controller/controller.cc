@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/base/errno_status.h"
 #include "common/base/fd_limit.h"
@@ -51,26 +52,44 @@ bool Shown(WorkerEvent event) {
          event != WorkerEvent::kWatchdogDue;
 }
 
+// A restarted worker's replacement is up: RollingRestart goes on to the
+// next worker: RUNNING and ready (SPEC §8: with a ready_timeout, once it
+// called NotifyReady).
+bool WorkerUp(const WorkerMachine& machine) {
+  return machine.state() == WorkerState::kRunning && machine.record().ready &&
+         !machine.start_pending();
+}
+
+constexpr char kVerbSource[] = "over the controller socket";
+
 }  // namespace
 
 Controller::Controller(ControllerConfig config)
     : config_(std::move(config)), board_(InfosOf(config_)) {
-  for (size_t i = 0; i < config_.workers.size(); ++i) {
-    const WorkerConfig& worker = config_.workers[i];
-    const int index = static_cast<int>(i);
-    index_by_name_[worker.name] = index;
-    WorkerMachine::Config machine{index,
-                                  worker.name,
-                                  worker.entry,
-                                  config_.restart_interval,
-                                  config_.stop_timeout,
-                                  config_.check_interval,
-                                  &config_.restart_policy,
-                                  worker.ready_timeout,
-                                  worker.watchdog_timeout};
-    slots_.push_back(std::make_unique<Slot>(index, machine, static_cast<WorkerEffects*>(this)));
-  }
-  unfinished_ = static_cast<int>(slots_.size());
+  for (const WorkerConfig& worker : config_.workers) AddSlot(worker);
+}
+
+void Controller::AddSlot(WorkerConfig worker) {
+  const int index = static_cast<int>(slots_.size());
+  worker.process_title = absl::StrCat("appkit-worker ", config_.daemon_name, "/", worker.name);
+  index_by_name_[worker.name] = index;
+  WorkerMachine::Config machine{index,
+                                worker.name,
+                                worker.entry,
+                                config_.restart_interval,
+                                config_.stop_timeout,
+                                config_.check_interval,
+                                &config_.restart_policy,
+                                worker.ready_timeout,
+                                worker.watchdog_timeout};
+  slots_.push_back(
+      std::make_unique<Slot>(index, std::move(worker), machine, static_cast<WorkerEffects*>(this)));
+  ++unfinished_;
+}
+
+Controller::Slot* Controller::SlotNamed(const std::string& name) {
+  auto it = index_by_name_.find(name);
+  return it == index_by_name_.end() ? nullptr : slots_[it->second].get();
 }
 
 Controller::~Controller() = default;
@@ -78,15 +97,15 @@ Controller::~Controller() = default;
 absl::Status Controller::Run() {
   for (const WorkerConfig& worker : config_.workers) {
     if (!worker.watchdog_timeout) continue;
-    // One slot per worker (by index): its watchdog's heartbeats.
-    auto table = HeartbeatTable::Create(static_cast<int>(config_.workers.size()));
-    if (!table.ok()) return table.status();
-    heartbeats_ = std::move(*table);
+    // One slot per worker (by index): its watchdog's heartbeats; room for
+    // kAddedWorkerSlots workers added later (AddWorker).
+    APPKIT_RETURN_IF_ERROR(CreateHeartbeats(static_cast<int>(config_.workers.size())));
     break;
   }
   cgroups_ = WorkerCgroups::Create(&loop_);
   batch_ = std::make_unique<ForkBatch>(&loop_, &reaper_, static_cast<ForkBatch::Client*>(this),
                                        config_.worker_binary, cgroups_.get());
+  batch_->set_server_title(absl::StrCat("appkit-fork-server ", config_.daemon_name, "/workers"));
   APPKIT_RETURN_IF_ERROR(batch_->Start());
   RaiseFdSoftLimit();  // after the fork server: workers keep the usual limit
   if (!config_.controller_socket.empty()) {
@@ -143,6 +162,15 @@ absl::Status Controller::Run() {
   debug_file_->MarkChanged();
   check_timer_ = loop_.AddTimer(absl::Now() + config_.check_interval, [this] { OnCheckTimer(); });
   loop_.Run();
+  // Commands posted since the loop's last wake-up are answered (the pool
+  // is quitting), and those posted from now on at once.
+  std::vector<std::function<void()>> late;
+  {
+    absl::MutexLock lock(&inbox_mu_);
+    closed_ = true;
+    late.swap(commands_);
+  }
+  for (auto& command : late) command();
 
   internal::SetHangupHook(nullptr);
   loop_.CancelTimer(check_timer_);
@@ -157,13 +185,20 @@ absl::Status Controller::Run() {
   return absl::OkStatus();
 }
 
+// May forget `slot` (RemoveWorker): callers do not touch it afterwards.
 void Controller::Deliver(Slot& slot, const WorkerInput& input) {
   const bool was_finished = slot.machine.finished();
   slot.machine.Handle(input);
   if (!was_finished && slot.machine.finished()) --unfinished_;
+  if (was_finished && !slot.machine.finished()) ++unfinished_;
   if (Shown(input.event)) {
     board_.Publish(slot.index, slot.machine.record());
     if (debug_file_) debug_file_->MarkChanged();
+  }
+  if (slot.removing && slot.machine.finished()) {
+    Forget(slot);
+  } else if (rolling_ && rolling_->current == slot.index) {
+    RollCheck(slot);
   }
   MaybeFinish();
 }
@@ -188,10 +223,13 @@ void Controller::QuitAll(const std::string& reason) {
   if (quitting_) return;
   quitting_ = true;
   board_.PublishQuitRequested();
-  Log().info("controller {}: {}; stopping {} workers", getpid(), reason, slots_.size());
+  Log().info("controller {}: {}; stopping {} workers", getpid(), reason, index_by_name_.size());
+  if (rolling_) EndRolling(absl::AbortedError("the pool is quitting"));
   WorkerInput stop{WorkerEvent::kStop};
   stop.detail = reason;
-  for (auto& slot : slots_) Deliver(*slot, stop);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i]) Deliver(*slots_[i], stop);
+  }
   MaybeFinish();
 }
 
@@ -199,7 +237,10 @@ void Controller::QuitAll(const std::string& reason) {
 
 absl::Time Controller::Now() { return absl::Now(); }
 
-void Controller::SpawnWorker(int index) { batch_->Enqueue(index); }
+void Controller::SpawnWorker(int index) {
+  slots_[index]->quit_asked = false;  // a new process: a quit asked was the old one's
+  batch_->Enqueue(index);
+}
 
 void Controller::AskToQuit(int index) {
   Slot& slot = *slots_[index];
@@ -231,6 +272,14 @@ void Controller::CancelTimer(int index, Timer timer) {
   id = 0;
 }
 
+absl::Status Controller::CreateHeartbeats(int workers) {
+  auto table = HeartbeatTable::Create(workers + kAddedWorkerSlots);
+  if (!table.ok()) return table.status();
+  heartbeats_ = std::move(*table);
+  heartbeat_slots_ = workers + kAddedWorkerSlots;
+  return absl::OkStatus();
+}
+
 absl::Duration Controller::SinceLastHeartbeat(int index) {
   if (!heartbeats_) return absl::ZeroDuration();
   return absl::Nanoseconds(MonotonicNanos() - heartbeats_->LastBeat(index));
@@ -252,6 +301,7 @@ void Controller::CheckPidFile(int index) {
 // ---- ForkBatch::Client ----------------------------------------------------
 
 absl::StatusOr<ForkRequest> Controller::Prepare(int index) {
+  if (!slots_[index]) return absl::CancelledError("the worker was removed");
   Slot& slot = *slots_[index];
   if (slot.quit_asked) return absl::CancelledError("asked to quit before it started");
   const WorkerConfig& worker = ConfigOf(slot);
@@ -274,6 +324,13 @@ absl::StatusOr<ForkRequest> Controller::Prepare(int index) {
 }
 
 void Controller::Forked(int index, absl::StatusOr<pid_t> pid) {
+  if (!slots_[index]) {  // not expected: a worker is forgotten only once EXITED
+    if (pid.ok()) {
+      SignalProcessGroup(*pid, SIGKILL);
+      reaper_.Reap(*pid);
+    }
+    return;
+  }
   Slot& slot = *slots_[index];
   UniqueFd pidfd = pid.ok() ? OpenPidfd(*pid) : UniqueFd();
   if (pid.ok() && !pidfd) {
@@ -339,8 +396,11 @@ void Controller::OnExit(Slot& slot) {
     Deliver(slot, exited);
     return;
   }
-  cgroups_->AfterWorker(slot.index, ConfigOf(slot).name, pid,
-                        [this, &slot, exited] { Deliver(slot, exited); });
+  // By index: the slot may be forgotten meanwhile (RemoveWorker).
+  const int index = slot.index;
+  cgroups_->AfterWorker(index, ConfigOf(slot).name, pid, [this, index, exited] {
+    if (slots_[index]) Deliver(*slots_[index], exited);
+  });
 }
 
 void Controller::OnChannelReadable(Slot& slot) {
@@ -366,32 +426,39 @@ void Controller::OnChannelReadable(Slot& slot) {
 }
 
 void Controller::OnCheckTimer() {
-  for (auto& slot : slots_) Deliver(*slot, WorkerInput{WorkerEvent::kCheckDue});
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i]) Deliver(*slots_[i], WorkerInput{WorkerEvent::kCheckDue});
+  }
   check_timer_ = loop_.AddTimer(absl::Now() + config_.check_interval, [this] { OnCheckTimer(); });
 }
 
 void Controller::OnWake() {
   std::vector<std::string> quits;
+  std::vector<std::function<void()>> commands;
   bool hangup;
   {
     absl::MutexLock lock(&inbox_mu_);
     quits.swap(quit_requests_);
+    commands.swap(commands_);
     hangup = hangup_;
     hangup_ = false;
   }
   if (hangup) {
     for (auto& slot : slots_) {
-      if (slot->pidfd) SignalPidfd(slot->pidfd.get(), SIGHUP);
+      if (slot && slot->pidfd) SignalPidfd(slot->pidfd.get(), SIGHUP);
     }
   }
+  for (auto& command : commands) command();
   const std::string reason = "RequestQuit over the controller socket";
   for (const std::string& name : quits) {
     if (name.empty()) {
       QuitAll(reason);
     } else {
+      Slot* slot = SlotNamed(name);
+      if (slot == nullptr) continue;  // removed meanwhile
       WorkerInput stop{WorkerEvent::kStop};
       stop.detail = reason;
-      Deliver(*slots_[index_by_name_.at(name)], stop);
+      Deliver(*slot, stop);
     }
   }
 }
@@ -399,7 +466,7 @@ void Controller::OnWake() {
 // ---- PoolControl (gRPC threads) ------------------------------------------
 
 absl::Status Controller::RequestQuit(const std::string& worker_name) {
-  if (!worker_name.empty() && index_by_name_.count(worker_name) == 0) {
+  if (!worker_name.empty() && !board_.HasWorker(worker_name)) {
     return absl::NotFoundError(absl::StrCat("no worker named '", worker_name, "'"));
   }
   {
@@ -417,5 +484,222 @@ v1::ListWorkersResponse Controller::Watch(std::shared_ptr<EventQueue> queue) {
 }
 
 std::string Controller::DebugSnapshotJson() const { return board_.DebugJson(); }
+
+}  // namespace appkit::controller
+
+namespace appkit::controller {
+
+// ---- Worker verbs (commands run on the loop) ------------------------------
+
+void Controller::Post(std::function<void()> command, std::function<void()> closed) {
+  {
+    absl::MutexLock lock(&inbox_mu_);
+    if (!closed_) {
+      commands_.push_back(std::move(command));
+      command = nullptr;
+    }
+  }
+  if (command) {
+    closed();
+    return;
+  }
+  loop_.Wake();
+}
+
+absl::StatusOr<Controller::Slot*> Controller::VerbTarget(const std::string& name) {
+  Slot* slot = SlotNamed(name);
+  if (slot == nullptr) return absl::NotFoundError(absl::StrCat("no worker named '", name, "'"));
+  if (quitting_) return absl::FailedPreconditionError("the worker pool is quitting");
+  if (slot->removing) {
+    return absl::FailedPreconditionError(absl::StrCat("worker '", name, "' is being removed"));
+  }
+  return slot;
+}
+
+v1::WorkerStatus Controller::StatusOf(const Slot& slot) const {
+  return WorkerStatusView(InfoOf(slot.index, slot.config), slot.machine.record());
+}
+
+void Controller::StartOrRestart(const std::string& name, WorkerEvent event,
+                                const WorkerDone& done) {
+  absl::StatusOr<Slot*> slot = VerbTarget(name);
+  if (!slot.ok()) return done(slot.status());
+  WorkerInput input{event};
+  input.detail = absl::StrCat(WorkerEventName(event), "Worker ", kVerbSource);
+  Deliver(**slot, input);
+  if (!(*slot)->machine.refusal().empty()) {
+    return done(absl::FailedPreconditionError((*slot)->machine.refusal()));
+  }
+  done(StatusOf(**slot));
+}
+
+namespace {
+std::function<void()> Unavailable(PoolControl::WorkerDone done) {
+  return [done] { done(absl::UnavailableError("the worker pool has stopped")); };
+}
+}  // namespace
+
+void Controller::StartWorker(const std::string& name, WorkerDone done) {
+  Post([this, name, done] { StartOrRestart(name, WorkerEvent::kStart, done); }, Unavailable(done));
+}
+
+void Controller::RestartWorker(const std::string& name, WorkerDone done) {
+  Post([this, name, done] { StartOrRestart(name, WorkerEvent::kRestart, done); },
+       Unavailable(done));
+}
+
+void Controller::AddWorker(const v1::WorkerSpec& spec, WorkerDone done) {
+  Post(
+      [this, spec, done] {
+        if (quitting_) return done(absl::FailedPreconditionError("the worker pool is quitting"));
+        if (!config_.check_spec) {
+          return done(absl::UnimplementedError("this pool cannot check a worker's spec"));
+        }
+        if (Slot* other = SlotNamed(spec.name())) {
+          return done(absl::AlreadyExistsError(absl::StrCat(
+              "a worker named '", spec.name(), "' exists already (index ", other->index, ")")));
+        }
+        const int index = static_cast<int>(slots_.size());
+        absl::StatusOr<WorkerConfig> worker = config_.check_spec(spec, index);
+        if (!worker.ok()) return done(worker.status());
+        if (worker->watchdog_timeout) {
+          if (!heartbeats_) {
+            if (absl::Status s = CreateHeartbeats(index); !s.ok()) return done(s);
+          } else if (index >= heartbeat_slots_) {
+            return done(absl::ResourceExhaustedError(absl::StrCat(
+                "worker '", worker->name, "': no heartbeat slot left for its watchdog_timeout (",
+                heartbeat_slots_, " slots, every worker ever added takes one)")));
+          }
+        }
+        for (const auto& slot : slots_) {
+          if (slot && slot->config.pid_filename == worker->pid_filename) {
+            return done(absl::InvalidArgumentError(
+                absl::StrCat("worker '", worker->name, "': pid file ", worker->pid_filename,
+                             " is also worker '", slot->config.name, "''s")));
+          }
+        }
+        Log().info("controller {}: adding worker {} (index {}, entry {}) {}", getpid(),
+                   worker->name, index, worker->entry, kVerbSource);
+        AddSlot(*std::move(worker));
+        Slot& slot = *slots_[index];
+        board_.Add(InfoOf(index, slot.config));
+        slot.machine.Start();
+        board_.Publish(index, slot.machine.record());
+        if (debug_file_) debug_file_->MarkChanged();
+        done(StatusOf(slot));
+      },
+      Unavailable(done));
+}
+
+void Controller::RemoveWorker(const std::string& name, std::function<void(absl::Status)> done) {
+  Post(
+      [this, name, done] {
+        Slot* slot = SlotNamed(name);
+        if (slot == nullptr) {
+          return done(absl::NotFoundError(absl::StrCat("no worker named '", name, "'")));
+        }
+        slot->removed.push_back(done);
+        if (slot->removing) return;  // a second RemoveWorker: answered with the first
+        slot->removing = true;
+        Log().info("controller {}: removing worker {} {}", getpid(), name, kVerbSource);
+        WorkerInput stop{WorkerEvent::kStop};
+        stop.detail = absl::StrCat("RemoveWorker ", kVerbSource);
+        Deliver(*slot, stop);  // forgets it at once when it was not running
+      },
+      [done] { done(absl::UnavailableError("the worker pool has stopped")); });
+}
+
+void Controller::Forget(Slot& slot) {
+  const int index = slot.index;
+  for (EventLoop::TimerId& id : slot.timers) loop_.CancelTimer(id);
+  index_by_name_.erase(slot.config.name);
+  board_.Remove(index);
+  if (debug_file_) debug_file_->MarkChanged();
+  Log().info("controller {}: worker {} removed", getpid(), slot.config.name);
+  std::vector<std::function<void(absl::Status)>> removed = std::move(slot.removed);
+  const bool was_rolling = rolling_ && rolling_->current == index;
+  slots_[index].reset();  // `slot` is gone
+  for (auto& done : removed) done(absl::OkStatus());
+  if (was_rolling) {
+    rolling_->current = -1;
+    RollNext();
+  }
+}
+
+void Controller::RollingRestart(
+    std::function<void(absl::StatusOr<std::vector<std::string>>)> done) {
+  Post(
+      [this, done] {
+        if (quitting_) return done(absl::FailedPreconditionError("the worker pool is quitting"));
+        if (rolling_) {
+          return done(absl::FailedPreconditionError(
+              absl::StrCat("a rolling restart is already under way (", rolling_->restarted.size(),
+                           " of ", rolling_->names.size(), " workers restarted)")));
+        }
+        rolling_ = std::make_unique<Rolling>();
+        rolling_->done = done;
+        for (const auto& slot : slots_) {
+          if (!slot || slot->removing) continue;
+          const WorkerState state = slot->machine.state();
+          if (state == WorkerState::kStarting || state == WorkerState::kRunning) {
+            rolling_->names.push_back(slot->config.name);
+          }
+        }
+        Log().info("controller {}: rolling restart of {} workers {}", getpid(),
+                   rolling_->names.size(), kVerbSource);
+        RollNext();
+      },
+      [done] { done(absl::UnavailableError("the worker pool has stopped")); });
+}
+
+void Controller::RollNext() {
+  while (rolling_ && rolling_->next < rolling_->names.size()) {
+    const std::string& name = rolling_->names[rolling_->next++];
+    Slot* slot = SlotNamed(name);
+    if (slot == nullptr || slot->removing) continue;  // removed meanwhile
+    rolling_->current = slot->index;
+    rolling_->replaced = slot->machine.record().pid;
+    WorkerInput restart{WorkerEvent::kRestart};
+    restart.detail = absl::StrCat("RollingRestart ", kVerbSource);
+    Deliver(*slot, restart);
+    return;  // RollCheck goes on once its replacement is up
+  }
+  if (rolling_ && rolling_->current < 0) {
+    Log().info("controller {}: rolling restart done ({} workers)", getpid(),
+               rolling_->restarted.size());
+    auto rolling = std::move(rolling_);
+    rolling->done(std::move(rolling->restarted));
+  }
+}
+
+void Controller::RollCheck(Slot& slot) {
+  const WorkerMachine& machine = slot.machine;
+  if (WorkerUp(machine)) {
+    rolling_->restarted.push_back(slot.config.name);
+    rolling_->current = -1;
+    RollNext();
+    return;
+  }
+  const WorkerState state = machine.state();
+  if (machine.start_pending() || state == WorkerState::kStarting ||
+      state == WorkerState::kStopping) {
+    return;  // on its way
+  }
+  // Its replacement ran and ended, or never ran (stopped, or no process
+  // could be started).
+  const auto& history = machine.record().history;
+  const bool ran = !history.empty() && history.back().pid != rolling_->replaced;
+  EndRolling(absl::AbortedError(
+      absl::StrCat("rolling restart stopped: worker '", slot.config.name, "' ",
+                   ran ? history.back().description : "could not start",
+                   " before its replacement was running (", WorkerStateName(state),
+                   "); restarted before it: [", absl::StrJoin(rolling_->restarted, ", "), "]")));
+}
+
+void Controller::EndRolling(absl::Status status) {
+  Log().warn("controller {}: {}", getpid(), std::string(status.message()));
+  auto rolling = std::move(rolling_);
+  rolling->done(std::move(status));
+}
 
 }  // namespace appkit::controller

@@ -17,6 +17,12 @@
 //                                           |   read: SinceLastHeartbeat)
 //   the check_interval timer                | CheckDue (every worker)
 //   RequestQuit(name) over the socket       | Stop
+//   StartWorker / RestartWorker(name)       | Start / Restart (a refusal: the
+//                                           |   answer is FAILED_PRECONDITION)
+//   RemoveWorker(name)                      | Stop; forgotten once EXITED
+//   RollingRestart()                        | Restart of each running worker,
+//                                           |   the next once its replacement
+//                                           |   runs (WorkerUp)
 //   the quit latch (SIGTERM, RequestQuit),  | Stop (every worker); Run returns
 //     RequestQuit("") over the socket       |   once every machine is EXITED
 //
@@ -41,12 +47,35 @@
 //
 // Threads: Run's thread owns everything but the StatusBoard (the snapshot
 // the RPCs read) and the inbox (requests that gRPC's threads and the host's
-// SIGHUP thread post, then Wake the loop).
+// SIGHUP thread post, then Wake the loop). The worker verbs are commands
+// in the inbox that answer through a callback from the loop: a gRPC thread
+// never waits for the loop, the loop never waits for a client.
+//
+// Worker verbs (PoolControl; every one FAILED_PRECONDITION once the pool
+// is quitting, NOT_FOUND for an unknown name):
+// - StartWorker: a worker that is not running starts now (EXITED,
+//   WAITING_TO_RESTART, FATAL), or once its stopping process is gone;
+//   FAILED_PRECONDITION naming it when it runs or starts.
+// - RestartWorker: quit, wait (SIGKILL after stop_timeout), start; a
+//   worker that does not run just starts.
+// - AddWorker: the spec checked as StartWorkers checks a worker
+//   (ControllerConfig::check_spec; INVALID_ARGUMENT), ALREADY_EXISTS for a
+//   name in use, INVALID_ARGUMENT for a pid file in use; the worker gets
+//   the next index (indexes are never reused) and starts.
+// - RemoveWorker: stops the worker as RequestQuit does; answers once it is
+//   gone and forgotten (not in ListWorkers nor in the debug file).
+// - RollingRestart: restarts the workers that run (STARTING or RUNNING),
+//   in index order, one at a time, each once the previous one's
+//   replacement is up (WorkerUp); answers with their names. A second one
+//   while one runs: FAILED_PRECONDITION. A replacement that ends before it
+//   is up, or the pool quitting, ends it with ABORTED (naming the worker
+//   and those restarted so far).
 #ifndef APPKIT_CONTROLLER_CONTROLLER_H_
 #define APPKIT_CONTROLLER_CONTROLLER_H_
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -88,13 +117,20 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   std::string DebugSnapshotJson() const override;
   // Empty name: every worker. NotFound for an unknown name.
   absl::Status RequestQuit(const std::string& worker_name) override;
+  void StartWorker(const std::string& name, WorkerDone done) override;
+  void RestartWorker(const std::string& name, WorkerDone done) override;
+  void AddWorker(const v1::WorkerSpec& spec, WorkerDone done) override;
+  void RemoveWorker(const std::string& name, std::function<void(absl::Status)> done) override;
+  void RollingRestart(std::function<void(absl::StatusOr<std::vector<std::string>>)> done) override;
   v1::ListWorkersResponse Watch(std::shared_ptr<EventQueue> queue) override;
 
  private:
   struct Slot {
-    Slot(int index, const WorkerMachine::Config& machine_config, WorkerEffects* effects)
-        : index(index), machine(machine_config, effects) {}
+    Slot(int index, WorkerConfig config, const WorkerMachine::Config& machine_config,
+         WorkerEffects* effects)
+        : index(index), config(std::move(config)), machine(machine_config, effects) {}
     const int index;
+    const WorkerConfig config;
     WorkerMachine machine;
     pid_t pid = 0;  // the current process: answered, not reaped yet
     UniqueFd pidfd;
@@ -103,6 +139,18 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
     bool quit_asked = false;                      // a fork not sent yet is not sent any more
     std::string error;                            // what the current process said on its channel
     EventLoop::TimerId timers[4] = {0, 0, 0, 0};  // by WorkerEffects::Timer
+    // RemoveWorker: forgotten once EXITED, then these are answered.
+    bool removing = false;
+    std::vector<std::function<void(absl::Status)>> removed;
+  };
+  // The RollingRestart under way.
+  struct Rolling {
+    std::vector<std::string> names;  // the workers to restart, in order
+    size_t next = 0;                 // in names
+    int current = -1;                // the index of the worker restarting
+    pid_t replaced = 0;              // its process when it was asked to restart
+    std::vector<std::string> restarted;
+    std::function<void(absl::StatusOr<std::vector<std::string>>)> done;
   };
 
   // WorkerEffects.
@@ -130,31 +178,51 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   void QuitAll(const std::string& reason);
   void MaybeFinish();
   void WriteStatusFile();
-  const WorkerConfig& ConfigOf(const Slot& slot) const { return config_.workers[slot.index]; }
+  const WorkerConfig& ConfigOf(const Slot& slot) const { return slot.config; }
+  void AddSlot(WorkerConfig config);
+  Slot* SlotNamed(const std::string& name);
+  // Runs `command` on the loop; `closed` instead (on the calling thread)
+  // once the pool has stopped.
+  void Post(std::function<void()> command, std::function<void()> closed);
+  // The checks every worker verb makes first: NotFound, quitting.
+  absl::StatusOr<Slot*> VerbTarget(const std::string& name);
+  v1::WorkerStatus StatusOf(const Slot& slot) const;
+  void StartOrRestart(const std::string& name, WorkerEvent event, const WorkerDone& done);
+  void Forget(Slot& slot);
+  void RollNext();
+  void RollCheck(Slot& slot);
+  void EndRolling(absl::Status status);
 
   const ControllerConfig config_;
   EventLoop loop_;
   ChildReaper reaper_{&loop_};
   StatusBoard board_;
-  std::unordered_map<std::string, int> index_by_name_;  // immutable after construction
-  std::vector<std::unique_ptr<Slot>> slots_;
-  std::unordered_map<pid_t, int> index_by_pid_;  // workers with a process
-  int unfinished_ = 0;                           // machines not EXITED
+  std::unordered_map<std::string, int> index_by_name_;  // of the slots not forgotten
+  std::vector<std::unique_ptr<Slot>> slots_;            // by index; null once forgotten
+  std::unordered_map<pid_t, int> index_by_pid_;         // workers with a process
+  int unfinished_ = 0;                                  // machines not EXITED
   bool quitting_ = false;
   EventLoop::TimerId check_timer_ = 0;
   std::unique_ptr<HeartbeatTable> heartbeats_;  // a slot per worker, when one has a watchdog
-  std::unique_ptr<WorkerCgroups> cgroups_;      // null without; outlives batch_
+  int heartbeat_slots_ = 0;                     // in heartbeats_
+  // Heartbeat slots beyond the configured workers, for AddWorker's.
+  static constexpr int kAddedWorkerSlots = 256;
+  absl::Status CreateHeartbeats(int workers);
+  std::unique_ptr<WorkerCgroups> cgroups_;  // null without; outlives batch_
   std::unique_ptr<ForkBatch> batch_;
   std::unique_ptr<DebugFile> debug_file_;
   // Beside control_socket_: the board's snapshot for appkitctl, written
   // before the loop waits after any change (WriteStatusFile).
   std::unique_ptr<StatusFileWriter> status_file_;
   std::unique_ptr<ControlSocket> control_socket_;
+  std::unique_ptr<Rolling> rolling_;
 
   // Posted by other threads, taken by OnWake.
   mutable absl::Mutex inbox_mu_;
   std::vector<std::string> quit_requests_ ABSL_GUARDED_BY(inbox_mu_);
   bool hangup_ ABSL_GUARDED_BY(inbox_mu_) = false;
+  std::vector<std::function<void()>> commands_ ABSL_GUARDED_BY(inbox_mu_);
+  bool closed_ ABSL_GUARDED_BY(inbox_mu_) = false;  // Run has returned: no more commands
 };
 
 }  // namespace appkit::controller

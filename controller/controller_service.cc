@@ -21,6 +21,19 @@ grpc::ServerUnaryReactor* FinishWith(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+// absl and gRPC status codes have the same numbers.
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+PoolControl::WorkerDone AnswerWith(grpc::ServerUnaryReactor* reactor,
+                                   v1::WorkerResponse* response) {
+  return [reactor, response](absl::StatusOr<v1::WorkerStatus> worker) {
+    if (worker.ok()) *response->mutable_worker() = *std::move(worker);
+    reactor->Finish(ToGrpc(worker.status()));
+  };
+}
 void WrapEvent(v1::Event event, v1::ControllerEvent* message) {
   *message->mutable_event() = std::move(event);
 }
@@ -79,6 +92,62 @@ grpc::ServerUnaryReactor* ControllerService::GetDebugSnapshot(grpc::CallbackServ
   if (pool_ == nullptr) return FinishWith(context, Detached());
   response->set_json(pool_->DebugSnapshotJson());
   return FinishWith(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControllerService::StartWorker(grpc::CallbackServerContext* context,
+                                                         const v1::WorkerRequest* request,
+                                                         v1::WorkerResponse* response) {
+  absl::ReaderMutexLock lock(&mu_);
+  if (pool_ == nullptr) return FinishWith(context, Detached());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool_->StartWorker(request->worker_name(), AnswerWith(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControllerService::RestartWorker(grpc::CallbackServerContext* context,
+                                                           const v1::WorkerRequest* request,
+                                                           v1::WorkerResponse* response) {
+  absl::ReaderMutexLock lock(&mu_);
+  if (pool_ == nullptr) return FinishWith(context, Detached());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool_->RestartWorker(request->worker_name(), AnswerWith(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControllerService::AddWorker(grpc::CallbackServerContext* context,
+                                                       const v1::AddWorkerRequest* request,
+                                                       v1::WorkerResponse* response) {
+  absl::ReaderMutexLock lock(&mu_);
+  if (pool_ == nullptr) return FinishWith(context, Detached());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool_->AddWorker(request->spec(), AnswerWith(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControllerService::RemoveWorker(grpc::CallbackServerContext* context,
+                                                          const v1::WorkerRequest* request,
+                                                          v1::RemoveWorkerResponse*) {
+  absl::ReaderMutexLock lock(&mu_);
+  if (pool_ == nullptr) return FinishWith(context, Detached());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool_->RemoveWorker(request->worker_name(),
+                      [reactor](absl::Status status) { reactor->Finish(ToGrpc(status)); });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControllerService::RollingRestart(grpc::CallbackServerContext* context,
+                                                            const v1::RollingRestartRequest*,
+                                                            v1::RollingRestartResponse* response) {
+  absl::ReaderMutexLock lock(&mu_);
+  if (pool_ == nullptr) return FinishWith(context, Detached());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool_->RollingRestart([reactor, response](absl::StatusOr<std::vector<std::string>> restarted) {
+    if (restarted.ok()) {
+      for (std::string& name : *restarted) response->add_restarted(std::move(name));
+    }
+    reactor->Finish(ToGrpc(restarted.status()));
+  });
+  return reactor;
 }
 
 }  // namespace appkit::controller

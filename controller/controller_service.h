@@ -31,6 +31,22 @@ class ControllerService final : public v1::Controller::CallbackService {
   grpc::ServerUnaryReactor* GetDebugSnapshot(grpc::CallbackServerContext* context,
                                              const v1::GetDebugSnapshotRequest* request,
                                              v1::DebugSnapshot* response) override;
+  // The worker verbs (controller.h): the pool answers from its loop.
+  grpc::ServerUnaryReactor* StartWorker(grpc::CallbackServerContext* context,
+                                        const v1::WorkerRequest* request,
+                                        v1::WorkerResponse* response) override;
+  grpc::ServerUnaryReactor* RestartWorker(grpc::CallbackServerContext* context,
+                                          const v1::WorkerRequest* request,
+                                          v1::WorkerResponse* response) override;
+  grpc::ServerUnaryReactor* AddWorker(grpc::CallbackServerContext* context,
+                                      const v1::AddWorkerRequest* request,
+                                      v1::WorkerResponse* response) override;
+  grpc::ServerUnaryReactor* RemoveWorker(grpc::CallbackServerContext* context,
+                                         const v1::WorkerRequest* request,
+                                         v1::RemoveWorkerResponse* response) override;
+  grpc::ServerUnaryReactor* RollingRestart(grpc::CallbackServerContext* context,
+                                           const v1::RollingRestartRequest* request,
+                                           v1::RollingRestartResponse* response) override;
   // The pool's status, then its events (common/control/watch_reactor.h).
   grpc::ServerWriteReactor<v1::ControllerEvent>* Watch(grpc::CallbackServerContext* context,
                                                        const v1::WatchRequest* request) override;

@@ -64,7 +64,7 @@ absl::Status ForkBatch::StartServer() {
   std::vector<std::string> args;
   if (cgroup) args.push_back(cgroups_->pool());
   absl::StatusOr<std::unique_ptr<ForkServer>> server =
-      ForkServer::Start(binary_, args, cgroup.get());
+      ForkServer::Start(binary_, args, cgroup.get(), server_title_);
   if (!server.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start the worker binary ", binary_, ": ", server.status().message()));

@@ -82,6 +82,8 @@ class ForkBatch {
             WorkerCgroups* cgroups, absl::Duration answer_timeout = kAnswerTimeout,
             size_t window = 0);  // 0: WindowForFdLimit of this process's limit
   ~ForkBatch();
+  // The server's argv[0] (process_title.h), for servers started from now.
+  void set_server_title(std::string title) { server_title_ = std::move(title); }
   ForkBatch(const ForkBatch&) = delete;
   ForkBatch& operator=(const ForkBatch&) = delete;
 
@@ -115,6 +117,7 @@ class ForkBatch {
   ChildReaper* const reaper_;
   Client* const client_;
   const std::string binary_;
+  std::string server_title_;
   const std::string comm_;  // of the binary's processes (15 bytes at most)
   WorkerCgroups* const cgroups_;
   const absl::Duration answer_timeout_;

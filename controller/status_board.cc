@@ -20,19 +20,18 @@ void AppendVarint(uint64_t value, std::string* out) {
 
 }  // namespace
 
-StatusBoard::StatusBoard(std::vector<WorkerInfo> infos) : infos_(std::move(infos)) {
-  std::vector<v1::WorkerStatus> statuses;
-  statuses.reserve(infos_.size());
-  for (const WorkerInfo& info : infos_) statuses.push_back(WorkerStatusView(info, WorkerRecord()));
-  for (const v1::WorkerStatus& status : statuses) {
-    serialized_.push_back(status.SerializeAsString());
+StatusBoard::StatusBoard(std::vector<WorkerInfo> infos) {
+  absl::MutexLock lock(&mu_);  // no watcher yet: no events
+  for (WorkerInfo& info : infos) {
+    const int index = info.index;
+    statuses_[index] = WorkerStatusView(info, WorkerRecord());
+    serialized_[index] = statuses_[index].SerializeAsString();
+    infos_[index] = std::move(info);
   }
-  absl::MutexLock lock(&mu_);
-  statuses_ = std::move(statuses);
 }
 
 void StatusBoard::Publish(int index, const WorkerRecord& record) {
-  v1::WorkerStatus status = WorkerStatusView(infos_[index], record);
+  v1::WorkerStatus status = WorkerStatusView(infos_.at(index), record);
   status.SerializeToString(&serialized_[index]);
   file_changed_ = true;
   hub_.Publish([&] {
@@ -42,6 +41,43 @@ void StatusBoard::Publish(int index, const WorkerRecord& record) {
     return events;
   });
 }  // the old view is freed outside the lock
+
+void StatusBoard::Add(WorkerInfo info) {
+  const int index = info.index;
+  v1::WorkerStatus status = WorkerStatusView(info, WorkerRecord());
+  infos_[index] = std::move(info);
+  status.SerializeToString(&serialized_[index]);
+  file_changed_ = true;
+  hub_.Publish([&] {
+    absl::MutexLock lock(&mu_);
+    std::vector<v1::Event> events = WorkerEvents(nullptr, status, absl::Now());
+    statuses_[index] = std::move(status);
+    return events;
+  });
+}
+
+void StatusBoard::Remove(int index) {
+  infos_.erase(index);
+  serialized_.erase(index);
+  file_changed_ = true;
+  google::protobuf::RepeatedPtrField<v1::WorkerStatus> before;
+  hub_.Publish([&] {
+    absl::MutexLock lock(&mu_);
+    auto it = statuses_.find(index);
+    if (it == statuses_.end()) return std::vector<v1::Event>();
+    before.Add()->Swap(&it->second);
+    statuses_.erase(it);
+    return PoolEvents(before, google::protobuf::RepeatedPtrField<v1::WorkerStatus>(), absl::Now());
+  });
+}  // its view is freed outside the lock
+
+bool StatusBoard::HasWorker(const std::string& name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [index, status] : statuses_) {
+    if (status.name() == name) return true;
+  }
+  return false;
+}
 
 void StatusBoard::CloseWatchers() { hub_.Close(); }
 
@@ -69,7 +105,7 @@ v1::ListWorkersResponse StatusBoard::ListWorkers() const {
   absl::ReaderMutexLock lock(&mu_);
   response.set_quit_requested(quit_requested_);
   response.mutable_workers()->Reserve(static_cast<int>(statuses_.size()));
-  for (const v1::WorkerStatus& status : statuses_) *response.add_workers() = status;
+  for (const auto& [index, status] : statuses_) *response.add_workers() = status;
   return response;
 }
 
@@ -84,10 +120,10 @@ std::optional<std::string> StatusBoard::TakeStatusFileContent() {
   head.set_quit_requested(quit_for_file_);
   std::string content = head.SerializeAsString();
   size_t size = content.size();
-  for (const std::string& bytes : serialized_) size += bytes.size() + 6;
+  for (const auto& [index, bytes] : serialized_) size += bytes.size() + 6;
   content.reserve(size);
   constexpr uint64_t kWorkersTag = (v1::ListWorkersResponse::kWorkersFieldNumber << 3) | 2;
-  for (const std::string& bytes : serialized_) {
+  for (const auto& [index, bytes] : serialized_) {
     AppendVarint(kWorkersTag, &content);
     AppendVarint(bytes.size(), &content);
     content += bytes;
@@ -104,7 +140,8 @@ std::string StatusBoard::RenderDebugJson(absl::Time now) const {
   std::vector<v1::WorkerStatus> statuses;
   {
     absl::ReaderMutexLock lock(&mu_);
-    statuses = statuses_;
+    statuses.reserve(statuses_.size());
+    for (const auto& [index, status] : statuses_) statuses.push_back(status);
   }
   return RenderDebugInfo(now, statuses);
 }

@@ -9,6 +9,7 @@
 #ifndef APPKIT_CONTROLLER_STATUS_BOARD_H_
 #define APPKIT_CONTROLLER_STATUS_BOARD_H_
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,10 @@ class StatusBoard {
 
   // The loop thread.
   void Publish(int index, const WorkerRecord& record);
+  // AddWorker: a new worker (STARTING until published), WORKER_ADDED to
+  // the watchers; RemoveWorker: it is forgotten, WORKER_REMOVED.
+  void Add(WorkerInfo info);
+  void Remove(int index);
   void PublishQuitRequested();
   void PublishDebugJson(std::string json);
   // The status file's content (common/base/status_file.h): ListWorkers(),
@@ -46,18 +51,19 @@ class StatusBoard {
   // Subscribes `queue` to the events; returns the snapshot they follow.
   v1::ListWorkersResponse Watch(std::shared_ptr<EventQueue> queue);
   std::string DebugJson() const;
+  bool HasWorker(const std::string& name) const;
   // The debug JSON of the records published so far, as of `now`.
   std::string RenderDebugJson(absl::Time now) const;
 
  private:
-  const std::vector<WorkerInfo> infos_;
-  EventHub hub_;  // taken before mu_
+  std::map<int, WorkerInfo> infos_;  // by index; the loop thread's
+  EventHub hub_;                     // taken before mu_
   mutable absl::Mutex mu_;
-  std::vector<v1::WorkerStatus> statuses_ ABSL_GUARDED_BY(mu_);  // by index
+  std::map<int, v1::WorkerStatus> statuses_ ABSL_GUARDED_BY(mu_);  // by index
   bool quit_requested_ ABSL_GUARDED_BY(mu_) = false;
   std::string debug_json_ ABSL_GUARDED_BY(mu_);
   // The loop thread only: each worker's WorkerStatus, serialized.
-  std::vector<std::string> serialized_;
+  std::map<int, std::string> serialized_;  // by index
   bool quit_for_file_ = false;
   bool file_changed_ = true;
 };

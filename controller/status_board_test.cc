@@ -82,6 +82,39 @@ TEST(StatusBoardTest, StatusFileContentIsTheListAndComesOncePerChange) {
   ASSERT_TRUE(third.has_value());
   ASSERT_TRUE(parsed.ParseFromString(*third));
   EXPECT_TRUE(parsed.quit_requested());
+
+  // AddWorker / RemoveWorker change the file as they change the list.
+  WorkerInfo added;
+  added.index = 3;
+  added.name = "w3";
+  board.Add(added);
+  board.Remove(1);
+  auto fourth = board.TakeStatusFileContent();
+  ASSERT_TRUE(fourth.has_value());
+  ASSERT_TRUE(parsed.ParseFromString(*fourth));
+  EXPECT_EQ(parsed.SerializeAsString(), board.ListWorkers().SerializeAsString());
+  ASSERT_EQ(parsed.workers_size(), 3);
+  EXPECT_EQ(parsed.workers(2).name(), "w3");
+}
+
+TEST(StatusBoardTest, AnAddedWorkerComesLastAndARemovedOneIsGone) {
+  StatusBoard board(Infos(3));
+  WorkerInfo added;
+  added.index = 3;
+  added.name = "w3";
+  board.Add(added);
+  board.Remove(1);
+  v1::ListWorkersResponse response = board.ListWorkers();
+  ASSERT_EQ(response.workers_size(), 3);
+  EXPECT_EQ(response.workers(0).name(), "w0");
+  EXPECT_EQ(response.workers(1).name(), "w2");
+  EXPECT_EQ(response.workers(2).name(), "w3");
+  EXPECT_EQ(response.workers(2).index(), 3);
+  EXPECT_TRUE(board.HasWorker("w3"));
+  EXPECT_FALSE(board.HasWorker("w1"));
+  const std::string json = board.RenderDebugJson(absl::Now());
+  EXPECT_EQ(json.find("\"w1\""), std::string::npos);
+  EXPECT_NE(json.find("\"w3\""), std::string::npos);
 }
 
 TEST(StatusBoardTest, ReadersOnOtherThreadsSeeWholeRecords) {

@@ -26,6 +26,7 @@ absl::StatusOr<PreparedLaunch> PrepareLaunch(const WorkerConfig& worker, uint64_
 
   v1::WorkerLaunch launch;
   launch.set_name(worker.name);
+  launch.set_process_title(worker.process_title);
   launch.set_entry(worker.entry);
   launch.set_resolved_entry(worker.resolved_entry);
   *launch.mutable_args() = worker.args;

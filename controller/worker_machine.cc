@@ -14,25 +14,25 @@ using M = WorkerMachine;
 // clang-format off
 const M::Action M::kTable[kWorkerStateCount][kWorkerEventCount] = {
     // Spawned, SpawnFailed, EntryRunning, Exited, Stop, RestartDue, KillDue, CheckDue, Pong,
-    // StartNow, Ready, ReadyDue, WatchdogDue
+    // Start, Restart, Ready, ReadyDue, WatchdogDue
     /* STARTING */ {&M::Launched, &M::Failed, &M::Running, &M::Ended, &M::BeginStop, &M::Ignore,
-                    &M::KillHung, &M::Ignore, &M::Ignore, &M::Ignore, &M::BecomeReady,
-                    &M::NotReady, &M::Watch},
+                    &M::KillHung, &M::Ignore, &M::Ignore, &M::Refuse, &M::RestartRun,
+                    &M::BecomeReady, &M::NotReady, &M::Watch},
     /* RUNNING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ended, &M::BeginStop, &M::Ignore,
-                    &M::KillHung, &M::Check, &M::Answered, &M::Ignore, &M::Ignore, &M::Ignore,
-                    &M::Watch},
+                    &M::KillHung, &M::Check, &M::Answered, &M::Refuse, &M::RestartRun,
+                    &M::Ignore, &M::Ignore, &M::Watch},
     /* WAITING  */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::StopWaiting, &M::Spawn,
-                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow, &M::Ignore, &M::Ignore,
-                    &M::Ignore},
-    /* STOPPING */ {&M::Late, &M::Stopped, &M::Ignore, &M::Stopped, &M::Ignore, &M::Ignore,
-                    &M::Kill, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore,
-                    &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow, &M::StartNow, &M::Ignore,
+                    &M::Ignore, &M::Ignore},
+    /* STOPPING */ {&M::Late, &M::Stopped, &M::Ignore, &M::Stopped, &M::NoRestart, &M::Ignore,
+                    &M::Kill, &M::Ignore, &M::Ignore, &M::StartAfter, &M::StartAfter, &M::Ignore,
+                    &M::Ignore, &M::Ignore},
     /* EXITED   */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore,
-                    &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore,
-                    &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow, &M::StartNow, &M::Ignore,
+                    &M::Ignore, &M::Ignore},
     /* FATAL    */ {&M::Ignore, &M::Ignore, &M::Ignore, &M::Ignore, &M::StopWaiting, &M::Ignore,
-                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow, &M::Ignore, &M::Ignore,
-                    &M::Ignore},
+                    &M::Ignore, &M::Ignore, &M::Ignore, &M::StartNow, &M::StartNow, &M::Ignore,
+                    &M::Ignore, &M::Ignore},
 };
 // clang-format on
 
@@ -44,8 +44,8 @@ const char* WorkerStateName(WorkerState state) {
 
 const char* WorkerEventName(WorkerEvent event) {
   static const char* const kNames[kWorkerEventCount] = {
-      "Spawned",  "SpawnFailed", "EntryRunning", "Exited", "Stop",     "RestartDue", "KillDue",
-      "CheckDue", "Pong",        "StartNow",     "Ready",  "ReadyDue", "WatchdogDue"};
+      "Spawned",  "SpawnFailed", "EntryRunning", "Exited",  "Stop",  "RestartDue", "KillDue",
+      "CheckDue", "Pong",        "Start",        "Restart", "Ready", "ReadyDue",   "WatchdogDue"};
   return kNames[static_cast<int>(event)];
 }
 
@@ -55,12 +55,17 @@ WorkerMachine::WorkerMachine(Config config, WorkerEffects* effects)
 void WorkerMachine::Start() { Spawn(WorkerInput{WorkerEvent::kSpawned}); }
 
 void WorkerMachine::Handle(const WorkerInput& input) {
+  refusal_.clear();
   const Action action = kTable[static_cast<int>(record_.state)][static_cast<int>(input.event)];
   (this->*action)(input);
 }
 
 void WorkerMachine::Spawn(const WorkerInput& input) {
-  if (input.event == WorkerEvent::kRestartDue) ++record_.restart_count;
+  if (input.event == WorkerEvent::kRestartDue || input.event == WorkerEvent::kRestart ||
+      start_pending_) {
+    ++record_.restart_count;
+  }
+  start_pending_ = false;
   record_.start_after.reset();
   record_.kill_at.reset();
   record_.state = WorkerState::kStarting;
@@ -218,16 +223,6 @@ void WorkerMachine::Ended(const WorkerInput& input) {
                input.error);
 }
 
-void WorkerMachine::StartNow(const WorkerInput& input) {
-  Log().info("worker {}: start requested ({}); the restart policy starts over", config_.name,
-             input.detail.empty() ? "StartNow" : input.detail);
-  effects_->CancelTimer(config_.index, WorkerEffects::Timer::kRestart);
-  if (schedule_) schedule_->Reset();
-  record_.consecutive_failures = 0;
-  ++record_.restart_count;
-  Spawn(input);
-}
-
 void WorkerMachine::BeginStop(const WorkerInput& input) {
   record_.stopped = true;
   Log().info("asking worker {} (pid {}) to quit ({})", config_.name, record_.pid, input.detail);
@@ -248,10 +243,46 @@ void WorkerMachine::StopWaiting(const WorkerInput&) {
 
 void WorkerMachine::Stopped(const WorkerInput& input) {
   effects_->CancelTimer(config_.index, WorkerEffects::Timer::kKill);
-  if (input.event == WorkerEvent::kExited) RecordEnd(input.exit, input.error, "stopped");
+  if (input.event == WorkerEvent::kExited) {
+    RecordEnd(input.exit, input.error, start_pending_ ? "restarting (requested)" : "stopped");
+  }
   record_.kill_at.reset();
   record_.state = WorkerState::kExited;
+  if (start_pending_) {
+    record_.stopped = false;
+    ResetPolicy();
+    Spawn(input);
+  }
 }
+
+void WorkerMachine::Refuse(const WorkerInput&) {
+  refusal_ = absl::StrCat("worker '", config_.name, "' is ",
+                          record_.state == WorkerState::kRunning ? "running" : "starting",
+                          record_.pid > 0 ? absl::StrCat(" (pid ", record_.pid, ")") : "");
+}
+
+void WorkerMachine::ResetPolicy() {
+  if (schedule_) schedule_->Reset();
+  record_.consecutive_failures = 0;
+}
+
+void WorkerMachine::StartNow(const WorkerInput& input) {
+  effects_->CancelTimer(config_.index, WorkerEffects::Timer::kRestart);
+  record_.stopped = false;
+  Log().info("starting worker {} ({}){}", config_.name, input.detail,
+             record_.consecutive_failures > 0 ? "; the restart policy starts over" : "");
+  ResetPolicy();
+  Spawn(input);
+}
+
+void WorkerMachine::RestartRun(const WorkerInput& input) {
+  BeginStop(input);
+  start_pending_ = true;
+}
+
+void WorkerMachine::StartAfter(const WorkerInput&) { start_pending_ = true; }
+
+void WorkerMachine::NoRestart(const WorkerInput&) { start_pending_ = false; }
 
 void WorkerMachine::Kill(const WorkerInput&) {
   Log().warn(

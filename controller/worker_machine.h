@@ -6,14 +6,14 @@
 // channel bytes, timers and requests into WorkerInputs.
 //
 // clang-format off
-//   state \ event   | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue  | CheckDue | Pong     | StartNow | Ready       | ReadyDue | WatchdogDue
-//   ----------------+----------+-------------+--------------+---------+-------------+------------+----------+----------+----------+----------+-------------+----------+------------
-//   STARTING        | Launched | Failed      | Running      | Ended   | BeginStop   | -          | KillHung | -        | -        | -        | BecomeReady | NotReady | Watch
-//   RUNNING         | -        | -           | -            | Ended   | BeginStop   | -          | KillHung | Check    | Answered | -        | -           | -        | Watch
-//   WAITING_RESTART | -        | -           | -            | -       | StopWaiting | Spawn      | -        | -        | -        | StartNow | -           | -        | -
-//   STOPPING        | Late     | Stopped     | -            | Stopped | -           | -          | Kill     | -        | -        | -        | -           | -        | -
-//   EXITED          | -        | -           | -            | -       | -           | -          | -        | -        | -        | -        | -           | -        | -
-//   FATAL           | -        | -           | -            | -       | StopWaiting | -          | -        | -        | -        | StartNow | -           | -        | -
+//   state \ event   | Spawned  | SpawnFailed | EntryRunning | Exited  | Stop        | RestartDue | KillDue  | CheckDue | Pong     | Start      | Restart    | Ready       | ReadyDue | WatchdogDue
+//   ----------------+----------+-------------+--------------+---------+-------------+------------+----------+----------+----------+------------+------------+-------------+----------+------------
+//   STARTING        | Launched | Failed      | Running      | Ended   | BeginStop   | -          | KillHung | -        | -        | Refuse     | RestartRun | BecomeReady | NotReady | Watch
+//   RUNNING         | -        | -           | -            | Ended   | BeginStop   | -          | KillHung | Check    | Answered | Refuse     | RestartRun | -           | -        | Watch
+//   WAITING_RESTART | -        | -           | -            | -       | StopWaiting | Spawn      | -        | -        | -        | StartNow   | StartNow   | -           | -        | -
+//   STOPPING        | Late     | Stopped     | -            | Stopped | NoRestart   | -          | Kill     | -        | -        | StartAfter | StartAfter | -           | -        | -
+//   EXITED          | -        | -           | -            | -       | -           | -          | -        | -        | -        | StartNow   | StartNow   | -           | -        | -
+//   FATAL           | -        | -           | -            | -       | StopWaiting | -          | -        | -        | -        | StartNow   | StartNow   | -           | -        | -
 // clang-format on
 //
 //   Spawn:       ask for a worker process (the answer comes as Spawned or
@@ -46,10 +46,6 @@
 //   Stopped:     record the run, cancel the kill timer -> EXITED
 //   Kill:        SIGKILL to the worker's process group (the run's error:
 //                "stop timeout")
-//   StartNow:    (leaving FATAL, or a wait cut short: what StartWorker /
-//                RestartWorker ask) the policy's count starts over, the
-//                restart timer is cancelled, a process is asked for
-//                -> STARTING
 //   Check:       (each check_interval) have its pid file written again if
 //                it was removed; without a watchdog_timeout, also ping the
 //                worker on its channel, and log one that did not answer the
@@ -57,6 +53,18 @@
 //                by its entry's heartbeats instead: Watch)
 //   Answered:    the ping's answer; a worker logged as hung is logged again
 //                as answering
+//   Refuse:      (Start of a worker that runs) nothing changes; refusal()
+//                says why (the controller answers FAILED_PRECONDITION)
+//   StartNow:    (leaving FATAL or EXITED, or a wait cut short) cancel a
+//                restart timer, forget the stop, the restart policy's
+//                count starts over -> Spawn now
+//   RestartRun:  BeginStop, and Spawn once the process is gone (Stopped;
+//                the policy's count starts over)
+//   StartAfter:  Spawn once the stopping process is gone (Stopped)
+//   NoRestart:   a Stop while stopping cancels a StartAfter/RestartRun
+//   Stopped:     (with a start pending) record the run -> Spawn
+// Start and Restart come from the Controller RPCs StartWorker and
+// RestartWorker (controller.h).
 //
 // Not thread-safe: the controller's loop thread drives it.
 #ifndef APPKIT_CONTROLLER_WORKER_MACHINE_H_
@@ -98,12 +106,14 @@ enum class WorkerEvent : uint8_t {
   kKillDue,       // its kill timer fired (stop_timeout after the quit request)
   kCheckDue,      // the controller's check_interval timer fired
   kPong,          // the worker answered a ping on its channel
-  kStartNow,      // start it now, the policy's count reset (leaves FATAL)
+  kStart,         // StartWorker: start it now if it does not run, the policy's
+                  // count reset (leaves FATAL) (detail: who asked)
+  kRestart,       // RestartWorker: graceful restart, or start as kStart (detail: who asked)
   kReady,         // the worker's entry called NotifyReady()
   kReadyDue,      // its ready timer fired (ready_timeout after the launch)
   kWatchdogDue,   // its watchdog timer fired
 };
-inline constexpr int kWorkerEventCount = 13;
+inline constexpr int kWorkerEventCount = 14;
 
 const char* WorkerStateName(WorkerState state);  // "STARTING", ... (the wire names)
 const char* WorkerEventName(WorkerEvent event);
@@ -201,6 +211,10 @@ class WorkerMachine {
   bool finished() const { return record_.state == WorkerState::kExited; }
   // Missed a whole check_interval without answering its ping.
   bool unresponsive() const { return unresponsive_; }
+  // Why the last input was refused (Refuse), empty when it was taken.
+  const std::string& refusal() const { return refusal_; }
+  // A start is due once the stopping process is gone (Restart, StartAfter).
+  bool start_pending() const { return start_pending_; }
   const Config& config() const { return config_; }
 
  private:
@@ -220,12 +234,18 @@ class WorkerMachine {
   void Kill(const WorkerInput& input);
   void Check(const WorkerInput& input);
   void Answered(const WorkerInput& input);
+  void Refuse(const WorkerInput& input);
   void StartNow(const WorkerInput& input);
+  void RestartRun(const WorkerInput& input);
+  void StartAfter(const WorkerInput& input);
+  void NoRestart(const WorkerInput& input);
   void BecomeReady(const WorkerInput& input);
   void NotReady(const WorkerInput& input);
   void Watch(const WorkerInput& input);
   void KillHung(const WorkerInput& input);
   void ArmWatchdog();
+  // An operator's start: the restart policy's count starts over.
+  void ResetPolicy();
 
   // Records the run (logs it with `next`, what follows).
   void RecordEnd(const ProcessExit& exit, const std::string& error, const std::string& next);
@@ -239,6 +259,8 @@ class WorkerMachine {
   // The check_interval ping (not part of the record: no view shows it).
   bool ping_outstanding_ = false;  // sent at the last check, no answer yet
   bool unresponsive_ = false;      // missed a whole check_interval
+  bool start_pending_ = false;     // Spawn once the stopping process is gone
+  std::string refusal_;            // of the last input
   // Made at the first failure (most workers never fail: no cost for them).
   std::unique_ptr<internal::RestartSchedule> schedule_;
 };

@@ -126,7 +126,8 @@ const std::vector<Cell>& Cells() {
       {S::kStarting, E::kKillDue, S::kStarting, {"signal 7 9"}},  // a hung one's grace ended
       {S::kStarting, E::kCheckDue, S::kStarting, {}},
       {S::kStarting, E::kPong, S::kStarting, {}},
-      {S::kStarting, E::kStartNow, S::kStarting, {}},
+      {S::kStarting, E::kStart, S::kStarting, {}},
+      {S::kStarting, E::kRestart, S::kStopping, {"quit 7", "set 7 kill +10s"}},
       {S::kStarting, E::kReady, S::kStarting, {}},
       {S::kStarting, E::kReadyDue, S::kStarting, {}},
       {S::kStarting, E::kWatchdogDue, S::kStarting, {}},
@@ -139,7 +140,8 @@ const std::vector<Cell>& Cells() {
       {S::kRunning, E::kKillDue, S::kRunning, {"signal 7 9"}},
       {S::kRunning, E::kCheckDue, S::kRunning, {"ping 7", "pidfile 7"}},
       {S::kRunning, E::kPong, S::kRunning, {}},
-      {S::kRunning, E::kStartNow, S::kRunning, {}},
+      {S::kRunning, E::kStart, S::kRunning, {}},
+      {S::kRunning, E::kRestart, S::kStopping, {"quit 7", "set 7 kill +10s"}},
       {S::kRunning, E::kReady, S::kRunning, {}},
       {S::kRunning, E::kReadyDue, S::kRunning, {}},
       {S::kRunning, E::kWatchdogDue, S::kRunning, {}},
@@ -152,7 +154,8 @@ const std::vector<Cell>& Cells() {
       {S::kWaitingToRestart, E::kKillDue, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kCheckDue, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kPong, S::kWaitingToRestart, {}},
-      {S::kWaitingToRestart, E::kStartNow, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kWaitingToRestart, E::kStart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kWaitingToRestart, E::kRestart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
       {S::kWaitingToRestart, E::kReady, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kReadyDue, S::kWaitingToRestart, {}},
       {S::kWaitingToRestart, E::kWatchdogDue, S::kWaitingToRestart, {}},
@@ -165,7 +168,8 @@ const std::vector<Cell>& Cells() {
       {S::kStopping, E::kKillDue, S::kStopping, {"signal 7 9"}},
       {S::kStopping, E::kCheckDue, S::kStopping, {}},
       {S::kStopping, E::kPong, S::kStopping, {}},
-      {S::kStopping, E::kStartNow, S::kStopping, {}},
+      {S::kStopping, E::kStart, S::kStopping, {}},
+      {S::kStopping, E::kRestart, S::kStopping, {}},
       {S::kStopping, E::kReady, S::kStopping, {}},
       {S::kStopping, E::kReadyDue, S::kStopping, {}},
       {S::kStopping, E::kWatchdogDue, S::kStopping, {}},
@@ -178,7 +182,8 @@ const std::vector<Cell>& Cells() {
       {S::kExited, E::kKillDue, S::kExited, {}},
       {S::kExited, E::kCheckDue, S::kExited, {}},
       {S::kExited, E::kPong, S::kExited, {}},
-      {S::kExited, E::kStartNow, S::kExited, {}},
+      {S::kExited, E::kStart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kExited, E::kRestart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
       {S::kExited, E::kReady, S::kExited, {}},
       {S::kExited, E::kReadyDue, S::kExited, {}},
       {S::kExited, E::kWatchdogDue, S::kExited, {}},
@@ -191,7 +196,8 @@ const std::vector<Cell>& Cells() {
       {S::kFatal, E::kKillDue, S::kFatal, {}},
       {S::kFatal, E::kCheckDue, S::kFatal, {}},
       {S::kFatal, E::kPong, S::kFatal, {}},
-      {S::kFatal, E::kStartNow, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kFatal, E::kStart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
+      {S::kFatal, E::kRestart, S::kStarting, {"cancel 7 restart", "spawn 7"}},
       {S::kFatal, E::kReady, S::kFatal, {}},
       {S::kFatal, E::kReadyDue, S::kFatal, {}},
       {S::kFatal, E::kWatchdogDue, S::kFatal, {}},
@@ -325,6 +331,71 @@ TEST(WorkerMachineTest, OnlyAnExitedWorkerIsFinished) {
   }
 }
 
+TEST(WorkerMachineTest, StartOfAWorkerThatRunsIsRefusedAndSaysWhy) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kRunning);
+  machine.Handle(Of(WorkerEvent::kStart));
+  EXPECT_EQ(machine.refusal(), "worker 'w7' is running (pid 100)");
+  machine.Handle(Of(WorkerEvent::kRestart));  // taken: the refusal is cleared
+  EXPECT_EQ(machine.refusal(), "");
+}
+
+TEST(WorkerMachineTest, ARestartStartsANewProcessOnceTheOldOneIsGoneAndCountsIt) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kRunning);
+  machine.Handle(Of(WorkerEvent::kRestart));
+  EXPECT_TRUE(machine.start_pending());
+  machine.Handle(Exited(0));
+  EXPECT_EQ(machine.state(), WorkerState::kStarting);
+  EXPECT_EQ(machine.record().pid, 101);
+  EXPECT_EQ(machine.record().restart_count, 1);
+  EXPECT_FALSE(machine.record().stopped);
+  EXPECT_FALSE(machine.start_pending());
+  ASSERT_EQ(machine.record().history.size(), 1u);
+  EXPECT_EQ(machine.record().history[0].pid, 100);
+  EXPECT_EQ(effects.calls,
+            (std::vector<std::string>{"quit 7", "set 7 kill +10s", "cancel 7 kill", "spawn 7"}));
+}
+
+TEST(WorkerMachineTest, AStopWhileARestartStopsCancelsTheStart) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kRunning);
+  machine.Handle(Of(WorkerEvent::kRestart));
+  machine.Handle(Of(WorkerEvent::kStop));  // the pool quits meanwhile
+  machine.Handle(Exited(0));
+  EXPECT_EQ(machine.state(), WorkerState::kExited);
+  EXPECT_TRUE(machine.finished());
+}
+
+TEST(WorkerMachineTest, AStartedWorkerIsRestartedAgainAfterACrash) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kExited);  // stopped by request
+  machine.Handle(Of(WorkerEvent::kStart));
+  EXPECT_EQ(machine.record().restart_count, 0);  // a start is not a restart
+  machine.Handle(Of(WorkerEvent::kEntryRunning));
+  machine.Handle(Exited(1));
+  EXPECT_EQ(machine.state(), WorkerState::kWaitingToRestart);
+}
+
+TEST(WorkerMachineTest, AStartAskedWhileStoppingStartsOnceTheProcessIsGone) {
+  FakeEffects effects;
+  WorkerMachine machine(Config(), &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kStopping);
+  machine.Handle(Of(WorkerEvent::kStart));
+  machine.Handle(Exited(0));
+  EXPECT_EQ(machine.state(), WorkerState::kStarting);
+  EXPECT_GT(machine.record().pid, 0);
+}
+
 // --- The pool's restart policy (SPEC §8) -----------------------------------
 
 std::vector<absl::Duration> Delays(const RestartPolicy& policy, int failures, absl::Duration run) {
@@ -364,7 +435,7 @@ TEST(WorkerMachineTest, BackoffGrowsUpToMaxDelayAndAStableRunResetsIt) {
             (std::vector<absl::Duration>{absl::Seconds(2), absl::Seconds(2)}));
 }
 
-TEST(WorkerMachineTest, TheCrashLoopLimitIsFatalUntilStartNow) {
+TEST(WorkerMachineTest, TheCrashLoopLimitIsFatalUntilAStart) {
   FakeEffects effects;
   WorkerMachine machine(WithLimit(), &effects);
   effects.machine = &machine;
@@ -372,7 +443,7 @@ TEST(WorkerMachineTest, TheCrashLoopLimitIsFatalUntilStartNow) {
   EXPECT_FALSE(machine.finished());  // the pool stays up
   EXPECT_FALSE(machine.record().start_after.has_value());
   EXPECT_EQ(machine.record().consecutive_failures, 2);
-  machine.Handle(Of(WorkerEvent::kStartNow));
+  machine.Handle(Of(WorkerEvent::kStart));
   EXPECT_EQ(machine.state(), WorkerState::kStarting);
   EXPECT_EQ(machine.record().consecutive_failures, 0);
   machine.Handle(Exited(1));  // the count started over: restarted

@@ -9,8 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "common/process/process_title.h"
 #include "executor/run_executor.h"
 
 int main(int argc, char** argv) {
-  return appkit::executor::ExecutorMain(std::vector<std::string>(argv + 1, argv + argc));
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // "appkit-fork-server <daemon>/executor <pid file> <sockets>": the room
+  // is the executors' too.
+  std::string title = appkit::ExecTitleOf(argv[0]);
+  for (const std::string& arg : args) title += " " + arg;
+  appkit::InitProcessTitle(argc, argv);
+  appkit::SetProcessTitle(title, "appkit-forksrv");
+  return appkit::executor::ExecutorMain(args);
 }

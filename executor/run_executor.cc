@@ -15,6 +15,7 @@
 #include "common/process/fork_server.h"
 #include "common/process/orphan_cleanup.h"
 #include "common/process/pid_file.h"
+#include "common/process/process_title.h"
 #include "common/runtime/supervision.h"
 #include "controller/control_plane.h"
 #include "proto/wire.h"
@@ -89,6 +90,7 @@ int RunExecutor(const v1::ExecutorLaunch& launch) {
     return 1;
   }
   internal::SetControllerSocket(launch.controller_socket());
+  internal::SetDaemonName(launch.daemon_name());
   if (!launch.worker_path().empty()) {
     internal::SetAppkitBinaryOverride("worker", launch.worker_path());
   }
@@ -130,6 +132,7 @@ int RunExecutorRequest(const std::string& request) {
     fprintf(stderr, "executor: malformed launch message\n");
     return 2;
   }
+  SetProcessTitle("appkit-executor " + launch.daemon_name(), "appkit-executor");
   return RunExecutor(launch);
 }
 

@@ -43,6 +43,7 @@ v1::ExecutorLaunch ExecutorLaunchFor(const v1::DaemonLaunch& launch, pid_t guard
   executor.set_stdout_filename(launch.stdout_filename());
   executor.set_stderr_filename(launch.stderr_filename());
   executor.set_user_fd_limit(launch.user_fd_limit());
+  executor.set_daemon_name(launch.name());
   executor.set_notify_ready(launch.has_ready_timeout());
   executor.set_watchdog(launch.has_watchdog_timeout());
   return executor;
@@ -57,6 +58,7 @@ ExecutorLauncher::ExecutorLauncher(EventLoop* loop, const v1::DaemonLaunch& laun
     : loop_(loop),
       executor_path_(launch.executor_path()),
       server_args_(ExecutorServerArgs(launch)),
+      server_title_("appkit-fork-server " + launch.name() + "/executor"),
       request_(ExecutorLaunchFor(launch, getpid()).SerializeAsString()),
       callbacks_(std::move(callbacks)),
       server_(std::move(server)) {}
@@ -77,7 +79,7 @@ absl::Status ExecutorLauncher::Prepare() {
 }
 
 absl::Status ExecutorLauncher::StartServer() {
-  auto server = ForkServer::Start(executor_path_, server_args_);
+  auto server = ForkServer::Start(executor_path_, server_args_, -1, server_title_);
   if (!server.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot start the executor binary ", executor_path_, ": ", server.status().message()));

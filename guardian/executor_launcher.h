@@ -116,7 +116,8 @@ class ExecutorLauncher {
   EventLoop* const loop_;
   const std::string executor_path_;
   const std::vector<std::string> server_args_;
-  const std::string request_;  // a serialized ExecutorLaunchFor
+  const std::string server_title_;  // its argv[0] (process_title.h)
+  const std::string request_;       // a serialized ExecutorLaunchFor
   const Callbacks callbacks_;
 
   std::unique_ptr<ForkServer> server_;

@@ -68,6 +68,7 @@ StatusFacts FactsOf(const v1::DaemonLaunch& launch) {
   facts.guardian_pid = getpid();
   facts.start_time = absl::Now();
   facts.daemon_entry = launch.daemon_entry();
+  facts.name = launch.name();
   facts.pid_filename = launch.pid_filename();
   facts.guardian_socket = launch.guardian_socket();
   facts.restart_interval =
@@ -221,8 +222,9 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
   accept_watch_ = std::move(*accept);
   loop_.SetWakeHandler([this] { OnWake(); });
 
-  Log().info("guardian {} launched for entry {} (pid file {}, control socket {})", getpid(),
-             launch_.daemon_entry(), launch_.pid_filename(), launch_.guardian_socket());
+  Log().info("guardian {} of daemon {} launched for entry {} (pid file {}, control socket {})",
+             getpid(), launch_.name(), launch_.daemon_entry(), launch_.pid_filename(),
+             launch_.guardian_socket());
   return absl::OkStatus();
 }
 

@@ -9,12 +9,14 @@
 #include "common/base/fd_io.h"
 #include "common/base/fd_limit.h"
 #include "common/process/fork_server.h"
+#include "common/process/process_title.h"
 #include "guardian/guardian.h"
 #include "proto/launch.pb.h"
 #include "proto/wire.h"
 
-int main() {
+int main(int argc, char** argv) {
   namespace wire = appkit::wire;
+  appkit::InitProcessTitle(argc, argv);
   // Room for gRPC and its clients whatever StartDaemon's caller had (it
   // checked the hard limit); the entry gets the caller's (user_fd_limit).
   appkit::RaiseFdSoftLimit();
@@ -28,6 +30,7 @@ int main() {
     (void)appkit::WriteAll(wire::kGuardianReadyFd, ready.SerializeAsString());
     return 2;
   }
+  appkit::SetProcessTitle("appkit-guardian " + launch.name(), "appkit-guardian");
   appkit::guardian::Guardian guardian(std::move(launch),
                                       appkit::ForkServer::Adopt(wire::kGuardianForkServerFd));
   return guardian.Run(wire::kGuardianReadyFd);

@@ -46,6 +46,7 @@ v1::GuardianStatus StatusView(const Record& record, const StatusFacts& facts) {
   status.set_state(WireState(record));
   *status.mutable_guardian_start_time() = ToProtoTime(facts.start_time);
   status.set_daemon_entry(facts.daemon_entry);
+  status.set_name(facts.name);
   status.set_pid_filename(facts.pid_filename);
   status.set_control_socket(facts.guardian_socket);
   if (record.executor.pid != 0) SetRun(record.executor, status.mutable_executor());

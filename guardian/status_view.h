@@ -21,6 +21,7 @@ struct StatusFacts {
   pid_t guardian_pid = 0;
   absl::Time start_time;
   std::string daemon_entry;
+  std::string name;  // DaemonOptions::name
   std::string pid_filename;
   std::string guardian_socket;  // GuardianStatus.control_socket
   std::optional<absl::Duration> restart_interval;

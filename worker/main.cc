@@ -19,6 +19,7 @@
 #include "common/process/cgroup.h"
 #include "common/process/fork_server.h"
 #include "common/process/orphan_cleanup.h"
+#include "common/process/process_title.h"
 #include "proto/launch.pb.h"
 #include "proto/wire.h"
 #include "worker/run_worker.h"
@@ -45,6 +46,10 @@ int main(int argc, char** argv) {
   // cgroup to kill what is left in it and remove it (whoever clears the
   // cgroup above waits for that: common/process/cgroup.h).
   const std::string pool_cgroup = argc > 1 ? argv[1] : "";
+  // "appkit-fork-server <daemon>/workers"; the room is the workers' too.
+  const std::string title = appkit::ExecTitleOf(argv[0]);
+  appkit::InitProcessTitle(argc, argv);
+  appkit::SetProcessTitle(title, "appkit-forksrv");
   appkit::OrphanCleanup orphans;
   appkit::ForkServerHooks hooks;
   hooks.on_forked = [&orphans](const std::string& request, pid_t pid) {
@@ -76,6 +81,9 @@ int main(int argc, char** argv) {
         if (!launch.ParseFromString(request)) {
           fprintf(stderr, "worker: malformed launch message\n");
           return 2;
+        }
+        if (!launch.process_title().empty()) {
+          appkit::SetProcessTitle(launch.process_title(), launch.name());
         }
         // StartWorkers' caller's limit (this server may have been started
         // by a pool that had raised its own already).

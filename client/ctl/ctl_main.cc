@@ -19,6 +19,7 @@
 #include "client/ctl/logs.h"
 #include "client/ctl/reload.h"
 #include "client/ctl/watch.h"
+#include "client/ctl/worker_commands.h"
 #include "common/host/option_checks.h"
 
 namespace appkit::ctl {
@@ -143,6 +144,37 @@ int RunReload(const Invocation& in) {
   return Reload(*in.config, in.args.timeout);
 }
 
+// worker VERB [NAME] WORKER: the pid-file form names no daemon.
+int RunWorker(const Invocation& in) {
+  const std::vector<std::string>& ops = in.args.operands;
+  if (ops.empty() || !IsWorkerVerb(ops[0])) {
+    return Usage("worker needs a verb: start, restart, stop or remove, then the worker's name");
+  }
+  const std::string& verb = ops[0];
+  if (!in.config) {
+    if (ops.size() != 2) return Usage("worker " + verb + " needs one worker name");
+    return WorkerCommand(in.target, verb, ops[1], in.args.timeout, in.args.json);
+  }
+  if (ops.size() != 3) return Usage("worker " + verb + " needs a daemon name and a worker name");
+  auto daemons = Select(*in.config, {ops[1]}, false);
+  if (!daemons.ok()) {
+    fprintf(stderr, "%s\n", std::string(daemons.status().message()).c_str());
+    return kError;
+  }
+  return WorkerCommand(Target{(*daemons)[0]->files.pid, ""}, verb, ops[2], in.args.timeout,
+                       in.args.json);
+}
+
+int RunRollingRestart(const Invocation& in) {
+  std::optional<absl::Duration> timeout;
+  if (in.args.given.count("timeout")) timeout = in.args.timeout;
+  if (!in.config) return RollingRestartCommand(in.target, timeout, in.args.json);
+  int code = kOk;
+  const NamedDaemon* daemon = OneDaemon(in, &code);
+  return daemon ? RollingRestartCommand(Target{daemon->files.pid, ""}, timeout, in.args.json)
+                : code;
+}
+
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       {"status",
@@ -176,6 +208,20 @@ const std::vector<Command>& Commands() {
        "the daemon's worker pool",
        {"json"},
        RunWorkers},
+      {"worker",
+       "worker start|restart|stop|remove WORKER --pid-file F [--json]",
+       "worker start|restart|stop|remove NAME WORKER [--json]",
+       "one worker of the pool: start it, restart it gracefully, stop it (waits, --timeout), "
+       "or stop and forget it",
+       {"json", "timeout"},
+       RunWorker},
+      {"rolling-restart",
+       "rolling-restart --pid-file F [--timeout T] [--json]",
+       "rolling-restart [NAME] [--timeout T] [--json]",
+       "restart the running workers one at a time, each once the previous one's replacement "
+       "runs",
+       {"json", "timeout"},
+       RunRollingRestart},
       {"debug",
        "debug --pid-file F",
        "debug [NAME]",
@@ -282,7 +328,7 @@ int Dispatch(const CtlArgs& args) {
   }
   if (pid_form) {
     if (args.pid_file.empty()) return Usage(absl::StrCat(command->name, " needs --pid-file"));
-    if (!args.operands.empty()) {
+    if (!args.operands.empty() && args.command != "worker") {
       return Usage("unexpected argument '" + internal::EscapeBytes(args.operands[0]) + "'");
     }
     return command->run(Invocation{args, Target{args.pid_file, args.socket}, nullptr});

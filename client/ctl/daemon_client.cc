@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/base/errno_status.h"
 #include "common/base/safe_file.h"
 #include "common/base/status_file.h"
@@ -207,7 +208,11 @@ absl::StatusOr<v1::GuardianDebugSnapshot> GetDebugSnapshot(const std::string& so
   return snapshot;
 }
 
-absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::GuardianStatus& status) {
+namespace {
+
+// The Controller service of the daemon's pool, as ListWorkers reaches it.
+absl::StatusOr<std::unique_ptr<v1::Controller::Stub>> ControllerOf(
+    const v1::GuardianStatus& status) {
   if (status.controller_socket().empty() && status.control_plane_plugin().empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "daemon (guardian ", status.guardian_pid(),
@@ -228,12 +233,65 @@ absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::GuardianStatus& st
   // The pool listens in the executor: that is who must answer.
   auto channel = Channel(status.controller_socket(), static_cast<pid_t>(status.executor().pid()));
   if (!channel.ok()) return channel.status();
-  auto stub = v1::Controller::NewStub(*channel);
+  return v1::Controller::NewStub(*channel);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::GuardianStatus& status) {
+  auto stub = ControllerOf(status);
+  if (!stub.ok()) return stub.status();
   grpc::ClientContext context;
   SetDeadline(context);
   v1::ListWorkersResponse list;
-  if (absl::Status rpc = FromGrpc(stub->ListWorkers(&context, {}, &list)); !rpc.ok()) return rpc;
+  if (absl::Status rpc = FromGrpc((*stub)->ListWorkers(&context, {}, &list)); !rpc.ok()) {
+    return rpc;
+  }
   return list;
+}
+
+absl::StatusOr<v1::WorkerStatus> WorkerVerb(const v1::GuardianStatus& status,
+                                            const std::string& verb, const std::string& worker) {
+  auto stub = ControllerOf(status);
+  if (!stub.ok()) return stub.status();
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::WorkerRequest request;
+  request.set_worker_name(worker);
+  v1::WorkerResponse response;
+  grpc::Status rpc;
+  if (verb == "start") {
+    rpc = (*stub)->StartWorker(&context, request, &response);
+  } else if (verb == "restart") {
+    rpc = (*stub)->RestartWorker(&context, request, &response);
+  } else if (verb == "stop") {
+    v1::ControllerRequestQuitRequest quit;
+    quit.set_worker_name(worker);
+    v1::ControllerRequestQuitResponse answer;
+    rpc = (*stub)->RequestQuit(&context, quit, &answer);
+    response.mutable_worker()->set_name(worker);
+    response.mutable_worker()->set_state(v1::WORKER_STATE_STOPPING);
+  } else {  // remove: answered once the worker is gone
+    context.set_deadline(std::chrono::system_clock::time_point::max());
+    v1::RemoveWorkerResponse answer;
+    rpc = (*stub)->RemoveWorker(&context, request, &answer);
+    response.mutable_worker()->set_name(worker);
+  }
+  if (absl::Status s = FromGrpc(rpc); !s.ok()) return s;
+  return response.worker();
+}
+
+absl::StatusOr<std::vector<std::string>> RollingRestart(const v1::GuardianStatus& status,
+                                                        std::optional<absl::Duration> timeout) {
+  auto stub = ControllerOf(status);
+  if (!stub.ok()) return stub.status();
+  grpc::ClientContext context;
+  if (timeout) context.set_deadline(absl::ToChronoTime(absl::Now() + *timeout));
+  v1::RollingRestartResponse response;
+  if (absl::Status s = FromGrpc((*stub)->RollingRestart(&context, {}, &response)); !s.ok()) {
+    return s;
+  }
+  return std::vector<std::string>(response.restarted().begin(), response.restarted().end());
 }
 
 }  // namespace appkit::ctl

@@ -12,9 +12,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "proto/controller.pb.h"
 #include "proto/guardian.pb.h"
 
@@ -78,6 +80,17 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> VerifiedChannel(const std::string
 // executor). FailedPrecondition, saying why, when the
 // daemon runs no pool or serves no controller socket.
 absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::GuardianStatus& status);
+
+// A worker verb on the pool, the same way: `verb` is "start"
+// (StartWorker), "restart" (RestartWorker), "stop" (RequestQuit of the
+// worker) or "remove" (RemoveWorker: waits until the worker is gone).
+// Errors keep the server's code (NOT_FOUND, FAILED_PRECONDITION, ...).
+absl::StatusOr<v1::WorkerStatus> WorkerVerb(const v1::GuardianStatus& status,
+                                            const std::string& verb, const std::string& worker);
+// RollingRestart; waits for it (at most `timeout` when set). The names of
+// the workers restarted.
+absl::StatusOr<std::vector<std::string>> RollingRestart(const v1::GuardianStatus& status,
+                                                        std::optional<absl::Duration> timeout);
 
 }  // namespace appkit::ctl
 

@@ -194,6 +194,23 @@ std::string ControllerSocket() {
   return Binaries().controller_socket;
 }
 
+namespace {
+std::string& DaemonNameStorage() {
+  static std::string* name = new std::string;
+  return *name;
+}
+}  // namespace
+
+void SetDaemonName(const std::string& name) {
+  std::lock_guard<std::mutex> lock(Binaries().mu);
+  DaemonNameStorage() = name;
+}
+
+std::string DaemonName() {
+  std::lock_guard<std::mutex> lock(Binaries().mu);
+  return DaemonNameStorage();
+}
+
 void SetEntryModuleDir(const std::string& dir) {
   std::lock_guard<std::mutex> lock(Binaries().mu);
   Binaries().entry_module_dir = dir;

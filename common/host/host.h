@@ -55,6 +55,11 @@ void SetAppkitBinaryOverride(const std::string& name, const std::string& path);
 void SetControllerSocket(const std::string& path);
 std::string ControllerSocket();
 
+// The name of the daemon this process belongs to (DaemonOptions::name; ""
+// outside a daemon): StartWorkers names its processes with it.
+void SetDaemonName(const std::string& name);
+std::string DaemonName();
+
 // The directory of the module whose entry this process runs: StartWorkers
 // looks for worker modules there first ("" when not set).
 void SetEntryModuleDir(const std::string& dir);

@@ -19,6 +19,7 @@
 #include "common/base/errno_status.h"
 #include "common/base/fd_io.h"
 #include "common/process/fork_server_protocol.h"
+#include "common/process/process_title.h"
 #include "common/process/spawn.h"
 #include "proto/wire.h"
 
@@ -59,7 +60,8 @@ SpawnOptions ServerSpawnOptions(const std::string& binary, const std::vector<std
 
 absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(const std::string& binary,
                                                               const std::vector<std::string>& args,
-                                                              int cgroup_fd) {
+                                                              int cgroup_fd,
+                                                              const std::string& title) {
   int ends[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
     return ErrnoStatus(errno, "socketpair for the fork server");
@@ -67,6 +69,7 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(const std::string&
   UniqueFd ours(ends[0]);
   UniqueFd theirs(ends[1]);
   SpawnOptions options = ServerSpawnOptions(binary, args, theirs.get());
+  if (!title.empty()) options.argv0 = ExecTitle(title);
   // Who the supervisor is, even if it dies before the server's main runs
   // (then getppid() would already name the new parent).
   options.extra_env = {absl::StrCat(kSupervisorEnv, "=", getpid())};
@@ -77,7 +80,8 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(const std::string&
 }
 
 absl::StatusOr<ForkServer::CompanionLaunch> ForkServer::PrepareCompanion(
-    const std::string& binary, const std::vector<std::string>& args, const int stdio[3]) {
+    const std::string& binary, const std::vector<std::string>& args, const int stdio[3],
+    const std::string& title) {
   int ends[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
     return ErrnoStatus(errno, "socketpair for the fork server");
@@ -86,6 +90,7 @@ absl::StatusOr<ForkServer::CompanionLaunch> ForkServer::PrepareCompanion(
   launch.supervisor_end.reset(ends[0]);
   launch.server_end.reset(ends[1]);
   launch.companion.options = ServerSpawnOptions(binary, args, launch.server_end.get());
+  if (!title.empty()) launch.companion.options.argv0 = ExecTitle(title);
   launch.companion.options.fds.insert(launch.companion.options.fds.begin(),
                                       {{stdio[0], 0}, {stdio[1], 1}, {stdio[2], 2}});
   launch.companion.pid_env = kServerPidEnv;

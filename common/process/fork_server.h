@@ -60,9 +60,11 @@ class ForkServer {
  public:
   // Execs `binary` with `args` and a socket as fd wire::kForkServerFd (see ServeForkRequests),
   // in the cgroup `cgroup_fd` (an OpenCgroup fd) unless it is -1.
+  // `title`, when set, is its argv[0] (process_title.h).
   static absl::StatusOr<std::unique_ptr<ForkServer>> Start(const std::string& binary,
                                                            const std::vector<std::string>& args,
-                                                           int cgroup_fd = -1);
+                                                           int cgroup_fd = -1,
+                                                           const std::string& title = "");
 
   // The same server started by someone else for this process: a
   // supervisor about to be exec'd has it started next to itself as a
@@ -80,7 +82,8 @@ class ForkServer {
   };
   static absl::StatusOr<CompanionLaunch> PrepareCompanion(const std::string& binary,
                                                           const std::vector<std::string>& args,
-                                                          const int stdio[3]);
+                                                          const int stdio[3],
+                                                          const std::string& title = "");
   // In the supervisor: the server its launcher started, or nullptr when
   // none was (kServerPidEnv unset) or its exec failed (reaped here, a
   // moment's wait for a process already exiting; start one with Start,

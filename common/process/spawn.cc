@@ -33,11 +33,11 @@ namespace {
 // `keep_fd` is the error pipe, open until the exec (close-on-exec). A
 // failure is written there, or, with `error_out`, stored in that memory
 // (a CLONE_VM child's parent reads it once the child is gone).
-[[noreturn]] void SetUpAndExec(const ChildSetup& setup, char* const* argv, char* const* envp,
-                               int* error_out = nullptr) {
+[[noreturn]] void SetUpAndExec(const ChildSetup& setup, const char* path, char* const* argv,
+                               char* const* envp, int* error_out = nullptr) {
   ChildSetupResult result = SetUpChild(setup);
   if (result.ok()) {
-    execve(argv[0], argv, envp);
+    execve(path, argv, envp);
     result.error = errno;
   }
   if (error_out != nullptr) *error_out = result.error;
@@ -59,6 +59,7 @@ ChildSetup SetupFor(const SpawnOptions& options, pid_t parent, int error_fd) {
 }
 
 struct PreparedExec {
+  const char* path = nullptr;  // the binary
   std::vector<char*> argv;
   std::vector<std::string> env_storage;
   std::vector<char*> envp;
@@ -73,6 +74,8 @@ void Prepare(const SpawnOptions& options, PreparedExec& exec,
              const std::vector<std::string>& slot_names = {}) {
   for (const std::string& arg : options.argv) exec.argv.push_back(const_cast<char*>(arg.c_str()));
   exec.argv.push_back(nullptr);
+  exec.path = options.argv[0].c_str();
+  if (!options.argv0.empty()) exec.argv[0] = const_cast<char*>(options.argv0.c_str());
   exec.env_storage = options.extra_env;
   for (const std::string& name : slot_names) {
     if (!name.empty()) exec.env_storage.push_back(name + "=" + std::string(kPidDigits, '0'));
@@ -158,7 +161,7 @@ int CompanionMain(void* arg) {
   // The error pipe stays open until our exec (so that the caller knows
   // when nobody runs on its memory any more), but a failure is not the
   // caller's: it goes to the daemon, through the memory we share.
-  SetUpAndExec(plan->companion, plan->companion_exec->argv.data(),
+  SetUpAndExec(plan->companion, plan->companion_exec->path, plan->companion_exec->argv.data(),
                plan->companion_exec->envp.data(), &plan->companion_error);
 }
 
@@ -175,7 +178,7 @@ int DaemonMain(void* arg) {
       WriteNumber(plan->daemon_error_digits, plan->companion_error);
     }
   }
-  SetUpAndExec(plan->daemon, plan->exec->argv.data(), plan->exec->envp.data());
+  SetUpAndExec(plan->daemon, plan->exec->path, plan->exec->argv.data(), plan->exec->envp.data());
 }
 
 int MiddleMain(void* arg) {
@@ -210,7 +213,7 @@ absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) {
   }
   if (pid == 0) {
     if (join) setup.join_cgroup_fd = options.cgroup_fd;
-    SetUpAndExec(setup, exec.argv.data(), exec.envp.data());
+    SetUpAndExec(setup, exec.path, exec.argv.data(), exec.envp.data());
   }
 
   error_write.reset();

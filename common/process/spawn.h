@@ -39,6 +39,8 @@ namespace appkit {
 
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is the path of the binary
+  // Set: the child's argv[0] instead (what ps shows; process_title.h).
+  std::string argv0;
   // fds to install in the child: {fd in the parent, fd number in the
   // child}. 0, 1 and 2 are inherited unless remapped here.
   std::vector<std::pair<int, int>> fds;
