@@ -227,9 +227,6 @@ absl::StatusOr<std::unique_ptr<v1::Controller::Stub>> ControllerOf(
         absl::StrCat("daemon (guardian ", status.guardian_pid(),
                      ") runs no worker pool (its entry has not called StartWorkers)"));
   }
-  if (std::optional<v1::ListWorkersResponse> snapshot = ReadWorkersSnapshot(status)) {
-    return *std::move(snapshot);
-  }
   // The pool listens in the executor: that is who must answer.
   auto channel = Channel(status.controller_socket(), static_cast<pid_t>(status.executor().pid()));
   if (!channel.ok()) return channel.status();
@@ -239,6 +236,11 @@ absl::StatusOr<std::unique_ptr<v1::Controller::Stub>> ControllerOf(
 }  // namespace
 
 absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::GuardianStatus& status) {
+  if (!status.controller_socket().empty()) {
+    if (std::optional<v1::ListWorkersResponse> snapshot = ReadWorkersSnapshot(status)) {
+      return *std::move(snapshot);
+    }
+  }
   auto stub = ControllerOf(status);
   if (!stub.ok()) return stub.status();
   grpc::ClientContext context;
