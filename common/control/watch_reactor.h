@@ -5,7 +5,8 @@
 //
 // The stream writes `first` (the snapshot), then each event that its
 // EventQueue yields, one write at a time; the queue wakes the reactor when
-// it has more. It ends with OK when the publisher closes the queue (the
+// it has more (on the WatchPump's thread: the publisher never starts a
+// write). It ends with OK when the publisher closes the queue (the
 // supervisor is done), with RESOURCE_EXHAUSTED when the subscriber fell
 // behind (its queue overflowed), and when the client goes. Usage:
 //
@@ -25,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/control/event_queue.h"
+#include "common/control/watch_pump.h"
 #include "grpcpp/support/server_callback.h"
 #include "proto/event.pb.h"
 
@@ -40,7 +42,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<Message> {
       : queue_(std::move(queue)), wrap_(wrap), state_(std::make_shared<State>()) {
     absl::MutexLock lock(&state_->mu);
     state_->reactor = this;
-    queue_->SetWaker([state = state_] { Wake(*state); });
+    // The publisher's thread only posts the wake-up (watch_pump.h).
+    queue_->SetWaker([state = state_] { WatchPump::Get().Post([state] { Wake(*state); }); });
   }
 
   // The snapshot, to fill before Begin.
