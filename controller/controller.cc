@@ -66,7 +66,8 @@ Controller::Controller(ControllerConfig config)
                                   config_.check_interval,
                                   &config_.restart_policy,
                                   worker.ready_timeout,
-                                  worker.watchdog_timeout};
+                                  worker.watchdog_timeout,
+                                  /*pingable=*/!worker.is_command()};
     slots_.push_back(std::make_unique<Slot>(index, machine, static_cast<WorkerEffects*>(this)));
   }
   unfinished_ = static_cast<int>(slots_.size());
@@ -184,6 +185,10 @@ void Controller::SpawnWorker(int index) { batch_->Enqueue(index); }
 void Controller::AskToQuit(int index) {
   Slot& slot = *slots_[index];
   slot.quit_asked = true;
+  if (ConfigOf(slot).is_command()) {  // a program: SIGTERM to its group (SPEC §10)
+    if (slot.pid > 0) SignalProcessGroup(slot.pid, SIGTERM);
+    return;
+  }
   SendToWorker(slot.channel.get(), wire::Message::kQuit);
 }
 
@@ -224,6 +229,7 @@ void Controller::CheckPidFile(int index) {
   const Slot& slot = *slots_[index];
   const std::string& path = ConfigOf(slot).pid_filename;
   if (access(path.c_str(), F_OK) == 0 || errno != ENOENT) return;
+  if (ConfigOf(slot).is_command()) return;  // a program cannot write it again
   Log().warn("pid file {} of worker {} (pid {}) is gone; asking the worker to write it again", path,
              ConfigOf(slot).name, slot.pid);
   SendToWorker(slot.channel.get(), wire::Message::kRewritePidFile);
@@ -276,6 +282,8 @@ void Controller::Forked(int index, absl::StatusOr<pid_t> pid) {
   (void)loop_.Watch(slot.pidfd.get(), [this, &slot] { OnExit(slot); });
   slot.channel_watched =
       loop_.Watch(slot.channel.get(), [this, &slot] { OnChannelReadable(slot); }).ok();
+  // A program asked to quit while it was being forked: its SIGTERM now.
+  if (slot.quit_asked && ConfigOf(slot).is_command()) SignalProcessGroup(slot.pid, SIGTERM);
   WorkerInput spawned{WorkerEvent::kSpawned};
   spawned.pid = slot.pid;
   Deliver(slot, spawned);
@@ -361,7 +369,8 @@ void Controller::OnWake() {
   }
   if (hangup) {
     for (auto& slot : slots_) {
-      if (slot->pidfd) SignalPidfd(slot->pidfd.get(), SIGHUP);
+      // A program is not told (SIGHUP would end most of them).
+      if (slot->pidfd && !ConfigOf(*slot).is_command()) SignalPidfd(slot->pidfd.get(), SIGHUP);
     }
   }
   const std::string reason = "RequestQuit over the controller socket";

@@ -320,7 +320,8 @@ void Guardian::ReopenOutputs() {
   // file that cannot be reopened stays in use (and we say why).
   absl::Status stdio = ReopenStdio(launch_.stdout_filename(), launch_.stderr_filename());
   absl::Status logs = internal::ReopenLogFiles();
-  if (executor_pid_ > 0) kill(executor_pid_, SIGHUP);
+  // A command (SPEC §10) is not told: SIGHUP would end most programs.
+  if (executor_pid_ > 0 && launch_.command().argv_size() == 0) kill(executor_pid_, SIGHUP);
   if (stdio.ok() && logs.ok()) {
     Log().info("SIGHUP: reopened stdout, stderr and log files");
     return;
