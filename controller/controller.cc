@@ -16,6 +16,7 @@
 #include "common/host/host.h"
 #include "common/host/supervisor_report.h"
 #include "common/process/heartbeat.h"
+#include "common/process/notify_state.h"
 #include "common/process/pid_file.h"
 #include "common/process/pidfd.h"
 #include "common/process/spawn.h"
@@ -83,6 +84,14 @@ absl::Status Controller::Run() {
     if (!table.ok()) return table.status();
     heartbeats_ = std::move(*table);
     break;
+  }
+  // Every worker gets NOTIFY_SOCKET (SPEC §10); without one they run without.
+  if (auto notify = NotifySocket::Create(); notify.ok()) {
+    notify_ = std::move(*notify);
+    APPKIT_RETURN_IF_ERROR(loop_.Watch(notify_->fd(), [this] { OnNotify(); }));
+  } else {
+    Log().warn("controller {}: no NOTIFY_SOCKET for the workers: {}", getpid(),
+               std::string(notify.status().message()));
   }
   cgroups_ = WorkerCgroups::Create(&loop_);
   batch_ = std::make_unique<ForkBatch>(&loop_, &reaper_, static_cast<ForkBatch::Client*>(this),
@@ -244,8 +253,9 @@ absl::StatusOr<ForkRequest> Controller::Prepare(int index) {
   UniqueFd cgroup = cgroups_ ? cgroups_->OpenWorker(index, worker.name) : UniqueFd();
   const bool watched = heartbeats_ && worker.watchdog_timeout;
   if (watched) heartbeats_->Reset(index);  // its start counts as a beat
-  absl::StatusOr<PreparedLaunch> launch = PrepareLaunch(
-      worker, config_.user_fd_limit, std::move(cgroup), watched ? heartbeats_->fd() : -1, index);
+  absl::StatusOr<PreparedLaunch> launch =
+      PrepareLaunch(worker, config_.user_fd_limit, std::move(cgroup),
+                    watched ? heartbeats_->fd() : -1, index, notify_ ? notify_->address() : "");
   if (!launch.ok()) return launch.status();
   ForkRequest request;
   request.message = std::move(launch->request);
@@ -350,6 +360,38 @@ void Controller::OnChannelReadable(Slot& slot) {
     } else if (got.message == wire::Message::kReady) {
       Deliver(slot, WorkerInput{WorkerEvent::kReady});
     }
+  }
+}
+
+void Controller::OnNotify() {
+  for (const NotifySocket::Message& message : notify_->ReadPending()) {
+    // Anyone may send to an abstract socket: only a worker's tree counts.
+    Slot* from = nullptr;
+    if (auto it = index_by_pid_.find(message.sender); it != index_by_pid_.end()) {
+      from = slots_[it->second].get();
+    }
+    for (size_t i = 0; from == nullptr && i < slots_.size(); ++i) {
+      if (slots_[i]->pid > 0 && IsSameOrDescendant(message.sender, slots_[i]->pid)) {
+        from = slots_[i].get();
+      }
+    }
+    if (from == nullptr) {
+      Log().warn("controller {}: sd_notify from pid {} ignored: not a worker or a descendant",
+                 getpid(), message.sender);
+      continue;
+    }
+    Slot& slot = *from;
+    const NotifyState state = ParseNotifyState(message);
+    if (state.watchdog && heartbeats_ && ConfigOf(slot).watchdog_timeout) {
+      heartbeats_->Reset(slot.index);  // a beat, as Heartbeat()
+    }
+    if (state.status) board_.PublishNotice(slot.index, v1::EVENT_KIND_STATUS, *state.status);
+    if (state.stopping) {
+      Log().info("worker {} (pid {}) says it is stopping (STOPPING=1)", ConfigOf(slot).name,
+                 slot.pid);
+      board_.PublishNotice(slot.index, v1::EVENT_KIND_STOPPING, "STOPPING=1");
+    }
+    if (state.ready) Deliver(slot, WorkerInput{WorkerEvent::kReady});
   }
 }
 

@@ -58,6 +58,7 @@
 #include "common/base/unique_fd.h"
 #include "common/process/event_loop.h"
 #include "common/process/heartbeat.h"
+#include "common/process/notify_socket.h"
 #include "controller/child_reaper.h"
 #include "controller/config.h"
 #include "controller/control_plane.h"
@@ -125,6 +126,8 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   void OnExit(Slot& slot);
   void OnChannelReadable(Slot& slot);
   void OnCheckTimer();
+  // sd_notify datagrams (SPEC §10) from a worker's process or descendants.
+  void OnNotify();
   void OnWake();
   void QuitAll(const std::string& reason);
   void MaybeFinish();
@@ -141,6 +144,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   bool quitting_ = false;
   EventLoop::TimerId check_timer_ = 0;
   std::unique_ptr<HeartbeatTable> heartbeats_;  // a slot per worker, when one has a watchdog
+  std::unique_ptr<NotifySocket> notify_;        // every worker's NOTIFY_SOCKET (null: none)
   std::unique_ptr<WorkerCgroups> cgroups_;      // null without; outlives batch_
   std::unique_ptr<ForkBatch> batch_;
   std::unique_ptr<DebugFile> debug_file_;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "absl/time/clock.h"
+#include "common/control/event_diff.h"
 #include "controller/debug_info.h"
 #include "controller/watch_events.h"
 
@@ -21,10 +22,27 @@ void StatusBoard::Publish(int index, const WorkerRecord& record) {
   hub_.Publish([&] {
     absl::MutexLock lock(&mu_);
     std::vector<v1::Event> events = WorkerEvents(&statuses_[index], status, absl::Now());
+    if (status.current().pid() == statuses_[index].current().pid()) {
+      status.set_notify_status(statuses_[index].notify_status());  // same process: still says it
+    }
     statuses_[index].Swap(&status);
     return events;
   });
 }  // the old view is freed outside the lock
+
+void StatusBoard::PublishNotice(int index, v1::EventKind kind, const std::string& text) {
+  hub_.Publish([&] {
+    absl::MutexLock lock(&mu_);
+    v1::WorkerStatus& status = statuses_[index];
+    if (kind == v1::EVENT_KIND_STATUS) status.set_notify_status(text);
+    v1::Event event = MakeEvent(
+        kind, status.name(), ShortStateName(v1::WorkerState_Name(status.state()), "WORKER_STATE_"),
+        absl::Now());
+    event.set_pid(status.current().pid());
+    event.set_description(text);
+    return std::vector<v1::Event>{std::move(event)};
+  });
+}
 
 void StatusBoard::CloseWatchers() { hub_.Close(); }
 

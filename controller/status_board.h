@@ -31,6 +31,10 @@ class StatusBoard {
   // The loop thread.
   void Publish(int index, const WorkerRecord& record);
   void PublishQuitRequested();
+  // What a worker's process said on NOTIFY_SOCKET (SPEC §10): an event of
+  // `kind` (STATUS, STOPPING) with `text`; STATUS also sets the worker's
+  // notify_status, kept until its next process.
+  void PublishNotice(int index, v1::EventKind kind, const std::string& text);
   void PublishDebugJson(std::string json);
   // Ends every Watch stream (the pool is done).
   void CloseWatchers();
