@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -48,6 +49,19 @@ std::string ExeOf(pid_t pid) {
   return n > 0 ? std::string(exe, n) : "";
 }
 
+// The fds `pid` has open.
+std::vector<int> FdsOf(pid_t pid) {
+  std::vector<int> fds;
+  std::error_code error;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fd"), error)) {
+    int fd = -1;
+    if (absl::SimpleAtoi(entry.path().filename().string(), &fd)) fds.push_back(fd);
+  }
+  std::sort(fds.begin(), fds.end());
+  return fds;
+}
+
 int Count(const std::string& text, const std::string& what) {
   int n = 0;
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
@@ -83,8 +97,10 @@ TEST(CommandDaemonTest, RestartsAfterACrashWithItsPidFileRedirectsEnvironmentAnd
     status = daemon.Status();
     return status.ok() && status->executor().pid() == program && status->restart_count() == 1;
   })) << (status.ok() ? status->DebugString() : status.status().ToString());
-  // The supervised process is the program itself, not a wrapper.
+  // The supervised process is the program itself, not a wrapper, with
+  // stdin, stdout and stderr only.
   EXPECT_EQ(ExeOf(program), std::filesystem::canonical(Program()).string());
+  EXPECT_EQ(FdsOf(program), (std::vector<int>{0, 1, 2}));
   ASSERT_GE(status->history_size(), 1);
   EXPECT_EQ(status->history(0).exitcode(), 3);
   EXPECT_NE(status->daemon_entry().find("notify_program --record"), std::string::npos);
@@ -250,6 +266,7 @@ TEST(CommandWorkersTest, APoolOfProgramsRestartsTheCrashedOneAndStopsThemAll) {
     programs.push_back(pid);
     EXPECT_EQ(listed->workers(i - 1).current().pid(), pid);
     EXPECT_EQ(ExeOf(pid), std::filesystem::canonical(Program()).string());
+    EXPECT_EQ(FdsOf(pid), (std::vector<int>{0, 1, 2}));
     EXPECT_EQ(ReadFileOrEmpty(daemon.Path(name + ".pid")), absl::StrCat(pid, "\n"));
     EXPECT_NE(ReadFileOrEmpty(daemon.Path(name + "-out.txt")).find("notify_program stdout"),
               std::string::npos);
