@@ -136,6 +136,35 @@ TEST(CommandDaemonTest, SearchesThePathOfItsEnvironment) {
   EXPECT_TRUE(daemon.CheckNothingLeft().ok());
 }
 
+// A program gone by its restart: the run fails with exit code 127 and an
+// error naming it (what the executor said before exiting).
+TEST(CommandDaemonTest, AProgramRemovedBeforeItsRestartFailsNamingIt) {
+  TestDaemon daemon;
+  const std::string program = daemon.Path("server");
+  std::filesystem::copy_file(Program(), program);
+  DaemonOptions options = daemon.Options("");
+  options.daemon_entry.clear();
+  options.command = {program, "--record", daemon.Path("record.txt")};
+  options.restart_interval = absl::Milliseconds(100);
+  ASSERT_TRUE(daemon.Start(options).ok());
+  ASSERT_TRUE(
+      WaitFor([&] { return !LinesWithPrefix(daemon.Path("record.txt"), "started").empty(); }));
+  const pid_t first = PidOf(LinesWithPrefix(daemon.Path("record.txt"), "started")[0]);
+  ASSERT_EQ(unlink(program.c_str()), 0);
+  kill(first, SIGKILL);
+  absl::StatusOr<v1::GuardianStatus> status;
+  ASSERT_TRUE(WaitFor([&] {
+    status = daemon.Status();
+    return status.ok() && status->history_size() >= 2;
+  })) << (status.ok() ? status->DebugString() : status.status().ToString());
+  EXPECT_EQ(status->history(0).exitcode(), -SIGKILL);
+  EXPECT_EQ(status->history(1).exitcode(), 127);
+  EXPECT_NE(status->history(1).error().find("cannot run " + program), std::string::npos)
+      << status->history(1).DebugString();
+  ASSERT_TRUE(daemon.Stop().ok());
+  EXPECT_TRUE(daemon.CheckNothingLeft().ok());
+}
+
 class BadCommandTest : public ::testing::Test {
  protected:
   // StartDaemon's error; nothing may be left in the directory.
