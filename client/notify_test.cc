@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "testing/process_helpers.h"
 #include "testing/temp_dir.h"
+#include "testing/watch_client.h"
 
 namespace appkit {
 namespace {
@@ -93,6 +94,40 @@ TEST(NotifyDaemonTest, ReadyAndStatusFromAProgramThatSpeaksSdNotify) {
   EXPECT_NE(ReadFileOrEmpty(daemon.Path("daemon.log")).find("says it is stopping (STOPPING=1)"),
             std::string::npos)
       << ReadFileOrEmpty(daemon.Path("daemon.log"));
+  EXPECT_TRUE(daemon.CheckNothingLeft().ok());
+}
+
+// STATUS= and STOPPING=1 are events of Guardian.Watch (SPEC §9).
+TEST(NotifyDaemonTest, StatusAndStoppingAreWatchEvents) {
+  TestDaemon daemon;
+  DaemonOptions options = CommandOptions(daemon, {"--stopping"});
+  ASSERT_TRUE(daemon.Start(options).ok());
+  ASSERT_TRUE(daemon.WaitUntilRunning().ok());
+  std::shared_ptr<v1::Guardian::Stub> stub = daemon.Guardian();
+  testing::WatchClient<v1::GuardianEvent> watch(
+      [stub](grpc::ClientContext* context) { return stub->Watch(context, v1::WatchRequest()); });
+  ASSERT_TRUE(watch.WaitForSnapshot(absl::Seconds(20)));
+  const pid_t program = daemon.Status()->executor().pid();
+  ASSERT_EQ(kill(program, SIGTERM), 0);  // its handler says STOPPING=1, STATUS=stopping
+  auto has = [](const std::vector<v1::Event>& events, v1::EventKind kind) {
+    for (const v1::Event& event : events) {
+      if (event.kind() == kind) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(watch.WaitFor(
+      [&](const std::vector<v1::Event>& events) {
+        return has(events, v1::EVENT_KIND_STATUS) && has(events, v1::EVENT_KIND_STOPPING);
+      },
+      absl::Seconds(20)));
+  for (const v1::Event& event : watch.events()) {
+    if (event.kind() == v1::EVENT_KIND_STATUS) {
+      EXPECT_EQ(event.description(), "stopping");
+      EXPECT_EQ(event.pid(), program);
+      EXPECT_EQ(event.subject(), "executor");
+    }
+  }
+  ASSERT_TRUE(daemon.Stop().ok());
   EXPECT_TRUE(daemon.CheckNothingLeft().ok());
 }
 

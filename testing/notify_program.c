@@ -11,7 +11,7 @@
  *   --watchdog-ms N    send WATCHDOG=1 every N ms, --beats K times (default:
  *                      forever), then stay silent
  *   --from-child       send the messages from a forked child (a descendant)
- *   --stopping         send STOPPING=1 on SIGTERM
+ *   --stopping         send STOPPING=1 and STATUS=stopping on SIGTERM
  * stdout gets "notify_program stdout", stderr "notify_program stderr". */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,7 +59,7 @@ static void OnTerm(int sig) {
   char line[64];
   snprintf(line, sizeof(line), "sigterm pid=%d\n", (int)getpid());
   Record(line);
-  if (g_stopping) Notify("STOPPING=1");
+  if (g_stopping) Notify("STOPPING=1\nSTATUS=stopping");
   _exit(0);
 }
 
