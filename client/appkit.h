@@ -40,6 +40,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -85,6 +86,15 @@ struct DaemonOptions {
                                                    // (kLaunched) or failed before (kLaunchFailed)
   std::optional<absl::Duration> watchdog_timeout;  // none: off; set: an entry that does not call
                                                    // Heartbeat() this long is killed, restarted
+  // SPEC §10: exactly one of daemon_entry or command. A command is any
+  // executable with its argv (argv[0] looked for in the PATH when it has
+  // no '/'), run with the inherited environment plus `environment`, in
+  // `working_directory` (empty: the starter's, as for an entry). It gets NOTIFY_SOCKET
+  // (sd_notify: READY=1, WATCHDOG=1, STATUS=, STOPPING=1); quit is SIGTERM
+  // to its process group.
+  std::vector<std::string> command;
+  std::map<std::string, std::string> environment;  // entries and commands alike
+  std::string working_directory;
 };
 
 // Starts the daemon and returns once its guardian owns the pid file and
@@ -108,6 +118,9 @@ struct WorkerStartInfo {
   std::string stderr_filename = "/dev/null";
   std::optional<absl::Duration> ready_timeout;     // as in DaemonOptions
   std::optional<absl::Duration> watchdog_timeout;  // as in DaemonOptions
+  std::vector<std::string> command;                // as in DaemonOptions: entry or command
+  std::map<std::string, std::string> environment;  // as in DaemonOptions
+  std::string working_directory;                   // as in DaemonOptions
 };
 
 struct WorkersOptions {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/appkit.h"
 #include "client/check_options.h"
 #include "client/daemon_name.h"
@@ -16,9 +17,11 @@
 #include "common/base/safe_file.h"
 #include "common/base/time_format.h"
 #include "common/base/unix_socket_path.h"
+#include "common/host/command_launch.h"
 #include "common/host/entry.h"
 #include "common/host/host.h"
 #include "common/host/option_checks.h"
+#include "common/process/command.h"
 #include "common/process/fork_server.h"
 #include "common/process/pid_file.h"
 #include "common/process/process_title.h"
@@ -72,8 +75,13 @@ v1::RestartPolicyLaunch PolicyLaunch(const RestartPolicy& policy) {
 
 absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   v1::DaemonLaunch launch;
-  if (options.daemon_entry.empty()) {
-    return absl::InvalidArgumentError("DaemonOptions.daemon_entry is required");
+  if (options.daemon_entry.empty() == options.command.empty()) {
+    return absl::InvalidArgumentError(
+        options.command.empty()
+            ? "DaemonOptions.daemon_entry is required (or DaemonOptions.command)"
+            : absl::StrCat("DaemonOptions: daemon_entry '", options.daemon_entry, "' and command '",
+                           absl::StrJoin(options.command, " "),
+                           "' are both set: give exactly one"));
   }
   // Durations in [0, a year], UTF-8 strings, args within kMaxArgsDepth.
   if (absl::Status s = internal::CheckDaemonOptionValues(options); !s.ok()) return s;
@@ -106,8 +114,21 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   absl::StatusOr<std::string> name = internal::DaemonNameOf(options.name, options.pid_filename);
   if (!name.ok()) return name.status();
   launch.set_name(*name);
-  auto resolved = internal::ResolveEntry(options.daemon_entry, internal::ModuleSearchDirs());
+  // A command's program, or the entry's module, must be found now.
+  CommandSpec command{options.command, options.environment, options.working_directory};
+  absl::StatusOr<std::string> resolved =
+      options.command.empty()
+          ? internal::ResolveEntry(options.daemon_entry, internal::ModuleSearchDirs())
+          : CheckCommand(command, "DaemonOptions.command");
   if (!resolved.ok()) return resolved.status();
+  if (options.command.empty() &&
+      (!options.environment.empty() || !options.working_directory.empty())) {
+    // An entry gets them too: check them the same way (its program is us).
+    command.argv = {"/proc/self/exe"};
+    if (auto checked = CheckCommand(command, "DaemonOptions"); !checked.ok()) {
+      return checked.status();
+    }
+  }
 
   if (auto guardian = internal::FindAppkitBinary("guardian"); !guardian.ok()) {
     return guardian.status();
@@ -120,8 +141,18 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   launch.set_pid_filename(options.pid_filename);
   launch.set_guardian_socket(guardian_socket);
   launch.set_controller_socket(controller_socket);
-  launch.set_daemon_entry(options.daemon_entry);
-  launch.set_resolved_entry(*resolved);
+  if (options.command.empty()) {
+    launch.set_daemon_entry(options.daemon_entry);
+    launch.set_resolved_entry(*resolved);
+  } else {
+    launch.set_daemon_entry(absl::StrJoin(options.command, " "));
+  }
+  if (!options.command.empty() || !options.environment.empty() ||
+      !options.working_directory.empty()) {
+    command.argv = options.command;
+    *launch.mutable_command() =
+        internal::CommandLaunchOf(command, options.command.empty() ? "" : *resolved);
+  }
   *launch.mutable_daemon_args() = options.daemon_args.proto();
   if (options.restart_interval) {
     *launch.mutable_restart_interval() = ToProtoDuration(*options.restart_interval);

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/appkit.h"
 #include "client/check_options.h"
 #include "common/base/fd_io.h"
@@ -19,6 +20,7 @@
 #include "common/host/entry.h"
 #include "common/host/host.h"
 #include "common/host/option_checks.h"
+#include "common/process/command.h"
 #include "common/runtime/quit.h"
 #include "controller/controller.h"
 #include "spdlog/spdlog.h"
@@ -73,16 +75,38 @@ absl::StatusOr<controller::WorkerConfig> CheckWorker(const WorkerStartInfo& info
       return Invalid(who, s);
     }
   }
-  if (info.entry.empty()) return absl::InvalidArgumentError(who + ": entry is required");
-  absl::StatusOr<std::string> resolved = internal::ResolveEntry(info.entry, search_dirs);
+  if (info.entry.empty() == info.command.empty()) {
+    return absl::InvalidArgumentError(
+        info.entry.empty()
+            ? who + ": entry is required (or command)"
+            : absl::StrCat(who, ": entry '", info.entry, "' and command '",
+                           absl::StrJoin(info.command, " "), "' are both set: give exactly one"));
+  }
+  CommandSpec command{info.command, info.environment, info.working_directory};
+  if (info.command.empty() && (!info.environment.empty() || !info.working_directory.empty())) {
+    command.argv = {"/proc/self/exe"};  // an entry's: only its environment is checked
+    if (auto checked = CheckCommand(command, "WorkerStartInfo"); !checked.ok()) {
+      return Invalid(who, checked.status());
+    }
+    command.argv.clear();
+  }
+  absl::StatusOr<std::string> resolved = info.command.empty()
+                                             ? internal::ResolveEntry(info.entry, search_dirs)
+                                             : CheckCommand(command, "WorkerStartInfo.command");
   if (!resolved.ok()) return Invalid(who, resolved.status());
   if (absl::Status s = internal::CheckUtf8Option(who + ": entry found at", *resolved); !s.ok()) {
     return s;
   }
   controller::WorkerConfig worker;
   worker.name = info.name;
-  worker.entry = info.entry;
-  worker.resolved_entry = *resolved;
+  if (info.command.empty()) {
+    worker.entry = info.entry;
+    worker.resolved_entry = *resolved;
+  } else {
+    worker.entry = absl::StrJoin(info.command, " ");  // as shown in status and logs
+    worker.program = *resolved;
+  }
+  worker.command = std::move(command);
   worker.args = info.args.proto();
   worker.logging = info.logging_config;
   worker.pid_filename = info.pid_filename;

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/process/command.h"
 #include "common/runtime/logging.h"
 #include "common/runtime/supervision.h"
 #include "google/protobuf/struct.pb.h"
@@ -31,6 +32,12 @@ struct WorkerConfig {
   std::string process_title;                       // what ps shows (set by the controller)
   std::optional<absl::Duration> ready_timeout;     // SPEC §8: none, ready when it runs
   std::optional<absl::Duration> watchdog_timeout;  // none: no watchdog
+  // SPEC §10: with an argv, the worker runs this program (`program`, the
+  // argv[0] found) instead of an entry (`entry` shows the command line);
+  // an entry gets its environment and working directory too.
+  CommandSpec command;
+  std::string program;
+  bool is_command() const { return !command.argv.empty(); }
 };
 
 struct ControllerConfig {

@@ -17,6 +17,7 @@
 #include "common/host/host.h"
 #include "common/host/supervisor_report.h"
 #include "common/process/heartbeat.h"
+#include "common/process/notify_state.h"
 #include "common/process/pid_file.h"
 #include "common/process/pidfd.h"
 #include "common/process/spawn.h"
@@ -81,7 +82,8 @@ void Controller::AddSlot(WorkerConfig worker) {
                                 config_.check_interval,
                                 &config_.restart_policy,
                                 worker.ready_timeout,
-                                worker.watchdog_timeout};
+                                worker.watchdog_timeout,
+                                /*pingable=*/!worker.is_command()};
   slots_.push_back(
       std::make_unique<Slot>(index, std::move(worker), machine, static_cast<WorkerEffects*>(this)));
   ++unfinished_;
@@ -101,6 +103,14 @@ absl::Status Controller::Run() {
     // kAddedWorkerSlots workers added later (AddWorker).
     APPKIT_RETURN_IF_ERROR(CreateHeartbeats(static_cast<int>(config_.workers.size())));
     break;
+  }
+  // Every worker gets NOTIFY_SOCKET (SPEC §10); without one they run without.
+  if (auto notify = NotifySocket::Create(); notify.ok()) {
+    notify_ = std::move(*notify);
+    APPKIT_RETURN_IF_ERROR(loop_.Watch(notify_->fd(), [this] { OnNotify(); }));
+  } else {
+    Log().warn("controller {}: no NOTIFY_SOCKET for the workers: {}", getpid(),
+               std::string(notify.status().message()));
   }
   cgroups_ = WorkerCgroups::Create(&loop_);
   batch_ = std::make_unique<ForkBatch>(&loop_, &reaper_, static_cast<ForkBatch::Client*>(this),
@@ -245,6 +255,10 @@ void Controller::SpawnWorker(int index) {
 void Controller::AskToQuit(int index) {
   Slot& slot = *slots_[index];
   slot.quit_asked = true;
+  if (ConfigOf(slot).is_command()) {  // a program: SIGTERM to its group (SPEC §10)
+    if (slot.pid > 0) SignalProcessGroup(slot.pid, SIGTERM);
+    return;
+  }
   SendToWorker(slot.channel.get(), wire::Message::kQuit);
 }
 
@@ -293,6 +307,7 @@ void Controller::CheckPidFile(int index) {
   const Slot& slot = *slots_[index];
   const std::string& path = ConfigOf(slot).pid_filename;
   if (access(path.c_str(), F_OK) == 0 || errno != ENOENT) return;
+  if (ConfigOf(slot).is_command()) return;  // a program cannot write it again
   Log().warn("pid file {} of worker {} (pid {}) is gone; asking the worker to write it again", path,
              ConfigOf(slot).name, slot.pid);
   SendToWorker(slot.channel.get(), wire::Message::kRewritePidFile);
@@ -308,8 +323,9 @@ absl::StatusOr<ForkRequest> Controller::Prepare(int index) {
   UniqueFd cgroup = cgroups_ ? cgroups_->OpenWorker(index, worker.name) : UniqueFd();
   const bool watched = heartbeats_ && worker.watchdog_timeout;
   if (watched) heartbeats_->Reset(index);  // its start counts as a beat
-  absl::StatusOr<PreparedLaunch> launch = PrepareLaunch(
-      worker, config_.user_fd_limit, std::move(cgroup), watched ? heartbeats_->fd() : -1, index);
+  absl::StatusOr<PreparedLaunch> launch =
+      PrepareLaunch(worker, config_.user_fd_limit, std::move(cgroup),
+                    watched ? heartbeats_->fd() : -1, index, notify_ ? notify_->address() : "");
   if (!launch.ok()) return launch.status();
   ForkRequest request;
   request.message = std::move(launch->request);
@@ -353,6 +369,8 @@ void Controller::Forked(int index, absl::StatusOr<pid_t> pid) {
   (void)loop_.Watch(slot.pidfd.get(), [this, &slot] { OnExit(slot); });
   slot.channel_watched =
       loop_.Watch(slot.channel.get(), [this, &slot] { OnChannelReadable(slot); }).ok();
+  // A program asked to quit while it was being forked: its SIGTERM now.
+  if (slot.quit_asked && ConfigOf(slot).is_command()) SignalProcessGroup(slot.pid, SIGTERM);
   WorkerInput spawned{WorkerEvent::kSpawned};
   spawned.pid = slot.pid;
   Deliver(slot, spawned);
@@ -425,6 +443,38 @@ void Controller::OnChannelReadable(Slot& slot) {
   }
 }
 
+void Controller::OnNotify() {
+  for (const NotifySocket::Message& message : notify_->ReadPending()) {
+    // Anyone may send to an abstract socket: only a worker's tree counts.
+    Slot* from = nullptr;
+    if (auto it = index_by_pid_.find(message.sender); it != index_by_pid_.end()) {
+      from = slots_[it->second].get();
+    }
+    for (size_t i = 0; from == nullptr && i < slots_.size(); ++i) {
+      if (slots_[i] && slots_[i]->pid > 0 && IsSameOrDescendant(message.sender, slots_[i]->pid)) {
+        from = slots_[i].get();
+      }
+    }
+    if (from == nullptr) {
+      Log().warn("controller {}: sd_notify from pid {} ignored: not a worker or a descendant",
+                 getpid(), message.sender);
+      continue;
+    }
+    Slot& slot = *from;
+    const NotifyState state = ParseNotifyState(message);
+    if (state.watchdog && heartbeats_ && ConfigOf(slot).watchdog_timeout) {
+      heartbeats_->Reset(slot.index);  // a beat, as Heartbeat()
+    }
+    if (state.status) board_.PublishNotice(slot.index, v1::EVENT_KIND_STATUS, *state.status);
+    if (state.stopping) {
+      Log().info("worker {} (pid {}) says it is stopping (STOPPING=1)", ConfigOf(slot).name,
+                 slot.pid);
+      board_.PublishNotice(slot.index, v1::EVENT_KIND_STOPPING, "STOPPING=1");
+    }
+    if (state.ready) Deliver(slot, WorkerInput{WorkerEvent::kReady});
+  }
+}
+
 void Controller::OnCheckTimer() {
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i]) Deliver(*slots_[i], WorkerInput{WorkerEvent::kCheckDue});
@@ -445,7 +495,10 @@ void Controller::OnWake() {
   }
   if (hangup) {
     for (auto& slot : slots_) {
-      if (slot && slot->pidfd) SignalPidfd(slot->pidfd.get(), SIGHUP);
+      // A program is not told (SIGHUP would end most of them).
+      if (slot && slot->pidfd && !ConfigOf(*slot).is_command()) {
+        SignalPidfd(slot->pidfd.get(), SIGHUP);
+      }
     }
   }
   for (auto& command : commands) command();

@@ -88,6 +88,7 @@
 #include "common/base/unique_fd.h"
 #include "common/process/event_loop.h"
 #include "common/process/heartbeat.h"
+#include "common/process/notify_socket.h"
 #include "controller/child_reaper.h"
 #include "controller/config.h"
 #include "controller/control_plane.h"
@@ -174,6 +175,8 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   void OnExit(Slot& slot);
   void OnChannelReadable(Slot& slot);
   void OnCheckTimer();
+  // sd_notify datagrams (SPEC §10) from a worker's process or descendants.
+  void OnNotify();
   void OnWake();
   void QuitAll(const std::string& reason);
   void MaybeFinish();
@@ -208,6 +211,7 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   // Heartbeat slots beyond the configured workers, for AddWorker's.
   static constexpr int kAddedWorkerSlots = 256;
   absl::Status CreateHeartbeats(int workers);
+  std::unique_ptr<NotifySocket> notify_;    // every worker's NOTIFY_SOCKET (null: none)
   std::unique_ptr<WorkerCgroups> cgroups_;  // null without; outlives batch_
   std::unique_ptr<ForkBatch> batch_;
   std::unique_ptr<DebugFile> debug_file_;

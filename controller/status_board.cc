@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "absl/time/clock.h"
+#include "common/control/event_diff.h"
 #include "controller/debug_info.h"
 #include "controller/watch_events.h"
 
@@ -32,11 +33,14 @@ StatusBoard::StatusBoard(std::vector<WorkerInfo> infos) {
 
 void StatusBoard::Publish(int index, const WorkerRecord& record) {
   v1::WorkerStatus status = WorkerStatusView(infos_.at(index), record);
-  status.SerializeToString(&serialized_[index]);
   file_changed_ = true;
   hub_.Publish([&] {
     absl::MutexLock lock(&mu_);
     std::vector<v1::Event> events = WorkerEvents(&statuses_[index], status, absl::Now());
+    if (status.current().pid() == statuses_[index].current().pid()) {
+      status.set_notify_status(statuses_[index].notify_status());  // same process: still says it
+    }
+    status.SerializeToString(&serialized_[index]);  // the status file's bytes of it
     statuses_[index].Swap(&status);
     return events;
   });
@@ -77,6 +81,26 @@ bool StatusBoard::HasWorker(const std::string& name) const {
     if (status.name() == name) return true;
   }
   return false;
+}
+
+void StatusBoard::PublishNotice(int index, v1::EventKind kind, const std::string& text) {
+  hub_.Publish([&] {
+    absl::MutexLock lock(&mu_);
+    auto it = statuses_.find(index);
+    if (it == statuses_.end()) return std::vector<v1::Event>();  // removed meanwhile
+    v1::WorkerStatus& status = it->second;
+    if (kind == v1::EVENT_KIND_STATUS) {
+      status.set_notify_status(text);
+      status.SerializeToString(&serialized_[index]);
+      file_changed_ = true;
+    }
+    v1::Event event = MakeEvent(
+        kind, status.name(), ShortStateName(v1::WorkerState_Name(status.state()), "WORKER_STATE_"),
+        absl::Now());
+    event.set_pid(status.current().pid());
+    event.set_description(text);
+    return std::vector<v1::Event>{std::move(event)};
+  });
 }
 
 void StatusBoard::CloseWatchers() { hub_.Close(); }

@@ -37,6 +37,10 @@ class StatusBoard {
   void Add(WorkerInfo info);
   void Remove(int index);
   void PublishQuitRequested();
+  // What a worker's process said on NOTIFY_SOCKET (SPEC §10): an event of
+  // `kind` (STATUS, STOPPING) with `text`; STATUS also sets the worker's
+  // notify_status, kept until its next process.
+  void PublishNotice(int index, v1::EventKind kind, const std::string& text);
   void PublishDebugJson(std::string json);
   // The status file's content (common/base/status_file.h): ListWorkers(),
   // serialized, assembled from each worker's bytes kept at its Publish (a

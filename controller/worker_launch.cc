@@ -1,5 +1,6 @@
 #include "controller/worker_launch.h"
 
+#include "common/host/command_launch.h"
 #include "proto/launch.pb.h"
 #include "proto/wire.h"
 
@@ -13,8 +14,8 @@ std::vector<std::pair<int, int>> PreparedLaunch::fds() const {
 }
 
 absl::StatusOr<PreparedLaunch> PrepareLaunch(const WorkerConfig& worker, uint64_t user_fd_limit,
-                                             UniqueFd cgroup, int heartbeat_fd,
-                                             int heartbeat_slot) {
+                                             UniqueFd cgroup, int heartbeat_fd, int heartbeat_slot,
+                                             const std::string& notify_socket) {
   PreparedLaunch prepared;
   absl::StatusOr<StdioFiles> stdio = OpenStdioFiles(worker.stdout_filename, worker.stderr_filename);
   if (!stdio.ok()) return stdio.status();
@@ -41,6 +42,11 @@ absl::StatusOr<PreparedLaunch> PrepareLaunch(const WorkerConfig& worker, uint64_
     launch.set_heartbeat_slot(heartbeat_slot);
     prepared.heartbeat_fd = heartbeat_fd;
   }
+  if (worker.is_command() || !worker.command.environment.empty() ||
+      !worker.command.working_directory.empty()) {
+    *launch.mutable_command() = internal::CommandLaunchOf(worker.command, worker.program);
+  }
+  launch.set_notify_socket(notify_socket);
   prepared.request = launch.SerializeAsString();
   return prepared;
 }

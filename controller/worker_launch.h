@@ -35,10 +35,12 @@ struct PreparedLaunch {
 // its channel. Errors name the file or the call that failed; the worker
 // is then not started (a failed spawn). With a watchdog_timeout, the
 // worker beats into `heartbeat_slot` of the table on `heartbeat_fd`
-// (wire::kWorkerHeartbeatFd in the worker).
+// (wire::kWorkerHeartbeatFd in the worker). `notify_socket`: the pool's
+// sd_notify socket, the worker's NOTIFY_SOCKET ("" for none).
 absl::StatusOr<PreparedLaunch> PrepareLaunch(const WorkerConfig& worker, uint64_t user_fd_limit,
                                              UniqueFd cgroup, int heartbeat_fd = -1,
-                                             int heartbeat_slot = 0);
+                                             int heartbeat_slot = 0,
+                                             const std::string& notify_socket = "");
 
 }  // namespace appkit::controller
 

@@ -294,7 +294,7 @@ void WorkerMachine::Kill(const WorkerInput&) {
 }
 
 void WorkerMachine::Check(const WorkerInput&) {
-  if (config_.watchdog_timeout) {  // its heartbeats tell whether the entry is alive
+  if (config_.watchdog_timeout || !config_.pingable) {  // heartbeats tell, or nothing can
     effects_->CheckPidFile(config_.index);
     return;
   }

@@ -50,7 +50,8 @@
 //                it was removed; without a watchdog_timeout, also ping the
 //                worker on its channel, and log one that did not answer the
 //                previous ping as hung (a worker with a watchdog is judged
-//                by its entry's heartbeats instead: Watch)
+//                by its entry's heartbeats instead: Watch; a command
+//                worker, !pingable, has no channel to answer on)
 //   Answered:    the ping's answer; a worker logged as hung is logged again
 //                as answering
 //   Refuse:      (Start of a worker that runs) nothing changes; refusal()
@@ -192,6 +193,9 @@ class WorkerMachine {
     const RestartPolicy* restart_policy = nullptr;
     std::optional<absl::Duration> ready_timeout;     // SPEC §8; none: ready when it runs
     std::optional<absl::Duration> watchdog_timeout;  // none: no watchdog
+    // A command worker (SPEC §10) has no channel to answer pings: Check
+    // only looks after its pid file, as with a watchdog.
+    bool pingable = true;
   };
   // From a hung worker's SIGABRT to its SIGKILL: time for a core dump.
   static constexpr absl::Duration kHungKillGrace = absl::Seconds(1);

@@ -319,6 +319,20 @@ TEST(WorkerMachineTest, ANewProcessStartsWithNoPingOutstanding) {
   EXPECT_FALSE(machine.unresponsive());
 }
 
+// A command worker (SPEC §10) has no channel: never pinged, never "hung".
+TEST(WorkerMachineTest, ACommandWorkerIsNotPinged) {
+  FakeEffects effects;
+  WorkerMachine::Config config = Config();
+  config.pingable = false;
+  WorkerMachine machine(config, &effects);
+  effects.machine = &machine;
+  BringTo(machine, effects, WorkerState::kRunning);
+  machine.Handle(Of(WorkerEvent::kCheckDue));
+  machine.Handle(Of(WorkerEvent::kCheckDue));
+  EXPECT_FALSE(machine.unresponsive());
+  EXPECT_EQ(effects.calls, (std::vector<std::string>{"pidfile 7", "pidfile 7"}));
+}
+
 TEST(WorkerMachineTest, OnlyAnExitedWorkerIsFinished) {
   for (WorkerState state :
        {WorkerState::kStarting, WorkerState::kRunning, WorkerState::kWaitingToRestart,

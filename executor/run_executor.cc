@@ -8,10 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/fd_limit.h"
 #include "common/base/log.h"
+#include "common/host/command_launch.h"
 #include "common/host/entry.h"
 #include "common/host/host.h"
 #include "common/host/supervisor_report.h"
 #include "common/process/cgroup.h"
+#include "common/process/command.h"
 #include "common/process/fork_server.h"
 #include "common/process/orphan_cleanup.h"
 #include "common/process/pid_file.h"
@@ -63,11 +65,36 @@ void CleanUpAfterGuardian(OrphanCleanup& orphans, const std::vector<std::string>
                   : ("its pid file " + pid_file + " is not stale; left alone").c_str());
 }
 
+// A command entry (SPEC §10): this process becomes the program. The
+// guardian hears "entry running" first; the pipe closes at the exec, or
+// carries the error when the exec fails.
+int RunCommand(const v1::ExecutorLaunch& launch) {
+  if (launch.watchdog()) close(wire::kExecutorHeartbeatFd);  // WATCHDOG=1 beats instead
+  RestoreFdSoftLimit(launch.user_fd_limit());
+  const char running = static_cast<char>(wire::Message::kEntryRunning);
+  (void)!write(wire::kExecutorReadyFd, &running, 1);
+  const absl::Status exec =
+      ExecCommand(launch.command().program(), internal::CommandSpecOf(launch.command()),
+                  launch.notify_socket());
+  const std::string error(exec.message());
+  fprintf(stderr, "executor %d: %s\n", getpid(), error.c_str());
+  internal::SetSupervisorPipe(wire::kExecutorReadyFd);
+  internal::ReportEntryError(error);
+  return 127;  // as a shell's "command not found"
+}
+
 }  // namespace
 
 int RunExecutor(const v1::ExecutorLaunch& launch) {
   // The readiness pipe and the heartbeat table: never for user programs.
   fcntl(wire::kExecutorReadyFd, F_SETFD, FD_CLOEXEC);
+  if (internal::IsCommand(launch.command())) return RunCommand(launch);
+  if (absl::Status applied =
+          internal::ApplyEntryEnvironment(launch.command(), launch.notify_socket());
+      !applied.ok()) {
+    fprintf(stderr, "executor: %s\n", std::string(applied.message()).c_str());
+    return 1;
+  }
   if (launch.watchdog()) {
     // Before the module loads: its loading counts as the entry's time.
     absl::Status attached = internal::AttachHeartbeat(wire::kExecutorHeartbeatFd, 0);

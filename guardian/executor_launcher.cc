@@ -46,6 +46,8 @@ v1::ExecutorLaunch ExecutorLaunchFor(const v1::DaemonLaunch& launch, pid_t guard
   executor.set_daemon_name(launch.name());
   executor.set_notify_ready(launch.has_ready_timeout());
   executor.set_watchdog(launch.has_watchdog_timeout());
+  if (launch.has_command()) *executor.mutable_command() = launch.command();
+  executor.set_notify_socket(launch.notify_socket());
   return executor;
 }
 

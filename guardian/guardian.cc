@@ -16,7 +16,9 @@
 #include "common/base/log.h"
 #include "common/base/socket_probe.h"
 #include "common/base/time_format.h"
+#include "common/control/event_diff.h"
 #include "common/process/heartbeat.h"
+#include "common/process/notify_state.h"
 #include "common/process/spawn.h"
 #include "common/process/stdio_files.h"
 #include "common/runtime/logging.h"
@@ -89,6 +91,10 @@ Guardian::Guardian(v1::DaemonLaunch launch, std::unique_ptr<ForkServer> executor
   ExecutorLauncher::Callbacks callbacks;
   callbacks.spawned = [this](pid_t pid, const std::optional<ProcessExit>& gone) {
     executor_pid_ = gone ? 0 : pid;  // a reaped pid is never signalled
+    {
+      absl::MutexLock lock(&mu_);
+      notify_status_.clear();  // a new run says its own
+    }
     Input spawned{Event::kSpawned};
     spawned.pid = pid;
     Feed(std::move(spawned));
@@ -103,7 +109,16 @@ Guardian::Guardian(v1::DaemonLaunch launch, std::unique_ptr<ForkServer> executor
   // A pool in the executor stops within this: our kill waits for it.
   callbacks.stop_budget = [this](absl::Duration budget) { machine_.SetStopBudget(budget); };
   callbacks.ready = [this] { Feed(Input{Event::kReady}); };
-  launcher_ = std::make_unique<ExecutorLauncher>(&loop_, launch_, std::move(executor_server),
+  // Every executor gets NOTIFY_SOCKET (SPEC §10): sd_notify for entries
+  // and programs alike. Without one (no socket) they run without it.
+  v1::DaemonLaunch with_notify = launch_;
+  if (auto notify = NotifySocket::Create(); notify.ok()) {
+    notify_ = std::move(*notify);
+    with_notify.set_notify_socket(notify_->address());
+  } else {
+    Log().warn("no NOTIFY_SOCKET for the daemon: {}", std::string(notify.status().message()));
+  }
+  launcher_ = std::make_unique<ExecutorLauncher>(&loop_, with_notify, std::move(executor_server),
                                                  std::move(callbacks));
   last_status_ = StatusView(machine_.record(), facts_);
   absl::MutexLock lock(&mu_);
@@ -221,6 +236,11 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
   if (!accept.ok()) return accept.status();
   accept_watch_ = std::move(*accept);
   loop_.SetWakeHandler([this] { OnWake(); });
+  if (notify_) {
+    if (absl::Status watched = loop_.Watch(notify_->fd(), [this] { OnNotify(); }); !watched.ok()) {
+      return watched;
+    }
+  }
 
   Log().info("guardian {} of daemon {} launched for entry {} (pid file {}, control socket {})",
              getpid(), launch_.name(), launch_.daemon_entry(), launch_.pid_filename(),
@@ -339,7 +359,8 @@ void Guardian::ReopenOutputs() {
   // file that cannot be reopened stays in use (and we say why).
   absl::Status stdio = ReopenStdio(launch_.stdout_filename(), launch_.stderr_filename());
   absl::Status logs = internal::ReopenLogFiles();
-  if (executor_pid_ > 0) kill(executor_pid_, SIGHUP);
+  // A command (SPEC §10) is not told: SIGHUP would end most programs.
+  if (executor_pid_ > 0 && launch_.command().argv_size() == 0) kill(executor_pid_, SIGHUP);
   if (stdio.ok() && logs.ok()) {
     Log().info("SIGHUP: reopened stdout, stderr and log files");
     return;
@@ -347,6 +368,43 @@ void Guardian::ReopenOutputs() {
   for (const absl::Status& status : {stdio, logs}) {
     if (!status.ok()) Log().error("SIGHUP: {}", std::string(status.message()));
   }
+}
+
+void Guardian::OnNotify() {
+  for (const NotifySocket::Message& message : notify_->ReadPending()) {
+    // Anyone may send to an abstract socket: only the executor's tree counts.
+    if (executor_pid_ <= 0 || !IsSameOrDescendant(message.sender, executor_pid_)) {
+      Log().warn("sd_notify from pid {} ignored: not the daemon's process or a descendant",
+                 message.sender);
+      continue;
+    }
+    const NotifyState state = ParseNotifyState(message);
+    if (state.watchdog && heartbeats_) heartbeats_->Reset(0);  // a beat, as Heartbeat()
+    if (state.status) {
+      {
+        absl::MutexLock lock(&mu_);
+        notify_status_ = *state.status;
+      }
+      PublishNotice(v1::EVENT_KIND_STATUS, *state.status);
+    }
+    if (state.stopping) {
+      Log().info("daemon process {} says it is stopping (STOPPING=1)", message.sender);
+      PublishNotice(v1::EVENT_KIND_STOPPING, "STOPPING=1");
+    }
+    if (state.ready) Feed(Input{Event::kReady});
+  }
+}
+
+void Guardian::PublishNotice(v1::EventKind kind, const std::string& description) {
+  hub_.Publish([&] {
+    v1::Event event =
+        MakeEvent(kind, kExecutorSubject,
+                  ShortStateName(v1::GuardianState_Name(last_status_.state()), "GUARDIAN_STATE_"),
+                  absl::Now());
+    event.set_pid(executor_pid_);
+    event.set_description(description);
+    return std::vector<v1::Event>{std::move(event)};
+  });
 }
 
 void Guardian::Feed(Input input) {
@@ -449,7 +507,10 @@ v1::GuardianStatus Guardian::Status() const {
   }
   StatusFacts facts = facts_;
   if (IsSocket(launch_.controller_socket())) facts.controller_socket = launch_.controller_socket();
-  return StatusView(record, facts);
+  v1::GuardianStatus status = StatusView(record, facts);
+  absl::MutexLock lock(&mu_);
+  status.set_notify_status(notify_status_);
+  return status;
 }
 
 // --- Effects ------------------------------------------------------------

@@ -46,6 +46,7 @@
 #include "common/process/event_loop.h"
 #include "common/process/fork_server.h"
 #include "common/process/heartbeat.h"
+#include "common/process/notify_socket.h"
 #include "common/process/pid_file.h"
 #include "guardian/containment.h"
 #include "guardian/executor_launcher.h"
@@ -90,6 +91,9 @@ class Guardian final : private Effects {
   void OnExecutorExited(const ProcessExit& exit);
   void OnWake();
   void ReopenOutputs();
+  // sd_notify datagrams (SPEC §10) from the executor or its descendants.
+  void OnNotify();
+  void PublishNotice(v1::EventKind kind, const std::string& description);
   // Hands `input` to the machine; an input that an effect produces while
   // the machine handles another waits for it. Publishes the record after.
   void Feed(Input input);
@@ -131,6 +135,7 @@ class Guardian final : private Effects {
   pid_t executor_pid_ = 0;                       // from its kSpawned to its reaping
   EventLoop::TimerId timers_[4] = {0, 0, 0, 0};  // by Effects::Timer
   std::unique_ptr<HeartbeatTable> heartbeats_;   // with a watchdog_timeout: slot 0
+  std::unique_ptr<NotifySocket> notify_;         // every executor's NOTIFY_SOCKET (null: none)
   bool serving_ = false;                         // what health "" says
   int wait_ready_fd_ = -1;                       // StartDaemon's pipe, with wait_ready
   std::string wait_ready_error_;
@@ -143,6 +148,7 @@ class Guardian final : private Effects {
   Record published_ ABSL_GUARDED_BY(mu_);
   bool rpc_quit_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool rpc_restart_requested_ ABSL_GUARDED_BY(mu_) = false;
+  std::string notify_status_ ABSL_GUARDED_BY(mu_);  // STATUS=, for GuardianStatus
 };
 
 }  // namespace appkit::guardian

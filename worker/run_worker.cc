@@ -13,9 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
 #include "common/base/fd_io.h"
+#include "common/host/command_launch.h"
 #include "common/host/entry.h"
 #include "common/host/host.h"
 #include "common/host/supervisor_report.h"
+#include "common/process/command.h"
 #include "common/process/pid_file.h"
 #include "proto/wire.h"
 #include "spdlog/spdlog.h"
@@ -80,6 +82,33 @@ void ServeChannel(PidFileHolder* holder, std::string name) {
   }
 }
 
+// A command worker (SPEC §10): the pid file is written with our pid,
+// which the program keeps, then this process becomes the program. Its
+// lock and the channel close at the exec (the controller quits it with
+// SIGTERM and removes the pid file at its exit).
+int RunCommand(const v1::WorkerLaunch& launch) {
+  const std::string& name = launch.name();
+  if (launch.watchdog()) close(wire::kWorkerHeartbeatFd);  // WATCHDOG=1 beats instead
+  auto acquired = PidFile::Acquire(launch.pid_filename(), getpid(), "worker");
+  absl::Status status = acquired.status();
+  if (acquired.ok() && acquired->running_pid != 0) {
+    status = absl::AlreadyExistsError(absl::StrCat(
+        "pid file ", launch.pid_filename(), " is held by running process ", acquired->running_pid));
+  }
+  if (status.ok()) {
+    Send(wire::Message::kEntryRunning);
+    (void)acquired->file.release();  // the file stays: it names the program's pid
+    status = ExecCommand(launch.command().program(), internal::CommandSpecOf(launch.command()),
+                         launch.notify_socket());
+    unlink(launch.pid_filename().c_str());  // ours: the exec failed
+  } else {
+    status = absl::Status(status.code(), absl::StrCat("cannot start: ", status.message()));
+  }
+  fprintf(stderr, "worker %s: %s\n", name.c_str(), std::string(status.message()).c_str());
+  internal::SendEntryErrorPacket(wire::kWorkerChannelFd, std::string(status.message()));
+  return 127;
+}
+
 }  // namespace
 
 int RunWorker(const v1::WorkerLaunch& launch) {
@@ -87,6 +116,14 @@ int RunWorker(const v1::WorkerLaunch& launch) {
   // The channel stays open for the worker's life; programs the entry
   // executes must not inherit it.
   fcntl(wire::kWorkerChannelFd, F_SETFD, FD_CLOEXEC);
+  if (internal::IsCommand(launch.command())) return RunCommand(launch);
+  if (absl::Status applied =
+          internal::ApplyEntryEnvironment(launch.command(), launch.notify_socket());
+      !applied.ok()) {
+    fprintf(stderr, "worker %s: %s\n", name.c_str(), std::string(applied.message()).c_str());
+    internal::SendEntryErrorPacket(wire::kWorkerChannelFd, std::string(applied.message()));
+    return 1;
+  }
   if (launch.watchdog()) {
     // Before the module loads: its loading counts as the entry's time.
     absl::Status attached =

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/ctl/command_config.h"
 #include "client/ctl/mordor_template.h"
 #include "client/ctl/yaml_values.h"
 #include "common/base/safe_file.h"
@@ -25,8 +26,10 @@ constexpr size_t kMaxFileBytes = 16 << 20;
 
 const std::set<std::string>& KnownKeys() {
   static const std::set<std::string> keys = {
-      "entry",    "description", "args", "restart_interval_seconds", "stop_timeout_seconds",
-      "log_level"};
+      "entry", "description", "args", "restart_interval_seconds", "stop_timeout_seconds",
+      "log_level",
+      // SPEC §10 (command_config.h).
+      "command", "environment", "env_file", "working_directory"};
   return keys;
 }
 
@@ -110,6 +113,58 @@ absl::StatusOr<std::string> StringSetting(const std::string& path, const std::st
   return value.Scalar();
 }
 
+// A path in daemons.yaml: relative to the config file's directory.
+std::string FromConfigDir(const DaemonsConfig& config, const std::string& path) {
+  return path.empty() || path[0] == '/' ? path : absl::StrCat(config.config_dir, "/", path);
+}
+
+// `command`: a list of strings, or one string split as a shell would.
+absl::StatusOr<std::vector<std::string>> CommandSetting(const std::string& path,
+                                                        const std::string& daemon,
+                                                        const YAML::Node& value) {
+  const std::string at = Where(path, value);
+  std::vector<std::string> argv;
+  if (value.IsSequence()) {
+    for (const YAML::Node& item : value) {
+      auto arg = StringSetting(path, daemon, "each command argument", item);
+      if (!arg.ok()) return arg.status();
+      argv.push_back(*arg);
+    }
+    if (argv.empty()) return Invalid(at, daemon, "command is an empty list");
+    return argv;
+  }
+  auto text = StringSetting(path, daemon, "command (a list, or a string)", value);
+  if (!text.ok()) return text.status();
+  auto split = SplitCommandLine(*text);
+  if (!split.ok()) {
+    return Invalid(at, daemon,
+                   absl::StrCat("command '", Shown(*text), "': ", split.status().message()));
+  }
+  return *split;
+}
+
+// `environment`: a mapping of names to scalars (their text, as written).
+absl::Status EnvironmentSetting(const std::string& path, const std::string& daemon,
+                                const YAML::Node& value, YamlBudget& budget,
+                                std::map<std::string, std::string>& env) {
+  if (value.IsNull()) return absl::OkStatus();
+  if (!value.IsMap()) return Invalid(Where(path, value), daemon, "environment must be a mapping");
+  auto entries = FlattenMapping(path, value, budget);
+  if (!entries.ok()) return entries.status();
+  for (const auto& [key, item] : *entries) {
+    auto name = StringSetting(path, daemon, "an environment name", key);
+    if (!name.ok()) return name.status();
+    if (item.IsNull()) {
+      env[*name] = "";
+      continue;
+    }
+    auto text = StringSetting(path, daemon, absl::StrCat("environment ", *name), item);
+    if (!text.ok()) return text.status();
+    env[*name] = *text;
+  }
+  return absl::OkStatus();
+}
+
 // One daemon's settings; `where` is its name's line.
 absl::StatusOr<NamedDaemon> ParseDaemon(const DaemonsConfig& config, const std::string& name,
                                         const std::string& where, const YAML::Node& settings,
@@ -133,6 +188,9 @@ absl::StatusOr<NamedDaemon> ParseDaemon(const DaemonsConfig& config, const std::
     if (!flattened.ok()) return flattened.status();
     entries = std::move(*flattened);
   }
+  bool entry_given = false;
+  std::map<std::string, std::string> environment;  // `environment`: wins over env_file
+  std::map<std::string, std::string> from_files;   // env_file, in order
   for (const auto& [key_node, value] : entries) {
     const std::string at = Where(path, key_node);
     if (!key_node.IsScalar()) return Invalid(at, name, "a setting name must be a plain key");
@@ -142,6 +200,43 @@ absl::StatusOr<NamedDaemon> ParseDaemon(const DaemonsConfig& config, const std::
                      absl::StrCat("unknown key '", Shown(key),
                                   "' (known: ", absl::StrJoin(KnownKeys(), ", "), ")"));
     }
+    if (key == "command") {
+      auto argv = CommandSetting(path, name, value);
+      if (!argv.ok()) return argv.status();
+      options.command = std::move(*argv);
+      continue;
+    }
+    if (key == "environment") {
+      if (absl::Status s = EnvironmentSetting(path, name, value, budget, environment); !s.ok()) {
+        return s;
+      }
+      continue;
+    }
+    if (key == "env_file") {
+      std::vector<YAML::Node> files;
+      if (value.IsSequence()) {
+        for (const YAML::Node& item : value) files.push_back(item);
+      } else {
+        files.push_back(value);
+      }
+      for (const YAML::Node& file : files) {
+        auto file_path = StringSetting(path, name, "env_file (a path, or a list of paths)", file);
+        if (!file_path.ok()) return file_path.status();
+        auto env = ParseEnvFile(FromConfigDir(config, *file_path));
+        if (!env.ok()) {
+          return Invalid(Where(path, file), name, std::string(env.status().message()));
+        }
+        for (auto& [env_name, env_value] : *env) from_files[env_name] = std::move(env_value);
+      }
+      continue;
+    }
+    if (key == "working_directory") {
+      auto dir = StringSetting(path, name, key, value);
+      if (!dir.ok()) return dir.status();
+      options.working_directory = FromConfigDir(config, *dir);
+      continue;
+    }
+    if (key == "entry") entry_given = true;
     if (key == "entry" || key == "log_level" || key == "description") {
       auto text = StringSetting(path, name, key, value);
       if (!text.ok()) return text.status();
@@ -165,6 +260,22 @@ absl::StatusOr<NamedDaemon> ParseDaemon(const DaemonsConfig& config, const std::
       if (!seconds.ok()) return seconds.status();
       (key == "restart_interval_seconds" ? options.restart_interval : options.stop_timeout) =
           *seconds;
+    }
+  }
+  for (auto& [env_name, env_value] : environment) from_files[env_name] = std::move(env_value);
+  options.environment = std::move(from_files);
+  if (!options.command.empty()) {
+    if (entry_given) {
+      return Invalid(where, name,
+                     absl::StrCat("entry '", options.daemon_entry,
+                                  "' and command are both set: give exactly one"));
+    }
+    options.daemon_entry.clear();
+    // A relative program path: from the working directory, else the
+    // config file's directory (not wherever appkitctl runs).
+    std::string& program = options.command[0];
+    if (program.find('/') != std::string::npos && options.working_directory.empty()) {
+      program = FromConfigDir(config, program);
     }
   }
   // As mordor does: the entry learns which application and daemon it is.
@@ -193,6 +304,11 @@ absl::StatusOr<NamedDaemon> ParseDaemon(const DaemonsConfig& config, const std::
                      {"restart_interval_seconds", seconds(options.restart_interval)},
                      {"stop_timeout_seconds", seconds(options.stop_timeout)},
                      {"log_level", level}};
+  if (!options.command.empty()) daemon.settings["command"] = options.command;
+  if (!options.environment.empty()) daemon.settings["environment"] = options.environment;
+  if (!options.working_directory.empty()) {
+    daemon.settings["working_directory"] = options.working_directory;
+  }
   return daemon;
 }
 

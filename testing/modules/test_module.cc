@@ -104,7 +104,8 @@ std::optional<absl::Duration> MillisField(const appkit::Args& args, const std::s
 
 // Runs StartWorkers from its args:
 //   {"workers": [{"name", "entry", "pid_filename", "stdout_filename",
-//                 "stderr_filename", "args": {...}, "logging_json": "..."}],
+//                 "stderr_filename", "args": {...}, "logging_json": "...",
+//                 "command": [...], "environment": {...}, "working_directory"}],
 //    "restart_interval_ms": n (absent: no restart), "stop_timeout_ms": n,
 //    "check_interval_ms": n, "debug_filename": "...", "max_restarts": n}
 // and marks "pool_returned" (or "pool_error <message>") when it returns.
@@ -125,6 +126,18 @@ APPKIT_ENTRY(run_workers) {
       if (auto a = w.fields().find("args"); a != w.fields().end()) {
         info.args = appkit::Args(a->second.struct_value());
       }
+      // SPEC §10: "command": [argv...], "environment": {...}, "working_directory".
+      if (auto c = w.fields().find("command"); c != w.fields().end()) {
+        for (const auto& arg : c->second.list_value().values()) {
+          info.command.push_back(arg.string_value());
+        }
+      }
+      if (auto e = w.fields().find("environment"); e != w.fields().end()) {
+        for (const auto& [key, value] : e->second.struct_value().fields()) {
+          info.environment[key] = value.string_value();
+        }
+      }
+      info.working_directory = StringField(w, "working_directory");
       const appkit::Args fields(w);
       if (auto ready = MillisField(fields, "ready_timeout_ms")) info.ready_timeout = ready;
       if (auto watchdog = MillisField(fields, "watchdog_timeout_ms")) {
