@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/appkit.h"
 #include "client/check_options.h"
+#include "client/daemon_launch.h"
 #include "common/base/errno_status.h"
 #include "common/base/fd_io.h"
 #include "common/base/fd_limit.h"
@@ -144,6 +145,14 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
 
 }  // namespace
 
+absl::StatusOr<v1::DaemonLaunch> internal::BuildDaemonLaunch(const DaemonOptions& options) {
+  auto launch = BuildLaunch(options);
+  if (!launch.ok()) return launch;
+  if (absl::Status s = CheckHealthListen(options.health_listen); !s.ok()) return s;
+  launch->set_health_listen(options.health_listen);
+  return launch;
+}
+
 DaemonStartResult StartDaemon(const DaemonOptions& options) {
   // A daemon that runs is reported first, whatever the other options say
   // (a start is idempotent); only the pid file must be valid.
@@ -161,7 +170,7 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
                                " is held by something else: ", holder->why));
   }
 
-  auto launch = BuildLaunch(options);
+  auto launch = internal::BuildDaemonLaunch(options);
   if (!launch.ok()) return Failed(launch.status());
 
   auto guardian = internal::FindAppkitBinary("guardian");

@@ -20,8 +20,10 @@
 #include "common/process/spawn.h"
 #include "common/process/stdio_files.h"
 #include "common/runtime/logging.h"
+#include "guardian/foreground_report.h"
 #include "guardian/guardian_service.h"
 #include "guardian/watch_events.h"
+#include "proto/wire.h"
 #include "spdlog/spdlog.h"
 
 namespace appkit::guardian {
@@ -110,6 +112,10 @@ Guardian::Guardian(v1::DaemonLaunch launch, std::unique_ptr<ForkServer> executor
 Guardian::~Guardian() = default;
 
 int Guardian::Run(int ready_fd) {
+  if (launch_.foreground()) {
+    // Close-on-exec before anything is spawned: only we hold the pipe.
+    foreground_ = std::make_unique<ForegroundReport>(UniqueFd(wire::kGuardianForegroundFd));
+  }
   v1::GuardianReady ready;
   ready.set_guardian_pid(getpid());
   const absl::Status setup = Setup(ready);
@@ -123,6 +129,7 @@ int Guardian::Run(int ready_fd) {
   if (!setup.ok()) return 1;
   if (ready.running_pid() != 0) return 0;
 
+  if (foreground_) StartForegroundWatchdog();
   containment_ = Containment::Create(&loop_, launch_.pid_filename(), launch_.worker_path());
   feeding_ = true;  // what Start's effects answer at once waits for it
   machine_.Start();
@@ -130,6 +137,12 @@ int Guardian::Run(int ready_fd) {
   Drain();
   loop_.Run();
   Teardown();
+  if (foreground_) {
+    // RunDaemon exits with the entry's status (SPEC §10); so do we.
+    const int status = ForegroundExitStatus(machine_.record());
+    foreground_->Exit(status);
+    return status;
+  }
   if (wait_ready_fd_ >= 0) {
     // The first entry failed before it was ready: said only now that the
     // pid file and the sockets are gone; EOF comes with our exit.
@@ -374,6 +387,7 @@ void Guardian::AfterInputs() {
     serving_ = serving;
     server_->health()->Set("", serving);
   }
+  if (foreground_) foreground_->Update(record);
   if (wait_ready_fd_ < 0) return;
   if (record.ready) {
     v1::GuardianReady ready;
@@ -457,6 +471,18 @@ void Guardian::CancelTimer(Timer timer) {
   EventLoop::TimerId& id = timers_[static_cast<int>(timer)];
   loop_.CancelTimer(id);
   id = 0;
+}
+
+void Guardian::StartForegroundWatchdog() {
+  if (!launch_.has_manager_watchdog_interval()) return;
+  const absl::Duration every = FromProtoDuration(launch_.manager_watchdog_interval());
+  // Said from the loop, so a loop that hangs stops saying it.
+  foreground_watchdog_ = [this, every] {
+    foreground_->Watchdog();
+    loop_.AddTimer(absl::Now() + every, foreground_watchdog_);
+  };
+  foreground_->Watchdog();
+  loop_.AddTimer(absl::Now() + every, foreground_watchdog_);
 }
 
 void Guardian::Finished() {

@@ -48,6 +48,7 @@
 #include "common/process/pid_file.h"
 #include "guardian/containment.h"
 #include "guardian/executor_launcher.h"
+#include "guardian/foreground_report.h"
 #include "guardian/machine.h"
 #include "guardian/status_view.h"
 #include "proto/guardian.pb.h"
@@ -98,6 +99,9 @@ class Guardian final : private Effects {
   void AfterInputs();
   // Publishes the record, and the events of the change to the watchers.
   void Publish();
+  // Foreground mode (RunDaemon): WATCHDOG=1 on the report to the starter,
+  // from the loop, when the starter's manager wants one.
+  void StartForegroundWatchdog();
 
   // Effects.
   absl::Time Now() override;
@@ -131,6 +135,8 @@ class Guardian final : private Effects {
   std::string wait_ready_error_;
   std::deque<Input> inputs_;
   bool feeding_ = false;
+  std::unique_ptr<ForegroundReport> foreground_;  // foreground mode only
+  EventLoop::Callback foreground_watchdog_;
 
   EventHub hub_;                    // Watch subscribers; taken before mu_
   v1::GuardianStatus last_status_;  // loop thread: what the watchers saw last
