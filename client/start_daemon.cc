@@ -20,6 +20,7 @@
 #include "common/host/host.h"
 #include "common/host/option_checks.h"
 #include "common/process/fork_server.h"
+#include "common/process/notify_socket.h"
 #include "common/process/pid_file.h"
 #include "common/process/spawn.h"
 #include "common/process/stdio_files.h"
@@ -245,6 +246,12 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
   if (ready.running_pid() != 0) {
     return DaemonStartResult{DaemonRunStatus::kAlreadyRunning,
                              static_cast<pid_t>(ready.running_pid()), ""};
+  }
+  // Under systemd (Type=forking or notify, SPEC §10): the guardian is the
+  // service's main process from now on, not our caller.
+  if (absl::Status told = NotifyOwnManager(absl::StrCat("MAINPID=", ready.guardian_pid()));
+      !told.ok()) {
+    spdlog::warn("StartDaemon: {}", std::string(told.message()));
   }
   return DaemonStartResult{DaemonRunStatus::kLaunched, static_cast<pid_t>(ready.guardian_pid()),
                            ""};
