@@ -105,8 +105,8 @@ class ForegroundTest : public ::testing::Test {
   // `appkitctl --config F run demo` as PID 1 of a new PID namespace.
   std::unique_ptr<Child> RunAsPidOne(const std::string& config) {
     std::vector<std::string> argv = unshare_;
-    for (const std::string& arg : {Appkitctl(), std::string("--config"), config,
-                                   std::string("run"), std::string("demo")}) {
+    for (const std::string& arg :
+         {Appkitctl(), std::string("--config"), config, std::string("run"), std::string("demo")}) {
       argv.push_back(arg);
     }
     auto child = std::make_unique<Child>(argv);
@@ -126,7 +126,8 @@ class ForegroundTest : public ::testing::Test {
 
   // Runs `script` with /bin/sh in PID 1's namespace (as `docker exec`).
   CommandResult InNamespace(const std::string& script) {
-    std::vector<std::string> argv = {"/usr/bin/nsenter", "--target", std::to_string(pid_one_), "--pid"};
+    std::vector<std::string> argv = {"/usr/bin/nsenter", "--target", std::to_string(pid_one_),
+                                     "--pid"};
     if (unshare_.size() > 4) {
       argv.insert(argv.begin() + 3, {"--user", "--preserve-credentials"});
     }

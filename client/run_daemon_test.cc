@@ -135,8 +135,8 @@ TEST_F(RunDaemonTest, ReturnsTheEntrysExitCodeWithoutAPidFile) {
 TEST_F(RunDaemonTest, TellsSystemdReadyWatchdogAndStoppingFromTheMainPid) {
   auto systemd = NotifySocket::Create();
   ASSERT_TRUE(systemd.ok()) << systemd.status();
-  ForegroundChild child(Options("run_until_quit"), {{"NOTIFY_SOCKET", (*systemd)->address()},
-                                                    {"WATCHDOG_USEC", "200000"}});
+  ForegroundChild child(Options("run_until_quit"),
+                        {{"NOTIFY_SOCKET", (*systemd)->address()}, {"WATCHDOG_USEC", "200000"}});
   std::vector<Received> got;
   ASSERT_TRUE(ReceiveUntil(**systemd, got, "READY=1")) << ReadFileOrEmpty(dir_.File("err.txt"));
   ASSERT_TRUE(WaitFor([&] { return PidOfEvent(events(), "started") != 0; }))
@@ -149,8 +149,8 @@ TEST_F(RunDaemonTest, TellsSystemdReadyWatchdogAndStoppingFromTheMainPid) {
   EXPECT_EQ(Count(got, "STOPPING=1"), 0);
   // The entry must not talk to systemd itself (it is not the main pid).
   const pid_t entry = PidOfEvent(events(), "started");
-  EXPECT_FALSE(Has(ReadFileOrEmpty(absl::StrCat("/proc/", entry, "/environ")),
-                   (*systemd)->address()));
+  EXPECT_FALSE(
+      Has(ReadFileOrEmpty(absl::StrCat("/proc/", entry, "/environ")), (*systemd)->address()));
   ASSERT_EQ(kill(child.pid(), SIGTERM), 0);
   EXPECT_TRUE(ReceiveUntil(**systemd, got, "STOPPING=1"));
   EXPECT_EQ(child.Wait(), 0);

@@ -16,6 +16,7 @@
 #include "common/base/log.h"
 #include "common/base/socket_probe.h"
 #include "common/base/time_format.h"
+#include "common/control/tcp_health_server.h"
 #include "common/process/heartbeat.h"
 #include "common/process/spawn.h"
 #include "common/process/stdio_files.h"
@@ -204,6 +205,12 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
   // "liveness" while we run.
   server_->health()->Set("", false);
   server_->health()->Set(kLivenessService, true);
+  if (!launch_.health_listen().empty()) {
+    // kubelet's probes: the same answers, on TCP, and nothing else.
+    auto tcp = TcpHealthServer::Listen(launch_.health_listen(), server_->shared_health());
+    if (!tcp.ok()) return tcp.status();
+    tcp_health_ = std::move(*tcp);
+  }
   // The controller socket of an executor that died by SIGKILL may be left
   // (only a stale one: a live one is another daemon's).
   RemoveStaleUnixSocket(launch_.controller_socket());
@@ -227,6 +234,7 @@ void Guardian::Teardown() {
   launcher_.reset();  // the executor fork server: closed and reaped
   containment_.reset();
   accept_watch_.reset();
+  tcp_health_.reset();
   hub_.Close();  // every Watch stream ends after its last events
   // Unlinks the socket, then stops gRPC within a bounded time.
   const bool grpc_stopped = server_->Stop();

@@ -41,6 +41,7 @@
 #include "common/control/control_server.h"
 #include "common/control/event_hub.h"
 #include "common/control/event_queue.h"
+#include "common/control/tcp_health_server.h"
 #include "common/process/accept_watch.h"
 #include "common/process/event_loop.h"
 #include "common/process/fork_server.h"
@@ -123,7 +124,8 @@ class Guardian final : private Effects {
   std::unique_ptr<Containment> containment_;
   std::unique_ptr<PidFile> pid_file_;
   std::unique_ptr<ControlServer> server_;
-  std::unique_ptr<AcceptWatch> accept_watch_;  // of server_
+  std::unique_ptr<AcceptWatch> accept_watch_;    // of server_
+  std::unique_ptr<TcpHealthServer> tcp_health_;  // with health_listen
   std::unique_ptr<class GuardianService> service_;
 
   // Loop thread only.

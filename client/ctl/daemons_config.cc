@@ -25,8 +25,10 @@ constexpr size_t kMaxFileBytes = 16 << 20;
 
 const std::set<std::string>& KnownKeys() {
   static const std::set<std::string> keys = {
-      "entry",    "description", "args", "restart_interval_seconds", "stop_timeout_seconds",
-      "log_level"};
+      "entry",         "description", "args", "restart_interval_seconds", "stop_timeout_seconds",
+      "log_level",
+      "health_listen",  // SPEC §10: "host:port", checked when it starts
+  };
   return keys;
 }
 
@@ -142,7 +144,11 @@ absl::StatusOr<NamedDaemon> ParseDaemon(const DaemonsConfig& config, const std::
                      absl::StrCat("unknown key '", Shown(key),
                                   "' (known: ", absl::StrJoin(KnownKeys(), ", "), ")"));
     }
-    if (key == "entry" || key == "log_level" || key == "description") {
+    if (key == "health_listen") {
+      auto text = StringSetting(path, name, key, value);
+      if (!text.ok()) return text.status();
+      options.health_listen = *text;
+    } else if (key == "entry" || key == "log_level" || key == "description") {
       auto text = StringSetting(path, name, key, value);
       if (!text.ok()) return text.status();
       (key == "entry"       ? options.daemon_entry
@@ -193,6 +199,7 @@ absl::StatusOr<NamedDaemon> ParseDaemon(const DaemonsConfig& config, const std::
                      {"restart_interval_seconds", seconds(options.restart_interval)},
                      {"stop_timeout_seconds", seconds(options.stop_timeout)},
                      {"log_level", level}};
+  if (!options.health_listen.empty()) daemon.settings["health_listen"] = options.health_listen;
   return daemon;
 }
 
