@@ -95,6 +95,8 @@ struct DaemonOptions {
   std::vector<std::string> command;
   std::map<std::string, std::string> environment;  // entries and commands alike
   std::string working_directory;
+  std::string health_listen;  // "host:port": also serve grpc.health.v1 (only) over TCP, for
+                              // kubelet gRPC probes (SPEC §10); empty: no TCP port
 };
 
 // Starts the daemon and returns once its guardian owns the pid file and
@@ -107,6 +109,22 @@ struct DaemonOptions {
 // least 32 (appkit raises its own processes' soft limit; the entry and the
 // workers keep their starter's).
 DaemonStartResult StartDaemon(const DaemonOptions& options);
+
+// Foreground mode (SPEC §10): runs the daemon without detaching (a
+// container's PID 1, a systemd Type=notify service) and returns once it
+// ended: the status to exit with, the last entry run's exit code or 128+N
+// when signal N ended it (1 when no entry ever ran). Meanwhile the calling
+// thread forwards SIGTERM, SIGINT and SIGHUP to the daemon, and reaps
+// every child of this process (it is made a child subreaper; as PID 1 it
+// gets every orphan); with NOTIFY_SOCKET set it tells systemd READY=1 when
+// the entry is ready, STOPPING=1, and WATCHDOG=1 when WATCHDOG_USEC is set.
+// An empty pid_filename is allowed: a private directory holds the pid file
+// and sockets while it runs. Errors (bad options, the daemon already
+// running, a guardian that could not start) name the culprit, and leave
+// nothing behind. Call it from the main thread before other threads exist
+// (or with those signals blocked in all of them); it restores the signal
+// mask, the subreaper flag and the environment it had before.
+absl::StatusOr<int> RunDaemon(const DaemonOptions& options);
 
 struct WorkerStartInfo {
   std::string pid_filename;  // required

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "client/appkit.h"
 #include "client/check_options.h"
+#include "client/daemon_launch.h"
 #include "client/daemon_name.h"
 #include "common/base/errno_status.h"
 #include "common/base/fd_io.h"
@@ -23,6 +24,7 @@
 #include "common/host/option_checks.h"
 #include "common/process/command.h"
 #include "common/process/fork_server.h"
+#include "common/process/notify_socket.h"
 #include "common/process/pid_file.h"
 #include "common/process/process_title.h"
 #include "common/process/spawn.h"
@@ -180,6 +182,14 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
 
 }  // namespace
 
+absl::StatusOr<v1::DaemonLaunch> internal::BuildDaemonLaunch(const DaemonOptions& options) {
+  auto launch = BuildLaunch(options);
+  if (!launch.ok()) return launch;
+  if (absl::Status s = CheckHealthListen(options.health_listen); !s.ok()) return s;
+  launch->set_health_listen(options.health_listen);
+  return launch;
+}
+
 DaemonStartResult StartDaemon(const DaemonOptions& options) {
   // A daemon that runs is reported first, whatever the other options say
   // (a start is idempotent); only the pid file must be valid.
@@ -197,7 +207,7 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
                                " is held by something else: ", holder->why));
   }
 
-  auto launch = BuildLaunch(options);
+  auto launch = internal::BuildDaemonLaunch(options);
   if (!launch.ok()) return Failed(launch.status());
 
   auto guardian = internal::FindAppkitBinary("guardian");
@@ -274,6 +284,12 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
   if (ready.running_pid() != 0) {
     return DaemonStartResult{DaemonRunStatus::kAlreadyRunning,
                              static_cast<pid_t>(ready.running_pid()), ""};
+  }
+  // Under systemd (Type=forking or notify, SPEC §10): the guardian is the
+  // service's main process from now on, not our caller.
+  if (absl::Status told = NotifyOwnManager(absl::StrCat("MAINPID=", ready.guardian_pid()));
+      !told.ok()) {
+    spdlog::warn("StartDaemon: {}", std::string(told.message()));
   }
   return DaemonStartResult{DaemonRunStatus::kLaunched, static_cast<pid_t>(ready.guardian_pid()),
                            ""};

@@ -17,11 +17,13 @@
 #include "common/base/socket_probe.h"
 #include "common/base/time_format.h"
 #include "common/control/event_diff.h"
+#include "common/control/tcp_health_server.h"
 #include "common/process/heartbeat.h"
 #include "common/process/notify_state.h"
 #include "common/process/spawn.h"
 #include "common/process/stdio_files.h"
 #include "common/runtime/logging.h"
+#include "guardian/foreground_report.h"
 #include "guardian/guardian_service.h"
 #include "guardian/watch_events.h"
 #include "proto/status_file.pb.h"
@@ -128,6 +130,10 @@ Guardian::Guardian(v1::DaemonLaunch launch, std::unique_ptr<ForkServer> executor
 Guardian::~Guardian() = default;
 
 int Guardian::Run(int ready_fd) {
+  if (launch_.foreground()) {
+    // Close-on-exec before anything is spawned: only we hold the pipe.
+    foreground_ = std::make_unique<ForegroundReport>(UniqueFd(wire::kGuardianForegroundFd));
+  }
   v1::GuardianReady ready;
   ready.set_guardian_pid(getpid());
   const absl::Status setup = Setup(ready);
@@ -141,6 +147,7 @@ int Guardian::Run(int ready_fd) {
   if (!setup.ok()) return 1;
   if (ready.running_pid() != 0) return 0;
 
+  if (foreground_) StartForegroundWatchdog();
   containment_ = Containment::Create(&loop_, launch_.pid_filename(), launch_.worker_path());
   feeding_ = true;  // what Start's effects answer at once waits for it
   machine_.Start();
@@ -148,6 +155,12 @@ int Guardian::Run(int ready_fd) {
   Drain();
   loop_.Run();
   Teardown();
+  if (foreground_) {
+    // RunDaemon exits with the entry's status (SPEC §10); so do we.
+    const int status = ForegroundExitStatus(machine_.record());
+    foreground_->Exit(status);
+    return status;
+  }
   if (wait_ready_fd_ >= 0) {
     // The first entry failed before it was ready: said only now that the
     // pid file and the sockets are gone; EOF comes with our exit.
@@ -223,6 +236,12 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
   // "liveness" while we run.
   server_->health()->Set("", false);
   server_->health()->Set(kLivenessService, true);
+  if (!launch_.health_listen().empty()) {
+    // kubelet's probes: the same answers, on TCP, and nothing else.
+    auto tcp = TcpHealthServer::Listen(launch_.health_listen(), server_->shared_health());
+    if (!tcp.ok()) return tcp.status();
+    tcp_health_ = std::move(*tcp);
+  }
   // The controller socket of an executor that died by SIGKILL may be left
   // (only a stale one: a live one is another daemon's).
   RemoveStaleUnixSocket(launch_.controller_socket());
@@ -252,6 +271,7 @@ void Guardian::Teardown() {
   launcher_.reset();  // the executor fork server: closed and reaped
   containment_.reset();
   accept_watch_.reset();
+  tcp_health_.reset();
   hub_.Close();  // every Watch stream ends after its last events
   // Unlinks the socket, then stops gRPC within a bounded time.
   const bool grpc_stopped = server_->Stop();
@@ -468,6 +488,7 @@ void Guardian::AfterInputs() {
     serving_ = serving;
     server_->health()->Set("", serving);
   }
+  if (foreground_) foreground_->Update(record);
   if (wait_ready_fd_ < 0) return;
   if (record.ready) {
     v1::GuardianReady ready;
@@ -554,6 +575,18 @@ void Guardian::CancelTimer(Timer timer) {
   EventLoop::TimerId& id = timers_[static_cast<int>(timer)];
   loop_.CancelTimer(id);
   id = 0;
+}
+
+void Guardian::StartForegroundWatchdog() {
+  if (!launch_.has_manager_watchdog_interval()) return;
+  const absl::Duration every = FromProtoDuration(launch_.manager_watchdog_interval());
+  // Said from the loop, so a loop that hangs stops saying it.
+  foreground_watchdog_ = [this, every] {
+    foreground_->Watchdog();
+    loop_.AddTimer(absl::Now() + every, foreground_watchdog_);
+  };
+  foreground_->Watchdog();
+  loop_.AddTimer(absl::Now() + every, foreground_watchdog_);
 }
 
 void Guardian::Finished() {

@@ -42,6 +42,7 @@
 #include "common/control/control_server.h"
 #include "common/control/event_hub.h"
 #include "common/control/event_queue.h"
+#include "common/control/tcp_health_server.h"
 #include "common/process/accept_watch.h"
 #include "common/process/event_loop.h"
 #include "common/process/fork_server.h"
@@ -50,6 +51,7 @@
 #include "common/process/pid_file.h"
 #include "guardian/containment.h"
 #include "guardian/executor_launcher.h"
+#include "guardian/foreground_report.h"
 #include "guardian/machine.h"
 #include "guardian/status_view.h"
 #include "proto/guardian.pb.h"
@@ -105,6 +107,9 @@ class Guardian final : private Effects {
   void AfterInputs();
   // Publishes the record, and the events of the change to the watchers.
   void Publish();
+  // Foreground mode (RunDaemon): WATCHDOG=1 on the report to the starter,
+  // from the loop, when the starter's manager wants one.
+  void StartForegroundWatchdog();
 
   // Effects.
   absl::Time Now() override;
@@ -128,7 +133,8 @@ class Guardian final : private Effects {
   std::unique_ptr<StatusFileWriter> status_file_;  // beside pid_file_; null: none
   uint64_t socket_dev_ = 0, socket_ino_ = 0;       // of the socket server_ listens on
   std::unique_ptr<ControlServer> server_;
-  std::unique_ptr<AcceptWatch> accept_watch_;  // of server_
+  std::unique_ptr<AcceptWatch> accept_watch_;    // of server_
+  std::unique_ptr<TcpHealthServer> tcp_health_;  // with health_listen
   std::unique_ptr<class GuardianService> service_;
 
   // Loop thread only.
@@ -141,6 +147,8 @@ class Guardian final : private Effects {
   std::string wait_ready_error_;
   std::deque<Input> inputs_;
   bool feeding_ = false;
+  std::unique_ptr<ForegroundReport> foreground_;  // foreground mode only
+  EventLoop::Callback foreground_watchdog_;
 
   EventHub hub_;                    // Watch subscribers; taken before mu_
   v1::GuardianStatus last_status_;  // loop thread: what the watchers saw last

@@ -14,6 +14,9 @@ namespace appkit::wire {
 inline constexpr int kGuardianLaunchFd = 3;      // memfd: a v1::DaemonLaunch
 inline constexpr int kGuardianReadyFd = 4;       // pipe: one v1::GuardianReady, then EOF
 inline constexpr int kGuardianForkServerFd = 5;  // the executor fork server, started beside it
+// RunDaemon -> guardian (foreground: its child): lines "READY=1", "STOPPING=1",
+// "WATCHDOG=1" and last "EXIT=<status>" (guardian/foreground_report.h).
+inline constexpr int kGuardianForegroundFd = 6;
 
 // Any fork server (executor, worker binaries) <- its supervisor.
 inline constexpr int kForkServerFd = 3;  // SOCK_SEQPACKET: fork requests and answers

@@ -167,6 +167,24 @@ int StartOne(const DaemonsConfig& config, const NamedDaemon& daemon) {
   return kError;
 }
 
+int RunOne(const DaemonsConfig& config, const NamedDaemon& daemon) {
+  std::vector<std::string> created;
+  absl::Status dirs = MakeDirectories(config, daemon, created);
+  absl::StatusOr<int> status = 0;
+  if (!dirs.ok()) {
+    status = dirs;
+  } else {
+    SetModulePath(config);
+    setenv("APPKIT_DEBUG_FILE", daemon.debug_filename.c_str(), 1);
+    status = RunDaemon(daemon.options);
+  }
+  if (status.ok()) return *status;
+  fprintf(stderr, "cannot run %s: %s\n", daemon.name.c_str(),
+          std::string(status.status().message()).c_str());
+  for (auto dir = created.rbegin(); dir != created.rend(); ++dir) rmdir(dir->c_str());
+  return kError;
+}
+
 int StartMany(const DaemonsConfig& config, const std::vector<const NamedDaemon*>& daemons) {
   int code = kOk;
   for (const NamedDaemon* daemon : daemons) code = Worst(code, StartOne(config, *daemon));

@@ -30,6 +30,12 @@ int List(const DaemonsConfig& config, bool json);
 int StartOne(const DaemonsConfig& config, const NamedDaemon& daemon);
 int StartMany(const DaemonsConfig& config, const std::vector<const NamedDaemon*>& daemons);
 
+// `run NAME`: runs `daemon` in the foreground (RunDaemon, SPEC §10) until
+// it ends and returns the status to exit with (its entry's, 128+N for a
+// signal); 1 with the reason on stderr when it cannot run (the directories
+// made for it removed again).
+int RunOne(const DaemonsConfig& config, const NamedDaemon& daemon);
+
 int StopMany(const std::vector<const NamedDaemon*>& daemons, absl::Duration timeout);
 
 // Stop (as StopMany), then start (as StartOne) each daemon in turn; a

@@ -93,6 +93,12 @@ int RunStart(const Invocation& in) {
   });
 }
 
+int RunRun(const Invocation& in) {
+  int code = kOk;
+  const NamedDaemon* daemon = OneDaemon(in, &code);
+  return daemon ? RunOne(*in.config, *daemon) : code;
+}
+
 int RunStop(const Invocation& in) {
   if (!in.config) return Stop(in.target, in.args.timeout);
   return WithDaemons(in, false, [](const Invocation& in, const std::vector<const NamedDaemon*>& d) {
@@ -190,6 +196,13 @@ const std::vector<Command>& Commands() {
        "start daemons (a running one: says so, exit 0)",
        {"all"},
        RunStart},
+      {"run",
+       nullptr,
+       "run [NAME]",
+       "run it in the foreground (a container's PID 1, a systemd Type=notify service) until it "
+       "ends; exits with its entry's status (128+N for signal N)",
+       {},
+       RunRun},
       {"stop",
        "stop --pid-file F [--timeout 10s]",
        "stop NAME...|--all [--timeout 10s]",

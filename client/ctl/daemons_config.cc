@@ -29,7 +29,9 @@ const std::set<std::string>& KnownKeys() {
       "entry", "description", "args", "restart_interval_seconds", "stop_timeout_seconds",
       "log_level",
       // SPEC §10 (command_config.h).
-      "command", "environment", "env_file", "working_directory"};
+      "command", "environment", "env_file", "working_directory",
+      "health_listen",  // SPEC §10: "host:port", checked when it starts
+  };
   return keys;
 }
 
@@ -236,6 +238,12 @@ absl::StatusOr<NamedDaemon> ParseDaemon(const DaemonsConfig& config, const std::
       options.working_directory = FromConfigDir(config, *dir);
       continue;
     }
+    if (key == "health_listen") {
+      auto text = StringSetting(path, name, key, value);
+      if (!text.ok()) return text.status();
+      options.health_listen = *text;
+      continue;
+    }
     if (key == "entry") entry_given = true;
     if (key == "entry" || key == "log_level" || key == "description") {
       auto text = StringSetting(path, name, key, value);
@@ -309,6 +317,7 @@ absl::StatusOr<NamedDaemon> ParseDaemon(const DaemonsConfig& config, const std::
   if (!options.working_directory.empty()) {
     daemon.settings["working_directory"] = options.working_directory;
   }
+  if (!options.health_listen.empty()) daemon.settings["health_listen"] = options.health_listen;
   return daemon;
 }
 

@@ -8,6 +8,7 @@
 //     entry: demo1:daemon_entry     # default "<name>:daemon_entry"
 //     stop_timeout_seconds: 10      # optional overrides
 //     log_level: INFO
+//     health_listen: 0.0.0.0:8081   # grpc.health.v1 on TCP (SPEC §10)
 //
 // As in mordor, the file is first rendered as a template ({{ name }} with
 // the values of mordor_template.h / layout.h), its scalars read as PyYAML's

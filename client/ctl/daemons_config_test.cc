@@ -404,3 +404,21 @@ d:
 
 }  // namespace
 }  // namespace appkit::ctl
+
+namespace appkit::ctl {
+namespace {
+
+TEST_F(DaemonsConfigTest, HealthListenReachesTheOptions) {
+  auto config = Load("demo:\n  health_listen: 0.0.0.0:8081\nother: {}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->Find("demo")->options.health_listen, "0.0.0.0:8081");
+  EXPECT_EQ(config->Find("demo")->settings["health_listen"], "0.0.0.0:8081");
+  EXPECT_EQ(config->Find("other")->options.health_listen, "");
+  EXPECT_FALSE(config->Find("other")->settings.contains("health_listen"));
+  std::string error = ErrorOf("demo:\n  health_listen: [1, 2]\n");
+  EXPECT_TRUE(absl::StrContains(error, "health_listen")) << error;
+  EXPECT_TRUE(absl::StrContains(error, ":2")) << error;
+}
+
+}  // namespace
+}  // namespace appkit::ctl

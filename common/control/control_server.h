@@ -111,6 +111,9 @@ class ControlServer {
   // What the health service answers (set from any thread; SERVING for ""
   // and each service until set).
   HealthState* health() const { return health_.get(); }
+  // The same, for another server that answers health from it (the TCP
+  // port of health_listen: common/control/tcp_health_server.h).
+  std::shared_ptr<HealthState> shared_health() const { return health_; }
 
   // Connections refused because of the peer's uid, or over the cap; and
   // connections cut for holding too many calls.
