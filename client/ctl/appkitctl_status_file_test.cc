@@ -156,7 +156,9 @@ TEST_F(StatusFileTest, KeptCurrentAtEachTransitionPrivateAndRemovedOnExit) {
   ASSERT_EQ(kill(executor, SIGKILL), 0);
   ASSERT_TRUE(WaitFor([&] {
     v1::GuardianStatus now = Guardian();
-    return now.restart_count() == 1 && now.executor_running() && now.executor().pid() != executor;
+    // RUNNING and ready: appkitctl status exits 0 only then (4 while starting).
+    return now.restart_count() == 1 && now.executor_running() && now.executor().pid() != executor &&
+           now.state() == v1::GUARDIAN_STATE_RUNNING && now.ready();
   })) << Guardian().DebugString();
   EXPECT_EQ(RestartCountShown(), 1);
 
