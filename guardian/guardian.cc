@@ -223,6 +223,7 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
   auto server = ControlServer::Listen(launch_.guardian_socket(),
                                       {{v1::Guardian::service_full_name(), service_.get()}});
   if (!server.ok()) {
+    status_file_.reset();  // nothing left behind, before the starter hears of it
     pid_file_.reset();
     return server.status();
   }
@@ -239,7 +240,14 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
   if (!launch_.health_listen().empty()) {
     // kubelet's probes: the same answers, on TCP, and nothing else.
     auto tcp = TcpHealthServer::Listen(launch_.health_listen(), server_->shared_health());
-    if (!tcp.ok()) return tcp.status();
+    if (!tcp.ok()) {
+      // Nothing left behind, before the starter hears of it: the socket,
+      // the status file, then the pid file.
+      server_->Stop();
+      status_file_.reset();
+      pid_file_.reset();
+      return tcp.status();
+    }
     tcp_health_ = std::move(*tcp);
   }
   // The controller socket of an executor that died by SIGKILL may be left
