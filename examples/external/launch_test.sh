@@ -30,8 +30,9 @@ wait_for two_running || fail "workers: $(cat "$dir/workers.txt")"
 cat "$dir/workers.txt"
 wait_for grep -q "greetings from pid" "$dir/hello.log" || fail "worker hello never logged"
 "$appkitctl" stop --pid-file "$dir/greeter.pid"
-if [[ -d /proc/$guardian ]] && ! grep -q '^State:.*Z' "/proc/$guardian/status"; then
-  fail "guardian $guardian still runs"
+# Gone, or a zombie not yet reaped (its status may vanish between two reads).
+if state=$(grep '^State:' "/proc/$guardian/status" 2>/dev/null) && [[ $state != *Z* ]]; then
+  fail "guardian $guardian still runs ($state)"
 fi
 left=$(find "$dir" \( -name '*.pid' -o -type s \) -print)
 [[ -z "$left" ]] || fail "left behind: $left"
