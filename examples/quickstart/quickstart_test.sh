@@ -18,8 +18,9 @@ for round in 1 2; do
             grep -E '^ +(greeter-[12]|flaky) +[A-Z_]+ +[0-9]+' <<<"$out" | awk '{print $3}'
           } | sort -u)
   for pid in $pids; do
-    if [[ -d /proc/$pid ]] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
-      echo "process $pid survived the quickstart: $(cat /proc/$pid/cmdline | tr '\0' ' ')" >&2
+    # Gone or a zombie is fine (its status file may vanish between reads).
+    if state=$(grep '^State:' "/proc/$pid/status" 2>/dev/null) && [[ $state != *Z* ]]; then
+      echo "process $pid survived the quickstart: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" >&2
       exit 1
     fi
   done

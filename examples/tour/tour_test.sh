@@ -23,7 +23,8 @@ wait_for() {  # up to 10 s
     sleep 0.05
   done
 }
-alive() { [[ -d /proc/$1 ]] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+# Running: its status says so (gone or a zombie is not; the file may vanish at any read).
+alive() { local state; state=$(grep '^State:' "/proc/$1/status" 2>/dev/null) && [[ $state != *Z* ]]; }
 worker_pid() { awk -v name="$1" '$1 == name && $2 == "RUNNING" { print $3 }' "$tmp/workers.txt"; }
 both_running() {
   "$appkitctl" "$@" >"$tmp/workers.txt" 2>&1 &&
@@ -79,7 +80,7 @@ echo "== 5. stop them"
 "$appkitctl" stop --pid-file "$tmp/l/demo.pid" || fail "stop --pid-file"
 "$appkitctl" --config "$config" stop demo || fail "stop demo"
 for pid in "${pids[@]}"; do
-  if alive "$pid"; then fail "process $pid survived: $(tr '\0' ' ' <"/proc/$pid/cmdline")"; fi
+  if alive "$pid"; then fail "process $pid survived: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"; fi
 done
 left=$(find "$tmp" \( -name '*.pid' -o -type s \) -print)
 [[ -z "$left" ]] || fail "left behind: $left"
