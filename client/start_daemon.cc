@@ -123,12 +123,11 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
           ? internal::ResolveEntry(options.daemon_entry, internal::ModuleSearchDirs())
           : CheckCommand(command, "DaemonOptions.command");
   if (!resolved.ok()) return resolved.status();
-  if (options.command.empty() &&
-      (!options.environment.empty() || !options.working_directory.empty())) {
-    // An entry gets them too: check them the same way (its program is us).
-    command.argv = {"/proc/self/exe"};
-    if (auto checked = CheckCommand(command, "DaemonOptions"); !checked.ok()) {
-      return checked.status();
+  if (options.command.empty()) {  // an entry gets them too: checked the same way
+    if (absl::Status s =
+            CheckCommandSettings(options.environment, options.working_directory, "DaemonOptions");
+        !s.ok()) {
+      return s;
     }
   }
 

@@ -83,12 +83,12 @@ absl::StatusOr<controller::WorkerConfig> CheckWorker(const WorkerStartInfo& info
                            absl::StrJoin(info.command, " "), "' are both set: give exactly one"));
   }
   CommandSpec command{info.command, info.environment, info.working_directory};
-  if (info.command.empty() && (!info.environment.empty() || !info.working_directory.empty())) {
-    command.argv = {"/proc/self/exe"};  // an entry's: only its environment is checked
-    if (auto checked = CheckCommand(command, "WorkerStartInfo"); !checked.ok()) {
-      return Invalid(who, checked.status());
+  if (info.command.empty()) {  // an entry gets them too: checked the same way
+    if (absl::Status s =
+            CheckCommandSettings(info.environment, info.working_directory, "WorkerStartInfo");
+        !s.ok()) {
+      return Invalid(who, s);
     }
-    command.argv.clear();
   }
   absl::StatusOr<std::string> resolved = info.command.empty()
                                              ? internal::ResolveEntry(info.entry, search_dirs)

@@ -37,6 +37,26 @@ std::string Absolute(const std::string& path, const std::string& working_directo
 
 }  // namespace
 
+absl::Status CheckCommandSettings(const std::map<std::string, std::string>& environment,
+                                  const std::string& working_directory, const std::string& option) {
+  for (const auto& [name, value] : environment) {
+    if (name.empty() || name.find('=') != std::string::npos ||
+        name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(option, ": environment variable name '", name,
+                       "' is not usable (empty, or holds '=' or a NUL byte)"));
+    }
+  }
+  if (!working_directory.empty()) {
+    struct stat st;
+    if (stat(working_directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(option, ": working_directory ", working_directory, " is not a directory"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> CheckCommand(const CommandSpec& command, const std::string& option) {
   if (command.argv.empty() || command.argv[0].empty()) {
     return absl::InvalidArgumentError(absl::StrCat(option, " is empty: it needs a program"));
@@ -47,20 +67,10 @@ absl::StatusOr<std::string> CheckCommand(const CommandSpec& command, const std::
           absl::StrCat(option, ": argument '", arg, "' holds a NUL byte"));
     }
   }
-  for (const auto& [name, value] : command.environment) {
-    if (name.empty() || name.find('=') != std::string::npos ||
-        name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(option, ": environment variable name '", name,
-                       "' is not usable (empty, or holds '=' or a NUL byte)"));
-    }
-  }
-  if (!command.working_directory.empty()) {
-    struct stat st;
-    if (stat(command.working_directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          option, ": working_directory ", command.working_directory, " is not a directory"));
-    }
+  if (absl::Status settings =
+          CheckCommandSettings(command.environment, command.working_directory, option);
+      !settings.ok()) {
+    return settings;
   }
   const std::string& program = command.argv[0];
   if (program.find('/') != std::string::npos) {

@@ -31,6 +31,11 @@ struct CommandSpec {
   std::string working_directory;                   // empty: the supervisor's
 };
 
+// The environment's names and the working directory alone, as CheckCommand
+// checks them (an entry gets both too, with no program to look for).
+absl::Status CheckCommandSettings(const std::map<std::string, std::string>& environment,
+                                  const std::string& working_directory, const std::string& option);
+
 // `option` prefixes the errors ("DaemonOptions.command").
 absl::StatusOr<std::string> CheckCommand(const CommandSpec& command, const std::string& option);
 
