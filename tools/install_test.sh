@@ -76,7 +76,9 @@ workers_running() {
 }
 wait_for workers_running || fail "workers never all listed: $(cat "$tmp/workers.txt")"
 cat "$tmp/workers.txt"
-executor=$(ctl --config "$config" status demo --json | sed -nE 's/.*"pid": "?([0-9]+)"?.*/\1/p' | head -1)
+ready() { ctl --config "$config" status demo --json >"$tmp/status.json" 2>&1; }  # exit 4 while starting
+wait_for ready || fail "status: $(cat "$tmp/status.json")"
+executor=$(sed -nE 's/.*"pid": "?([0-9]+)"?.*/\1/p' "$tmp/status.json" | head -1)
 [[ $(readlink "/proc/$executor/exe") == "$prefix/lib/appkit/executor" ]] ||
   fail "the executor runs $(readlink "/proc/$executor/exe")"
 grep -q "$prefix/lib/appkit/libappkit_control_plane.so" "/proc/$executor/maps" ||

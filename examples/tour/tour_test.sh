@@ -42,7 +42,10 @@ again=$("$here/launcher" "$tmp/l")
   fail "a second launch is not the running daemon: $again"
 
 echo "== 4. watch it"
-"$appkitctl" status --pid-file "$tmp/l/demo.pid" || fail "status"
+# exit 4 while the entry starts: wait until it is running and ready (exit 0).
+wait_for "$appkitctl" status --pid-file "$tmp/l/demo.pid" >"$tmp/status.txt" 2>&1 ||
+  fail "status: $(cat "$tmp/status.txt")"
+cat "$tmp/status.txt"
 wait_for both_running workers --pid-file "$tmp/l/demo.pid" ||
   fail "workers: $(cat "$tmp/workers.txt")"
 cat "$tmp/workers.txt"
