@@ -229,13 +229,20 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
   // The executor fork server starts next to the guardian (its child all
   // the same), so that both binaries load at once: the first entry runs
   // that much sooner. The arguments are those the guardian would give it:
-  // the files it removes if the guardian dies by SIGKILL.
+  // the files it removes if the guardian dies by SIGKILL. A command
+  // daemon's program needs no executor (the guardian spawns it): the
+  // guardian starts that server itself once the program runs, and the
+  // program does not wait for the executor binary to load.
+  const bool with_companion = !internal::IsCommand(launch->command());
   const int stdio_fds[3] = {null_in.get(), out_fd, err_fd};
-  auto executor_server = ForkServer::PrepareCompanion(
-      launch->executor_path(),
-      {launch->pid_filename(), launch->guardian_socket(), launch->controller_socket()}, stdio_fds,
-      "appkit-fork-server " + launch->name() + "/executor");
-  if (!executor_server.ok()) return Failed(executor_server.status());
+  absl::StatusOr<ForkServer::CompanionLaunch> executor_server;
+  if (with_companion) {
+    executor_server = ForkServer::PrepareCompanion(
+        launch->executor_path(),
+        {launch->pid_filename(), launch->guardian_socket(), launch->controller_socket()}, stdio_fds,
+        "appkit-fork-server " + launch->name() + "/executor");
+    if (!executor_server.ok()) return Failed(executor_server.status());
+  }
 
   SpawnOptions spawn;
   spawn.argv = {*guardian};
@@ -244,13 +251,19 @@ DaemonStartResult StartDaemon(const DaemonOptions& options) {
                {out_fd, 1},
                {err_fd, 2},
                {config.get(), wire::kGuardianLaunchFd},
-               {ready_write.get(), wire::kGuardianReadyFd},
-               {executor_server->supervisor_end.get(), wire::kGuardianForkServerFd}};
-  if (absl::Status status = SpawnDetached(spawn, &executor_server->companion); !status.ok()) {
+               {ready_write.get(), wire::kGuardianReadyFd}};
+  if (with_companion) {
+    spawn.fds.push_back({executor_server->supervisor_end.get(), wire::kGuardianForkServerFd});
+  }
+  if (absl::Status status =
+          SpawnDetached(spawn, with_companion ? &executor_server->companion : nullptr);
+      !status.ok()) {
     return Failed(status);
   }
-  executor_server->supervisor_end.reset();
-  executor_server->server_end.reset();
+  if (with_companion) {
+    executor_server->supervisor_end.reset();
+    executor_server->server_end.reset();
+  }
   ready_write.reset();
 
   // One message, then EOF. A guardian that dies first leaves only EOF.

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
 #include "common/base/log.h"
+#include "common/host/command_launch.h"
 #include "common/host/supervisor_report.h"
 #include "proto/wire.h"
 
@@ -63,7 +64,24 @@ ExecutorLauncher::ExecutorLauncher(EventLoop* loop, const v1::DaemonLaunch& laun
       server_title_("appkit-fork-server " + launch.name() + "/executor"),
       request_(ExecutorLaunchFor(launch, getpid()).SerializeAsString()),
       callbacks_(std::move(callbacks)),
-      server_(std::move(server)) {}
+      server_(std::move(server)) {
+  const v1::CommandLaunch& command = launch.command();
+  if (internal::IsCommand(command)) {
+    direct_.argv.assign(command.argv().begin(), command.argv().end());
+    direct_.argv0 = direct_.argv[0];
+    direct_.argv[0] = command.program();
+    for (const auto& [name, value] : command.environment()) {
+      direct_.extra_env.push_back(absl::StrCat(name, "=", value));
+    }
+    if (!launch.notify_socket().empty()) {
+      direct_.extra_env.push_back(absl::StrCat("NOTIFY_SOCKET=", launch.notify_socket()));
+    }
+    direct_.working_directory = command.working_directory();
+    direct_.fd_soft_limit = launch.user_fd_limit();
+    direct_.group = SpawnOptions::Group::kNewProcessGroup;
+    direct_.parent_death_signal = SIGKILL;  // as every executor: we die, it dies
+  }
+}
 
 ExecutorLauncher::~ExecutorLauncher() {
   StopWatchingServer();
@@ -96,7 +114,27 @@ void ExecutorLauncher::Launch(int cgroup_fd) {
   cgroup_fd_ = cgroup_fd;
   attempts_ = 0;
   reaped_while_launching_.clear();
+  if (!direct_.argv.empty() && LaunchDirectly()) return;
   Attempt();
+}
+
+bool ExecutorLauncher::LaunchDirectly() {
+  direct_.cgroup_fd = cgroup_fd_;
+  absl::StatusOr<pid_t> pid = Spawn(direct_);
+  if (!pid.ok()) {
+    // The executor runs it instead and records why it cannot (exit 127).
+    Log().info("{}; through the executor", std::string(pid.status().message()));
+    return false;
+  }
+  if (ready_) loop_->Unwatch(ready_.get());
+  ready_.reset();
+  ready_buffer_.clear();
+  error_.clear();
+  launching_ = false;
+  entry_ran_ = true;  // its exec succeeded: the program is the entry
+  callbacks_.spawned(*pid, std::nullopt);
+  callbacks_.entry_running();
+  return true;
 }
 
 void ExecutorLauncher::Attempt() {

@@ -21,6 +21,19 @@
 // With a watchdog_timeout, the heartbeat table's memfd (SetHeartbeatFd) is
 // its wire::kExecutorHeartbeatFd.
 //
+// A command daemon (SPEC §10) skips the executor: its program is spawned
+// straight from the guardian (Spawn: fork and exec, no fork server round
+// trip, no executor binary to load), `spawned` and `entry_running` come
+// from within Launch once the exec succeeded. The child is what the
+// executor would have become: its own process group, SIGKILL when the
+// guardian dies, stdin /dev/null, the guardian's stdout and stderr, the
+// user's soft fd limit, the command's environment and NOTIFY_SOCKET, its
+// working directory, the cgroup. When that cannot start (the program is
+// gone, its directory is missing), the launch goes through the executor
+// as for an entry, which records the run as exit 127 with the error
+// naming the program, so that the restart policy applies as it does to
+// any failed run.
+//
 // Not thread-safe: the loop's thread only. Callbacks may run from within
 // Launch (a fork server that cannot start), or later from the loop.
 #ifndef APPKIT_GUARDIAN_EXECUTOR_LAUNCHER_H_
@@ -98,6 +111,8 @@ class ExecutorLauncher {
 
  private:
   absl::Status StartServer();
+  // A command's program spawned by us; false when it could not start.
+  bool LaunchDirectly();
   void Attempt();
   void Answered(absl::StatusOr<pid_t> pid);
   void Fail(const std::string& why);
@@ -119,6 +134,9 @@ class ExecutorLauncher {
   const std::string server_title_;  // its argv[0] (process_title.h)
   const std::string request_;       // a serialized ExecutorLaunchFor
   const Callbacks callbacks_;
+  // A command daemon's program, spawned without the executor (no argv:
+  // an entry daemon).
+  SpawnOptions direct_;
 
   std::unique_ptr<ForkServer> server_;
   bool server_broken_ = false;                        // it answered Unavailable: replace it

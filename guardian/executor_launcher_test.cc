@@ -20,6 +20,7 @@
 #include "common/process/pidfd.h"
 #include "gtest/gtest.h"
 #include "testing/process_helpers.h"
+#include "testing/temp_dir.h"
 
 namespace appkit::guardian {
 namespace {
@@ -74,11 +75,16 @@ TEST(ExecutorLaunchTest, TheForkServerGetsTheGuardiansFilesToRemoveAfterASigkill
 
 class LauncherTest : public ::testing::Test {
  protected:
-  std::unique_ptr<ExecutorLauncher> Make(std::unique_ptr<ForkServer> adopted = nullptr,
-                                         const std::string& executor = testing::RunfilePath(
-                                             "common/process/fork_server_test_server")) {
+  std::unique_ptr<ExecutorLauncher> Make(
+      std::unique_ptr<ForkServer> adopted = nullptr,
+      const std::string& executor = testing::RunfilePath("common/process/fork_server_test_server"),
+      const v1::CommandLaunch* command = nullptr) {
     v1::DaemonLaunch launch = Daemon();
     launch.set_executor_path(executor);
+    if (command != nullptr) {
+      *launch.mutable_command() = *command;
+      launch.set_notify_socket("@appkit-notify-test");
+    }
     ExecutorLauncher::Callbacks callbacks;
     callbacks.spawned = [this](pid_t pid, const std::optional<ProcessExit>& gone) {
       spawned_ = pid;
@@ -89,7 +95,7 @@ class LauncherTest : public ::testing::Test {
       failed_ = why;
       loop_.Stop();
     };
-    callbacks.entry_running = [] {};
+    callbacks.entry_running = [this] { ++entry_running_; };
     return std::make_unique<ExecutorLauncher>(&loop_, launch, std::move(adopted),
                                               std::move(callbacks));
   }
@@ -133,7 +139,64 @@ class LauncherTest : public ::testing::Test {
   std::optional<pid_t> spawned_;
   std::optional<ProcessExit> gone_;
   std::optional<std::string> failed_;
+  int entry_running_ = 0;
 };
+
+// A command daemon (SPEC §10): the program is the guardian's own child,
+// spawned from within Launch, set up as an executor would have been.
+TEST_F(LauncherTest, ACommandsProgramIsSpawnedDirectlyWithItsSettings) {
+  testing::TempDir dir;
+  v1::CommandLaunch command;
+  command.add_argv("sh");
+  command.add_argv("-c");
+  command.add_argv("env > env.txt; pwd -P > pwd.txt; ulimit -Sn > limit.txt; exec sleep 30");
+  command.set_program("/bin/sh");
+  (*command.mutable_environment())["APPKIT_LAUNCHER_TEST"] = "direct";
+  command.set_working_directory(dir.path());
+  auto launcher =
+      Make(nullptr, testing::RunfilePath("common/process/fork_server_test_server"), &command);
+  launcher->Launch(-1);
+  ASSERT_TRUE(spawned_) << "not answered from within Launch: " << failed_.value_or("");
+  EXPECT_FALSE(gone_);
+  EXPECT_EQ(entry_running_, 1);
+  EXPECT_EQ(launcher->server_pid(), 0) << "no fork server on the way to a program";
+  EXPECT_EQ(getpgid(*spawned_), *spawned_) << "its own process group";
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return testing::ReadFileOrEmpty(dir.File("limit.txt")).find('\n') != std::string::npos;
+  }));
+  const std::string env = testing::ReadFileOrEmpty(dir.File("env.txt"));
+  EXPECT_NE(env.find("APPKIT_LAUNCHER_TEST=direct\n"), std::string::npos) << env;
+  EXPECT_NE(env.find("NOTIFY_SOCKET=@appkit-notify-test\n"), std::string::npos) << env;
+  char* real = realpath(dir.path().c_str(), nullptr);
+  ASSERT_NE(real, nullptr);
+  EXPECT_EQ(testing::ReadFileOrEmpty(dir.File("pwd.txt")), std::string(real) + "\n");
+  free(real);
+  EXPECT_EQ(testing::ReadFileOrEmpty(dir.File("limit.txt")), "1024\n");  // user_fd_limit
+  kill(*spawned_, SIGKILL);
+  const ProcessExit exit = Reap(*spawned_);
+  EXPECT_FALSE(launcher->OnChildExited(*spawned_, exit));
+  EXPECT_TRUE(launcher->TakeEntryRan());
+  EXPECT_EQ(launcher->TakeError(), "");
+}
+
+// A program that cannot be spawned (gone since StartDaemon checked it) is
+// asked of the executor, which records why as the run's error.
+TEST_F(LauncherTest, AProgramThatCannotBeSpawnedGoesThroughTheExecutor) {
+  testing::TempDir dir;
+  v1::CommandLaunch command;
+  command.add_argv("gone");
+  command.set_program(dir.File("gone"));
+  auto launcher =
+      Make(nullptr, testing::RunfilePath("common/process/fork_server_test_server"), &command);
+  launcher->Launch(-1);
+  EXPECT_FALSE(spawned_) << "answered from within Launch";
+  EXPECT_EQ(entry_running_, 0);
+  EXPECT_GT(launcher->server_pid(), 0) << "no fork server was asked";
+  RunUntilAnswered();
+  ASSERT_TRUE(spawned_) << failed_.value_or("");
+  EXPECT_NE(*spawned_, launcher->server_pid());
+  Reap(*spawned_);
+}
 
 TEST_F(LauncherTest, AnswersWithTheExecutorsPid) {
   auto launcher = Make();

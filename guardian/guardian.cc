@@ -18,6 +18,7 @@
 #include "common/base/time_format.h"
 #include "common/control/event_diff.h"
 #include "common/control/tcp_health_server.h"
+#include "common/host/command_launch.h"
 #include "common/process/heartbeat.h"
 #include "common/process/notify_state.h"
 #include "common/process/spawn.h"
@@ -153,6 +154,13 @@ int Guardian::Run(int ready_fd) {
   machine_.Start();
   feeding_ = false;
   Drain();
+  if (internal::IsCommand(launch_.command())) {
+    // The survivor that removes our files if we die by SIGKILL, and the
+    // executor of a program that cannot be spawned directly.
+    if (absl::Status server = launcher_->Prepare(); !server.ok()) {
+      Log().warn("{}", std::string(server.message()));
+    }
+  }
   loop_.Run();
   Teardown();
   if (foreground_) {
@@ -194,7 +202,12 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
   // StartDaemon normally started it already, next to us, so that it loads
   // while we do (ForkServer::Adopt gave none if it died before its exec;
   // one that dies later is replaced on first use).
-  if (absl::Status server = launcher_->Prepare(); !server.ok()) return server;
+  // A command daemon's program needs no executor (ExecutorLauncher spawns
+  // it): its fork server starts right after the program (Run), not on
+  // the way to it.
+  if (!internal::IsCommand(launch_.command())) {
+    if (absl::Status server = launcher_->Prepare(); !server.ok()) return server;
+  }
   if (launch_.has_watchdog_timeout()) {
     auto table = HeartbeatTable::Create(1);
     if (!table.ok()) return table.status();

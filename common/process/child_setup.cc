@@ -5,6 +5,7 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -117,6 +118,8 @@ const char* ChildSetupResult::what() const {
       return "join its cgroup";
     case Step::kFds:
       return "install its fds";
+    case Step::kWorkingDirectory:
+      return "change to its working directory";
   }
   return "set itself up";
 }
@@ -168,6 +171,17 @@ ChildSetupResult SetUpChild(const ChildSetup& setup) {
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // EINVAL for some: fine
   sigprocmask(SIG_SETMASK, &setup.mask, nullptr);
+  // 7. Its limits and working directory.
+  if (setup.fd_soft_limit != 0) {
+    rlimit limit = {};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+      limit.rlim_cur = setup.fd_soft_limit < limit.rlim_max ? setup.fd_soft_limit : limit.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &limit);
+    }
+  }
+  if (setup.working_directory != nullptr && chdir(setup.working_directory) != 0) {
+    return fail(Step::kWorkingDirectory, errno);
+  }
   return result;
 }
 

@@ -55,7 +55,11 @@
 //   6. has the default disposition for every signal, then exactly `mask`
 //      blocked. Handlers first: a CLONE_VM child must never run one of its
 //      caller's handlers, so the caller blocks every signal around such a
-//      clone and the child unblocks only once they are reset.
+//      clone and the child unblocks only once they are reset;
+//   7. with `fd_soft_limit` (not 0), gets that soft RLIMIT_NOFILE (capped
+//      at the hard one: a supervisor that raised its own gives a program
+//      the user's), and with `working_directory`, changes to it (a
+//      failure is returned, as for the other steps).
 #ifndef APPKIT_COMMON_CHILD_SETUP_H_
 #define APPKIT_COMMON_CHILD_SETUP_H_
 
@@ -85,7 +89,9 @@ struct ChildSetup {
   int fd_count = 0;
   bool stdin_from_dev_null = false;
   int keep_fd = -1;
-  sigset_t mask;  // blocked once the child is set up
+  sigset_t mask;                            // blocked once the child is set up
+  unsigned long fd_soft_limit = 0;          // 0: as inherited
+  const char* working_directory = nullptr;  // the parent's storage; nullptr: as inherited
 
   // In the parent. False when the plan is full (kMaxFds).
   bool AddFd(int source, int target);
@@ -93,7 +99,7 @@ struct ChildSetup {
 };
 
 struct ChildSetupResult {
-  enum class Step { kNone, kGroup, kParentDeathSignal, kCgroup, kFds };
+  enum class Step { kNone, kGroup, kParentDeathSignal, kCgroup, kFds, kWorkingDirectory };
   Step failed = Step::kNone;
   int error = 0;     // the errno of the step that failed
   int keep_fd = -1;  // where ChildSetup::keep_fd is now (-1: none)

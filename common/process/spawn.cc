@@ -55,6 +55,10 @@ ChildSetup SetupFor(const SpawnOptions& options, pid_t parent, int error_fd) {
   for (const auto& [source, target] : options.fds) setup.AddFd(source, target);
   for (int sig : options.blocked_signals) setup.Block(sig);
   setup.keep_fd = error_fd;
+  setup.fd_soft_limit = options.fd_soft_limit;
+  if (!options.working_directory.empty()) {
+    setup.working_directory = options.working_directory.c_str();
+  }
   return setup;
 }
 

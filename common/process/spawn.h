@@ -57,6 +57,11 @@ struct SpawnOptions {
   // common/process/cgroup.h): cloned into it (clone3 CLONE_INTO_CGROUP), or, where
   // clone3 cannot, it joins it before its exec (failing Spawn if it can't).
   int cgroup_fd = -1;
+  // Not 0: the child's soft RLIMIT_NOFILE (capped at the hard limit).
+  unsigned long fd_soft_limit = 0;
+  // Not empty: the child changes to it before its exec (a failure is
+  // Spawn's error, as a failed exec is).
+  std::string working_directory;
 };
 
 // The pid of the started child. It is the caller's child: reap it.

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -74,6 +76,68 @@ TEST(SpawnTest, MissingBinaryIsAnErrorNotAChildThatExits127) {
   absl::StatusOr<pid_t> pid = Spawn(options);
   ASSERT_FALSE(pid.ok());
   EXPECT_NE(pid.status().message().find("/nonexistent/appkit-binary"), std::string::npos);
+}
+
+// What `sh -c script` prints when spawned with `options` ("" on failure).
+std::string OutputOfShell(SpawnOptions options, const std::string& script) {
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return "";
+  UniqueFd read_end(out[0]), write_end(out[1]);
+  options.argv = {"/bin/sh", "-c", script};
+  options.fds = {{write_end.get(), 1}};
+  absl::StatusOr<pid_t> pid = Spawn(options);
+  if (!pid.ok()) return "";
+  write_end.reset();
+  absl::StatusOr<std::string> text = ReadAll(read_end.get());
+  WaitForExit(*pid);
+  return text.ok() ? *text : "";
+}
+
+TEST(SpawnTest, TheChildRunsInItsWorkingDirectory) {
+  TempDir dir;
+  SpawnOptions options;
+  options.working_directory = dir.path();
+  char here[4096];
+  ASSERT_NE(getcwd(here, sizeof(here)), nullptr);
+  char* real = realpath(dir.path().c_str(), nullptr);
+  ASSERT_NE(real, nullptr);
+  const std::string expected = std::string(real) + "\n";
+  free(real);
+  EXPECT_EQ(OutputOfShell(options, "pwd -P"), expected);
+  char still[4096];
+  ASSERT_NE(getcwd(still, sizeof(still)), nullptr);
+  EXPECT_STREQ(here, still) << "the parent's own directory changed";
+}
+
+TEST(SpawnTest, AMissingWorkingDirectoryIsSpawnsErrorAndNoChildIsLeft) {
+  TempDir dir;
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {  // earlier tests' exited children
+  }
+  SpawnOptions options;
+  options.argv = {"/bin/true"};
+  options.working_directory = dir.File("gone");
+  absl::StatusOr<pid_t> pid = Spawn(options);
+  ASSERT_FALSE(pid.ok());
+  EXPECT_EQ(pid.status().code(), absl::StatusCode::kNotFound) << pid.status();
+  EXPECT_NE(pid.status().message().find("/bin/true"), std::string::npos) << pid.status();
+  errno = 0;
+  EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1) << "a child is left to reap";
+  EXPECT_EQ(errno, ECHILD);
+}
+
+TEST(SpawnTest, TheChildGetsTheSoftFdLimitItIsGiven) {
+  rlimit limit = {};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
+  if (limit.rlim_max < 64) GTEST_SKIP() << "hard fd limit " << limit.rlim_max;
+  SpawnOptions options;
+  options.fd_soft_limit = 64;
+  EXPECT_EQ(OutputOfShell(options, "ulimit -Sn"), "64\n");
+  options.fd_soft_limit = 0;  // as inherited
+  EXPECT_EQ(OutputOfShell(options, "ulimit -Sn"), std::to_string(limit.rlim_cur) + "\n");
+  options.fd_soft_limit = static_cast<unsigned long>(limit.rlim_max) + 1;  // capped
+  if (limit.rlim_max != RLIM_INFINITY) {
+    EXPECT_EQ(OutputOfShell(options, "ulimit -Sn"), std::to_string(limit.rlim_max) + "\n");
+  }
 }
 
 // The daemon starts its companion as its own child just before its exec:
