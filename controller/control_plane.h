@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/base/unix_listener.h"
 #include "common/control/event_queue.h"
 #include "proto/controller.pb.h"
 
@@ -85,11 +86,20 @@ absl::Status LoadControlPlanePlugin();
 absl::StatusOr<std::unique_ptr<ControlPlane>> OpenControlPlane(PoolControl* pool,
                                                                const std::string& socket_path);
 
+// Loads the plugin and serves on `listener` (bound at `socket_path` by
+// ListenUnixSocket): only the errors of LoadControlPlanePlugin.
+absl::StatusOr<std::unique_ptr<ControlPlane>> ServeControlPlane(PoolControl* pool,
+                                                                const std::string& socket_path,
+                                                                UnixListener listener);
+
 }  // namespace appkit::controller
 
 // The plugin's one entry point (C linkage, looked up with dlsym). Returns
 // a new ControlPlane, or nullptr with *status set to why.
 extern "C" appkit::controller::ControlPlane* AppkitOpenControlPlane(
     appkit::controller::PoolControl* pool, const char* socket_path, absl::Status* status);
+// The same on a socket bound already; takes `listener`'s fd. Never fails.
+extern "C" appkit::controller::ControlPlane* AppkitServeControlPlane(
+    appkit::controller::PoolControl* pool, const char* socket_path, appkit::UnixListener* listener);
 
 #endif  // APPKIT_CONTROLLER_CONTROL_PLANE_H_

@@ -11,14 +11,20 @@ namespace appkit::controller {
 namespace {
 
 using OpenFunction = decltype(&AppkitOpenControlPlane);
+using ServeFunction = decltype(&AppkitServeControlPlane);
 
-// The plugin's entry point, loaded once and kept for the process's life
+struct Plugin {
+  OpenFunction open = nullptr;
+  ServeFunction serve = nullptr;
+};
+
+// The plugin's entry points, loaded once and kept for the process's life
 // (gRPC's threads run its code until exit).
-absl::StatusOr<OpenFunction> LoadPlugin() {
+absl::StatusOr<Plugin> LoadPlugin() {
   static std::mutex mu;
-  static OpenFunction open = nullptr;
+  static Plugin plugin;
   std::lock_guard<std::mutex> lock(mu);
-  if (open != nullptr) return open;
+  if (plugin.open != nullptr) return plugin;
   absl::StatusOr<std::string> path =
       internal::FindAppkitFile(kControlPlanePlugin, /*package=*/"controller");
   if (!path.ok()) {
@@ -30,13 +36,16 @@ absl::StatusOr<OpenFunction> LoadPlugin() {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot load the control-plane plugin ", *path, ": ", dlerror()));
   }
-  void* symbol = dlsym(handle, "AppkitOpenControlPlane");
-  if (symbol == nullptr) {
+  void* open = dlsym(handle, "AppkitOpenControlPlane");
+  void* serve = dlsym(handle, "AppkitServeControlPlane");
+  if (open == nullptr || serve == nullptr) {
     return absl::FailedPreconditionError(
-        absl::StrCat("control-plane plugin ", *path, " has no AppkitOpenControlPlane"));
+        absl::StrCat("control-plane plugin ", *path, " has no ",
+                     open == nullptr ? "AppkitOpenControlPlane" : "AppkitServeControlPlane"));
   }
-  open = reinterpret_cast<OpenFunction>(symbol);
-  return open;
+  plugin.serve = reinterpret_cast<ServeFunction>(serve);
+  plugin.open = reinterpret_cast<OpenFunction>(open);
+  return plugin;
 }
 
 }  // namespace
@@ -45,12 +54,20 @@ absl::Status LoadControlPlanePlugin() { return LoadPlugin().status(); }
 
 absl::StatusOr<std::unique_ptr<ControlPlane>> OpenControlPlane(PoolControl* pool,
                                                                const std::string& socket_path) {
-  absl::StatusOr<OpenFunction> open = LoadPlugin();
-  if (!open.ok()) return open.status();
+  absl::StatusOr<Plugin> plugin = LoadPlugin();
+  if (!plugin.ok()) return plugin.status();
   absl::Status status;
-  ControlPlane* plane = (*open)(pool, socket_path.c_str(), &status);
+  ControlPlane* plane = plugin->open(pool, socket_path.c_str(), &status);
   if (plane == nullptr) return status;
   return std::unique_ptr<ControlPlane>(plane);
+}
+
+absl::StatusOr<std::unique_ptr<ControlPlane>> ServeControlPlane(PoolControl* pool,
+                                                                const std::string& socket_path,
+                                                                UnixListener listener) {
+  absl::StatusOr<Plugin> plugin = LoadPlugin();
+  if (!plugin.ok()) return plugin.status();
+  return std::unique_ptr<ControlPlane>(plugin->serve(pool, socket_path.c_str(), &listener));
 }
 
 }  // namespace appkit::controller

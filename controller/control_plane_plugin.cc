@@ -32,6 +32,11 @@ class GrpcControlPlane final : public ControlPlane {
     return absl::OkStatus();
   }
 
+  void Serve(const std::string& path, UnixListener listener) {
+    server_ = ControlServer::Serve(path, std::move(listener),
+                                   {{v1::Controller::service_full_name(), service_.get()}});
+  }
+
   int fd() const override { return server_->fd(); }
   int AcceptPending() override { return server_->AcceptPending(); }
 
@@ -49,5 +54,13 @@ AppkitOpenControlPlane(appkit::controller::PoolControl* pool, const char* socket
   auto plane = std::make_unique<appkit::controller::GrpcControlPlane>(pool);
   *status = plane->Listen(socket_path);
   if (!status->ok()) return nullptr;
+  return plane.release();
+}
+
+extern "C" __attribute__((visibility("default"))) appkit::controller::ControlPlane*
+AppkitServeControlPlane(appkit::controller::PoolControl* pool, const char* socket_path,
+                        appkit::UnixListener* listener) {
+  auto plane = std::make_unique<appkit::controller::GrpcControlPlane>(pool);
+  plane->Serve(socket_path, std::move(*listener));
   return plane.release();
 }

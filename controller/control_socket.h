@@ -24,6 +24,11 @@ class ControlSocket {
   // socket, supervising matters more); an error when it cannot listen.
   static absl::StatusOr<std::unique_ptr<ControlSocket>> Open(EventLoop* loop, PoolControl* pool,
                                                              const std::string& path);
+  // The same on a socket bound already (ListenUnixSocket): nullptr, and
+  // the socket unlinked, when the plugin cannot be loaded.
+  static absl::StatusOr<std::unique_ptr<ControlSocket>> Serve(EventLoop* loop, PoolControl* pool,
+                                                              const std::string& path,
+                                                              UnixListener listener);
   // Stops accepting, unlinks the socket and stops gRPC (bounded).
   ~ControlSocket();
 

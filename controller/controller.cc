@@ -13,6 +13,7 @@
 #include "common/base/errno_status.h"
 #include "common/base/fd_limit.h"
 #include "common/base/log.h"
+#include "common/base/socket_probe.h"
 #include "common/base/status_macros.h"
 #include "common/host/host.h"
 #include "common/host/supervisor_report.h"
@@ -23,6 +24,7 @@
 #include "common/process/spawn.h"
 #include "common/runtime/quit.h"
 #include "common/runtime/supervision.h"
+#include "controller/control_plane.h"
 #include "controller/worker_channel.h"
 #include "controller/worker_launch.h"
 #include "proto/wire.h"
@@ -94,7 +96,10 @@ Controller::Slot* Controller::SlotNamed(const std::string& name) {
   return it == index_by_name_.end() ? nullptr : slots_[it->second].get();
 }
 
-Controller::~Controller() = default;
+Controller::~Controller() {
+  if (plane_loader_.joinable()) plane_loader_.join();  // Run ended early
+  if (pending_listener_.fd) UnlinkIfOurs(config_.controller_socket, pending_listener_);
+}
 
 absl::Status Controller::Run() {
   for (const WorkerConfig& worker : config_.workers) {
@@ -119,9 +124,19 @@ absl::Status Controller::Run() {
   APPKIT_RETURN_IF_ERROR(batch_->Start());
   RaiseFdSoftLimit();  // after the fork server: workers keep the usual limit
   if (!config_.controller_socket.empty()) {
-    auto socket = ControlSocket::Open(&loop_, this, config_.controller_socket);
-    if (!socket.ok()) return socket.status();
-    control_socket_ = std::move(*socket);
+    // Bound now (another's live socket at the path is an error before
+    // any worker runs; clients can connect from now on). The control-plane
+    // plugin (gRPC) loads on a thread meanwhile: the workers start without
+    // waiting for it, and the loop serves the socket once it is loaded
+    // (OpenControlSocket); connections wait in the backlog until then.
+    absl::StatusOr<UnixListener> listener = ListenUnixSocket(config_.controller_socket);
+    if (!listener.ok()) return listener.status();
+    pending_listener_ = std::move(*listener);
+    plane_loader_ = std::thread([this] {
+      (void)LoadControlPlanePlugin();  // its error is Open's too, logged there
+      plane_loaded_.store(true);
+      loop_.Wake();
+    });
     auto status_file = StatusFileWriter::Create(
         wire::WorkersStatusFileFor(config_.controller_socket), "workers status file");
     if (status_file.ok()) {
@@ -172,6 +187,8 @@ absl::Status Controller::Run() {
   debug_file_->MarkChanged();
   check_timer_ = loop_.AddTimer(absl::Now() + config_.check_interval, [this] { OnCheckTimer(); });
   loop_.Run();
+  if (plane_loader_.joinable()) plane_loader_.join();  // loaded late: never served
+  if (pending_listener_.fd) UnlinkIfOurs(config_.controller_socket, pending_listener_);
   // Commands posted since the loop's last wake-up are answered (the pool
   // is quitting), and those posted from now on at once.
   std::vector<std::function<void()>> late;
@@ -192,7 +209,22 @@ absl::Status Controller::Run() {
   batch_.reset();
   cgroups_.reset();  // what the workers left, and the cgroups
   Log().info("controller {}: every worker stopped", getpid());
-  return absl::OkStatus();
+  return socket_error_;
+}
+
+void Controller::OpenControlSocket() {
+  plane_loader_.join();
+  auto socket =
+      ControlSocket::Serve(&loop_, this, config_.controller_socket, std::move(pending_listener_));
+  if (!socket.ok()) {
+    // gRPC would not serve it: StartWorkers fails with why, once its
+    // workers are stopped.
+    socket_error_ = socket.status();
+    Log().error("controller {}: {}", getpid(), std::string(socket_error_.message()));
+    QuitAll(std::string(socket_error_.message()));
+    return;
+  }
+  control_socket_ = std::move(*socket);
 }
 
 // May forget `slot` (RemoveWorker): callers do not touch it afterwards.
@@ -483,6 +515,7 @@ void Controller::OnCheckTimer() {
 }
 
 void Controller::OnWake() {
+  if (plane_loaded_.load() && plane_loader_.joinable()) OpenControlSocket();
   std::vector<std::string> quits;
   std::vector<std::function<void()>> commands;
   bool hangup;

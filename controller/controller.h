@@ -75,9 +75,11 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -86,6 +88,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/base/status_file.h"
 #include "common/base/unique_fd.h"
+#include "common/base/unix_listener.h"
 #include "common/process/event_loop.h"
 #include "common/process/heartbeat.h"
 #include "common/process/notify_socket.h"
@@ -219,6 +222,13 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
   // before the loop waits after any change (WriteStatusFile).
   std::unique_ptr<StatusFileWriter> status_file_;
   std::unique_ptr<ControlSocket> control_socket_;
+  // Loads the control-plane plugin while the workers start; the loop
+  // opens control_socket_ once plane_loaded_ (OnWake).
+  UnixListener pending_listener_;  // bound, not served yet
+  std::thread plane_loader_;
+  std::atomic<bool> plane_loaded_{false};
+  absl::Status socket_error_;  // it could not listen: Run's result
+  void OpenControlSocket();
   std::unique_ptr<Rolling> rolling_;
 
   // Posted by other threads, taken by OnWake.

@@ -7,6 +7,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "absl/strings/str_cat.h"
+#include "common/base/errno_status.h"
 #include "common/base/unique_fd.h"
 
 namespace appkit {
@@ -81,6 +83,26 @@ bool RemoveStaleUnixSocket(const std::string& path) {
     return false;
   }
   return unlink(path.c_str()) == 0;
+}
+
+absl::Status ControlSocketPathTaken(const std::string& path, const SocketProbe& probe) {
+  switch (probe.kind) {
+    case SocketProbe::kAbsent:
+    case SocketProbe::kStale:
+      return absl::OkStatus();
+    case SocketProbe::kNotASocket:
+      return absl::AlreadyExistsError(
+          absl::StrCat("control socket path ", path, " exists and is not a socket"));
+    case SocketProbe::kLive:
+      return absl::AlreadyExistsError(absl::StrCat(
+          "control socket ", path, " is in use: ",
+          probe.server_pid > 0 ? absl::StrCat("process ", probe.server_pid, " serves it")
+                               : std::string("another process serves it (its backlog is full)"),
+          "; give each daemon its own control socket"));
+    case SocketProbe::kUnknown:
+      return ErrnoStatus(probe.error, "cannot tell whether control socket " + path + " is in use");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace appkit

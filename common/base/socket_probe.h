@@ -13,6 +13,8 @@
 
 #include <string>
 
+#include "absl/status/status.h"
+
 namespace appkit {
 
 struct SocketProbe {
@@ -36,6 +38,11 @@ SocketProbe ProbeUnixSocket(const std::string& path);
 // Probes `path` and unlinks it if it is a stale socket, the very file that
 // was probed. True when it removed it.
 bool RemoveStaleUnixSocket(const std::string& path);
+
+// Why a control socket cannot be bound at `path`, as `probe` found it: not
+// a socket, another process's live socket, or unknown. OK when nothing or
+// a stale socket is there (the binder removes a stale one).
+absl::Status ControlSocketPathTaken(const std::string& path, const SocketProbe& probe);
 
 }  // namespace appkit
 

@@ -22,6 +22,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/base/errno_status.h"
 #include "common/base/socket_probe.h"
+#include "common/base/unix_listener.h"
 #include "common/control/reflection_service.h"
 #include "grpc/grpc.h"
 #include "grpcpp/resource_quota.h"
@@ -204,57 +205,21 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Listen(
 
 absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Listen(
     const std::string& path, std::vector<NamedService> services, Limits limits) {
-  absl::Status path_ok = CheckUnixSocketPath(path, "control socket path");
-  if (!path_ok.ok()) return path_ok;
+  absl::StatusOr<UnixListener> listener = ListenUnixSocket(path);
+  if (!listener.ok()) return listener.status();
+  return Serve(path, std::move(*listener), std::move(services), limits);
+}
 
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return ErrnoStatus(errno, "cannot create control socket");
-  // The file bind() creates takes its mode from the socket: set here, it is
-  // 0600 from birth, whatever the umask (which other threads may rely on).
-  // Never chmod by path: a symlink swapped in after bind() would redirect it.
-  if (fchmod(fd.get(), 0600) != 0) {
-    return ErrnoStatus(errno, "cannot set the mode of control socket " + path);
-  }
-  sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  memcpy(addr.sun_path, path.data(), path.size());
-  for (int attempt = 0;; ++attempt) {
-    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) break;
-    if (errno != EADDRINUSE || attempt == 3) {
-      return ErrnoStatus(errno, "cannot bind control socket " + path);
-    }
-    // Something is at the path (bind never follows a symlink): find out what.
-    SocketProbe probe = ProbeUnixSocket(path);
-    switch (probe.kind) {
-      case SocketProbe::kAbsent:  // removed since: bind again
-        break;
-      case SocketProbe::kNotASocket:
-        return absl::AlreadyExistsError(
-            absl::StrCat("control socket path ", path, " exists and is not a socket"));
-      case SocketProbe::kLive:
-        return absl::AlreadyExistsError(absl::StrCat(
-            "control socket ", path, " is in use: ",
-            probe.server_pid > 0 ? absl::StrCat("process ", probe.server_pid, " serves it")
-                                 : std::string("another process serves it (its backlog is full)"),
-            "; give each daemon its own control socket"));
-      case SocketProbe::kUnknown:
-        return ErrnoStatus(probe.error,
-                           "cannot tell whether control socket " + path + " is in use");
-      case SocketProbe::kStale:
-        // Left by a process that died: nobody listens. Remove that file
-        // (only that one) and bind again.
-        RemoveStaleUnixSocket(path);
-        break;
-    }
-  }
-  struct stat st = {};
-  if (lstat(path.c_str(), &st) != 0 || listen(fd.get(), 128) != 0) {
-    absl::Status status = ErrnoStatus(errno, "cannot listen on control socket " + path);
-    unlink(path.c_str());
-    return status;
-  }
-  return std::unique_ptr<ControlServer>(
-      new ControlServer(path, std::move(fd), st.st_dev, st.st_ino, std::move(services), limits));
+std::unique_ptr<ControlServer> ControlServer::Serve(const std::string& path, UnixListener listener,
+                                                    std::vector<NamedService> services) {
+  return Serve(path, std::move(listener), std::move(services), Limits());
+}
+
+std::unique_ptr<ControlServer> ControlServer::Serve(const std::string& path, UnixListener listener,
+                                                    std::vector<NamedService> services,
+                                                    Limits limits) {
+  return std::unique_ptr<ControlServer>(new ControlServer(
+      path, std::move(listener.fd), listener.dev, listener.ino, std::move(services), limits));
 }
 
 ControlServer::ControlServer(std::string path, UniqueFd listen_fd, dev_t dev, ino_t ino,

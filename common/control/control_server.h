@@ -51,6 +51,7 @@
 #include "absl/time/time.h"
 #include "common/base/log_limiter.h"
 #include "common/base/unique_fd.h"
+#include "common/base/unix_listener.h"
 #include "common/base/unix_socket_path.h"
 #include "common/control/health_service.h"
 #include "grpcpp/server.h"
@@ -83,6 +84,12 @@ class ControlServer {
   static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(const std::string& path,
                                                                std::vector<NamedService> services,
                                                                Limits limits);
+  // Serves on a socket bound already (ListenUnixSocket, `path` its name):
+  // the connections waiting in its backlog are accepted from now on.
+  static std::unique_ptr<ControlServer> Serve(const std::string& path, UnixListener listener,
+                                              std::vector<NamedService> services);
+  static std::unique_ptr<ControlServer> Serve(const std::string& path, UnixListener listener,
+                                              std::vector<NamedService> services, Limits limits);
 
   // Stop(), then frees what gRPC no longer uses.
   ~ControlServer();
