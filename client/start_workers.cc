@@ -134,6 +134,9 @@ WorkerStartInfo StartInfoOf(const v1::WorkerSpec& spec) {
   };
   if (spec.has_ready_timeout()) info.ready_timeout = duration(spec.ready_timeout());
   if (spec.has_watchdog_timeout()) info.watchdog_timeout = duration(spec.watchdog_timeout());
+  info.command.assign(spec.command().begin(), spec.command().end());
+  info.environment.insert(spec.environment().begin(), spec.environment().end());
+  info.working_directory = spec.working_directory();
   return info;
 }
 
