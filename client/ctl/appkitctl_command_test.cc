@@ -165,5 +165,61 @@ TEST_F(AppkitctlCommandTest, WorkersShowTheirNotifyStatusInALastColumn) {
   EXPECT_FALSE(FileExists(snapshot)) << "the socket answered the second time";
 }
 
+// `worker add` (SPEC §9) with a program: its command, --env and
+// --working-directory reach it; a missing program is refused naming it and
+// nothing is added.
+TEST_F(AppkitctlCommandTest, WorkerAddRunsAProgramInTheRunningPool) {
+  const std::string module = testing::RunfilePath("testing/libtest_module.so");
+  Write("daemons.yaml",
+        absl::StrCat("pool:\n  entry: ", module, ":run_workers\n  args:\n    workers:\n",
+                     "      - {name: w1, pid_filename: ", dir_.File("w1.pid"), ", command: [",
+                     Program(), "]}\n"));
+  ASSERT_EQ(Ctl({"start", "pool"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] {
+    const std::vector<std::string> w1 = Row(Ctl({"workers", "pool"}).out, "w1");
+    return w1.size() > 2 && w1[1] == "RUNNING";
+  })) << Ctl({"workers", "pool"}).err;
+  ASSERT_EQ(mkdir(dir_.File("work").c_str(), 0700), 0);
+  const std::string record = dir_.File("w2.record");
+  CommandResult add = Ctl({"worker", "add", "pool", "w2", "--worker-pid-file", dir_.File("w2.pid"),
+                           "--env", "APPKIT_TEST_VAR=from the cli", "--working-directory",
+                           dir_.File("work"), "--", Program(), "--record", record});
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_TRUE(Has(add.out, "worker w2: added (index 1)")) << add.out;
+  std::vector<std::string> w2;
+  EXPECT_TRUE(WaitFor([&] {
+    w2 = Row(Ctl({"workers", "pool"}).out, "w2");
+    return w2.size() > 2 && w2[1] == "RUNNING";
+  })) << Ctl({"workers", "pool"}).out;
+  ASSERT_TRUE(WaitFor([&] { return !LinesWithPrefix(record, "started").empty(); }));
+  EXPECT_EQ(LinesWithPrefix(record, "started")[0],
+            absl::StrCat("started pid=", w2.size() > 2 ? w2[2] : "?", " cwd=", dir_.File("work"),
+                         " var=from the cli notify=yes"));
+
+  CommandResult missing = Ctl({"worker", "add", "pool", "w3", "--worker-pid-file",
+                               dir_.File("w3.pid"), "--", "no-such-program-xyz", "--flag"});
+  EXPECT_EQ(missing.exit_code, 1) << missing.out << missing.err;
+  EXPECT_TRUE(Has(missing.err, "worker 'w3': ")) << missing.err;
+  EXPECT_TRUE(Has(missing.err, "no-such-program-xyz")) << missing.err;
+  // Usage errors, before anything is asked of the pool.
+  CommandResult no_pid = Ctl({"worker", "add", "pool", "w3", "--", Program()});
+  EXPECT_EQ(no_pid.exit_code, 2);
+  EXPECT_TRUE(Has(no_pid.err, "--worker-pid-file")) << no_pid.err;
+  CommandResult both = Ctl({"worker", "add", "pool", "w3", "--worker-pid-file", dir_.File("w3.pid"),
+                            "--entry", module + ":run_until_quit", "--", Program()});
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_TRUE(Has(both.err, "not both")) << both.err;
+  CommandResult wrong_verb = Ctl({"worker", "start", "pool", "w1", "--env", "A=1"});
+  EXPECT_EQ(wrong_verb.exit_code, 2);
+  EXPECT_TRUE(Has(wrong_verb.err, "--env goes with worker add")) << wrong_verb.err;
+  CommandResult bad_env = Ctl({"worker", "add", "pool", "w3", "--env", "novalue"});
+  EXPECT_EQ(bad_env.exit_code, 2);
+  EXPECT_TRUE(Has(bad_env.err, "--env takes KEY=VALUE, got 'novalue'")) << bad_env.err;
+  // Nothing was added.
+  CommandResult list = Ctl({"workers", "pool"});
+  EXPECT_TRUE(Row(list.out, "w3").empty()) << list.out;
+  EXPECT_FALSE(FileExists(dir_.File("w3.pid")));
+}
+
 }  // namespace
 }  // namespace appkit
