@@ -249,9 +249,10 @@ const std::vector<Command>& Commands() {
        RunWorkers},
       {"worker",
        "worker start|restart|stop|remove WORKER --pid-file F [--json]\n"
-       "  worker add WORKER --pid-file F --worker-pid-file W (--entry E | -- PROGRAM ARG...)",
+       "  appkitctl worker add WORKER --pid-file F --worker-pid-file W (--entry E | -- PROGRAM "
+       "ARG...)",
        "worker start|restart|stop|remove NAME WORKER [--json]\n"
-       "  worker add NAME WORKER --worker-pid-file W (--entry E | -- PROGRAM ARG...) "
+       "  appkitctl worker add NAME WORKER --worker-pid-file W (--entry E | -- PROGRAM ARG...) "
        "[--env K=V]... [--working-directory D] [--stdout-file F] [--stderr-file F]",
        "one worker of the pool: start it, restart it gracefully, stop it (waits, --timeout), "
        "or stop and forget it; add: a new worker, checked as StartWorkers checks one",
