@@ -175,7 +175,8 @@ int RunWorker(const Invocation& in) {
   if (!ops.empty() && ops[0] == "add") return RunWorkerAdd(in);
   if (ops.empty() || !IsWorkerVerb(ops[0])) {
     return Usage(
-        "worker needs a verb: start, restart, stop, remove or add, then the worker's name");
+        "worker needs a verb: start, restart, stop or remove, then the worker's name (or add, "
+        "then the new worker's name and what it runs)");
   }
   const std::string& verb = ops[0];
   for (const char* option : kWorkerAddOptions) {
