@@ -71,6 +71,8 @@ struct DaemonOptions {
   std::string pid_filename;  // required
   std::string daemon_entry;  // required, "module:function"
   Args daemon_args;          // default: empty
+  // "/dev/stdout" / "/dev/stderr", exactly so: the caller's own fd 1 / 2,
+  // passed down as it is (a pipe or socket too; common/process/stdio_files.h).
   std::string stdout_filename = "/dev/null";
   std::string stderr_filename = "/dev/null";
   std::optional<LoggingConfig> logging_config;     // none: logging not initialised
@@ -132,6 +134,7 @@ struct WorkerStartInfo {
   std::string name;          // required, unique in one StartWorkers call
   Args args;
   std::optional<LoggingConfig> logging_config;
+  // As in DaemonOptions; the caller is the pool (its fds are the daemon's).
   std::string stdout_filename = "/dev/null";
   std::string stderr_filename = "/dev/null";
   std::optional<absl::Duration> ready_timeout;     // as in DaemonOptions

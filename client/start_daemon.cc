@@ -88,10 +88,10 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   // Durations in [0, a year], UTF-8 strings, args within kMaxArgsDepth.
   if (absl::Status s = internal::CheckDaemonOptionValues(options); !s.ok()) return s;
   if (absl::Status s = CheckFdLimit(kMinDaemonFds, "a daemon"); !s.ok()) return s;
-  if (absl::Status s = CheckOutputFile(options.stdout_filename, "stdout_filename"); !s.ok()) {
+  if (absl::Status s = CheckStdioFile(options.stdout_filename, "stdout_filename"); !s.ok()) {
     return s;
   }
-  if (absl::Status s = CheckOutputFile(options.stderr_filename, "stderr_filename"); !s.ok()) {
+  if (absl::Status s = CheckStdioFile(options.stderr_filename, "stderr_filename"); !s.ok()) {
     return s;
   }
   if (options.logging_config) {

@@ -21,6 +21,7 @@
 #include "common/host/host.h"
 #include "common/host/option_checks.h"
 #include "common/process/command.h"
+#include "common/process/stdio_files.h"
 #include "common/runtime/quit.h"
 #include "controller/controller.h"
 #include "spdlog/spdlog.h"
@@ -64,10 +65,10 @@ absl::StatusOr<controller::WorkerConfig> CheckWorker(const WorkerStartInfo& info
   if (absl::Status s = CheckOutputFile(info.pid_filename, "pid_filename"); !s.ok()) {
     return Invalid(who, s);
   }
-  if (absl::Status s = CheckOutputFile(info.stdout_filename, "stdout_filename"); !s.ok()) {
+  if (absl::Status s = CheckStdioFile(info.stdout_filename, "stdout_filename"); !s.ok()) {
     return Invalid(who, s);
   }
-  if (absl::Status s = CheckOutputFile(info.stderr_filename, "stderr_filename"); !s.ok()) {
+  if (absl::Status s = CheckStdioFile(info.stderr_filename, "stderr_filename"); !s.ok()) {
     return Invalid(who, s);
   }
   if (info.logging_config) {
@@ -133,6 +134,9 @@ WorkerStartInfo StartInfoOf(const v1::WorkerSpec& spec) {
   };
   if (spec.has_ready_timeout()) info.ready_timeout = duration(spec.ready_timeout());
   if (spec.has_watchdog_timeout()) info.watchdog_timeout = duration(spec.watchdog_timeout());
+  info.command.assign(spec.command().begin(), spec.command().end());
+  info.environment.insert(spec.environment().begin(), spec.environment().end());
+  info.working_directory = spec.working_directory();
   return info;
 }
 

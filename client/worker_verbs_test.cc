@@ -726,5 +726,67 @@ TEST_F(WorkerVerbsTest, TheDaemonNameDefaultsToThePidFilesNameAndIsChecked) {
   EXPECT_EQ(access(dir_.File("other.pid").c_str(), F_OK), -1);  // nothing left
 }
 
+// AddWorker with a program (SPEC §10): the spec's command, environment and
+// working directory reach the program, checked as StartWorkers checks them.
+TEST_F(WorkerVerbsTest, AddWorkerRunsACommandAndRefusesAMissingProgramNamingIt) {
+  AddToPool("w1", "run_until_quit");
+  StartPool();
+  ASSERT_GT(WaitStarted("w1"), 0) << Log();
+  ASSERT_EQ(mkdir(dir_.File("work").c_str(), 0700), 0);
+
+  v1::WorkerSpec spec;
+  spec.set_name("prog");
+  spec.set_pid_filename(PidFile("prog"));
+  const std::string record = dir_.File("prog.record");
+  for (const std::string& arg :
+       {testing::RunfilePath("testing/notify_program"), std::string("--record"), record}) {
+    spec.add_command(arg);
+  }
+  (*spec.mutable_environment())["APPKIT_TEST_VAR"] = "from the spec";
+  spec.set_working_directory(dir_.File("work"));
+  v1::WorkerResponse response;
+  grpc::Status status = Add(spec, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.worker().name(), "prog");
+  // "started pid=P cwd=C var=V notify=..." (testing/notify_program.c)
+  pid_t pid = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    const std::string line = ReadFileOrEmpty(record);
+    return line.rfind("started pid=", 0) == 0 &&
+           absl::SimpleAtoi(line.substr(12, line.find(' ', 12) - 12), &pid);
+  })) << Log();
+  reaper_.Track(pid);
+  EXPECT_NE(ReadFileOrEmpty(record).find(absl::StrCat(
+                "started pid=", pid, " cwd=", dir_.File("work"), " var=from the spec")),
+            std::string::npos)
+      << ReadFileOrEmpty(record);
+  ASSERT_TRUE(WaitFor([&] { return StateOf("prog") == v1::WORKER_STATE_RUNNING; })) << Log();
+  v1::ListWorkersResponse list = List();
+  ASSERT_EQ(list.workers_size(), 2);
+  EXPECT_EQ(list.workers(1).current().pid(), pid);
+  EXPECT_EQ(ReadFileOrEmpty(PidFile("prog")), absl::StrCat(pid, "\n"));
+
+  v1::WorkerSpec missing = spec;
+  missing.set_name("gone");
+  missing.set_pid_filename(PidFile("gone"));
+  missing.set_command(0, "no-such-program-xyz");
+  status = Add(missing);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("worker 'gone': "), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("no-such-program-xyz"), std::string::npos)
+      << status.error_message();
+  v1::WorkerSpec both = missing;
+  both.set_command(0, testing::RunfilePath("testing/notify_program"));
+  both.set_entry(Module() + ":run_until_quit");
+  status = Add(both);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("are both set"), std::string::npos)
+      << status.error_message();
+  // Nothing was added, nothing started.
+  EXPECT_EQ(List().workers_size(), 2);
+  EXPECT_FALSE(testing::FileExists(PidFile("gone")));
+}
+
 }  // namespace
 }  // namespace appkit

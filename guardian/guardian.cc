@@ -426,6 +426,7 @@ void Guardian::OnNotify() {
         absl::MutexLock lock(&mu_);
         notify_status_ = *state.status;
       }
+      WriteStatusFile();  // `appkitctl status` reads it there first
       PublishNotice(v1::EVENT_KIND_STATUS, *state.status);
     }
     if (state.stopping) {
@@ -474,6 +475,10 @@ void Guardian::WriteStatusFile() {
   *file.mutable_status() = StatusView(machine_.record(), facts_);
   // The reader shows it only while a socket is there, as Status() does.
   file.mutable_status()->set_controller_socket(launch_.controller_socket());
+  {
+    absl::MutexLock lock(&mu_);
+    file.mutable_status()->set_notify_status(notify_status_);  // as Status() says it
+  }
   file.set_control_socket_dev(socket_dev_);
   file.set_control_socket_ino(socket_ino_);
   if (absl::Status written = status_file_->Write(file.SerializeAsString()); !written.ok()) {

@@ -12,6 +12,7 @@
 #include "client/ctl/ctl_commands.h"
 #include "common/base/safe_file.h"
 #include "common/host/option_checks.h"
+#include "common/process/stdio_files.h"
 
 namespace appkit::ctl {
 namespace {
@@ -176,7 +177,13 @@ int RunOne(const DaemonsConfig& config, const NamedDaemon& daemon) {
   } else {
     SetModulePath(config);
     setenv("APPKIT_DEBUG_FILE", daemon.debug_filename.c_str(), 1);
-    status = RunDaemon(daemon.options);
+    // The container's main process (or a systemd service): what the
+    // daemon writes to stdout and stderr is the container's log (the
+    // journal), so it goes to ours, not to the layout's files (SPEC §10).
+    DaemonOptions options = daemon.options;
+    options.stdout_filename = kCallerStdout;
+    options.stderr_filename = kCallerStderr;
+    status = RunDaemon(options);
   }
   if (status.ok()) return *status;
   fprintf(stderr, "cannot run %s: %s\n", daemon.name.c_str(),

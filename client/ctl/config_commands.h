@@ -33,7 +33,9 @@ int StartMany(const DaemonsConfig& config, const std::vector<const NamedDaemon*>
 // `run NAME`: runs `daemon` in the foreground (RunDaemon, SPEC §10) until
 // it ends and returns the status to exit with (its entry's, 128+N for a
 // signal); 1 with the reason on stderr when it cannot run (the directories
-// made for it removed again).
+// made for it removed again). The daemon's stdout and stderr are ours
+// ("/dev/stdout", "/dev/stderr": common/process/stdio_files.h), not the
+// layout's files.
 int RunOne(const DaemonsConfig& config, const NamedDaemon& daemon);
 
 int StopMany(const std::vector<const NamedDaemon*>& daemons, absl::Duration timeout);

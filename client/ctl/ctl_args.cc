@@ -42,6 +42,15 @@ const std::vector<Option>& Options() {
       {"stdout", 0, Kind::kBool, nullptr, "logs: the stdout file"},
       {"stderr", 0, Kind::kBool, nullptr, "logs: the stderr file"},
       {"workers", 0, Kind::kBool, nullptr, "watch: the worker pool's events too"},
+      {"entry", 0, Kind::kString, "E", "worker add: the worker's entry (module:function)"},
+      {"env", 0, Kind::kString, "K=V",
+       "worker add: a variable for the worker (repeat it for more)"},
+      {"working-directory", 0, Kind::kString, "DIR", "worker add: the worker's directory"},
+      {"worker-pid-file", 0, Kind::kString, "F", "worker add: the worker's pid file (required)"},
+      {"stdout-file", 0, Kind::kString, "F",
+       "worker add: its stdout (default /dev/null; /dev/stdout: the daemon's)"},
+      {"stderr-file", 0, Kind::kString, "F",
+       "worker add: its stderr (default /dev/null; /dev/stderr: the daemon's)"},
       {"lines", 'n', Kind::kLines, "N", "logs: the last N lines (10; 0: none)"},
       {"follow", 'f', Kind::kBool, nullptr,
        "logs: keep printing what is written, across log rotation, until interrupted"},
@@ -80,6 +89,18 @@ absl::Status SetValue(const Option& option, const std::string& value, CtlArgs& o
       if (name == "layout") out.layout = value;
       if (name == "app") out.app = value;
       if (name == "worker") out.worker = value;
+      if (name == "entry") out.entry = value;
+      if (name == "working-directory") out.working_directory = value;
+      if (name == "worker-pid-file") out.worker_pid_file = value;
+      if (name == "stdout-file") out.stdout_file = value;
+      if (name == "stderr-file") out.stderr_file = value;
+      if (name == "env") {
+        if (value.find('=') == std::string::npos || value[0] == '=') {
+          return Usage(
+              absl::StrCat("--env takes KEY=VALUE, got '", internal::EscapeBytes(value), "'"));
+        }
+        out.env.push_back(value);
+      }
       return absl::OkStatus();
     case Kind::kLines:
       if (!absl::SimpleAtoi(value, &out.lines) || out.lines < 0) {

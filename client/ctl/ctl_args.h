@@ -28,7 +28,10 @@ struct CtlArgs {
   bool json = false, all = false, help = false, follow = false;
   bool stdout_stream = false, stderr_stream = false;
   bool workers = false;  // watch: the pool's stream too
-  int64_t lines = 10;    // -n
+  // worker add: the new worker's settings (--env may be repeated).
+  std::string entry, worker_pid_file, stdout_file, stderr_file, working_directory;
+  std::vector<std::string> env;  // "KEY=VALUE", in order
+  int64_t lines = 10;            // -n
   absl::Duration timeout = absl::Seconds(10);
   std::set<std::string> given;  // long names of the options on the line
 };

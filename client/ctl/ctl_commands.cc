@@ -25,6 +25,15 @@ std::string RefusedText(const std::string& socket, const absl::Status& status) {
   return absl::StrCat("socket ", socket, " refused: ", status.message());
 }
 
+// A program's sd_notify STATUS= text, for a terminal: a control
+// character (a newline, an escape sequence) is shown as '?'.
+std::string Printable(std::string text) {
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return text;
+}
+
 void PrintDetail(const v1::GuardianStatus& status) {
   const v1::ProcessRun& executor = status.executor();
   std::vector<std::vector<std::string>> rows = {
@@ -38,6 +47,9 @@ void PrintDetail(const v1::GuardianStatus& status) {
                        : absl::StrCat("not running (last: ", LastExit(executor), ")")},
       {"restarts", absl::StrCat(status.restart_count())},
   };
+  // What the program says of itself (sd_notify STATUS=, SPEC §10).
+  if (!status.notify_status().empty())
+    rows.push_back({"status", Printable(status.notify_status())});
   if (status.history_size() > 0) {
     const v1::ProcessRun& last = status.history(status.history_size() - 1);
     rows.push_back(
@@ -241,8 +253,16 @@ int Workers(const Target& target, bool json) {
     PrintJson(ProtoToJson(*list));
     return kOk;
   }
+  // STATUS (what a program says of itself, sd_notify STATUS=) is a last
+  // column, there only when a worker says something: the columns before
+  // it stay where they were.
+  bool any_status = false;
+  for (const v1::WorkerStatus& worker : list->workers()) {
+    any_status = any_status || !worker.notify_status().empty();
+  }
   std::vector<std::vector<std::string>> rows = {
       {"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"}};
+  if (any_status) rows[0].push_back("STATUS");
   rows.reserve(list->workers_size() + 1);
   for (const v1::WorkerStatus& worker : list->workers()) {
     std::string last = "-";
@@ -251,6 +271,10 @@ int Workers(const Target& target, bool json) {
                     worker.running() ? absl::StrCat(worker.current().pid()) : "-",
                     worker.running() ? Since(worker.current().start_time()) : "-",
                     absl::StrCat(worker.restart_count()), last});
+    if (any_status) {
+      rows.back().push_back(worker.notify_status().empty() ? "-"
+                                                           : Printable(worker.notify_status()));
+    }
   }
   PrintTable(rows);
   return kOk;

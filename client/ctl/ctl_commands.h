@@ -17,9 +17,11 @@
 
 namespace appkit::ctl {
 
-// `status`: a block of what the daemon is doing (or JSON: the
-// GuardianStatus with "running": true first; not running: running false,
-// pidFilename, reason). `name`, when not empty, is added as "name".
+// `status`: a block of what the daemon is doing, with a `status` line when
+// its program said STATUS=... over sd_notify (or JSON: the GuardianStatus,
+// notifyStatus included, with "running": true first; not running: running
+// false, pidFilename, reason). `name`, when not empty, is added as "name".
+// The same from the status snapshot file as from the RPC.
 int Status(const Target& target, bool json, const std::string& name = "");
 // `stop`: quit and wait until the guardian is gone (0 when it was not
 // running; says so). `name`, when not empty, names the daemon in what it
@@ -30,7 +32,9 @@ int Stop(const Target& target, absl::Duration timeout, const std::string& name =
 // with; FATAL or a pending restart: started at once). Not running:
 // kNotRunning, said on stderr (the config form starts it instead).
 int Restart(const Target& target, const std::string& name = "");
-// `workers`: the pool's workers (JSON: ListWorkersResponse).
+// `workers`: the pool's workers, a table (NAME STATE PID UPTIME RESTARTS
+// LAST EXIT, and a last STATUS column, the sd_notify STATUS= text, when a
+// worker has one); JSON: ListWorkersResponse.
 int Workers(const Target& target, bool json);
 // `debug`: the debug-file JSON.
 int Debug(const Target& target);

@@ -150,13 +150,40 @@ int RunReload(const Invocation& in) {
   return Reload(*in.config, in.args.timeout);
 }
 
+// worker add [NAME] WORKER [-- PROGRAM ARG...]: the pid-file form names
+// no daemon.
+int RunWorkerAdd(const Invocation& in) {
+  const std::vector<std::string>& ops = in.args.operands;
+  const size_t worker = in.config ? 2 : 1;  // ops[worker]: its name
+  if (ops.size() <= worker) {
+    return Usage(in.config ? "worker add needs a daemon name and a worker name"
+                           : "worker add needs a worker name");
+  }
+  const std::vector<std::string> command(ops.begin() + worker + 1, ops.end());
+  if (!in.config) return AddWorkerCommand(in.target, ops[worker], command, in.args);
+  auto daemons = Select(*in.config, {ops[1]}, false);
+  if (!daemons.ok()) {
+    fprintf(stderr, "%s\n", std::string(daemons.status().message()).c_str());
+    return kError;
+  }
+  return AddWorkerCommand(Target{(*daemons)[0]->files.pid, ""}, ops[worker], command, in.args);
+}
+
 // worker VERB [NAME] WORKER: the pid-file form names no daemon.
 int RunWorker(const Invocation& in) {
   const std::vector<std::string>& ops = in.args.operands;
+  if (!ops.empty() && ops[0] == "add") return RunWorkerAdd(in);
   if (ops.empty() || !IsWorkerVerb(ops[0])) {
-    return Usage("worker needs a verb: start, restart, stop or remove, then the worker's name");
+    return Usage(
+        "worker needs a verb: start, restart, stop or remove, then the worker's name (or add, "
+        "then the new worker's name and what it runs)");
   }
   const std::string& verb = ops[0];
+  for (const char* option : kWorkerAddOptions) {
+    if (in.args.given.count(option)) {
+      return Usage(absl::StrCat("--", option, " goes with worker add, not worker ", verb));
+    }
+  }
   if (!in.config) {
     if (ops.size() != 2) return Usage("worker " + verb + " needs one worker name");
     return WorkerCommand(in.target, verb, ops[1], in.args.timeout, in.args.json);
@@ -222,11 +249,16 @@ const std::vector<Command>& Commands() {
        {"json"},
        RunWorkers},
       {"worker",
-       "worker start|restart|stop|remove WORKER --pid-file F [--json]",
-       "worker start|restart|stop|remove NAME WORKER [--json]",
+       "worker start|restart|stop|remove WORKER --pid-file F [--json]\n"
+       "  appkitctl worker add WORKER --pid-file F --worker-pid-file W (--entry E | -- PROGRAM "
+       "ARG...)",
+       "worker start|restart|stop|remove NAME WORKER [--json]\n"
+       "  appkitctl worker add NAME WORKER --worker-pid-file W (--entry E | -- PROGRAM ARG...) "
+       "[--env K=V]... [--working-directory D] [--stdout-file F] [--stderr-file F]",
        "one worker of the pool: start it, restart it gracefully, stop it (waits, --timeout), "
-       "or stop and forget it",
-       {"json", "timeout"},
+       "or stop and forget it; add: a new worker, checked as StartWorkers checks one",
+       {"json", "timeout", "entry", "env", "working-directory", "worker-pid-file", "stdout-file",
+        "stderr-file"},
        RunWorker},
       {"rolling-restart",
        "rolling-restart --pid-file F [--timeout T] [--json]",

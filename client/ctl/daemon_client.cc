@@ -283,6 +283,21 @@ absl::StatusOr<v1::WorkerStatus> WorkerVerb(const v1::GuardianStatus& status,
   return response.worker();
 }
 
+absl::StatusOr<v1::WorkerStatus> AddWorker(const v1::GuardianStatus& status,
+                                           const v1::WorkerSpec& spec) {
+  auto stub = ControllerOf(status);
+  if (!stub.ok()) return stub.status();
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::AddWorkerRequest request;
+  *request.mutable_spec() = spec;
+  v1::WorkerResponse response;
+  if (absl::Status s = FromGrpc((*stub)->AddWorker(&context, request, &response)); !s.ok()) {
+    return s;
+  }
+  return response.worker();
+}
+
 absl::StatusOr<std::vector<std::string>> RollingRestart(const v1::GuardianStatus& status,
                                                         std::optional<absl::Duration> timeout) {
   auto stub = ControllerOf(status);

@@ -87,6 +87,11 @@ absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::GuardianStatus& st
 // Errors keep the server's code (NOT_FOUND, FAILED_PRECONDITION, ...).
 absl::StatusOr<v1::WorkerStatus> WorkerVerb(const v1::GuardianStatus& status,
                                             const std::string& verb, const std::string& worker);
+// AddWorker: the pool checks `spec` as StartWorkers checks a worker (a
+// missing program, a bad file: INVALID_ARGUMENT naming it, nothing added)
+// and starts it. The new worker as the pool answered.
+absl::StatusOr<v1::WorkerStatus> AddWorker(const v1::GuardianStatus& status,
+                                           const v1::WorkerSpec& spec);
 // RollingRestart; waits for it (at most `timeout` when set). The names of
 // the workers restarted.
 absl::StatusOr<std::vector<std::string>> RollingRestart(const v1::GuardianStatus& status,

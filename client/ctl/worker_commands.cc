@@ -1,6 +1,8 @@
 #include "client/ctl/worker_commands.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -40,7 +42,62 @@ pid_t RunningPid(const v1::GuardianStatus& status, const std::string& worker) {
   return 0;
 }
 
+// `path` against our directory when relative; "" and the caller's
+// stdio names ("/dev/stdout") as they are.
+std::string Absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof(cwd)) == nullptr) return path;
+  return absl::StrCat(cwd, "/", path);
+}
+
 }  // namespace
+
+int AddWorkerCommand(const Target& target, const std::string& worker,
+                     const std::vector<std::string>& command, const CtlArgs& args) {
+  if (args.worker_pid_file.empty()) {
+    fprintf(stderr, "worker add %s needs --worker-pid-file (the worker's pid file)\n",
+            worker.c_str());
+    return kUsage;
+  }
+  if (args.entry.empty() == command.empty()) {
+    fprintf(stderr,
+            "worker add %s needs --entry module:function or a program after `--`, not both\n",
+            worker.c_str());
+    return kUsage;
+  }
+  DaemonView view = Inspect(target);
+  if (!view.status) return Status(target, false);
+  v1::WorkerSpec spec;
+  spec.set_name(worker);
+  spec.set_entry(args.entry);
+  spec.set_pid_filename(Absolute(args.worker_pid_file));
+  spec.set_stdout_filename(Absolute(args.stdout_file));
+  spec.set_stderr_filename(Absolute(args.stderr_file));
+  spec.set_working_directory(Absolute(args.working_directory));
+  for (size_t i = 0; i < command.size(); ++i) {
+    // A program named by a relative path is found from our directory; a
+    // bare name in the pool's PATH.
+    spec.add_command(i == 0 && command[0].find('/') != std::string::npos ? Absolute(command[0])
+                                                                         : command[i]);
+  }
+  for (const std::string& pair : args.env) {
+    const size_t eq = pair.find('=');
+    (*spec.mutable_environment())[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  absl::StatusOr<v1::WorkerStatus> added = AddWorker(*view.status, spec);
+  if (!added.ok()) return Failed(*view.status, added.status());
+  if (args.json) {
+    OrderedJson out = OrderedJson::object();
+    out["worker"] = worker;
+    out["result"] = "added";
+    out["status"] = ProtoToJson(*added);
+    PrintJson(out);
+  } else {
+    printf("worker %s: added (index %d)\n", worker.c_str(), added->index());
+  }
+  return kOk;
+}
 
 bool IsWorkerVerb(const std::string& verb) {
   return verb == "start" || verb == "restart" || verb == "stop" || verb == "remove";

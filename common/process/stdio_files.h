@@ -3,6 +3,17 @@
 //
 // When both names are the same, both fds share one open file (one file
 // offset, no interleaving surprises), as a shell's `>f 2>&1` does.
+//
+// "/dev/stdout" and "/dev/stderr", exactly as written, name no file: they
+// are the caller's own fd 1 or fd 2, passed down as the open file it is
+// (a dup, never a reopen by path: it works for pipes, terminals and
+// sockets alike, where opening /proc/self/fd/1 fails with ENXIO). A
+// container's main process writes there for the container's log, a
+// systemd service for the journal. For a worker the caller is the pool
+// (the executor), whose fds 1 and 2 are the daemon's. Any other spelling
+// ("/dev//stdout", "/proc/self/fd/1") is a path like any other, and the
+// symlink it is gets refused by the file-safety rules. SIGHUP keeps such
+// an fd as it is (there is no file to reopen).
 #ifndef APPKIT_COMMON_STDIO_FILES_H_
 #define APPKIT_COMMON_STDIO_FILES_H_
 
@@ -19,7 +30,18 @@ struct StdioFiles {
   int err_fd() const { return err ? err.get() : out.get(); }
 };
 
-// Errors name the option ("stdout_filename") and the path.
+inline constexpr char kCallerStdout[] = "/dev/stdout";
+inline constexpr char kCallerStderr[] = "/dev/stderr";
+
+// Whether `name` is exactly kCallerStdout or kCallerStderr.
+bool IsCallerStdio(const std::string& name);
+
+// CheckOutputFile (common/base/safe_file.h), except for the two names
+// above, which need no file (whose fd they are is checked when opened).
+absl::Status CheckStdioFile(const std::string& path, const std::string& what);
+
+// Errors name the option ("stdout_filename") and the path; for the names
+// above, the fd this process does not have open.
 absl::StatusOr<StdioFiles> OpenStdioFiles(const std::string& stdout_filename,
                                           const std::string& stderr_filename);
 
