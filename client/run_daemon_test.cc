@@ -19,6 +19,7 @@
 #include "client/appkit.h"
 #include "common/process/notify_socket.h"
 #include "gtest/gtest.h"
+#include "testing/forked_child.h"
 #include "testing/process_helpers.h"
 #include "testing/temp_dir.h"
 
@@ -36,40 +37,19 @@ bool Has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-// RunDaemon(options) in a child; `env` set there first.
-class ForegroundChild {
+// RunDaemon(options) in a child; `env` set there first. Exit 250: it
+// returned an error (printed).
+class ForegroundChild : public testing::ForkedChild {
  public:
   ForegroundChild(const DaemonOptions& options,
-                  const std::vector<std::pair<std::string, std::string>>& env) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
-      absl::StatusOr<int> status = RunDaemon(options);
-      if (!status.ok()) {
-        fprintf(stderr, "RunDaemon: %s\n", std::string(status.status().message()).c_str());
-        _exit(250);
-      }
-      _exit(*status);
-    }
-  }
-  ~ForegroundChild() {
-    if (!code_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  std::optional<int> Wait() {
-    if (!WaitForExit(pid_, absl::Seconds(30))) return std::nullopt;
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return code_;
-  }
-
- private:
-  pid_t pid_ = 0;
-  std::optional<int> code_;
+                  const std::vector<std::pair<std::string, std::string>>& env)
+      : ForkedChild([&] {
+          for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
+          absl::StatusOr<int> status = RunDaemon(options);
+          if (status.ok()) return *status;
+          fprintf(stderr, "RunDaemon: %s\n", std::string(status.status().message()).c_str());
+          return 250;
+        }) {}
 };
 
 // What a fake systemd received: "READY=1" lines with their sender, until

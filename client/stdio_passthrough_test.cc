@@ -23,6 +23,7 @@
 #include "client/appkit.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "testing/forked_child.h"
 #include "testing/process_helpers.h"
 #include "testing/temp_dir.h"
 
@@ -85,36 +86,17 @@ class Stream {
 
 // A child process with its fds 1 and 2 on `out` and `err`: `run` is
 // called in it (its return value is the exit code); SIGKILLed if left.
-class Child {
+class Child : public testing::ForkedChild {
  public:
-  Child(Stream& out, Stream& err, const std::function<int()>& run) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out.write_end(), 1);
-      dup2(err.write_end(), 2);
-      _exit(run());
-    }
+  Child(Stream& out, Stream& err, const std::function<int()>& run)
+      : ForkedChild([&] {
+          dup2(out.write_end(), 1);
+          dup2(err.write_end(), 2);
+          return run();
+        }) {
     out.CloseWriteEnd();
     err.CloseWriteEnd();
   }
-  ~Child() {
-    if (!code_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  std::optional<int> Wait() {
-    if (!WaitForExit(pid_, absl::Seconds(30))) return std::nullopt;
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return code_;
-  }
-
- private:
-  pid_t pid_ = 0;
-  std::optional<int> code_;
 };
 
 int RunInChild(const DaemonOptions& options) {

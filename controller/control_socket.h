@@ -19,13 +19,10 @@ namespace appkit::controller {
 
 class ControlSocket {
  public:
-  // Serves `pool` on `path` until destroyed. nullptr when the plugin
+  // Serves `pool` on `listener` (bound at `path` by ListenUnixSocket)
+  // until destroyed. nullptr, and the socket unlinked, when the plugin
   // cannot be loaded (logged: the controller then runs without its
-  // socket, supervising matters more); an error when it cannot listen.
-  static absl::StatusOr<std::unique_ptr<ControlSocket>> Open(EventLoop* loop, PoolControl* pool,
-                                                             const std::string& path);
-  // The same on a socket bound already (ListenUnixSocket): nullptr, and
-  // the socket unlinked, when the plugin cannot be loaded.
+  // socket, supervising matters more).
   static absl::StatusOr<std::unique_ptr<ControlSocket>> Serve(EventLoop* loop, PoolControl* pool,
                                                               const std::string& path,
                                                               UnixListener listener);
