@@ -86,6 +86,7 @@ ExecutorLauncher::ExecutorLauncher(EventLoop* loop, const v1::DaemonLaunch& laun
 ExecutorLauncher::~ExecutorLauncher() {
   StopWatchingServer();
   loop_->CancelTimer(retry_timer_);
+  loop_->CancelTimer(server_timer_);
   if (ready_) loop_->Unwatch(ready_.get());
 }
 
@@ -95,7 +96,10 @@ absl::Status ExecutorLauncher::Prepare() {
   // executor binary (exiting, or not what we expect) is replaced by our
   // own, which says why it cannot start if it cannot.
   if (server_ && !Runs(server_->pid(), executor_path_)) Retire();
-  return server_ ? absl::OkStatus() : StartServer();
+  // A command daemon's starts right after its program (LaunchDirectly),
+  // not on the way to it.
+  if (server_ || !direct_.argv.empty()) return absl::OkStatus();
+  return StartServer();
 }
 
 absl::Status ExecutorLauncher::StartServer() {
@@ -134,6 +138,18 @@ bool ExecutorLauncher::LaunchDirectly() {
   entry_ran_ = true;  // its exec succeeded: the program is the entry
   callbacks_.spawned(*pid, std::nullopt);
   callbacks_.entry_running();
+  if (!server_ && server_timer_ == 0) {
+    // From the loop, once the program runs: the survivor that removes the
+    // guardian's files if it dies by SIGKILL, and the executor of a
+    // program that cannot be spawned directly.
+    server_timer_ = loop_->AddTimer(absl::InfinitePast(), [this] {
+      server_timer_ = 0;
+      if (server_) return;
+      if (absl::Status started = StartServer(); !started.ok()) {
+        Log().warn("{}", std::string(started.message()));
+      }
+    });
+  }
   return true;
 }
 

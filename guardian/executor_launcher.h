@@ -86,7 +86,8 @@ class ExecutorLauncher {
   // wire::kExecutorHeartbeatFd (-1: none). Before the first Launch.
   void SetHeartbeatFd(int fd) { heartbeat_fd_ = fd; }
 
-  // Starts a fork server unless one was adopted.
+  // Starts a fork server unless one was adopted (a command daemon's:
+  // from the loop, once its first program runs).
   absl::Status Prepare();
 
   // Asks for an executor in the cgroup `cgroup_fd` (-1: the fork
@@ -144,6 +145,7 @@ class ExecutorLauncher {
   int watched_server_fd_ = -1;
   EventLoop::TimerId deadline_timer_ = 0;
   EventLoop::TimerId retry_timer_ = 0;
+  EventLoop::TimerId server_timer_ = 0;  // a command daemon's fork server, after its program
 
   // The launch under way.
   bool launching_ = false;

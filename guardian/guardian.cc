@@ -18,7 +18,6 @@
 #include "common/base/time_format.h"
 #include "common/control/event_diff.h"
 #include "common/control/tcp_health_server.h"
-#include "common/host/command_launch.h"
 #include "common/process/heartbeat.h"
 #include "common/process/notify_state.h"
 #include "common/process/spawn.h"
@@ -154,13 +153,6 @@ int Guardian::Run(int ready_fd) {
   machine_.Start();
   feeding_ = false;
   Drain();
-  if (internal::IsCommand(launch_.command())) {
-    // The survivor that removes our files if we die by SIGKILL, and the
-    // executor of a program that cannot be spawned directly.
-    if (absl::Status server = launcher_->Prepare(); !server.ok()) {
-      Log().warn("{}", std::string(server.message()));
-    }
-  }
   loop_.Run();
   Teardown();
   if (foreground_) {
@@ -201,13 +193,9 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
   // survivor that removes it (and our sockets) if we die by SIGKILL.
   // StartDaemon normally started it already, next to us, so that it loads
   // while we do (ForkServer::Adopt gave none if it died before its exec;
-  // one that dies later is replaced on first use).
-  // A command daemon's program needs no executor (ExecutorLauncher spawns
-  // it): its fork server starts right after the program (Run), not on
-  // the way to it.
-  if (!internal::IsCommand(launch_.command())) {
-    if (absl::Status server = launcher_->Prepare(); !server.ok()) return server;
-  }
+  // one that dies later is replaced on first use). A command daemon's
+  // starts right after its program instead (ExecutorLauncher).
+  if (absl::Status server = launcher_->Prepare(); !server.ok()) return server;
   if (launch_.has_watchdog_timeout()) {
     auto table = HeartbeatTable::Create(1);
     if (!table.ok()) return table.status();

@@ -34,21 +34,32 @@ std::vector<std::string> Fields(const std::string& path) {
   return absl::StrSplit(absl::StripTrailingAsciiWhitespace(text), ' ', absl::SkipEmpty());
 }
 
-// What /usr/bin/env prints when spawned with `extra_env` ("" on failure).
-std::string EnvironmentOfChild(const std::vector<std::string>& extra_env) {
+// What the child of `options` prints on its stdout ("" on failure).
+std::string OutputOfChild(SpawnOptions options) {
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return "";
   UniqueFd read_end(out[0]), write_end(out[1]);
-  SpawnOptions options;
-  options.argv = {"/usr/bin/env"};
   options.fds = {{write_end.get(), 1}};
-  options.extra_env = extra_env;
   absl::StatusOr<pid_t> pid = Spawn(options);
   if (!pid.ok()) return "";
   write_end.reset();
-  absl::StatusOr<std::string> env = ReadAll(read_end.get());
+  absl::StatusOr<std::string> text = ReadAll(read_end.get());
   WaitForExit(*pid);
-  return env.ok() ? *env : "";
+  return text.ok() ? *text : "";
+}
+
+// What /usr/bin/env prints when spawned with `extra_env`.
+std::string EnvironmentOfChild(const std::vector<std::string>& extra_env) {
+  SpawnOptions options;
+  options.argv = {"/usr/bin/env"};
+  options.extra_env = extra_env;
+  return OutputOfChild(options);
+}
+
+// What `sh -c script` prints when spawned with `options`.
+std::string OutputOfShell(SpawnOptions options, const std::string& script) {
+  options.argv = {"/bin/sh", "-c", script};
+  return OutputOfChild(std::move(options));
 }
 
 TEST(SpawnTest, ExtraEnvReplacesAnInheritedVariable) {
@@ -76,21 +87,6 @@ TEST(SpawnTest, MissingBinaryIsAnErrorNotAChildThatExits127) {
   absl::StatusOr<pid_t> pid = Spawn(options);
   ASSERT_FALSE(pid.ok());
   EXPECT_NE(pid.status().message().find("/nonexistent/appkit-binary"), std::string::npos);
-}
-
-// What `sh -c script` prints when spawned with `options` ("" on failure).
-std::string OutputOfShell(SpawnOptions options, const std::string& script) {
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return "";
-  UniqueFd read_end(out[0]), write_end(out[1]);
-  options.argv = {"/bin/sh", "-c", script};
-  options.fds = {{write_end.get(), 1}};
-  absl::StatusOr<pid_t> pid = Spawn(options);
-  if (!pid.ok()) return "";
-  write_end.reset();
-  absl::StatusOr<std::string> text = ReadAll(read_end.get());
-  WaitForExit(*pid);
-  return text.ok() ? *text : "";
 }
 
 TEST(SpawnTest, TheChildRunsInItsWorkingDirectory) {
