@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "client/appkit.h"
 #include "common/host/host.h"
 #include "grpcpp/create_channel.h"
@@ -70,11 +71,11 @@ class StartWorkersTest : public ::testing::Test {
     return pool_["workers"].back();
   }
 
-  void StartPool() {
+  void StartPool(const std::string& entry = "run_workers") {
     auto args = Args::FromJson(pool_.dump());
     ASSERT_TRUE(args.ok()) << args.status();
     options_.daemon_args = *args;
-    options_.daemon_entry = Module() + ":run_workers";
+    options_.daemon_entry = Module() + ":" + entry;
     DaemonStartResult result = StartDaemon(options_);
     ASSERT_EQ(result.status, DaemonRunStatus::kLaunched) << result.error;
     guardian_ = *result.pid;
@@ -162,6 +163,52 @@ TEST_F(StartWorkersTest, PidFilesExistWhileRunningAndVanishAfter) {
   EXPECT_FALSE(FileExists(Socket()));
   EXPECT_NE(PidOfEvent(Events("w1"), "quit"), 0);
   EXPECT_NE(PidOfEvent(pool_["events"], "pool_returned"), 0) << Log();
+}
+
+// Issue 17: the executor starts the worker fork server before the
+// entry's module loads; the pool takes it.
+TEST_F(StartWorkersTest, ThePoolTakesTheWorkerForkServerTheExecutorPrestarted) {
+  AddWorker("w1", "record_env", {{"name", "APPKIT_PRESTART_TEST"}});
+  StartPool();
+  ASSERT_GT(WaitStarted("w1"), 0) << Log();
+  EXPECT_NE(Log().find("(prestarted by the executor)"), std::string::npos) << Log();
+  EXPECT_NE(PidOfEvent(Events("w1"), "env=-"), 0);
+}
+
+// ... unless the entry changed what a new server would inherit: then its
+// workers see the change, as without a prestarted server.
+TEST_F(StartWorkersTest, AnEntryThatSetsAVariableFirstGetsAFreshWorkerForkServer) {
+  AddWorker("w1", "record_env", {{"name", "APPKIT_PRESTART_TEST"}});
+  pool_["set_env"] = "APPKIT_PRESTART_TEST=set by the entry";
+  StartPool("set_env_then_workers");
+  ASSERT_GT(WaitStarted("w1"), 0) << Log();
+  EXPECT_NE(PidOfEvent(Events("w1"), "env=set by the entry"), 0) << ReadFileOrEmpty(Events("w1"));
+  EXPECT_EQ(Log().find("(prestarted by the executor)"), std::string::npos) << Log();
+}
+
+// A daemon whose entry starts no pool: its prestarted server is retired
+// (kPrestartStandby, 3 s) and says nothing; the executor has no child left.
+TEST_F(StartWorkersTest, AnUnusedPrestartedServerIsRetiredSilently) {
+  options_.daemon_entry = Module() + ":run_until_quit";
+  auto args = Args::FromJson(R"({"events": ")" + dir_.File("entry.events") + R"("})");
+  options_.daemon_args = *args;
+  DaemonStartResult result = StartDaemon(options_);
+  ASSERT_EQ(result.status, DaemonRunStatus::kLaunched) << result.error;
+  guardian_ = *result.pid;
+  reaper_.Track(guardian_);
+  ASSERT_TRUE(
+      WaitFor([&] { return (executor_ = PidOfEvent(dir_.File("entry.events"), "started")) != 0; }));
+  auto children = [&] {
+    std::string text =
+        ReadFileOrEmpty(absl::StrCat("/proc/", executor_, "/task/", executor_, "/children"));
+    return text;
+  };
+  EXPECT_NE(children(), "") << "no prestarted worker fork server";
+  EXPECT_TRUE(WaitFor([&] { return children().empty(); }, absl::Seconds(15))) << children();
+  kill(guardian_, SIGTERM);
+  ASSERT_TRUE(WaitForExit(guardian_, absl::Seconds(15)));
+  EXPECT_EQ(ReadFileOrEmpty(dir_.File("daemon.err")).find("worker fork server"), std::string::npos)
+      << ReadFileOrEmpty(dir_.File("daemon.err"));
 }
 
 TEST_F(StartWorkersTest, RedirectsOutputAndConfiguresLoggingPerWorker) {

@@ -25,6 +25,7 @@
 #include "common/runtime/quit.h"
 #include "common/runtime/supervision.h"
 #include "controller/control_plane.h"
+#include "controller/prestarted_server.h"
 #include "controller/worker_channel.h"
 #include "controller/worker_launch.h"
 #include "proto/wire.h"
@@ -121,7 +122,9 @@ absl::Status Controller::Run() {
   batch_ = std::make_unique<ForkBatch>(&loop_, &reaper_, static_cast<ForkBatch::Client*>(this),
                                        config_.worker_binary, cgroups_.get());
   batch_->set_server_title(absl::StrCat("appkit-fork-server ", config_.daemon_name, "/workers"));
-  APPKIT_RETURN_IF_ERROR(batch_->Start());
+  // The server the executor started before the entry's module loaded,
+  // when this process is still as it was then (prestarted_server.h).
+  APPKIT_RETURN_IF_ERROR(batch_->Start(TakePrestartedWorkerServer(config_.worker_binary)));
   RaiseFdSoftLimit();  // after the fork server: workers keep the usual limit
   if (!config_.controller_socket.empty()) {
     // Bound now (another's live socket at the path is an error before
@@ -177,8 +180,11 @@ absl::Status Controller::Run() {
   });
 
   // In a daemon's executor: the guardian's stop waits for ours (each
-  // worker's stop_timeout, then the final debug file and the exit).
-  if (config_.stop_timeout) internal::ReportStopBudget(*config_.stop_timeout + kWindDown);
+  // worker's stop_timeout, then the final debug file and the exit). Zero
+  // without a stop_timeout: the report also tells the guardian that a pool
+  // runs here (its next executor prestarts a worker fork server).
+  internal::ReportStopBudget(config_.stop_timeout ? *config_.stop_timeout + kWindDown
+                                                  : absl::ZeroDuration());
   Log().info("controller {} starting {} workers", getpid(), slots_.size());
   for (auto& slot : slots_) {
     slot->machine.Start();

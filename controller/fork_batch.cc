@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/base/fd_limit.h"
 #include "common/base/log.h"
+#include "common/process/cgroup.h"
 #include "common/process/pidfd.h"
 
 namespace appkit::controller {
@@ -56,15 +57,30 @@ ForkBatch::~ForkBatch() {
   // reaped by ~ForkServer.
 }
 
-absl::Status ForkBatch::Start() { return StartServer(); }
+absl::Status ForkBatch::Start(std::unique_ptr<ForkServer> prestarted) {
+  return StartServer(std::move(prestarted));
+}
 
-absl::Status ForkBatch::StartServer() {
-  // In the pool's cgroup, told its path, when there is one.
+absl::Status ForkBatch::StartServer(std::unique_ptr<ForkServer> prestarted) {
+  // In the pool's cgroup, told its path, when there is one (a prestarted
+  // server is moved there, and finds the path itself: worker/main.cc).
   UniqueFd cgroup = cgroups_ ? cgroups_->OpenPool() : UniqueFd();
+  if (prestarted && cgroup) {
+    if (absl::Status moved = MoveIntoCgroup(cgroups_->pool(), prestarted->pid()); !moved.ok()) {
+      Log().info("controller {}: {}; starting a new worker fork server", getpid(),
+                 std::string(moved.message()));
+      prestarted.reset();
+    }
+  }
+  if (prestarted) {
+    Log().info("controller {}: worker fork server {} (prestarted by the executor)", getpid(),
+               prestarted->pid());
+  }
   std::vector<std::string> args;
   if (cgroup) args.push_back(cgroups_->pool());
   absl::StatusOr<std::unique_ptr<ForkServer>> server =
-      ForkServer::Start(binary_, args, cgroup.get(), server_title_);
+      prestarted ? std::move(prestarted)
+                 : ForkServer::Start(binary_, args, cgroup.get(), server_title_);
   if (!server.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start the worker binary ", binary_, ": ", server.status().message()));

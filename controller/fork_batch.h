@@ -88,8 +88,11 @@ class ForkBatch {
   ForkBatch& operator=(const ForkBatch&) = delete;
 
   // Starts the first server (FailedPrecondition naming the binary when it
-  // cannot); later ones start when needed.
-  absl::Status Start();
+  // cannot); later ones start when needed. `prestarted`, when given, is
+  // that first server (controller/prestarted_server.h: of this binary, our
+  // child, not yet used): moved into the pool's cgroup, or, if that fails,
+  // replaced by a new one.
+  absl::Status Start(std::unique_ptr<ForkServer> prestarted = nullptr);
   void Enqueue(int index);
   // No more forks: the server is killed and reaped through the loop.
   void Shutdown();
@@ -104,7 +107,7 @@ class ForkBatch {
     int attempts = 0;  // voided sends so far
   };
 
-  absl::Status StartServer();
+  absl::Status StartServer(std::unique_ptr<ForkServer> prestarted = nullptr);
   void Pump();
   void SchedulePump();
   void OnAnswer(int index, int attempts, absl::StatusOr<pid_t> pid);

@@ -20,6 +20,7 @@
 #include "common/process/process_title.h"
 #include "common/runtime/supervision.h"
 #include "controller/control_plane.h"
+#include "controller/prestarted_server.h"
 #include "proto/wire.h"
 #include "spdlog/spdlog.h"
 
@@ -123,6 +124,14 @@ int RunExecutor(const v1::ExecutorLaunch& launch) {
   }
   if (!launch.control_plane_path().empty()) {
     internal::SetAppkitBinaryOverride(controller::kControlPlanePlugin, launch.control_plane_path());
+  }
+  if (launch.prestart_worker_server()) {
+    // Loads beside the module and the entry, for the pool the entry may
+    // start (controller/prestarted_server.h); retired if it does not.
+    if (absl::StatusOr<std::string> worker = internal::FindAppkitBinary("worker"); worker.ok()) {
+      controller::PrestartWorkerServer(
+          *worker, absl::StrCat("appkit-fork-server ", launch.daemon_name(), "/workers"));
+    }
   }
   const std::string& resolved = launch.resolved_entry();
   internal::SetEntryModuleDir(internal::ModuleDirOf(resolved));

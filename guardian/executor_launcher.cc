@@ -63,6 +63,11 @@ ExecutorLauncher::ExecutorLauncher(EventLoop* loop, const v1::DaemonLaunch& laun
       server_args_(ExecutorServerArgs(launch)),
       server_title_("appkit-fork-server " + launch.name() + "/executor"),
       request_(ExecutorLaunchFor(launch, getpid()).SerializeAsString()),
+      prestarting_request_([&launch] {
+        v1::ExecutorLaunch executor = ExecutorLaunchFor(launch, getpid());
+        executor.set_prestart_worker_server(true);
+        return executor.SerializeAsString();
+      }()),
       callbacks_(std::move(callbacks)),
       server_(std::move(server)) {
   const v1::CommandLaunch& command = launch.command();
@@ -114,6 +119,10 @@ absl::Status ExecutorLauncher::StartServer() {
 }
 
 void ExecutorLauncher::Launch(int cgroup_fd) {
+  // The first executor, and each after one whose entry started a pool,
+  // starts a worker fork server before its module loads.
+  prestart_ = pool_seen_;
+  pool_seen_ = false;
   launching_ = true;
   cgroup_fd_ = cgroup_fd;
   attempts_ = 0;
@@ -173,8 +182,8 @@ void ExecutorLauncher::Attempt() {
       {1, 1}, {2, 2}, {ready_write.get(), wire::kExecutorReadyFd}};
   if (heartbeat_fd_ >= 0) fds.emplace_back(heartbeat_fd_, wire::kExecutorHeartbeatFd);
   server_->Submit(
-      request_, fds, cgroup_fd_, [this](absl::StatusOr<pid_t> pid) { Answered(std::move(pid)); },
-      kForkTimeout);
+      prestart_ ? prestarting_request_ : request_, fds, cgroup_fd_,
+      [this](absl::StatusOr<pid_t> pid) { Answered(std::move(pid)); }, kForkTimeout);
   Rearm();
 }
 
@@ -246,7 +255,8 @@ void ExecutorLauncher::Decode(bool at_exit) {
   internal::SupervisorReport report;
   internal::DecodeReports(ready_buffer_, report);
   if (report.error) error_ = *report.error;
-  if (at_exit) return;  // the run is over: only its error still matters
+  if (report.stop_budget) pool_seen_ = true;  // StartWorkers ran in this executor
+  if (at_exit) return;                        // the run is over: only its error still matters
   if (report.stop_budget && callbacks_.stop_budget) callbacks_.stop_budget(*report.stop_budget);
   if (report.ready && callbacks_.ready) callbacks_.ready();
 }

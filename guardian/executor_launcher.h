@@ -18,6 +18,10 @@
 // a pool's stop budget (`stop_budget(d)`) and the entry's error, read
 // until EOF or the executor's exit (TakeError).
 // With a ready_timeout, NotifyReady comes as one more report (`ready()`).
+// The first executor, and each one after an executor whose entry started
+// a worker pool (it reported a stop budget), is asked to start a worker
+// fork server before it loads the module (ExecutorLaunch
+// .prestart_worker_server, controller/prestarted_server.h).
 // With a watchdog_timeout, the heartbeat table's memfd (SetHeartbeatFd) is
 // its wire::kExecutorHeartbeatFd.
 //
@@ -132,8 +136,9 @@ class ExecutorLauncher {
   EventLoop* const loop_;
   const std::string executor_path_;
   const std::vector<std::string> server_args_;
-  const std::string server_title_;  // its argv[0] (process_title.h)
-  const std::string request_;       // a serialized ExecutorLaunchFor
+  const std::string server_title_;         // its argv[0] (process_title.h)
+  const std::string request_;              // a serialized ExecutorLaunchFor
+  const std::string prestarting_request_;  // the same with prestart_worker_server
   const Callbacks callbacks_;
   // A command daemon's program, spawned without the executor (no argv:
   // an entry daemon).
@@ -147,8 +152,13 @@ class ExecutorLauncher {
   EventLoop::TimerId retry_timer_ = 0;
   EventLoop::TimerId server_timer_ = 0;  // a command daemon's fork server, after its program
 
+  // Whether a pool started since the last Launch (a stop budget was
+  // reported); true before the first.
+  bool pool_seen_ = true;
+
   // The launch under way.
   bool launching_ = false;
+  bool prestart_ = false;  // its request is prestarting_request_
   int cgroup_fd_ = -1;
   int attempts_ = 0;
   std::vector<std::pair<pid_t, ProcessExit>> reaped_while_launching_;

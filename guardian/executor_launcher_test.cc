@@ -250,6 +250,34 @@ TEST_F(LauncherTest, AChildReapedAfterTheAnswerIsNotRememberedForTheNext) {
   Reap(*spawned_);
 }
 
+// The first executor prestarts a worker fork server; the next one does
+// not unless its predecessor started a pool (the test server reports none).
+// The test server's children exit with their request's length.
+TEST_F(LauncherTest, OnlyTheFirstExecutorWithoutAPoolBeforeItPrestartsAWorkerForkServer) {
+  v1::DaemonLaunch daemon = Daemon();
+  daemon.set_executor_path(testing::RunfilePath("common/process/fork_server_test_server"));
+  v1::ExecutorLaunch plain = ExecutorLaunchFor(daemon, getpid());
+  ASSERT_FALSE(plain.prestart_worker_server());
+  v1::ExecutorLaunch prestarting = plain;
+  prestarting.set_prestart_worker_server(true);
+  auto launcher = Make();
+  ASSERT_TRUE(launcher->Prepare().ok());
+  std::vector<int> codes;
+  for (int run = 0; run < 3; ++run) {
+    spawned_.reset();
+    launcher->Launch(-1);
+    RunUntilAnswered();
+    ASSERT_TRUE(spawned_) << failed_.value_or("");
+    const ProcessExit exit = Reap(*spawned_);
+    EXPECT_FALSE(launcher->OnChildExited(*spawned_, exit));
+    launcher->TakeEntryRan();
+    codes.push_back(exit.code);
+  }
+  EXPECT_EQ(codes, (std::vector<int>{static_cast<int>(prestarting.ByteSizeLong() % 256),
+                                     static_cast<int>(plain.ByteSizeLong() % 256),
+                                     static_cast<int>(plain.ByteSizeLong() % 256)}));
+}
+
 TEST_F(LauncherTest, AForkServerThatDiedIsReplacedOnTheNextLaunch) {
   auto launcher = Make();
   ASSERT_TRUE(launcher->Prepare().ok());

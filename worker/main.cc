@@ -24,6 +24,19 @@
 #include "proto/wire.h"
 #include "worker/run_worker.h"
 
+namespace {
+
+// This process's cgroup when it is a pool's (appkit-pool-<pid>), else "".
+std::string OwnPoolCgroup() {
+  absl::StatusOr<std::string> own = appkit::OwnCgroupDir();
+  if (!own.ok()) return "";
+  const size_t slash = own->rfind('/');
+  const std::string base = slash == std::string::npos ? *own : own->substr(slash + 1);
+  return base.rfind(appkit::kPoolCgroupPrefix, 0) == 0 ? *own : "";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   struct stat st;
   if (fstat(appkit::wire::kForkServerFd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
@@ -45,18 +58,26 @@ int main(int argc, char** argv) {
   // process groups, removes their pid files and, last, leaves the pool's
   // cgroup to kill what is left in it and remove it (whoever clears the
   // cgroup above waits for that: common/process/cgroup.h).
-  const std::string pool_cgroup = argc > 1 ? argv[1] : "";
+  // A server the executor prestarted (controller/prestarted_server.h) has
+  // no argv[1]: its pool moved it into the pool's cgroup, found at the end.
+  std::string pool_cgroup = argc > 1 ? argv[1] : "";
   // "appkit-fork-server <daemon>/workers"; the room is the workers' too.
   const std::string title = appkit::ExecTitleOf(argv[0]);
   appkit::InitProcessTitle(argc, argv);
   appkit::SetProcessTitle(title, "appkit-forksrv");
   appkit::OrphanCleanup orphans;
   appkit::ForkServerHooks hooks;
-  hooks.on_forked = [&orphans](const std::string& request, pid_t pid) {
+  bool forked = false;
+  hooks.on_forked = [&orphans, &forked](const std::string& request, pid_t pid) {
+    forked = true;
     appkit::v1::WorkerLaunch launch;
     if (launch.ParseFromString(request)) orphans.Track(pid, launch.pid_filename());
   };
-  hooks.on_supervisor_gone = [&orphans, &pool_cgroup] {
+  hooks.on_supervisor_gone = [&orphans, &pool_cgroup, &forked] {
+    if (pool_cgroup.empty()) pool_cgroup = OwnPoolCgroup();
+    // A prestarted server nobody used (its executor ended first): nothing
+    // of ours to clean, nothing to say.
+    if (!forked && pool_cgroup.empty()) return;
     orphans.Cleanup();
     std::string cgroup_note;
     if (!pool_cgroup.empty()) {

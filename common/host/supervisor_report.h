@@ -38,7 +38,8 @@ void SetSupervisorPipe(int fd);
 // Frames on that pipe; nothing without one.
 void ReportEntryError(std::string_view error);
 // StartWorkers in this process: the pool stops within `budget` (its
-// stop_timeout plus its own wind-down); the guardian waits that long.
+// stop_timeout plus its own wind-down; zero without a stop_timeout); the
+// guardian waits that long, and knows a pool ran in this executor.
 void ReportStopBudget(absl::Duration budget);
 
 // The worker: one kEntryError packet on `channel`.

@@ -296,6 +296,26 @@ APPKIT_ENTRY(record_fd_limit_then_workers) {
   return run_workers(args);
 }
 
+// Sets the variable args "set_env" ("NAME=VALUE"), then runs StartWorkers
+// as run_workers does: its workers must see it.
+APPKIT_ENTRY(set_env_then_workers) {
+  const std::string assignment = args.GetString("set_env").value_or("");
+  const size_t equals = assignment.find('=');
+  if (equals == std::string::npos) return absl::InvalidArgumentError("set_env: NAME=VALUE");
+  setenv(assignment.substr(0, equals).c_str(), assignment.substr(equals + 1).c_str(), 1);
+  return run_workers(args);
+}
+
+// Marks "env=<value of the variable args "name", or -> unset>", then runs
+// until quit.
+APPKIT_ENTRY(record_env) {
+  const char* value = getenv(args.GetString("name").value_or("").c_str());
+  Mark(args, std::string("env=") + (value ? value : "-"));
+  Mark(args, "started");
+  while (!appkit::QuitRequested()) appkit::Sleep(absl::Hours(1));
+  return absl::OkStatus();
+}
+
 // ---------------------------------------------------------------------------
 // Issue 11 item 10: escaped processes.
 
