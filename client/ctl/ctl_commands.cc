@@ -250,7 +250,7 @@ int Workers(const Target& target, bool json) {
     return Refused(view.status->controller_socket(), *view.pid, list.status());
   }
   if (json) {
-    PrintJson(ProtoToJson(*list));
+    PrintProtoJson(*list);
     return kOk;
   }
   // STATUS (what a program says of itself, sd_notify STATUS=) is a last

@@ -22,8 +22,15 @@ using OrderedJson = nlohmann::ordered_json;
 // with its int64/uint64 fields as numbers.
 OrderedJson ProtoToJson(const google::protobuf::Message& message);
 
+// ProtoToJson(message) pretty-printed (2 spaces), written straight from
+// the message: the text PrintJson(ProtoToJson(message)) prints, without the
+// tree (a message printed as it is: `appkitctl workers --json`).
+std::string ProtoJsonText(const google::protobuf::Message& message);
+
 // `json` pretty-printed (2 spaces) and a newline, on stdout.
 void PrintJson(const OrderedJson& json);
+// ProtoJsonText(message) and a newline, on stdout.
+void PrintProtoJson(const google::protobuf::Message& message);
 
 // `rows` as left-aligned columns two spaces apart (the last column
 // unpadded), on stdout.
