@@ -1,4 +1,5 @@
-"""Link options that bind gRPC, protobuf, abseil and libelf statically.
+"""Link options that bind gRPC, protobuf, abseil and libelf statically
+(STATIC_GRPC_LINKOPTS), and the C++ runtime too (STATIC_RUNTIME_LINKOPTS).
 
 For binaries that never load user modules (the guardian): a static copy
 cannot clash with a module's, and it saves the dynamic loading of ~75
@@ -75,4 +76,25 @@ STATIC_GRPC_LINKOPTS = [
     "-lrt",
     "-latomic",
     "-pthread",
+]
+
+# STATIC_GRPC_LINKOPTS, plus the C++ runtime (libstdc++, libgcc) linked in,
+# for a binary that loads no modules and also depends on
+# //third_party:spdlog_static (spdlog and fmt compiled in): its process then
+# maps no shared library but glibc's (libc, libm), which saves the dynamic
+# loader's symbol lookups and relocations of libstdc++.so, libgcc_s,
+# libspdlog.so and libfmt.so at every exec (about 2 ms of CPU per start of
+# appkitctl or the guardian here: bench/README.md).
+#
+# libstdc++.a comes after the gRPC group, so every archive that calls it is
+# already on the line; the toolchain's own -lstdc++ at the end then finds
+# nothing left to resolve and --as-needed drops libstdc++.so. If a shared
+# library that needs libstdc++.so stays needed (spdlog without
+# :spdlog_static, say), the process would hold two copies of the C++
+# runtime: third_party/static_runtime_test.sh fails on that. Never for a
+# binary that loads modules (executor, worker, fork servers): a module
+# must share the host's one libstdc++.so.
+STATIC_RUNTIME_LINKOPTS = STATIC_GRPC_LINKOPTS + [
+    "-l:libstdc++.a",
+    "-static-libgcc",
 ]
