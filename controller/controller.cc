@@ -118,13 +118,15 @@ absl::Status Controller::Run() {
     Log().warn("controller {}: no NOTIFY_SOCKET for the workers: {}", getpid(),
                std::string(notify.status().message()));
   }
-  cgroups_ = WorkerCgroups::Create(&loop_);
+  // The server the executor forked before the entry's module loaded, in
+  // the pool cgroup made for it, when this process is still as it was then
+  // (prestarted_server.h).
+  PrestartedServer prestarted = TakePrestartedWorkerServer();
+  cgroups_ = WorkerCgroups::Create(&loop_, WorkerCgroups::kClearWait, prestarted.cgroup);
   batch_ = std::make_unique<ForkBatch>(&loop_, &reaper_, static_cast<ForkBatch::Client*>(this),
                                        config_.worker_binary, cgroups_.get());
   batch_->set_server_title(absl::StrCat("appkit-fork-server ", config_.daemon_name, "/workers"));
-  // The server the executor started before the entry's module loaded,
-  // when this process is still as it was then (prestarted_server.h).
-  APPKIT_RETURN_IF_ERROR(batch_->Start(TakePrestartedWorkerServer(config_.worker_binary)));
+  APPKIT_RETURN_IF_ERROR(batch_->Start(std::move(prestarted.server)));
   RaiseFdSoftLimit();  // after the fork server: workers keep the usual limit
   if (!config_.controller_socket.empty()) {
     // Bound now (another's live socket at the path is an error before

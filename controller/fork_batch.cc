@@ -11,7 +11,6 @@
 #include "absl/time/clock.h"
 #include "common/base/fd_limit.h"
 #include "common/base/log.h"
-#include "common/process/cgroup.h"
 #include "common/process/pidfd.h"
 
 namespace appkit::controller {
@@ -63,15 +62,8 @@ absl::Status ForkBatch::Start(std::unique_ptr<ForkServer> prestarted) {
 
 absl::Status ForkBatch::StartServer(std::unique_ptr<ForkServer> prestarted) {
   // In the pool's cgroup, told its path, when there is one (a prestarted
-  // server is moved there, and finds the path itself: worker/main.cc).
+  // server was born there, and finds the path itself: worker/worker_server.h).
   UniqueFd cgroup = cgroups_ ? cgroups_->OpenPool() : UniqueFd();
-  if (prestarted && cgroup) {
-    if (absl::Status moved = MoveIntoCgroup(cgroups_->pool(), prestarted->pid()); !moved.ok()) {
-      Log().info("controller {}: {}; starting a new worker fork server", getpid(),
-                 std::string(moved.message()));
-      prestarted.reset();
-    }
-  }
   if (prestarted) {
     Log().info("controller {}: worker fork server {} (prestarted by the executor)", getpid(),
                prestarted->pid());

@@ -89,9 +89,8 @@ class ForkBatch {
 
   // Starts the first server (FailedPrecondition naming the binary when it
   // cannot); later ones start when needed. `prestarted`, when given, is
-  // that first server (controller/prestarted_server.h: of this binary, our
-  // child, not yet used): moved into the pool's cgroup, or, if that fails,
-  // replaced by a new one.
+  // that first server (controller/prestarted_server.h: our child, not yet
+  // used, in the pool's cgroup when there is one).
   absl::Status Start(std::unique_ptr<ForkServer> prestarted = nullptr);
   void Enqueue(int index);
   // No more forks: the server is killed and reaped through the loop.

@@ -1,9 +1,11 @@
 #include "controller/prestarted_server.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <thread>
@@ -16,6 +18,11 @@
 #include "common/base/fd_io.h"
 #include "common/base/log.h"
 #include "common/base/unique_fd.h"
+#include "common/process/cgroup.h"
+#include "common/process/child_setup.h"
+#include "common/process/fork_server_protocol.h"
+#include "common/process/process_title.h"
+#include "proto/wire.h"
 
 extern char** environ;
 
@@ -53,7 +60,7 @@ struct Slot {
   int generation ABSL_GUARDED_BY(mu) = 0;  // of the last Prestart
   bool done ABSL_GUARDED_BY(mu) = true;    // claimed or retired (or none yet)
   std::unique_ptr<ForkServer> server ABSL_GUARDED_BY(mu);
-  std::string binary ABSL_GUARDED_BY(mu);
+  std::string cgroup ABSL_GUARDED_BY(mu);  // the pool's, made for it ("": none)
   std::string fingerprint ABSL_GUARDED_BY(mu);
 };
 
@@ -61,6 +68,13 @@ struct Slot {
 Slot& TheSlot() {
   static Slot* slot = new Slot;
   return *slot;
+}
+
+// Kills and reaps `server`, then removes the (now empty) pool cgroup made
+// for it.
+void Retire(std::unique_ptr<ForkServer> server, const std::string& cgroup) {
+  server.reset();
+  if (!cgroup.empty()) (void)RemoveCgroupTree(cgroup, /*keep_top=*/false);
 }
 
 }  // namespace
@@ -97,30 +111,66 @@ std::string ProcessFingerprint() {
   for (const char* ns : kNamespaces) {
     absl::StrAppend(&print, ns, " ", Link(absl::StrCat("/proc/thread-self/ns/", ns)), "\n");
   }
-  for (int fd : {1, 2}) {
-    struct stat st = {};
-    if (fstat(fd, &st) != 0) st = {};
-    absl::StrAppend(&print, "fd ", fd, " ", st.st_dev, ":", st.st_ino, "\n");
-  }
   return print;
 }
 
-void PrestartWorkerServer(const std::string& binary, const std::string& title,
+void PrestartWorkerServer(const std::function<int()>& serve, const std::string& title,
                           absl::Duration standby) {
   Slot& slot = TheSlot();
   int generation = 0;
   {
     absl::MutexLock lock(&slot.mu);
     if (!slot.done) return;  // one is waiting
-    absl::StatusOr<std::unique_ptr<ForkServer>> server =
-        ForkServer::Start(binary, {}, /*cgroup_fd=*/-1, title);
-    if (!server.ok()) {
-      Log().debug("no worker fork server prestarted: {}", std::string(server.status().message()));
-      slot.done = true;
+    int ends[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
+      Log().debug("no worker fork server prestarted: socketpair: {}", strerror(errno));
       return;
     }
-    slot.server = std::move(*server);
-    slot.binary = binary;
+    UniqueFd ours(ends[0]);
+    UniqueFd theirs(ends[1]);
+    // As ForkServer::Start sets up the servers it execs.
+    ChildSetup setup;
+    setup.group = ChildGroup::kNewProcessGroup;
+    setup.parent = getpid();
+    setup.parent_death_signal = SIGTERM;
+    setup.Block(SIGTERM);
+    setup.AddFd(theirs.get(), wire::kForkServerFd);
+    const std::string supervisor = std::to_string(getpid());
+    // Born in the pool's cgroup (a move would wait for an RCU grace period):
+    // the cgroup a pool's fork server cleans up from, which whoever clears
+    // the daemon's waits for (common/process/cgroup.h). The pool adopts it
+    // (WorkerCgroups::Create); retired, it is removed.
+    std::string cgroup;
+    UniqueFd cgroup_fd;
+    if (absl::StatusOr<std::string> own = OwnCgroupDir(); own.ok()) {
+      absl::StatusOr<std::string> made = CreateCgroup(*own, PoolCgroupName(getpid()));
+      absl::StatusOr<UniqueFd> fd = made.ok() ? OpenCgroup(*made) : made.status();
+      if (fd.ok()) {
+        cgroup = *made;
+        cgroup_fd = std::move(*fd);
+      } else if (made.ok()) {
+        (void)RemoveCgroupTree(*made, /*keep_top=*/false);
+      }
+    }
+    bool try_clone3 = true;
+    bool join = false;
+    const pid_t pid =
+        ForkChild(/*clone_parent=*/false, cgroup_fd ? cgroup_fd.get() : -1, try_clone3, join);
+    if (pid == 0) {
+      if (join) setup.join_cgroup_fd = cgroup_fd.get();
+      if (!SetUpChild(setup).ok()) _exit(127);
+      setenv(fork_server_protocol::kSupervisorEnv, supervisor.c_str(), 1);
+      if (!title.empty()) SetProcessTitle(title, "appkit-forksrv");
+      _exit(serve());
+    }
+    if (pid < 0) {
+      Log().debug("no worker fork server prestarted: fork: {}", strerror(errno));
+      if (!cgroup.empty()) (void)RemoveCgroupTree(cgroup, /*keep_top=*/false);
+      return;
+    }
+    setpgid(pid, pid);  // as the child does: its group from now on, whoever runs first
+    slot.server = ForkServer::FromChild(pid, std::move(ours));
+    slot.cgroup = cgroup;
     slot.fingerprint = ProcessFingerprint();
     slot.done = false;
     generation = ++slot.generation;
@@ -128,6 +178,7 @@ void PrestartWorkerServer(const std::string& binary, const std::string& title,
   const absl::Time deadline = absl::Now() + standby;
   std::thread([&slot, deadline, generation] {
     std::unique_ptr<ForkServer> retired;
+    std::string cgroup;
     {
       absl::MutexLock lock(&slot.mu);
       auto over = [&slot, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(slot.mu) {
@@ -137,35 +188,34 @@ void PrestartWorkerServer(const std::string& binary, const std::string& title,
       if (over()) return;  // claimed (or retired, and another one started)
       slot.done = true;
       retired = std::move(slot.server);
+      cgroup = std::move(slot.cgroup);
     }
     Log().debug("worker fork server {} unclaimed: retired", retired->pid());
-  }).detach();  // `retired` (closed, killed, reaped) goes before the thread ends
+    Retire(std::move(retired), cgroup);
+  }).detach();
 }
 
-std::unique_ptr<ForkServer> TakePrestartedWorkerServer(const std::string& binary) {
+PrestartedServer TakePrestartedWorkerServer() {
   Slot& slot = TheSlot();
-  std::unique_ptr<ForkServer> server;
+  PrestartedServer taken;
   std::string fingerprint;
   {
     absl::MutexLock lock(&slot.mu);
-    if (slot.done || !slot.server) return nullptr;
+    if (slot.done || !slot.server) return {};
     slot.done = true;
-    server = std::move(slot.server);
-    if (slot.binary != binary) {
-      Log().debug("prestarted worker fork server {} runs {}, not {}: retired", server->pid(),
-                  slot.binary, binary);
-      return nullptr;
-    }
+    taken.server = std::move(slot.server);
+    taken.cgroup = std::move(slot.cgroup);
     fingerprint = std::move(slot.fingerprint);
   }
   if (ProcessFingerprint() != fingerprint) {
     Log().debug(
         "prestarted worker fork server {}: this process changed since (environment, "
         "directory, credentials or limits): retired",
-        server->pid());
-    return nullptr;
+        taken.server->pid());
+    Retire(std::move(taken.server), taken.cgroup);
+    return {};
   }
-  return server;
+  return taken;
 }
 
 }  // namespace appkit::controller

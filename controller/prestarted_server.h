@@ -1,32 +1,37 @@
 // A worker fork server started ahead of the pool that will use it.
 //
 // A daemon's first worker used to wait for the worker binary's exec and
-// start (~15 ms: its shared libraries) after the entry called
-// StartWorkers. The executor now starts that server before it loads the
-// entry's module (PrestartWorkerServer), so it loads beside the module and
-// the entry; StartWorkers' controller takes it (TakePrestartedWorkerServer)
-// instead of starting one.
+// start (~8 ms of CPU: its shared libraries) after the entry called
+// StartWorkers. The executor now forks a worker fork server from itself
+// (a zygote: no exec, no loading, a copy of a process that has not loaded
+// the entry's module yet) before it loads the module
+// (PrestartWorkerServer); StartWorkers' controller takes it
+// (TakePrestartedWorkerServer) instead of starting the worker binary.
 //
 // Contract:
-// - The server is what ForkServer::Start(binary, {}, -1, title) starts, from
-//   the calling thread (its parent-death signal follows that thread: call
-//   it from the main thread).
-// - It is only handed over if the process would start the very same server
-//   now: same binary, same thread (the parent-death signal of the server
+// - PrestartWorkerServer forks a child set up as ForkServer::Start's are
+//   (its own process group, SIGTERM blocked and as its parent-death
+//   signal, fds 0-2 and the socket on wire::kForkServerFd only), born in a
+//   new pool cgroup (appkit-pool-<this pid> beside this process, where
+//   cgroups are usable), that runs `serve` and exits with its result. Call it while this process
+//   has a single thread (the child runs ordinary code after the fork).
+// - The server is handed over only if this process would start the very
+//   same server now: same thread (the parent-death signal of the server
 //   and of its workers, forked with CLONE_PARENT, follows the thread that
-//   started it), and the same state a child inherits across exec
+//   made it), and the same state a child inherits
 //   (ProcessFingerprint: environment, working directory, credentials,
-//   capabilities, umask, resource limits, namespaces, stdout/stderr, ...).
-//   An entry that changed any of them before StartWorkers (dropped
-//   privileges, set a variable, chdir) gets a fresh server, as before.
-// - Unclaimed after `standby`, it is retired: its socket closed (the server
-//   exits at once, saying nothing) and reaped, on a thread that waits on a
-//   condition variable, not a poll. A claim or the retirement happens once.
+//   capabilities, umask, resource limits, namespaces, ...). An entry that
+//   changed any of them before StartWorkers (dropped privileges, set a
+//   variable, chdir) gets a fresh server, as before.
+// - Unclaimed after `standby`, it is retired: killed and reaped, its cgroup
+//   removed, on a thread that waits on a condition variable, not a poll. A claim or the
+//   retirement happens once.
 // - At most one waits at a time: a Prestart while one waits does nothing.
 // Thread-safe.
 #ifndef APPKIT_CONTROLLER_PRESTARTED_SERVER_H_
 #define APPKIT_CONTROLLER_PRESTARTED_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -37,19 +42,26 @@ namespace appkit::controller {
 
 inline constexpr absl::Duration kPrestartStandby = absl::Seconds(3);
 
-// What a server exec'd by this thread now would inherit, as one string
+// What a server made by this thread now would inherit, as one string
 // (two equal strings: the same server).
 std::string ProcessFingerprint();
 
-// Starts the server, or does nothing when `binary` cannot start (logged at
-// debug: StartWorkers reports it, if it is ever called).
-void PrestartWorkerServer(const std::string& binary, const std::string& title,
+// Forks the server, running `serve` (it returns the server's exit code),
+// with `title` as what ps shows. Nothing happens when the fork fails
+// (logged at debug: StartWorkers starts a server, if it is ever called).
+void PrestartWorkerServer(const std::function<int()>& serve, const std::string& title,
                           absl::Duration standby = kPrestartStandby);
 
-// The server prestarted for `binary`, or nullptr (none, retired, claimed
-// already, another binary, or the process changed since: then it is
-// retired here). The caller owns it and reaps it (it is our child).
-std::unique_ptr<ForkServer> TakePrestartedWorkerServer(const std::string& binary);
+// The server prestarted (`server` null when there is none: retired,
+// claimed already, or this process changed since: then it is retired
+// here). The caller owns it and reaps it (it is our child). `cgroup`: the
+// pool cgroup it was born in (PoolCgroupName of this process, beside it),
+// for the pool to adopt; "" when cgroups are unusable.
+struct PrestartedServer {
+  std::unique_ptr<ForkServer> server;
+  std::string cgroup;
+};
+PrestartedServer TakePrestartedWorkerServer();
 
 }  // namespace appkit::controller
 

@@ -23,9 +23,13 @@ const char* Plural(int n) { return n == 1 ? "" : "es"; }
 
 }  // namespace
 
-std::unique_ptr<WorkerCgroups> WorkerCgroups::Create(EventLoop* loop, absl::Duration clear_wait) {
+std::unique_ptr<WorkerCgroups> WorkerCgroups::Create(EventLoop* loop, absl::Duration clear_wait,
+                                                     const std::string& adopt) {
   absl::StatusOr<std::string> own = OwnCgroupDir();
   const std::string name = PoolCgroupName(getpid());
+  if (own.ok() && !adopt.empty() && adopt == *own + "/" + name) {
+    return std::unique_ptr<WorkerCgroups>(new WorkerCgroups(loop, clear_wait, adopt));
+  }
   absl::StatusOr<std::string> pool = own.ok() ? CreateCgroup(*own, name) : own;
   if (absl::IsAlreadyExists(pool.status())) {
     // Left by a controller that had our pid and died with its fork

@@ -49,8 +49,11 @@ class WorkerCgroups {
 
   // `loop` outlives the WorkerCgroups; `clear_wait` bounds each clear
   // after a worker (shorter in tests).
+  // `adopt`: the pool cgroup a prestarted fork server was born in
+  // (controller/prestarted_server.h), taken as it is; "": a new one.
   static std::unique_ptr<WorkerCgroups> Create(EventLoop* loop,
-                                               absl::Duration clear_wait = kClearWait);
+                                               absl::Duration clear_wait = kClearWait,
+                                               const std::string& adopt = "");
   // Kills what is left and removes the cgroups (logged when it can't).
   ~WorkerCgroups();
 

@@ -23,6 +23,7 @@
 #include "controller/prestarted_server.h"
 #include "proto/wire.h"
 #include "spdlog/spdlog.h"
+#include "worker/worker_server.h"
 
 namespace appkit::executor {
 namespace {
@@ -107,6 +108,22 @@ int RunExecutor(const v1::ExecutorLaunch& launch) {
   }
   // The entry sees the fd limit StartDaemon's caller had.
   RestoreFdSoftLimit(launch.user_fd_limit());
+  // Where the appkit binaries are: for this process's pool, and for one a
+  // worker of it may start.
+  if (!launch.worker_path().empty()) {
+    internal::SetAppkitBinaryOverride("worker", launch.worker_path());
+  }
+  if (!launch.control_plane_path().empty()) {
+    internal::SetAppkitBinaryOverride(controller::kControlPlanePlugin, launch.control_plane_path());
+  }
+  if (launch.prestart_worker_server()) {
+    // A copy of this process before the host starts (one thread) and the
+    // module loads: the worker fork server of the pool the entry may start
+    // (controller/prestarted_server.h), retired if it does not.
+    controller::PrestartWorkerServer(
+        [] { return worker::ServeWorkerForkRequests(""); },
+        absl::StrCat("appkit-fork-server ", launch.daemon_name(), "/workers"));
+  }
   internal::HostConfig host;
   host.role = "executor";
   if (launch.has_logging_config()) host.logging = launch.logging_config();
@@ -119,20 +136,6 @@ int RunExecutor(const v1::ExecutorLaunch& launch) {
   }
   internal::SetControllerSocket(launch.controller_socket());
   internal::SetDaemonName(launch.daemon_name());
-  if (!launch.worker_path().empty()) {
-    internal::SetAppkitBinaryOverride("worker", launch.worker_path());
-  }
-  if (!launch.control_plane_path().empty()) {
-    internal::SetAppkitBinaryOverride(controller::kControlPlanePlugin, launch.control_plane_path());
-  }
-  if (launch.prestart_worker_server()) {
-    // Loads beside the module and the entry, for the pool the entry may
-    // start (controller/prestarted_server.h); retired if it does not.
-    if (absl::StatusOr<std::string> worker = internal::FindAppkitBinary("worker"); worker.ok()) {
-      controller::PrestartWorkerServer(
-          *worker, absl::StrCat("appkit-fork-server ", launch.daemon_name(), "/workers"));
-    }
-  }
   const std::string& resolved = launch.resolved_entry();
   internal::SetEntryModuleDir(internal::ModuleDirOf(resolved));
   auto entry = internal::LoadEntry(resolved);

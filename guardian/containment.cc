@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -19,11 +20,18 @@ namespace {
 
 constexpr int kMaxRounds = 16;
 
-// A worker fork server: it runs the worker binary, leads its own process
-// group and stays in the daemon's session. (A fork of a worker runs that
-// binary too, but does not lead a group of its own unless it made one.)
+// A worker fork server: it runs the worker binary (or is the fork of an
+// executor prestarted for its pool, controller/prestarted_server.h, named
+// like every fork server), leads its own process group and stays in the
+// daemon's session. (A fork of a worker runs that binary too, but does not
+// lead a group of its own unless it made one.) The caller excludes our
+// executor fork server.
 bool IsWorkerForkServer(pid_t pid, const std::string& worker_binary) {
-  if (worker_binary.empty() || getpgid(pid) != pid || getsid(pid) != getsid(0)) return false;
+  if (getpgid(pid) != pid || getsid(pid) != getsid(0)) return false;
+  std::string comm;
+  std::getline(std::ifstream(absl::StrCat("/proc/", pid, "/comm")), comm);
+  if (comm == "appkit-forksrv") return true;
+  if (worker_binary.empty()) return false;
   std::error_code error;
   auto exe = std::filesystem::read_symlink(absl::StrCat("/proc/", pid, "/exe"), error);
   return !error && std::filesystem::equivalent(exe, worker_binary, error);

@@ -205,16 +205,10 @@ absl::StatusOr<UniqueFd> OpenCgroup(const std::string& path) {
   return fd;
 }
 
-absl::Status JoinCgroup(const std::string& path) { return MoveIntoCgroup(path, 0); }
-
-absl::Status MoveIntoCgroup(const std::string& path, pid_t pid) {
+absl::Status JoinCgroup(const std::string& path) {
   const std::string procs = path + "/cgroup.procs";
-  const std::string text = std::to_string(pid);
   UniqueFd fd(open(procs.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd || write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-    return ErrnoStatus(errno, pid == 0 ? "cannot join cgroup " + path
-                                       : absl::StrCat("cannot move ", pid, " into cgroup ", path));
-  }
+  if (!fd || write(fd.get(), "0", 1) != 1) return ErrnoStatus(errno, "cannot join cgroup " + path);
   return absl::OkStatus();
 }
 

@@ -70,8 +70,6 @@ absl::StatusOr<UniqueFd> OpenCgroup(const std::string& path);
 
 // Moves this process into `path` (writes "0" to its cgroup.procs).
 absl::Status JoinCgroup(const std::string& path);
-// Moves process `pid` (all its threads) into `path`.
-absl::Status MoveIntoCgroup(const std::string& path, pid_t pid);
 
 // Whether a process is in `path` or below ("populated 1"). A zombie is
 // not. A cgroup that does not exist is empty.

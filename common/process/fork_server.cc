@@ -99,6 +99,10 @@ absl::StatusOr<ForkServer::CompanionLaunch> ForkServer::PrepareCompanion(
   return launch;
 }
 
+std::unique_ptr<ForkServer> ForkServer::FromChild(pid_t pid, UniqueFd socket) {
+  return std::unique_ptr<ForkServer>(new ForkServer(pid, std::move(socket)));
+}
+
 std::unique_ptr<ForkServer> ForkServer::Adopt(int fd) {
   const char* value = getenv(kServerPidEnv);
   int pid = 0;

@@ -92,6 +92,12 @@ class ForkServer {
   // later, on first use.
   static std::unique_ptr<ForkServer> Adopt(int fd);
 
+  // A server this process forked from itself, without an exec (a
+  // zygote, controller/prestarted_server.h): child `pid` runs
+  // ServeForkRequests on the other end of `socket` (installed there as fd
+  // wire::kForkServerFd).
+  static std::unique_ptr<ForkServer> FromChild(pid_t pid, UniqueFd socket);
+
   // Closes the socket (the server exits) and reaps the server.
   ~ForkServer();
   ForkServer(const ForkServer&) = delete;
