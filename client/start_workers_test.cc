@@ -175,6 +175,15 @@ TEST_F(StartWorkersTest, ThePoolTakesTheWorkerForkServerTheExecutorPrestarted) {
   EXPECT_NE(PidOfEvent(Events("w1"), "env=-"), 0);
 }
 
+// ... unless the pool is large: its workers come from the worker binary
+// (a fork of a fork of a fork forks and exits slower).
+TEST_F(StartWorkersTest, ALargePoolStartsTheWorkerBinaryInstead) {
+  for (int i = 0; i < 17; ++i) AddWorker("w" + std::to_string(i), "run_until_quit");
+  StartPool();
+  for (int i = 0; i < 17; ++i) ASSERT_GT(WaitStarted("w" + std::to_string(i)), 0) << Log();
+  EXPECT_EQ(Log().find("(prestarted by the executor)"), std::string::npos) << Log();
+}
+
 // ... unless the entry changed what a new server would inherit: then its
 // workers see the change, as without a prestarted server.
 TEST_F(StartWorkersTest, AnEntryThatSetsAVariableFirstGetsAFreshWorkerForkServer) {
