@@ -145,6 +145,7 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   if (options.command.empty()) {
     launch.set_daemon_entry(options.daemon_entry);
     launch.set_resolved_entry(*resolved);
+    launch.set_entry_starts_workers(internal::ModuleCallsStartWorkers(*resolved));
   } else {
     launch.set_daemon_entry(absl::StrJoin(options.command, " "));
   }

@@ -68,6 +68,7 @@ ExecutorLauncher::ExecutorLauncher(EventLoop* loop, const v1::DaemonLaunch& laun
         executor.set_prestart_worker_server(true);
         return executor.SerializeAsString();
       }()),
+      entry_starts_workers_(launch.entry_starts_workers()),
       callbacks_(std::move(callbacks)),
       server_(std::move(server)) {
   const v1::CommandLaunch& command = launch.command();
@@ -119,9 +120,10 @@ absl::Status ExecutorLauncher::StartServer() {
 }
 
 void ExecutorLauncher::Launch(int cgroup_fd) {
-  // The first executor, and each after one whose entry started a pool,
-  // starts a worker fork server before its module loads.
-  prestart_ = pool_seen_;
+  // An executor whose entry's module calls StartWorkers, or whose
+  // predecessor started a pool, starts a worker fork server before its
+  // module loads.
+  prestart_ = entry_starts_workers_ || pool_seen_;
   pool_seen_ = false;
   launching_ = true;
   cgroup_fd_ = cgroup_fd;

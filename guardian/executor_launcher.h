@@ -18,9 +18,10 @@
 // a pool's stop budget (`stop_budget(d)`) and the entry's error, read
 // until EOF or the executor's exit (TakeError).
 // With a ready_timeout, NotifyReady comes as one more report (`ready()`).
-// The first executor, and each one after an executor whose entry started
-// a worker pool (it reported a stop budget), is asked to start a worker
-// fork server before it loads the module (ExecutorLaunch
+// An executor whose entry's module calls StartWorkers
+// (DaemonLaunch.entry_starts_workers), or that follows an executor whose
+// entry started a worker pool (it reported a stop budget), is asked to
+// start a worker fork server before it loads the module (ExecutorLaunch
 // .prestart_worker_server, controller/prestarted_server.h).
 // With a watchdog_timeout, the heartbeat table's memfd (SetHeartbeatFd) is
 // its wire::kExecutorHeartbeatFd.
@@ -139,6 +140,7 @@ class ExecutorLauncher {
   const std::string server_title_;         // its argv[0] (process_title.h)
   const std::string request_;              // a serialized ExecutorLaunchFor
   const std::string prestarting_request_;  // the same with prestart_worker_server
+  const bool entry_starts_workers_;        // DaemonLaunch's
   const Callbacks callbacks_;
   // A command daemon's program, spawned without the executor (no argv:
   // an entry daemon).
@@ -153,8 +155,8 @@ class ExecutorLauncher {
   EventLoop::TimerId server_timer_ = 0;  // a command daemon's fork server, after its program
 
   // Whether a pool started since the last Launch (a stop budget was
-  // reported); true before the first.
-  bool pool_seen_ = true;
+  // reported).
+  bool pool_seen_ = false;
 
   // The launch under way.
   bool launching_ = false;

@@ -78,9 +78,10 @@ class LauncherTest : public ::testing::Test {
   std::unique_ptr<ExecutorLauncher> Make(
       std::unique_ptr<ForkServer> adopted = nullptr,
       const std::string& executor = testing::RunfilePath("common/process/fork_server_test_server"),
-      const v1::CommandLaunch* command = nullptr) {
+      const v1::CommandLaunch* command = nullptr, bool entry_starts_workers = false) {
     v1::DaemonLaunch launch = Daemon();
     launch.set_executor_path(executor);
+    launch.set_entry_starts_workers(entry_starts_workers);
     if (command != nullptr) {
       *launch.mutable_command() = *command;
       launch.set_notify_socket("@appkit-notify-test");
@@ -250,32 +251,37 @@ TEST_F(LauncherTest, AChildReapedAfterTheAnswerIsNotRememberedForTheNext) {
   Reap(*spawned_);
 }
 
-// The first executor prestarts a worker fork server; the next one does
-// not unless its predecessor started a pool (the test server reports none).
-// The test server's children exit with their request's length.
-TEST_F(LauncherTest, OnlyTheFirstExecutorWithoutAPoolBeforeItPrestartsAWorkerForkServer) {
+// An executor prestarts a worker fork server when the entry's module
+// calls StartWorkers, else not (unless its predecessor started a pool: the
+// test server reports none). The test server's children exit with their
+// request's length.
+TEST_F(LauncherTest, ExecutorsPrestartAWorkerForkServerWhenTheEntryStartsWorkers) {
   v1::DaemonLaunch daemon = Daemon();
   daemon.set_executor_path(testing::RunfilePath("common/process/fork_server_test_server"));
   v1::ExecutorLaunch plain = ExecutorLaunchFor(daemon, getpid());
   ASSERT_FALSE(plain.prestart_worker_server());
   v1::ExecutorLaunch prestarting = plain;
   prestarting.set_prestart_worker_server(true);
-  auto launcher = Make();
-  ASSERT_TRUE(launcher->Prepare().ok());
-  std::vector<int> codes;
-  for (int run = 0; run < 3; ++run) {
-    spawned_.reset();
-    launcher->Launch(-1);
-    RunUntilAnswered();
-    ASSERT_TRUE(spawned_) << failed_.value_or("");
-    const ProcessExit exit = Reap(*spawned_);
-    EXPECT_FALSE(launcher->OnChildExited(*spawned_, exit));
-    launcher->TakeEntryRan();
-    codes.push_back(exit.code);
+  const int plain_code = static_cast<int>(plain.ByteSizeLong() % 256);
+  const int prestarting_code = static_cast<int>(prestarting.ByteSizeLong() % 256);
+  for (bool starts_workers : {false, true}) {
+    auto launcher = Make(nullptr, testing::RunfilePath("common/process/fork_server_test_server"),
+                         nullptr, starts_workers);
+    ASSERT_TRUE(launcher->Prepare().ok());
+    std::vector<int> codes;
+    for (int run = 0; run < 2; ++run) {
+      spawned_.reset();
+      launcher->Launch(-1);
+      RunUntilAnswered();
+      ASSERT_TRUE(spawned_) << failed_.value_or("");
+      const ProcessExit exit = Reap(*spawned_);
+      EXPECT_FALSE(launcher->OnChildExited(*spawned_, exit));
+      launcher->TakeEntryRan();
+      codes.push_back(exit.code);
+    }
+    const int expected = starts_workers ? prestarting_code : plain_code;
+    EXPECT_EQ(codes, (std::vector<int>{expected, expected})) << starts_workers;
   }
-  EXPECT_EQ(codes, (std::vector<int>{static_cast<int>(prestarting.ByteSizeLong() % 256),
-                                     static_cast<int>(plain.ByteSizeLong() % 256),
-                                     static_cast<int>(plain.ByteSizeLong() % 256)}));
 }
 
 TEST_F(LauncherTest, AForkServerThatDiedIsReplacedOnTheNextLaunch) {

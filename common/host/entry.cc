@@ -171,6 +171,35 @@ absl::StatusOr<std::string> ResolveEntry(std::string_view entry,
   return module_path + ":" + spec->function;
 }
 
+bool ModuleCallsStartWorkers(const std::string& resolved) {
+  const std::string module_path = resolved.substr(0, resolved.rfind(':'));
+  UniqueFd fd(open(module_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  elf_version(EV_CURRENT);
+  Elf* elf = elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr);
+  if (elf == nullptr) return false;
+  // appkit::StartWorkers(...), whatever its parameters.
+  static constexpr std::string_view kStartWorkers = "_ZN6appkit12StartWorkers";
+  bool imports = false;
+  Elf_Scn* section = nullptr;
+  while (!imports && (section = elf_nextscn(elf, section)) != nullptr) {
+    GElf_Shdr header;
+    if (gelf_getshdr(section, &header) == nullptr || header.sh_type != SHT_DYNSYM) continue;
+    Elf_Data* data = elf_getdata(section, nullptr);
+    size_t count = header.sh_entsize ? header.sh_size / header.sh_entsize : 0;
+    for (size_t i = 0; data && i < count && !imports; ++i) {
+      GElf_Sym sym;
+      if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) continue;
+      if (sym.st_shndx != SHN_UNDEF) continue;
+      const char* name = elf_strptr(elf, header.sh_link, sym.st_name);
+      imports = name != nullptr &&
+                std::string_view(name).substr(0, kStartWorkers.size()) == kStartWorkers;
+    }
+  }
+  elf_end(elf);
+  return imports;
+}
+
 std::string ModuleDirOf(const std::string& resolved) {
   return DirName(resolved.substr(0, resolved.rfind(':')));
 }

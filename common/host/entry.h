@@ -46,6 +46,11 @@ std::vector<std::string> ModuleSearchDirs(const std::vector<std::string>& first 
 absl::StatusOr<std::string> ResolveEntry(std::string_view entry,
                                          const std::vector<std::string>& search_dirs);
 
+// Whether the module of a resolved entry imports appkit::StartWorkers (an
+// undefined symbol of its dynamic table: its entry may start a pool).
+// False when it cannot be read.
+bool ModuleCallsStartWorkers(const std::string& resolved);
+
 // The directory of a resolved entry's module ("/abs/dir" of
 // "/abs/dir/libx.so:fn").
 std::string ModuleDirOf(const std::string& resolved);

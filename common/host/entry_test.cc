@@ -140,6 +140,13 @@ TEST(ResolveEntryTest, RunsNothingOfTheModule) {
   EXPECT_TRUE(resolved.ok()) << resolved.status();
 }
 
+// Whether an entry may start a pool: its module imports StartWorkers.
+TEST(ModuleCallsStartWorkersTest, SeesTheImportWithoutLoadingTheModule) {
+  EXPECT_TRUE(ModuleCallsStartWorkers(TestModule() + ":run_workers"));
+  EXPECT_FALSE(ModuleCallsStartWorkers(RunfilePath("testing/libcrash_on_load.so") + ":x"));
+  EXPECT_FALSE(ModuleCallsStartWorkers("/nonexistent/libx.so:x"));
+}
+
 TEST(ResolveEntryTest, AModuleThatLinksTheRuntimeIsRefusedSayingWhatToChange) {
   auto resolved = ResolveEntry(
       RunfilePath("common/host/testdata/libdefines_runtime_marker.so") + ":daemon_main", {});
