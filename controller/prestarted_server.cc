@@ -152,7 +152,7 @@ void PrestartWorkerServer(const std::function<int()>& serve, const std::string& 
         (void)RemoveCgroupTree(*made, /*keep_top=*/false);
       }
     }
-    bool try_clone3 = true;
+    bool try_clone3 = ConfiguredCgroupMode() != CgroupMode::kJoin;  // as Spawn
     bool join = false;
     const pid_t pid =
         ForkChild(/*clone_parent=*/false, cgroup_fd ? cgroup_fd.get() : -1, try_clone3, join);
