@@ -17,7 +17,6 @@
 #include "common/base/status_macros.h"
 #include "common/host/host.h"
 #include "common/host/supervisor_report.h"
-#include "common/process/cgroup.h"
 #include "common/process/heartbeat.h"
 #include "common/process/notify_state.h"
 #include "common/process/pid_file.h"
@@ -122,12 +121,7 @@ absl::Status Controller::Run() {
   // The server the executor forked before the entry's module loaded, in
   // the pool cgroup made for it, when this process is still as it was then
   // and the pool is small (prestarted_server.h).
-  PrestartedServer prestarted = TakePrestartedWorkerServer();
-  if (prestarted.server && config_.workers.size() > kPrestartedServerMaxWorkers) {
-    prestarted.server.reset();  // killed and reaped
-    if (!prestarted.cgroup.empty()) (void)RemoveCgroupTree(prestarted.cgroup, /*keep_top=*/false);
-    prestarted.cgroup.clear();
-  }
+  PrestartedServer prestarted = TakePrestartedWorkerServer(config_.workers.size());
   cgroups_ = WorkerCgroups::Create(&loop_, WorkerCgroups::kClearWait, prestarted.cgroup);
   batch_ = std::make_unique<ForkBatch>(&loop_, &reaper_, static_cast<ForkBatch::Client*>(this),
                                        config_.worker_binary, cgroups_.get());

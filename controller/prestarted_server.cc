@@ -195,7 +195,7 @@ void PrestartWorkerServer(const std::function<int()>& serve, const std::string& 
   }).detach();
 }
 
-PrestartedServer TakePrestartedWorkerServer() {
+PrestartedServer TakePrestartedWorkerServer(size_t workers) {
   Slot& slot = TheSlot();
   PrestartedServer taken;
   std::string fingerprint;
@@ -206,6 +206,10 @@ PrestartedServer TakePrestartedWorkerServer() {
     taken.server = std::move(slot.server);
     taken.cgroup = std::move(slot.cgroup);
     fingerprint = std::move(slot.fingerprint);
+  }
+  if (workers > kPrestartedServerMaxWorkers) {
+    Retire(std::move(taken.server), taken.cgroup);
+    return {};
   }
   if (ProcessFingerprint() != fingerprint) {
     Log().debug(

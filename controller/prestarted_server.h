@@ -61,8 +61,9 @@ std::string ProcessFingerprint();
 void PrestartWorkerServer(const std::function<int()>& serve, const std::string& title,
                           absl::Duration standby = kPrestartStandby);
 
-// The server prestarted (`server` null when there is none: retired,
-// claimed already, or this process changed since: then it is retired
+// The server prestarted, for a pool of `workers` (`server` null when there
+// is none: retired, claimed already, or this process changed since, or the
+// pool has more than kPrestartedServerMaxWorkers: then it is retired
 // here). The caller owns it and reaps it (it is our child). `cgroup`: the
 // pool cgroup it was born in (PoolCgroupName of this process, beside it),
 // for the pool to adopt; "" when cgroups are unusable.
@@ -70,7 +71,7 @@ struct PrestartedServer {
   std::unique_ptr<ForkServer> server;
   std::string cgroup;
 };
-PrestartedServer TakePrestartedWorkerServer();
+PrestartedServer TakePrestartedWorkerServer(size_t workers);
 
 }  // namespace appkit::controller
 

@@ -59,7 +59,7 @@ class PrestartedServerTest : public ::testing::Test {
  protected:
   void TearDown() override {
     // Nothing taken stays waiting for the next test.
-    TakePrestartedWorkerServer().server.reset();
+    TakePrestartedWorkerServer(1).server.reset();
     for (pid_t pid : ChildPids()) {
       kill(pid, SIGKILL);
       waitpid(pid, nullptr, 0);
@@ -75,7 +75,7 @@ TEST_F(PrestartedServerTest, TheServerPrestartedIsTakenAndForks) {
   PrestartWorkerServer(Serve, "appkit-fork-server test/workers");
   const pid_t pid = PrestartedPid();
   ASSERT_GT(pid, 0);
-  PrestartedServer taken = TakePrestartedWorkerServer();
+  PrestartedServer taken = TakePrestartedWorkerServer(1);
   std::unique_ptr<ForkServer>& server = taken.server;
   ASSERT_NE(server, nullptr);
   EXPECT_EQ(server->pid(), pid);
@@ -93,7 +93,7 @@ TEST_F(PrestartedServerTest, TheServerPrestartedIsTakenAndForks) {
   ASSERT_EQ(waitpid(*child, &status, 0), *child);
   EXPECT_EQ(WEXITSTATUS(status), 4);
   // Taken once.
-  EXPECT_EQ(TakePrestartedWorkerServer().server, nullptr);
+  EXPECT_EQ(TakePrestartedWorkerServer(1).server, nullptr);
 }
 
 TEST_F(PrestartedServerTest, ASecondPrestartWhileOneWaitsDoesNothing) {
@@ -102,7 +102,7 @@ TEST_F(PrestartedServerTest, ASecondPrestartWhileOneWaitsDoesNothing) {
   ASSERT_GT(pid, 0);
   PrestartWorkerServer(Serve, "");
   EXPECT_EQ(ChildPids().size(), 1u);
-  std::unique_ptr<ForkServer> server = TakePrestartedWorkerServer().server;
+  std::unique_ptr<ForkServer> server = TakePrestartedWorkerServer(1).server;
   ASSERT_NE(server, nullptr);
   EXPECT_EQ(server->pid(), pid);
 }
@@ -121,13 +121,13 @@ TEST_F(PrestartedServerTest, AServerTheProcessChangedSinceIsRefused) {
     const pid_t pid = PrestartedPid();
     ASSERT_GT(pid, 0);
     change();
-    EXPECT_EQ(TakePrestartedWorkerServer().server, nullptr);
+    EXPECT_EQ(TakePrestartedWorkerServer(1).server, nullptr);
     EXPECT_TRUE(Reaped(pid));
     undo();
   }
   // Unchanged: taken.
   PrestartWorkerServer(Serve, "");
-  EXPECT_NE(TakePrestartedWorkerServer().server, nullptr);
+  EXPECT_NE(TakePrestartedWorkerServer(1).server, nullptr);
 }
 
 TEST_F(PrestartedServerTest, TakenOnAnotherThreadItIsRefused) {
@@ -135,7 +135,7 @@ TEST_F(PrestartedServerTest, TakenOnAnotherThreadItIsRefused) {
   const pid_t pid = PrestartedPid();
   ASSERT_GT(pid, 0);
   std::unique_ptr<ForkServer> taken;
-  std::thread([&taken] { taken = TakePrestartedWorkerServer().server; }).join();
+  std::thread([&taken] { taken = TakePrestartedWorkerServer(1).server; }).join();
   EXPECT_EQ(taken, nullptr);
   EXPECT_TRUE(Reaped(pid));
 }
@@ -147,10 +147,10 @@ TEST_F(PrestartedServerTest, AServerNobodyTakesIsRetiredAfterItsStandby) {
   EXPECT_TRUE(testing::WaitFor([&] { return Reaped(pid); }, absl::Seconds(10)));
   // Its pool cgroup goes with it.
   EXPECT_TRUE(testing::WaitFor([&] { return !PoolCgroupExists(); }, absl::Seconds(10)));
-  EXPECT_EQ(TakePrestartedWorkerServer().server, nullptr);
+  EXPECT_EQ(TakePrestartedWorkerServer(1).server, nullptr);
   // And a new one can wait again.
   PrestartWorkerServer(Serve, "");
-  EXPECT_NE(TakePrestartedWorkerServer().server, nullptr);
+  EXPECT_NE(TakePrestartedWorkerServer(1).server, nullptr);
 }
 
 TEST(ProcessFingerprintTest, IsStableAndSeesTheEnvironment) {
