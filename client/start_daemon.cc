@@ -11,6 +11,7 @@
 #include "client/appkit.h"
 #include "client/check_options.h"
 #include "client/daemon_launch.h"
+#include "client/launch_utf8.h"
 #include "client/daemon_name.h"
 #include "common/base/errno_status.h"
 #include "common/base/fd_io.h"
@@ -176,7 +177,7 @@ absl::StatusOr<v1::DaemonLaunch> BuildLaunch(const DaemonOptions& options) {
   launch.set_user_fd_limit(FdSoftLimit());
   // What was found from the options too (the module's path, appkit's
   // binaries) must be UTF-8, or the guardian cannot read its launch.
-  if (absl::Status s = internal::CheckUtf8Fields("DaemonLaunch", launch); !s.ok()) return s;
+  if (absl::Status s = internal::CheckLaunchUtf8(launch); !s.ok()) return s;
   return launch;
 }
 

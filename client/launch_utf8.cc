@@ -1,0 +1,95 @@
+#include "client/launch_utf8.h"
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/host/option_checks.h"
+
+namespace appkit::internal {
+namespace {
+
+constexpr char kLaunch[] = "DaemonLaunch";
+
+absl::Status CheckString(const std::string& path, const std::string& value) {
+  return CheckUtf8Option(path, value);
+}
+
+// As CheckUtf8Fields walks a map<string, string>: entries in the map's
+// wire order are not known without reflection, so keys are checked in
+// sorted order (one bad entry gives the same message either way).
+absl::Status CheckStringMap(const std::string& path,
+                            const google::protobuf::Map<std::string, std::string>& map) {
+  const std::map<std::string, std::string> sorted(map.begin(), map.end());
+  for (const auto& [key, value] : sorted) {
+    if (!IsValidUtf8(key)) return CheckUtf8Option(absl::StrCat("a key of ", path), key);
+    if (absl::Status s = CheckString(absl::StrCat(path, "[\"", EscapeBytes(key), "\"]"), value);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCommand(const std::string& path, const v1::CommandLaunch& command) {
+  for (int i = 0; i < command.argv_size(); ++i) {
+    if (absl::Status s = CheckString(absl::StrCat(path, ".argv[", i, "]"), command.argv(i));
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = CheckString(path + ".program", command.program()); !s.ok()) return s;
+  if (absl::Status s = CheckStringMap(path + ".environment", command.environment()); !s.ok()) {
+    return s;
+  }
+  return CheckString(path + ".working_directory", command.working_directory());
+}
+
+}  // namespace
+
+absl::Status CheckLaunchUtf8(const v1::DaemonLaunch& launch) {
+  const std::string at = std::string(kLaunch) + ".";
+  // Field-number order, as CheckUtf8Fields reports the first bad one.
+  const std::vector<std::pair<const char*, const std::string*>> strings_before_args = {
+      {"pid_filename", &launch.pid_filename()},
+      {"guardian_socket", &launch.guardian_socket()},
+      {"daemon_entry", &launch.daemon_entry()},
+      {"resolved_entry", &launch.resolved_entry()},
+  };
+  for (const auto& [name, value] : strings_before_args) {
+    if (absl::Status s = CheckString(at + name, *value); !s.ok()) return s;
+  }
+  if (launch.has_daemon_args()) {
+    if (absl::Status s = CheckArgsStruct(at + "daemon_args", launch.daemon_args()); !s.ok()) {
+      return s;
+    }
+  }
+  if (launch.has_logging_config()) {
+    if (absl::Status s = CheckUtf8Fields(at + "logging_config", launch.logging_config()); !s.ok()) {
+      return s;
+    }
+  }
+  const std::vector<std::pair<const char*, const std::string*>> strings = {
+      {"executor_path", &launch.executor_path()},
+      {"worker_path", &launch.worker_path()},
+      {"stdout_filename", &launch.stdout_filename()},
+      {"stderr_filename", &launch.stderr_filename()},
+      {"controller_socket", &launch.controller_socket()},
+      {"control_plane_path", &launch.control_plane_path()},
+      {"name", &launch.name()},
+  };
+  for (const auto& [name, value] : strings) {
+    if (absl::Status s = CheckString(at + name, *value); !s.ok()) return s;
+  }
+  if (launch.has_command()) {
+    if (absl::Status s = CheckCommand(at + "command", launch.command()); !s.ok()) return s;
+  }
+  if (absl::Status s = CheckString(at + "notify_socket", launch.notify_socket()); !s.ok()) {
+    return s;
+  }
+  return CheckString(at + "health_listen", launch.health_listen());
+}
+
+}  // namespace appkit::internal

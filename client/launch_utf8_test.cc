@@ -1,0 +1,118 @@
+// CheckLaunchUtf8 against the reflective CheckUtf8Fields: for every string
+// field reachable from DaemonLaunch (found by reflection, so a field added
+// to the proto and not to launch_utf8.cc fails here), a launch with that
+// one field not UTF-8 gets the same error from both.
+#include "client/launch_utf8.h"
+
+#include <string>
+#include <vector>
+
+#include "common/host/option_checks.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
+#include "gtest/gtest.h"
+
+namespace appkit::internal {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+constexpr char kBad[] = "bad\xff";
+
+// Every string field under `type` (map entries included), as a chain of
+// fields from the top; logging_config and daemon_args have checkers of
+// their own and are covered below.
+void StringFields(const Descriptor* type, std::vector<const FieldDescriptor*> chain,
+                  std::vector<std::vector<const FieldDescriptor*>>* out) {
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* field = type->field(i);
+    if (field->name() == "logging_config" || field->name() == "daemon_args") continue;
+    std::vector<const FieldDescriptor*> here = chain;
+    here.push_back(field);
+    if (field->type() == FieldDescriptor::TYPE_STRING) out->push_back(here);
+    if (field->type() == FieldDescriptor::TYPE_MESSAGE)
+      StringFields(field->message_type(), here, out);
+  }
+}
+
+// Sets the field at the end of `chain` in `message` to `value` (a repeated
+// one gets a good element first; a map entry's key is `key`).
+void SetBad(Message* message, const std::vector<const FieldDescriptor*>& chain, size_t at,
+            const std::string& key, const std::string& value) {
+  const FieldDescriptor* field = chain[at];
+  const Reflection* reflection = message->GetReflection();
+  if (at + 1 == chain.size()) {
+    if (field->is_repeated()) {
+      reflection->AddString(message, field, "good");
+      reflection->AddString(message, field, value);
+    } else {
+      reflection->SetString(message, field, value);
+    }
+    return;
+  }
+  Message* child = field->is_repeated() ? reflection->AddMessage(message, field)
+                                        : reflection->MutableMessage(message, field);
+  if (field->is_map()) {
+    // The entry: its key (chain[at + 1] is key or value).
+    const FieldDescriptor* key_field = field->message_type()->map_key();
+    if (chain[at + 1] != key_field) child->GetReflection()->SetString(child, key_field, key);
+  }
+  SetBad(child, chain, at + 1, key, value);
+}
+
+TEST(LaunchUtf8Test, EveryStringFieldGetsTheReflectiveCheckersError) {
+  std::vector<std::vector<const FieldDescriptor*>> fields;
+  StringFields(v1::DaemonLaunch::descriptor(), {}, &fields);
+  ASSERT_GT(fields.size(), 15u);
+  for (const auto& chain : fields) {
+    std::string name;
+    for (const FieldDescriptor* field : chain) name += "." + field->name();
+    v1::DaemonLaunch launch;
+    launch.set_pid_filename("/run/d.pid");
+    SetBad(&launch, chain, 0, "KEY", kBad);
+    const absl::Status reflective = CheckUtf8Fields("DaemonLaunch", launch);
+    ASSERT_FALSE(reflective.ok()) << name;
+    EXPECT_EQ(CheckLaunchUtf8(launch), reflective) << name;
+  }
+}
+
+TEST(LaunchUtf8Test, AMapKeyIsNamedAsTheReflectiveCheckerNamesIt) {
+  v1::DaemonLaunch launch;
+  (*launch.mutable_command()->mutable_environment())[kBad] = "value";
+  const absl::Status reflective = CheckUtf8Fields("DaemonLaunch", launch);
+  ASSERT_FALSE(reflective.ok());
+  EXPECT_EQ(CheckLaunchUtf8(launch), reflective);
+  EXPECT_NE(reflective.message().find("a key of DaemonLaunch.command.environment"),
+            std::string::npos)
+      << reflective;
+}
+
+TEST(LaunchUtf8Test, ArgsAndLoggingConfigAreCheckedByTheirOwnCheckers) {
+  v1::DaemonLaunch args;
+  (*args.mutable_daemon_args()->mutable_fields())["k"].set_string_value(kBad);
+  EXPECT_EQ(CheckLaunchUtf8(args), CheckArgsStruct("DaemonLaunch.daemon_args", args.daemon_args()));
+  EXPECT_FALSE(CheckLaunchUtf8(args).ok());
+
+  v1::DaemonLaunch logging;
+  logging.mutable_logging_config()->add_handlers()->mutable_file()->set_filename(kBad);
+  EXPECT_EQ(CheckLaunchUtf8(logging),
+            CheckUtf8Fields("DaemonLaunch.logging_config", logging.logging_config()));
+  EXPECT_FALSE(CheckLaunchUtf8(logging).ok());
+}
+
+TEST(LaunchUtf8Test, AValidLaunchWithEveryFieldSetPasses) {
+  v1::DaemonLaunch launch;
+  std::vector<std::vector<const FieldDescriptor*>> fields;
+  StringFields(v1::DaemonLaunch::descriptor(), {}, &fields);
+  for (const auto& chain : fields) SetBad(&launch, chain, 0, "KÉY", "välue");
+  (*launch.mutable_daemon_args()->mutable_fields())["k"].set_string_value("ü");
+  launch.mutable_logging_config()->add_handlers()->mutable_file()->set_filename("/var/log/ü");
+  ASSERT_TRUE(CheckUtf8Fields("DaemonLaunch", launch).ok());
+  EXPECT_TRUE(CheckLaunchUtf8(launch).ok());
+}
+
+}  // namespace
+}  // namespace appkit::internal
