@@ -29,6 +29,13 @@ inline int64_t NowNs() {
   return static_cast<int64_t>(now.tv_sec) * 1000000000LL + now.tv_nsec;
 }
 
+// This thread's CPU time (not counting time the machine gave others).
+inline int64_t ThreadCpuNs() {
+  timespec now;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000000000LL + now.tv_nsec;
+}
+
 struct Mark {
   std::string event;
   int pid;

@@ -44,13 +44,17 @@ appkit::DaemonOptions Options(const std::string& dir, bool pool) {
 // The child: one StartDaemon; prints "<ns before the call> <guardian pid>".
 int Once(const std::string& dir, bool pool) {
   appkit::DaemonOptions options = Options(dir, pool);
+  const int64_t cpu0 = ThreadCpuNs();
   const int64_t t0 = NowNs();
   appkit::DaemonStartResult result = appkit::StartDaemon(options);
+  const int64_t t1 = NowNs();
+  const int64_t cpu = ThreadCpuNs() - cpu0;
   if (result.status != appkit::DaemonRunStatus::kLaunched) {
     fprintf(stderr, "launch failed: %s\n", result.error.c_str());
     return 1;
   }
-  printf("%lld %d\n", static_cast<long long>(t0), *result.pid);
+  printf("%lld %d %lld %lld\n", static_cast<long long>(t0), *result.pid, static_cast<long long>(t1),
+         static_cast<long long>(cpu));
   return 0;
 }
 
@@ -69,6 +73,8 @@ bool EntryRan(const std::string& events, Mark* mark) {
 
 struct Round {
   double spawn_to_call = -1, call_to_entry = -1;
+  double call_to_return = -1;  // StartDaemon's own time, in the launcher
+  double call_cpu = -1;        // its CPU time there (robust to a noisy machine)
 };
 
 Round Fresh(const std::string& self, const std::string& dir, bool pool) {
@@ -93,10 +99,12 @@ Round Fresh(const std::string& self, const std::string& dir, bool pool) {
   close(out[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  long long t0 = 0;
+  long long t0 = 0, t1 = 0, cpu = 0;
   int guardian = 0;
   Round round;
-  if (n <= 0 || sscanf(buffer, "%lld %d", &t0, &guardian) != 2) return round;
+  if (n <= 0 || sscanf(buffer, "%lld %d %lld %lld", &t0, &guardian, &t1, &cpu) != 4) return round;
+  round.call_to_return = static_cast<double>(t1 - t0);
+  round.call_cpu = static_cast<double>(cpu);
   Mark mark;
   if (WaitFor([&] { return EntryRan(dir + "/events", &mark); }, absl::Seconds(10))) {
     round.call_to_entry = static_cast<double>(mark.ns - t0);
@@ -107,20 +115,23 @@ Round Fresh(const std::string& self, const std::string& dir, bool pool) {
   return round;
 }
 
-double Repeated(const std::string& dir) {
+Round Repeated(const std::string& dir) {
   appkit::DaemonOptions options = Options(dir, false);
   std::filesystem::remove(dir + "/events");
+  Round round;
+  const int64_t cpu0 = ThreadCpuNs();
   const int64_t t0 = NowNs();
   appkit::DaemonStartResult result = appkit::StartDaemon(options);
-  if (result.status != appkit::DaemonRunStatus::kLaunched) return -1;
+  round.call_to_return = static_cast<double>(NowNs() - t0);
+  round.call_cpu = static_cast<double>(ThreadCpuNs() - cpu0);
+  if (result.status != appkit::DaemonRunStatus::kLaunched) return round;
   Mark mark;
-  double ns = -1;
   if (WaitFor([&] { return EntryRan(dir + "/events", &mark); }, absl::Seconds(10))) {
-    ns = static_cast<double>(mark.ns - t0);
+    round.call_to_entry = static_cast<double>(mark.ns - t0);
   }
   kill(*result.pid, SIGTERM);
   WaitExit(*result.pid, 10000);
-  return ns;
+  return round;
 }
 
 }  // namespace
@@ -134,19 +145,29 @@ int main(int argc, char** argv) {
   const std::string dir = mkdtemp(templ);
   const std::string self = std::filesystem::read_symlink("/proc/self/exe");
 
-  std::vector<double> fresh, launcher, repeated, pool_fresh;
+  std::vector<double> fresh, launcher, repeated, pool_fresh, fresh_return, repeated_return;
+  std::vector<double> fresh_cpu, repeated_cpu;
   Repeated(dir);                      // warm the page cache
   for (int i = 0; i < rounds; ++i) {  // interleaved: the load drifts alike
     Round plain = Fresh(self, dir, false);
     fresh.push_back(plain.call_to_entry);
+    fresh_return.push_back(plain.call_to_return);
+    fresh_cpu.push_back(plain.call_cpu);
     launcher.push_back(plain.spawn_to_call);
-    repeated.push_back(Repeated(dir));
+    Round again = Repeated(dir);
+    repeated.push_back(again.call_to_entry);
+    repeated_return.push_back(again.call_to_return);
+    repeated_cpu.push_back(again.call_cpu);
     pool_fresh.push_back(Fresh(self, dir, true).call_to_entry);
   }
   std::filesystem::remove_all(dir);
   printf("first StartDaemon in a fresh launcher, median of %d (interleaved rounds)\n\n", rounds);
   Row("StartDaemon -> entry, repeated in-process", Ms(Median(repeated)), "");
   Row("StartDaemon -> entry, first in fresh process", Ms(Median(fresh)), "repeated+0.5");
+  Row("StartDaemon returns, repeated in-process", Ms(Median(repeated_return)), "");
+  Row("StartDaemon returns, first in fresh process", Ms(Median(fresh_return)), "");
+  Row("StartDaemon CPU time, repeated in-process", Ms(Median(repeated_cpu)), "");
+  Row("StartDaemon CPU time, first in fresh process", Ms(Median(fresh_cpu)), "repeated+0.5");
   Row("launcher spawn -> its StartDaemon call", Ms(Median(launcher)), "");
   Row("StartDaemon -> 1st worker entry (pool of 1)", Ms(Median(pool_fresh)), "<= 10 ms");
   return 0;
