@@ -125,6 +125,25 @@ inline std::string Module() {
   return base + "/bench/libbench_module.so";
 }
 
+// bench/mark_program.c, built beside the benchmark (an absolute path: the
+// daemons and runit run it from other directories).
+inline std::string MarkProgram() {
+  const char* dir = getenv("RUNFILES_DIR");
+  return std::filesystem::absolute((dir ? std::string(dir) + "/appkit" : std::string(".")) +
+                                   "/bench/mark_program")
+      .string();
+}
+
+// A peer supervisor's program (runit's runsv, runsvdir) where Debian
+// installs it, or "" when it is not installed.
+inline std::string PeerProgram(const std::string& name) {
+  for (const char* dir : {"/usr/bin", "/usr/sbin", "/bin", "/sbin"}) {
+    const std::string path = std::string(dir) + "/" + name;
+    if (access(path.c_str(), X_OK) == 0) return path;
+  }
+  return "";
+}
+
 inline void Row(const char* metric, const std::string& value, const char* target) {
   printf("| %-44s | %14s | %-12s |\n", metric, value.c_str(), target);
 }

@@ -23,17 +23,6 @@
 
 using namespace appkit::bench;  // NOLINT: the helpers of bench_util.h
 
-namespace {
-
-std::string Program() {
-  const char* dir = getenv("RUNFILES_DIR");
-  return std::filesystem::absolute((dir ? std::string(dir) + "/appkit" : std::string(".")) +
-                                   "/bench/mark_program")
-      .string();
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   const int rounds = argc > 1 ? atoi(argv[1]) : 61;
   std::vector<std::string> dirs(argv + std::min(argc, 2), argv + argc);
@@ -51,7 +40,7 @@ int main(int argc, char** argv) {
       std::filesystem::remove(work + "/marks");
       appkit::DaemonOptions options;
       options.pid_filename = work + "/cold.pid";
-      options.command = {Program()};
+      options.command = {MarkProgram()};
       options.working_directory = work;
       const int64_t t0 = NowNs();
       appkit::DaemonStartResult result = appkit::StartDaemon(options);

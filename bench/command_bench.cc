@@ -30,21 +30,6 @@ namespace {
 
 constexpr int kRounds = 11;
 
-std::string Program() {
-  const char* dir = getenv("RUNFILES_DIR");
-  return std::filesystem::absolute((dir ? std::string(dir) + "/appkit" : std::string(".")) +
-                                   "/bench/mark_program")
-      .string();
-}
-
-std::string Runsv() {
-  for (const char* dir : {"/usr/bin", "/usr/sbin", "/bin", "/sbin"}) {
-    const std::string path = std::string(dir) + "/runsv";
-    if (access(path.c_str(), X_OK) == 0) return path;
-  }
-  return "";
-}
-
 // The marks' count reaching `count`; the last one.
 bool WaitMarks(const std::string& marks, size_t count, Mark* last) {
   std::vector<Mark> read;
@@ -68,7 +53,7 @@ Numbers AppkitRounds(const std::string& dir) {
     std::filesystem::remove(work + "/marks");
     appkit::DaemonOptions options;
     options.pid_filename = dir + "/appkit.pid";
-    options.command = {Program()};
+    options.command = {MarkProgram()};
     options.working_directory = work;
     options.restart_interval = absl::ZeroDuration();
     const int64_t t0 = NowNs();
@@ -98,7 +83,7 @@ Numbers RunitRounds(const std::string& dir, const std::string& runsv) {
   for (int i = 0; i < kRounds; ++i) {
     const std::string service = dir + "/service" + std::to_string(i);
     std::filesystem::create_directories(service);
-    std::filesystem::create_symlink(Program(), service + "/run");
+    std::filesystem::create_symlink(MarkProgram(), service + "/run");
     const int64_t t0 = NowNs();
     const pid_t pid = fork();
     if (pid == 0) {
@@ -125,7 +110,7 @@ Numbers RunitRounds(const std::string& dir, const std::string& runsv) {
 int main() {
   char templ[] = "/tmp/appkit-bench-XXXXXX";
   const std::string dir = mkdtemp(templ);
-  const std::string runsv = Runsv();
+  const std::string runsv = PeerProgram("runsv");
   // Interleaved is not possible (one round is seconds long); appkit first,
   // then runit, in the same process.
   const Numbers ours = AppkitRounds(dir);

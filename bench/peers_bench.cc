@@ -41,21 +41,6 @@ namespace {
 constexpr int kRounds = 11;
 constexpr int kPool = 4;
 
-std::string Program() {
-  const char* dir = getenv("RUNFILES_DIR");
-  return std::filesystem::absolute((dir ? std::string(dir) + "/appkit" : std::string(".")) +
-                                   "/bench/mark_program")
-      .string();
-}
-
-std::string Runsvdir() {
-  for (const char* dir : {"/usr/bin", "/usr/sbin", "/bin", "/sbin"}) {
-    const std::string path = std::string(dir) + "/runsvdir";
-    if (access(path.c_str(), X_OK) == 0) return path;
-  }
-  return "";
-}
-
 // `root` and every process below it, now (children of every thread).
 std::vector<pid_t> Tree(pid_t root) {
   std::vector<pid_t> tree = {root};
@@ -227,7 +212,7 @@ pid_t StartRunsvdir(const std::string& runsvdir, const std::string& dir) {
   for (int s = 0; s < kPool; ++s) {
     const std::string service = dir + "/s" + std::to_string(s);
     std::filesystem::create_directories(service);
-    std::filesystem::create_symlink(Program(), service + "/run");
+    std::filesystem::create_symlink(MarkProgram(), service + "/run");
   }
   const pid_t pid = fork();
   if (pid == 0) {
@@ -298,7 +283,7 @@ Numbers RunitRounds(const std::string& dir, const std::string& runsvdir) {
 int main() {
   char templ[] = "/tmp/appkit-peers-XXXXXX";
   const std::string dir = mkdtemp(templ);
-  const std::string runsvdir = Runsvdir();
+  const std::string runsvdir = PeerProgram("runsvdir");
   // One round lasts over a second: appkit's rounds, then runit's, in the
   // same process and minutes.
   const Numbers ours = AppkitRounds(dir + "/appkit");

@@ -47,19 +47,26 @@ absl::Status CheckCommand(const std::string& path, const v1::CommandLaunch& comm
   return CheckString(path + ".working_directory", command.working_directory());
 }
 
+using NamedStrings = std::vector<std::pair<const char*, const std::string*>>;
+
+absl::Status CheckStrings(const std::string& at, const NamedStrings& strings) {
+  for (const auto& [name, value] : strings) {
+    if (absl::Status s = CheckString(at + name, *value); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status CheckLaunchUtf8(const v1::DaemonLaunch& launch) {
   const std::string at = std::string(kLaunch) + ".";
   // Field-number order, as CheckUtf8Fields reports the first bad one.
-  const std::vector<std::pair<const char*, const std::string*>> strings_before_args = {
-      {"pid_filename", &launch.pid_filename()},
-      {"guardian_socket", &launch.guardian_socket()},
-      {"daemon_entry", &launch.daemon_entry()},
-      {"resolved_entry", &launch.resolved_entry()},
-  };
-  for (const auto& [name, value] : strings_before_args) {
-    if (absl::Status s = CheckString(at + name, *value); !s.ok()) return s;
+  if (absl::Status s = CheckStrings(at, {{"pid_filename", &launch.pid_filename()},
+                                         {"guardian_socket", &launch.guardian_socket()},
+                                         {"daemon_entry", &launch.daemon_entry()},
+                                         {"resolved_entry", &launch.resolved_entry()}});
+      !s.ok()) {
+    return s;
   }
   if (launch.has_daemon_args()) {
     if (absl::Status s = CheckArgsStruct(at + "daemon_args", launch.daemon_args()); !s.ok()) {
@@ -71,25 +78,21 @@ absl::Status CheckLaunchUtf8(const v1::DaemonLaunch& launch) {
       return s;
     }
   }
-  const std::vector<std::pair<const char*, const std::string*>> strings = {
-      {"executor_path", &launch.executor_path()},
-      {"worker_path", &launch.worker_path()},
-      {"stdout_filename", &launch.stdout_filename()},
-      {"stderr_filename", &launch.stderr_filename()},
-      {"controller_socket", &launch.controller_socket()},
-      {"control_plane_path", &launch.control_plane_path()},
-      {"name", &launch.name()},
-  };
-  for (const auto& [name, value] : strings) {
-    if (absl::Status s = CheckString(at + name, *value); !s.ok()) return s;
+  if (absl::Status s = CheckStrings(at, {{"executor_path", &launch.executor_path()},
+                                         {"worker_path", &launch.worker_path()},
+                                         {"stdout_filename", &launch.stdout_filename()},
+                                         {"stderr_filename", &launch.stderr_filename()},
+                                         {"controller_socket", &launch.controller_socket()},
+                                         {"control_plane_path", &launch.control_plane_path()},
+                                         {"name", &launch.name()}});
+      !s.ok()) {
+    return s;
   }
   if (launch.has_command()) {
     if (absl::Status s = CheckCommand(at + "command", launch.command()); !s.ok()) return s;
   }
-  if (absl::Status s = CheckString(at + "notify_socket", launch.notify_socket()); !s.ok()) {
-    return s;
-  }
-  return CheckString(at + "health_listen", launch.health_listen());
+  return CheckStrings(
+      at, {{"notify_socket", &launch.notify_socket()}, {"health_listen", &launch.health_listen()}});
 }
 
 }  // namespace appkit::internal
