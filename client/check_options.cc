@@ -1,5 +1,7 @@
 #include "client/check_options.h"
 
+#include "client/launch_utf8.h"
+
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/host/option_checks.h"
@@ -33,7 +35,7 @@ absl::Status CheckDaemonOptionValues(const DaemonOptions& options) {
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option("DaemonOptions.control_socket", options.control_socket));
   if (options.logging_config) {
     APPKIT_RETURN_IF_ERROR(
-        CheckUtf8Fields("DaemonOptions.logging_config", *options.logging_config));
+        CheckLoggingConfigUtf8("DaemonOptions.logging_config", *options.logging_config));
   }
   return CheckArgsStruct("DaemonOptions.daemon_args", options.daemon_args.proto());
 }
@@ -47,7 +49,8 @@ absl::Status CheckWorkerValues(const std::string& who, const WorkerStartInfo& wo
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option(prefix + "stdout_filename", worker.stdout_filename));
   APPKIT_RETURN_IF_ERROR(CheckUtf8Option(prefix + "stderr_filename", worker.stderr_filename));
   if (worker.logging_config) {
-    APPKIT_RETURN_IF_ERROR(CheckUtf8Fields(prefix + "logging_config", *worker.logging_config));
+    APPKIT_RETURN_IF_ERROR(
+        CheckLoggingConfigUtf8(prefix + "logging_config", *worker.logging_config));
   }
   if (worker.ready_timeout) {
     APPKIT_RETURN_IF_ERROR(

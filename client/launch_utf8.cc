@@ -49,6 +49,30 @@ absl::Status CheckCommand(const std::string& path, const v1::CommandLaunch& comm
 
 using NamedStrings = std::vector<std::pair<const char*, const std::string*>>;
 
+absl::Status CheckStrings(const std::string& at, const NamedStrings& strings);
+
+absl::Status CheckHandler(const std::string& path, const v1::LogHandler& handler) {
+  const std::string at = path + ".";
+  switch (handler.kind_case()) {
+    case v1::LogHandler::kFile:
+      return CheckStrings(at + "file.", {{"filename", &handler.file().filename()}});
+    case v1::LogHandler::kTimedRotatingFile:
+      return CheckStrings(at + "timed_rotating_file.",
+                          {{"filename", &handler.timed_rotating_file().filename()},
+                           {"when", &handler.timed_rotating_file().when()}});
+    case v1::LogHandler::kRotatingFile:
+      return CheckStrings(at + "rotating_file.",
+                          {{"filename", &handler.rotating_file().filename()}});
+    case v1::LogHandler::kSyslog:
+      return CheckStrings(at + "syslog.", {{"ident", &handler.syslog().ident()},
+                                           {"facility", &handler.syslog().facility()}});
+    case v1::LogHandler::kJournald:
+      return CheckStrings(at + "journald.", {{"identifier", &handler.journald().identifier()}});
+    default:  // stderr, stdout: no text
+      return absl::OkStatus();
+  }
+}
+
 absl::Status CheckStrings(const std::string& at, const NamedStrings& strings) {
   for (const auto& [name, value] : strings) {
     if (absl::Status s = CheckString(at + name, *value); !s.ok()) return s;
@@ -74,7 +98,8 @@ absl::Status CheckLaunchUtf8(const v1::DaemonLaunch& launch) {
     }
   }
   if (launch.has_logging_config()) {
-    if (absl::Status s = CheckUtf8Fields(at + "logging_config", launch.logging_config()); !s.ok()) {
+    if (absl::Status s = CheckLoggingConfigUtf8(at + "logging_config", launch.logging_config());
+        !s.ok()) {
       return s;
     }
   }
@@ -93,6 +118,21 @@ absl::Status CheckLaunchUtf8(const v1::DaemonLaunch& launch) {
   }
   return CheckStrings(
       at, {{"notify_socket", &launch.notify_socket()}, {"health_listen", &launch.health_listen()}});
+}
+
+absl::Status CheckLoggingConfigUtf8(const std::string& option, const v1::LoggingConfig& config) {
+  const std::string at = option + ".";
+  if (absl::Status s = CheckStrings(at, {{"level", &config.level()}, {"format", &config.format()}});
+      !s.ok()) {
+    return s;
+  }
+  for (int i = 0; i < config.handlers_size(); ++i) {
+    if (absl::Status s = CheckHandler(absl::StrCat(at, "handlers[", i, "]"), config.handlers(i));
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace appkit::internal

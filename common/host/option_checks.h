@@ -45,7 +45,9 @@ absl::Status CheckUtf8Option(const std::string& option, std::string_view value);
 
 // Every string field of `message` (map keys too), recursively; the error
 // names the field's path under `option` ("DaemonOptions.logging_config.
-// handlers[0].file.filename").
+// handlers[0].file.filename"). By reflection, which builds the message's
+// descriptors on first use: StartDaemon and StartWorkers check through
+// generated accessors instead (client/launch_utf8.h), tested against this.
 absl::Status CheckUtf8Fields(const std::string& option, const google::protobuf::Message& message);
 
 // An Args struct: nesting within kMaxArgsDepth and UTF-8 keys and strings;
