@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "client/appkit.h"
 #include "client/testing.h"
+#include "common/process/pid_file.h"
 #include "gtest/gtest.h"
 #include "testing/process_helpers.h"
 #include "testing/temp_dir.h"
@@ -296,6 +297,14 @@ TEST(CommandWorkersTest, APoolOfProgramsRestartsTheCrashedOneAndStopsThemAll) {
     EXPECT_EQ(listed->workers(i - 1).current().pid(), pid);
     EXPECT_EQ(ExeOf(pid), std::filesystem::canonical(Program()).string());
     EXPECT_EQ(FdsOf(pid), (std::vector<int>{0, 1, 2}));
+    EXPECT_EQ(ReadFileOrEmpty(daemon.Path(name + ".pid")), absl::StrCat(pid, "\n"));
+    // Held for the program (which keeps fds 0-2 only: the controller holds
+    // the worker's open file description lock), through w1's restart too:
+    // a second starter is refused, as for an entry's worker.
+    auto second = PidFile::Acquire(daemon.Path(name + ".pid"), getpid(), "worker");
+    ASSERT_FALSE(second.ok()) << name << " was free";
+    EXPECT_NE(second.status().message().find("held by something else"), std::string::npos)
+        << second.status();
     EXPECT_EQ(ReadFileOrEmpty(daemon.Path(name + ".pid")), absl::StrCat(pid, "\n"));
     EXPECT_NE(ReadFileOrEmpty(daemon.Path(name + "-out.txt")).find("notify_program stdout"),
               std::string::npos);

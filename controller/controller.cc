@@ -443,7 +443,9 @@ void Controller::OnExit(Slot& slot) {
   slot.channel.reset();
   index_by_pid_.erase(pid);
   slot.pid = 0;
-  // A worker killed by a signal could not remove its pid file.
+  // A worker killed by a signal could not remove its pid file (nor can
+  // a program: its lock is ours).
+  slot.pid_lock.reset();
   PidFile::RemoveIfStale(ConfigOf(slot).pid_filename, pid);
   exited.error = std::move(slot.error);
   slot.error.clear();
@@ -472,6 +474,9 @@ void Controller::OnChannelReadable(Slot& slot) {
       return;
     }
     if (got.message == wire::Message::kEntryRunning) {
+      // A command worker's pid file lock, held for its program (its fds
+      // are 0-2 only); released at its exit, before the file is removed.
+      if (got.fd && ConfigOf(slot).is_command()) slot.pid_lock = std::move(got.fd);
       Deliver(slot, WorkerInput{WorkerEvent::kEntryRunning});
     } else if (got.message == wire::Message::kPong) {
       Deliver(slot, WorkerInput{WorkerEvent::kPong});

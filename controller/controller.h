@@ -138,7 +138,8 @@ class Controller final : public PoolControl, private WorkerEffects, private Fork
     WorkerMachine machine;
     pid_t pid = 0;  // the current process: answered, not reaped yet
     UniqueFd pidfd;
-    UniqueFd channel;  // our end, made with the fork request
+    UniqueFd channel;   // our end, made with the fork request
+    UniqueFd pid_lock;  // a command worker's pid file, locked for its program
     bool channel_watched = false;
     bool quit_asked = false;                      // a fork not sent yet is not sent any more
     std::string error;                            // what the current process said on its channel

@@ -2,7 +2,8 @@
 // socketpair, one byte per message (wire::Message, proto/wire.h). The
 // worker's end is its fd wire::kWorkerChannelFd (worker/run_worker.h).
 //
-//   worker -> controller: kEntryRunning (the entry is loaded), kPong,
+//   worker -> controller: kEntryRunning (the entry is loaded; a command
+//                         worker's carries its pid file's locked fd), kPong,
 //                         kEntryError + text (why it failed or could not
 //                         start: common/host/supervisor_report.h)
 //   controller -> worker: kQuit, kRewritePidFile, kPing
@@ -37,6 +38,7 @@ struct FromWorker {
   enum Kind { kMessage, kNothing, kClosed } kind;
   wire::Message message = wire::Message::kPong;  // kMessage only
   std::string text;                              // kEntryError's payload
+  UniqueFd fd;  // an fd that came with it (a command worker's kEntryRunning: its pid file)
 };
 FromWorker ReceiveFromWorker(int channel);
 

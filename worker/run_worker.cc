@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -50,6 +51,24 @@ void Send(wire::Message message) {
   (void)!send(wire::kWorkerChannelFd, &byte, 1, MSG_NOSIGNAL);
 }
 
+// `message` with `fd` attached (SCM_RIGHTS): the controller keeps it.
+void SendWithFd(wire::Message message, int fd) {
+  char byte = static_cast<char>(message);
+  iovec data = {&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr header = {};
+  header.msg_iov = &data;
+  header.msg_iovlen = 1;
+  header.msg_control = control;
+  header.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  (void)!sendmsg(wire::kWorkerChannelFd, &header, MSG_NOSIGNAL);
+}
+
 // Reads the controller's requests until EOF; never returns before that.
 void ServeChannel(PidFileHolder* holder, std::string name) {
   for (;;) {
@@ -83,20 +102,23 @@ void ServeChannel(PidFileHolder* holder, std::string name) {
 }
 
 // A command worker (SPEC §10): the pid file is written with our pid,
-// which the program keeps, then this process becomes the program. Its
-// lock and the channel close at the exec (the controller quits it with
-// SIGTERM and removes the pid file at its exit).
+// which the program keeps, then this process becomes the program. The
+// pid file's lock is an open file description lock whose fd goes to the
+// controller with kEntryRunning: it holds the file for the program, whose
+// fds are 0-2 only (the channel closes at the exec; the controller quits
+// it with SIGTERM, then releases the lock and removes the file).
 int RunCommand(const v1::WorkerLaunch& launch) {
   const std::string& name = launch.name();
   if (launch.watchdog()) close(wire::kWorkerHeartbeatFd);  // WATCHDOG=1 beats instead
-  auto acquired = PidFile::Acquire(launch.pid_filename(), getpid(), "worker");
+  auto acquired =
+      PidFile::Acquire(launch.pid_filename(), getpid(), "worker", PidFile::LockKind::kOpenFile);
   absl::Status status = acquired.status();
   if (acquired.ok() && acquired->running_pid != 0) {
     status = absl::AlreadyExistsError(absl::StrCat(
         "pid file ", launch.pid_filename(), " is held by running process ", acquired->running_pid));
   }
   if (status.ok()) {
-    Send(wire::Message::kEntryRunning);
+    SendWithFd(wire::Message::kEntryRunning, acquired->file->fd());
     (void)acquired->file.release();  // the file stays: it names the program's pid
     status = ExecCommand(launch.command().program(), internal::CommandSpecOf(launch.command()),
                          launch.notify_socket());

@@ -39,11 +39,11 @@ pid_t LockHolder(int fd) {
   return query.l_pid == 0 ? -1 : query.l_pid;
 }
 
-bool LockWhole(int fd) {
+bool LockWhole(int fd, PidFile::LockKind kind = PidFile::LockKind::kProcess) {
   struct flock lock = {};
   lock.l_type = F_WRLCK;
   lock.l_whence = SEEK_SET;
-  return fcntl(fd, F_SETLK, &lock) == 0;
+  return fcntl(fd, kind == PidFile::LockKind::kOpenFile ? F_OFD_SETLK : F_SETLK, &lock) == 0;
 }
 
 // The pid the file names; never one below 2 (0, 1 and negative pids
@@ -93,7 +93,7 @@ std::optional<uid_t> EffectiveUid(pid_t pid) {
 std::string WhyNotOurHolder(int fd, pid_t holder, const std::string& holder_exe) {
   if (holder < 2) {
     return "it is locked with an open file description lock, whose holder the kernel does "
-           "not name (not an appkit process)";
+           "not name (the program of a command worker appkit runs, or not appkit's)";
   }
   std::optional<pid_t> named = ReadPid(fd);
   if (named != holder) {
@@ -124,7 +124,8 @@ bool MayBeReplacing(int fd, pid_t holder) { return holder >= 2 && ReadPid(fd) !=
 
 // A new, locked, unnamed file holding "<pid>\n" in the pid file's
 // directory, ready to be linked into place.
-absl::StatusOr<UniqueFd> MakeLockedCandidate(const std::string& path, pid_t pid) {
+absl::StatusOr<UniqueFd> MakeLockedCandidate(const std::string& path, pid_t pid,
+                                             PidFile::LockKind kind) {
   const std::string dir = DirName(path);
   UniqueFd fd(open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644));
   if (!fd) {
@@ -139,7 +140,7 @@ absl::StatusOr<UniqueFd> MakeLockedCandidate(const std::string& path, pid_t pid)
   if (write(fd.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
     return ErrnoStatus(errno, "cannot write pid file " + path);
   }
-  if (!LockWhole(fd.get())) return ErrnoStatus(errno, "cannot lock pid file " + path);
+  if (!LockWhole(fd.get(), kind)) return ErrnoStatus(errno, "cannot lock pid file " + path);
   flock(fd.get(), LOCK_EX | LOCK_NB);
   return fd;
 }
@@ -177,13 +178,14 @@ bool PidFile::StillHeldBy(const std::string& path, pid_t pid, const std::string&
 }
 
 absl::StatusOr<PidFile::AcquireResult> PidFile::Acquire(const std::string& path, pid_t pid,
-                                                        const std::string& holder_exe) {
+                                                        const std::string& holder_exe,
+                                                        LockKind kind) {
   if (path.empty()) return absl::InvalidArgumentError("pid_filename is empty");
   if (absl::Status trusted = CheckTrustedDirectory(DirName(path), "pid file " + path);
       !trusted.ok()) {
     return trusted;
   }
-  auto candidate = MakeLockedCandidate(path, pid);
+  auto candidate = MakeLockedCandidate(path, pid, kind);
   if (!candidate.ok()) return candidate.status();
   const std::string proc_path = absl::StrCat("/proc/self/fd/", candidate->get());
 

@@ -69,12 +69,20 @@ class PidFile {
     std::unique_ptr<PidFile> file;  // set when this process won
     pid_t running_pid = 0;          // set when a verified live holder has it
   };
+  // Whose the lock is. kProcess: a POSIX lock, this process's (readers
+  // name and verify it). kOpenFile: an open file description lock
+  // (F_OFD_SETLK): it belongs to the open file, so it outlives an exec as
+  // long as another process keeps the fd (a command worker passes it to
+  // its controller before it becomes the program); readers see a holder
+  // the kernel does not name, kForeign: held, never signalled.
+  enum class LockKind { kProcess, kOpenFile };
   // Errors name the path: a missing or untrusted directory
   // (common/base/safe_file.h), a directory, symlink or FIFO at the path, a file
   // owned by another user, permission denied, or a file held by something
   // that is not a `holder_exe` process (see Holder::kForeign).
   static absl::StatusOr<AcquireResult> Acquire(const std::string& path, pid_t pid,
-                                               const std::string& holder_exe);
+                                               const std::string& holder_exe,
+                                               LockKind kind = LockKind::kProcess);
 
   // For a survivor cleaning up after an owner that died by SIGKILL: when
   // `path` holds `dead_pid` and nobody holds its lock, takes the lock,
@@ -89,6 +97,8 @@ class PidFile {
   PidFile& operator=(const PidFile&) = delete;
 
   const std::string& path() const { return path_; }
+  // The locked file (close-on-exec), to pass on with SCM_RIGHTS.
+  int fd() const { return fd_.get(); }
 
  private:
   PidFile(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
