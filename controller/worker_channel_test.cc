@@ -4,6 +4,10 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include "gtest/gtest.h"
 
@@ -53,6 +57,45 @@ TEST(WorkerChannelTest, MessagesFromTheWorkerAreReadOneAtATimeWithoutWaiting) {
   ASSERT_EQ(second.kind, FromWorker::kMessage);
   EXPECT_EQ(second.message, wire::Message::kPong);
   EXPECT_EQ(ReceiveFromWorker(channel->ours.get()).kind, FromWorker::kNothing);
+}
+
+// A command worker's kEntryRunning carries its pid file's fd: it comes
+// with the message; a second fd in the same message is closed, not kept.
+TEST(WorkerChannelTest, AnFdThatComesWithAMessageIsTheControllersAndOnlyOne) {
+  absl::StatusOr<WorkerChannel> channel = MakeWorkerChannel();
+  ASSERT_TRUE(channel.ok());
+  int pipe_fds[2];
+  ASSERT_EQ(pipe2(pipe_fds, O_NONBLOCK), 0);  // a read never waits
+  char byte = 'r';
+  iovec data = {&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  msghdr header = {};
+  header.msg_iov = &data;
+  header.msg_iovlen = 1;
+  header.msg_control = control;
+  header.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(2 * sizeof(int));
+  memcpy(CMSG_DATA(cmsg), pipe_fds, sizeof(pipe_fds));
+  ASSERT_EQ(sendmsg(channel->theirs.get(), &header, 0), 1);
+  close(pipe_fds[1]);
+
+  FromWorker got = ReceiveFromWorker(channel->ours.get());
+  ASSERT_EQ(got.kind, FromWorker::kMessage);
+  EXPECT_EQ(got.message, wire::Message::kEntryRunning);
+  ASSERT_TRUE(got.fd);
+  EXPECT_TRUE(fcntl(got.fd.get(), F_GETFD) & FD_CLOEXEC);
+  struct stat received, sent;
+  ASSERT_EQ(fstat(got.fd.get(), &received), 0);
+  ASSERT_EQ(fstat(pipe_fds[0], &sent), 0);
+  EXPECT_EQ(received.st_ino, sent.st_ino);
+  // The write end's copy was closed by ReceiveFromWorker: the pipe reads
+  // EOF now that ours is closed too.
+  char c;
+  EXPECT_EQ(read(pipe_fds[0], &c, 1), 0);
+  close(pipe_fds[0]);
 }
 
 TEST(WorkerChannelTest, AWorkerThatIsGoneReadsAsClosedAndTakesNoMessage) {

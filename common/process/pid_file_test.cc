@@ -134,6 +134,35 @@ TEST(PidFileTest, AnOpenFileDescriptionLockIsForeignNeverPidMinusOne) {
   close(fd);
 }
 
+// A command worker's lock (kOpenFile): it belongs to the open file, so a
+// process that gets the fd keeps the file held after the acquirer let go
+// of its own fds (as at its exec); readers see it held, by nobody they may
+// signal; once the last fd closes it is stale.
+TEST(PidFileTest, AnOpenFileLockIsHeldAsLongAsAnyFdOfItAndIsForeignToReaders) {
+  testing::TempDir dir;
+  const std::string path = dir.File("d.pid");
+  auto acquired = PidFile::Acquire(path, getpid(), SelfName(), PidFile::LockKind::kOpenFile);
+  ASSERT_TRUE(acquired.ok()) << acquired.status();
+  ASSERT_TRUE(acquired->file);
+  const int own = acquired->file->fd();
+  const int kept = dup(own);  // what the controller receives
+  ASSERT_GE(kept, 0);
+  (void)acquired->file.release();  // the worker's PidFile is never destroyed
+  close(own);                      // as at the worker's exec
+  auto inspected = PidFile::Inspect(path, SelfName());
+  ASSERT_TRUE(inspected.ok());
+  EXPECT_EQ(inspected->state, Holder::State::kForeign);
+  EXPECT_EQ(inspected->pid, 0);
+  EXPECT_TRUE(absl::StrContains(inspected->why, "command worker")) << inspected->why;
+  auto second = PidFile::Acquire(path, getpid(), SelfName());
+  EXPECT_FALSE(second.ok());
+  EXPECT_TRUE(absl::StrContains(second.status().message(), "held by something else"));
+  close(kept);  // the program's exit: the controller lets go
+  EXPECT_EQ(PidFile::Inspect(path, SelfName())->state, Holder::State::kNone);
+  EXPECT_TRUE(PidFile::RemoveIfStale(path, getpid()));
+  EXPECT_FALSE(FileExists(path));
+}
+
 TEST(PidFileTest, StaleAndGarbageFilesAreNoneAndReplaced) {
   testing::TempDir dir;
   const std::string path = dir.File("d.pid");
