@@ -211,8 +211,12 @@ absl::Status Controller::Run() {
   loop_.CancelTimer(check_timer_);
   debug_file_->MarkChanged();
   debug_file_->Flush();
-  status_file_.reset();     // removed before the socket
-  board_.CloseWatchers();   // every Watch stream ends after its last events
+  status_file_.reset();    // removed before the socket
+  board_.CloseWatchers();  // every Watch stream ends after its last events
+  if (!board_.AwaitClosedWatchers(EventHub::kStopDrain)) {
+    Log().warn("controller {}: a Watch subscriber did not take its last events within {}", getpid(),
+               absl::FormatDuration(EventHub::kStopDrain));
+  }
   control_socket_.reset();  // unlinks the socket, stops gRPC (bounded)
   batch_.reset();
   cgroups_.reset();  // what the workers left, and the cgroups

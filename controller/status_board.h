@@ -49,6 +49,8 @@ class StatusBoard {
   std::optional<std::string> TakeStatusFileContent();
   // Ends every Watch stream (the pool is done).
   void CloseWatchers();
+  // After CloseWatchers: EventHub::AwaitClosedStreams.
+  bool AwaitClosedWatchers(absl::Duration limit) { return hub_.AwaitClosedStreams(limit); }
 
   // Any thread.
   v1::ListWorkersResponse ListWorkers() const;

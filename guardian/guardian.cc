@@ -282,6 +282,10 @@ void Guardian::Teardown() {
   accept_watch_.reset();
   tcp_health_.reset();
   hub_.Close();  // every Watch stream ends after its last events
+  if (!hub_.AwaitClosedStreams(EventHub::kStopDrain)) {
+    Log().warn("guardian {}: a Watch subscriber did not take its last events within {}", getpid(),
+               absl::FormatDuration(EventHub::kStopDrain));
+  }
   // Unlinks the socket, then stops gRPC within a bounded time.
   const bool grpc_stopped = server_->Stop();
   status_file_.reset();  // removed before the pid file

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/time/clock.h"
+
 namespace appkit {
 
 void EventHub::Publish(absl::FunctionRef<std::vector<v1::Event>()> step) {
@@ -31,7 +33,20 @@ void EventHub::Close() {
   absl::MutexLock lock(&mu_);
   closed_ = true;
   for (const auto& queue : queues_) queue->Close();
+  closed_queues_.insert(closed_queues_.end(), queues_.begin(), queues_.end());
   queues_.clear();
+}
+
+bool EventHub::AwaitClosedStreams(absl::Duration limit) {
+  std::vector<std::shared_ptr<EventQueue>> closed;
+  {
+    absl::MutexLock lock(&mu_);
+    closed.swap(closed_queues_);
+  }
+  const absl::Time deadline = absl::Now() + limit;
+  bool all = true;
+  for (const auto& queue : closed) all = queue->AwaitDetached(deadline) && all;
+  return all;
 }
 
 int EventHub::subscribers() const {

@@ -19,6 +19,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/control/event_queue.h"
 #include "proto/event.pb.h"
 
@@ -38,12 +39,23 @@ class EventHub {
   // get the snapshot only. Idempotent.
   void Close();
 
+  // After Close: waits (no polling) until every stream it closed has ended
+  // (its reader took the last events and the end, and let go), at most
+  // `limit`; whether they all did. A stopping supervisor calls it before it
+  // stops gRPC, whose grace is for calls in flight, not for subscribers
+  // still taking their last events on a loaded machine; a subscriber that
+  // does not read holds the stop `limit` at most.
+  bool AwaitClosedStreams(absl::Duration limit);
+  // The limit a stopping supervisor gives it.
+  static constexpr absl::Duration kStopDrain = absl::Seconds(1);
+
   // Subscribers still attached (for tests and benchmarks).
   int subscribers() const;
 
  private:
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<EventQueue>> queues_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<EventQueue>> closed_queues_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "common/control/event_queue.h"
 #include "gtest/gtest.h"
 
@@ -139,6 +140,45 @@ TEST(EventHubTest, CloseEndsEveryStreamAndLaterSubscribersGetTheSnapshotOnly) {
   EXPECT_TRUE(snapshot);
   EXPECT_EQ(late->Take(&event), EventQueue::Next::kEnd);
   EXPECT_EQ(hub.subscribers(), 0);
+}
+
+// A stopping supervisor waits for its closed streams to end (their readers
+// take the last events and let go), woken by the last Detach, never longer
+// than its limit for a reader that does not read.
+TEST(EventHubTest, AwaitClosedStreamsWaitsForTheReadersToLetGoWithinItsLimit) {
+  EventHub hub;
+  auto reading = std::make_shared<EventQueue>(8);
+  auto stuck = std::make_shared<EventQueue>(8);
+  hub.Subscribe(reading, [] {});
+  hub.Subscribe(stuck, [] {});
+  hub.Publish([] { return std::vector<v1::Event>{Kind(v1::EVENT_KIND_STARTED)}; });
+  hub.Close();
+  std::thread reader([reading] {
+    v1::Event event;
+    while (reading->Take(&event) == EventQueue::Next::kEvent) {
+    }
+    reading->Detach();  // as the stream's OnDone
+  });
+  // `stuck` never lets go: the wait ends at its limit, saying so.
+  const absl::Time start = absl::Now();
+  EXPECT_FALSE(hub.AwaitClosedStreams(absl::Milliseconds(200)));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(200));
+  reader.join();
+  EXPECT_TRUE(reading->detached());
+
+  // Both let go: the wait returns true (a second Close adds nothing).
+  EventHub second;
+  auto a = std::make_shared<EventQueue>(8);
+  second.Subscribe(a, [] {});
+  second.Close();
+  std::thread later([a] {
+    absl::SleepFor(absl::Milliseconds(50));  // the reader is still busy
+    a->Detach();
+  });
+  EXPECT_TRUE(second.AwaitClosedStreams(absl::Seconds(10)));
+  later.join();
+  second.Close();
+  EXPECT_TRUE(second.AwaitClosedStreams(absl::Milliseconds(1)));  // nothing left to wait for
 }
 
 // The snapshot and the events agree: with a publisher that counts (state

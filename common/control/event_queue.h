@@ -103,6 +103,12 @@ class EventQueue {
     absl::MutexLock lock(&mu_);
     return detached_;
   }
+  // Waits (no polling) until the reader is gone, or `deadline`: whether
+  // it is.
+  bool AwaitDetached(absl::Time deadline) const {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithDeadline(absl::Condition(&detached_), deadline);
+  }
   bool overflowed() const {
     absl::MutexLock lock(&mu_);
     return overflowed_;
