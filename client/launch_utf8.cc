@@ -6,15 +6,20 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
 #include "common/host/option_checks.h"
 
 namespace appkit::internal {
 namespace {
 
-constexpr char kLaunch[] = "DaemonLaunch";
+using NamedStrings = std::vector<std::pair<const char*, const std::string*>>;
 
-absl::Status CheckString(const std::string& path, const std::string& value) {
-  return CheckUtf8Option(path, value);
+// Each of `strings`, named `at` + its name, in the order given.
+absl::Status CheckStrings(const std::string& at, const NamedStrings& strings) {
+  for (const auto& [name, value] : strings) {
+    APPKIT_RETURN_IF_ERROR(CheckUtf8Option(at + name, *value));
+  }
+  return absl::OkStatus();
 }
 
 // As CheckUtf8Fields walks a map<string, string>: entries in the map's
@@ -25,31 +30,20 @@ absl::Status CheckStringMap(const std::string& path,
   const std::map<std::string, std::string> sorted(map.begin(), map.end());
   for (const auto& [key, value] : sorted) {
     if (!IsValidUtf8(key)) return CheckUtf8Option(absl::StrCat("a key of ", path), key);
-    if (absl::Status s = CheckString(absl::StrCat(path, "[\"", EscapeBytes(key), "\"]"), value);
-        !s.ok()) {
-      return s;
-    }
+    APPKIT_RETURN_IF_ERROR(
+        CheckUtf8Option(absl::StrCat(path, "[\"", EscapeBytes(key), "\"]"), value));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckCommand(const std::string& path, const v1::CommandLaunch& command) {
   for (int i = 0; i < command.argv_size(); ++i) {
-    if (absl::Status s = CheckString(absl::StrCat(path, ".argv[", i, "]"), command.argv(i));
-        !s.ok()) {
-      return s;
-    }
+    APPKIT_RETURN_IF_ERROR(CheckUtf8Option(absl::StrCat(path, ".argv[", i, "]"), command.argv(i)));
   }
-  if (absl::Status s = CheckString(path + ".program", command.program()); !s.ok()) return s;
-  if (absl::Status s = CheckStringMap(path + ".environment", command.environment()); !s.ok()) {
-    return s;
-  }
-  return CheckString(path + ".working_directory", command.working_directory());
+  APPKIT_RETURN_IF_ERROR(CheckUtf8Option(path + ".program", command.program()));
+  APPKIT_RETURN_IF_ERROR(CheckStringMap(path + ".environment", command.environment()));
+  return CheckUtf8Option(path + ".working_directory", command.working_directory());
 }
-
-using NamedStrings = std::vector<std::pair<const char*, const std::string*>>;
-
-absl::Status CheckStrings(const std::string& at, const NamedStrings& strings);
 
 absl::Status CheckHandler(const std::string& path, const v1::LogHandler& handler) {
   const std::string at = path + ".";
@@ -73,64 +67,39 @@ absl::Status CheckHandler(const std::string& path, const v1::LogHandler& handler
   }
 }
 
-absl::Status CheckStrings(const std::string& at, const NamedStrings& strings) {
-  for (const auto& [name, value] : strings) {
-    if (absl::Status s = CheckString(at + name, *value); !s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::Status CheckLaunchUtf8(const v1::DaemonLaunch& launch) {
-  const std::string at = std::string(kLaunch) + ".";
+  const std::string at = "DaemonLaunch.";
   // Field-number order, as CheckUtf8Fields reports the first bad one.
-  if (absl::Status s = CheckStrings(at, {{"pid_filename", &launch.pid_filename()},
-                                         {"guardian_socket", &launch.guardian_socket()},
-                                         {"daemon_entry", &launch.daemon_entry()},
-                                         {"resolved_entry", &launch.resolved_entry()}});
-      !s.ok()) {
-    return s;
-  }
+  APPKIT_RETURN_IF_ERROR(CheckStrings(at, {{"pid_filename", &launch.pid_filename()},
+                                           {"guardian_socket", &launch.guardian_socket()},
+                                           {"daemon_entry", &launch.daemon_entry()},
+                                           {"resolved_entry", &launch.resolved_entry()}}));
   if (launch.has_daemon_args()) {
-    if (absl::Status s = CheckArgsStruct(at + "daemon_args", launch.daemon_args()); !s.ok()) {
-      return s;
-    }
+    APPKIT_RETURN_IF_ERROR(CheckArgsStruct(at + "daemon_args", launch.daemon_args()));
   }
   if (launch.has_logging_config()) {
-    if (absl::Status s = CheckLoggingConfigUtf8(at + "logging_config", launch.logging_config());
-        !s.ok()) {
-      return s;
-    }
+    APPKIT_RETURN_IF_ERROR(CheckLoggingConfigUtf8(at + "logging_config", launch.logging_config()));
   }
-  if (absl::Status s = CheckStrings(at, {{"executor_path", &launch.executor_path()},
-                                         {"worker_path", &launch.worker_path()},
-                                         {"stdout_filename", &launch.stdout_filename()},
-                                         {"stderr_filename", &launch.stderr_filename()},
-                                         {"controller_socket", &launch.controller_socket()},
-                                         {"control_plane_path", &launch.control_plane_path()},
-                                         {"name", &launch.name()}});
-      !s.ok()) {
-    return s;
-  }
-  if (launch.has_command()) {
-    if (absl::Status s = CheckCommand(at + "command", launch.command()); !s.ok()) return s;
-  }
+  APPKIT_RETURN_IF_ERROR(CheckStrings(at, {{"executor_path", &launch.executor_path()},
+                                           {"worker_path", &launch.worker_path()},
+                                           {"stdout_filename", &launch.stdout_filename()},
+                                           {"stderr_filename", &launch.stderr_filename()},
+                                           {"controller_socket", &launch.controller_socket()},
+                                           {"control_plane_path", &launch.control_plane_path()},
+                                           {"name", &launch.name()}}));
+  if (launch.has_command()) APPKIT_RETURN_IF_ERROR(CheckCommand(at + "command", launch.command()));
   return CheckStrings(
       at, {{"notify_socket", &launch.notify_socket()}, {"health_listen", &launch.health_listen()}});
 }
 
 absl::Status CheckLoggingConfigUtf8(const std::string& option, const v1::LoggingConfig& config) {
   const std::string at = option + ".";
-  if (absl::Status s = CheckStrings(at, {{"level", &config.level()}, {"format", &config.format()}});
-      !s.ok()) {
-    return s;
-  }
+  APPKIT_RETURN_IF_ERROR(
+      CheckStrings(at, {{"level", &config.level()}, {"format", &config.format()}}));
   for (int i = 0; i < config.handlers_size(); ++i) {
-    if (absl::Status s = CheckHandler(absl::StrCat(at, "handlers[", i, "]"), config.handlers(i));
-        !s.ok()) {
-      return s;
-    }
+    APPKIT_RETURN_IF_ERROR(CheckHandler(absl::StrCat(at, "handlers[", i, "]"), config.handlers(i)));
   }
   return absl::OkStatus();
 }

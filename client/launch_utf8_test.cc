@@ -5,6 +5,7 @@
 // UTF-8 gets the same error from both.
 #include "client/launch_utf8.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -64,35 +65,41 @@ void SetBad(Message* message, const std::vector<const FieldDescriptor*>& chain, 
   SetBad(child, chain, at + 1, key, value);
 }
 
-TEST(LaunchUtf8Test, EveryStringFieldGetsTheReflectiveCheckersError) {
+// For every string field under `base`'s type: `base` with that one field
+// bad gets from `check` what CheckUtf8Fields(option, ...) says. Returns how
+// many fields were tried.
+template <typename M>
+size_t ExpectTheReflectiveErrorForEveryStringField(
+    const M& base, const std::string& option, const std::function<absl::Status(const M&)>& check) {
   std::vector<std::vector<const FieldDescriptor*>> fields;
-  StringFields(v1::DaemonLaunch::descriptor(), {}, &fields);
-  ASSERT_GT(fields.size(), 15u);
+  StringFields(M::descriptor(), {}, &fields);
   for (const auto& chain : fields) {
     std::string name;
     for (const FieldDescriptor* field : chain) name += "." + field->name();
-    v1::DaemonLaunch launch;
-    launch.set_pid_filename("/run/d.pid");
-    SetBad(&launch, chain, 0, "KEY", kBad);
-    const absl::Status reflective = CheckUtf8Fields("DaemonLaunch", launch);
-    ASSERT_FALSE(reflective.ok()) << name;
-    EXPECT_EQ(CheckLaunchUtf8(launch), reflective) << name;
+    M message = base;
+    SetBad(&message, chain, 0, "KEY", kBad);
+    const absl::Status reflective = CheckUtf8Fields(option, message);
+    EXPECT_FALSE(reflective.ok()) << name;
+    EXPECT_EQ(check(message), reflective) << name;
   }
+  return fields.size();
+}
+
+TEST(LaunchUtf8Test, EveryStringFieldGetsTheReflectiveCheckersError) {
+  v1::DaemonLaunch launch;
+  launch.set_pid_filename("/run/d.pid");
+  EXPECT_GT(ExpectTheReflectiveErrorForEveryStringField<v1::DaemonLaunch>(launch, "DaemonLaunch",
+                                                                          CheckLaunchUtf8),
+            15u);
 }
 
 TEST(LaunchUtf8Test, EveryStringFieldOfALoggingConfigGetsTheReflectiveCheckersError) {
-  std::vector<std::vector<const FieldDescriptor*>> fields;
-  StringFields(v1::LoggingConfig::descriptor(), {}, &fields);
-  ASSERT_GE(fields.size(), 9u);
-  for (const auto& chain : fields) {
-    std::string name;
-    for (const FieldDescriptor* field : chain) name += "." + field->name();
-    v1::LoggingConfig config;
-    SetBad(&config, chain, 0, "KEY", kBad);
-    const absl::Status reflective = CheckUtf8Fields("DaemonOptions.logging_config", config);
-    ASSERT_FALSE(reflective.ok()) << name;
-    EXPECT_EQ(CheckLoggingConfigUtf8("DaemonOptions.logging_config", config), reflective) << name;
-  }
+  const std::string option = "DaemonOptions.logging_config";
+  EXPECT_GE(
+      ExpectTheReflectiveErrorForEveryStringField<v1::LoggingConfig>(
+          v1::LoggingConfig(), option,
+          [&](const v1::LoggingConfig& config) { return CheckLoggingConfigUtf8(option, config); }),
+      9u);
 }
 
 TEST(LaunchUtf8Test, AMapKeyIsNamedAsTheReflectiveCheckerNamesIt) {

@@ -7,8 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstring>
-
+#include "common/base/fd_io.h"
 #include "gtest/gtest.h"
 
 namespace appkit::controller {
@@ -66,20 +65,7 @@ TEST(WorkerChannelTest, AnFdThatComesWithAMessageIsTheControllersAndOnlyOne) {
   ASSERT_TRUE(channel.ok());
   int pipe_fds[2];
   ASSERT_EQ(pipe2(pipe_fds, O_NONBLOCK), 0);  // a read never waits
-  char byte = 'r';
-  iovec data = {&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  msghdr header = {};
-  header.msg_iov = &data;
-  header.msg_iovlen = 1;
-  header.msg_control = control;
-  header.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(2 * sizeof(int));
-  memcpy(CMSG_DATA(cmsg), pipe_fds, sizeof(pipe_fds));
-  ASSERT_EQ(sendmsg(channel->theirs.get(), &header, 0), 1);
+  ASSERT_TRUE(SendWithFds(channel->theirs.get(), "r", {pipe_fds[0], pipe_fds[1]}));
   close(pipe_fds[1]);
 
   FromWorker got = ReceiveFromWorker(channel->ours.get());

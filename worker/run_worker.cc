@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -49,24 +48,6 @@ absl::Status AcquirePidFile(PidFileHolder& holder) {
 void Send(wire::Message message) {
   const char byte = static_cast<char>(message);
   (void)!send(wire::kWorkerChannelFd, &byte, 1, MSG_NOSIGNAL);
-}
-
-// `message` with `fd` attached (SCM_RIGHTS): the controller keeps it.
-void SendWithFd(wire::Message message, int fd) {
-  char byte = static_cast<char>(message);
-  iovec data = {&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr header = {};
-  header.msg_iov = &data;
-  header.msg_iovlen = 1;
-  header.msg_control = control;
-  header.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-  (void)!sendmsg(wire::kWorkerChannelFd, &header, MSG_NOSIGNAL);
 }
 
 // Reads the controller's requests until EOF; never returns before that.
@@ -118,8 +99,10 @@ int RunCommand(const v1::WorkerLaunch& launch) {
         "pid file ", launch.pid_filename(), " is held by running process ", acquired->running_pid));
   }
   if (status.ok()) {
-    SendWithFd(wire::Message::kEntryRunning, acquired->file->fd());
-    (void)acquired->file.release();  // the file stays: it names the program's pid
+    const char running = static_cast<char>(wire::Message::kEntryRunning);
+    (void)SendWithFds(wire::kWorkerChannelFd, std::string_view(&running, 1),
+                      {acquired->file->fd()});  // the controller keeps it
+    (void)acquired->file.release();             // the file stays: it names the program's pid
     status = ExecCommand(launch.command().program(), internal::CommandSpecOf(launch.command()),
                          launch.notify_socket());
     unlink(launch.pid_filename().c_str());  // ours: the exec failed

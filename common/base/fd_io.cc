@@ -3,8 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
@@ -50,6 +53,30 @@ absl::Status WriteAll(int fd, std::string_view data) {
     data.remove_prefix(n);
   }
   return absl::OkStatus();
+}
+
+bool SendWithFds(int socket, std::string_view data, std::initializer_list<int> fds) {
+  constexpr size_t kMaxFds = 16;
+  if (fds.size() > kMaxFds) return false;
+  iovec iov = {const_cast<char*>(data.data()), data.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
+  msghdr message = {};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  if (fds.size() > 0) {
+    message.msg_control = control;
+    message.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&message);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    memcpy(CMSG_DATA(cmsg), fds.begin(), sizeof(int) * fds.size());
+  }
+  ssize_t sent;
+  do {
+    sent = sendmsg(socket, &message, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  return sent == static_cast<ssize_t>(data.size());
 }
 
 }  // namespace appkit

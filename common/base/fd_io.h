@@ -1,8 +1,10 @@
 // Whole-buffer reads and writes on file descriptors (retrying EINTR and
-// short transfers). Opening files safely is common/base/safe_file.h.
+// short transfers), and a packet sent with fds attached. Opening files safely is
+// common/base/safe_file.h.
 #ifndef APPKIT_COMMON_FD_IO_H_
 #define APPKIT_COMMON_FD_IO_H_
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -16,6 +18,10 @@ absl::StatusOr<std::string> ReadAll(int fd);
 // open file (a memfd passed to a child) has in common, is left alone.
 absl::StatusOr<std::string> PreadAll(int fd);
 absl::Status WriteAll(int fd, std::string_view data);
+// One datagram or packet `data` on `socket` with `fds` attached
+// (SCM_RIGHTS, at most 16), retrying EINTR, without SIGPIPE: whether it
+// was sent whole.
+bool SendWithFds(int socket, std::string_view data, std::initializer_list<int> fds);
 
 }  // namespace appkit
 
