@@ -98,3 +98,18 @@ STATIC_RUNTIME_LINKOPTS = STATIC_GRPC_LINKOPTS + [
     "-l:libstdc++.a",
     "-static-libgcc",
 ]
+
+# For a position-independent executable that starts often and carries many
+# pointers (the guardian: ~42,000 relative relocations, 1 MB of .rela.dyn):
+# its relative relocations packed as DT_RELR (glibc >= 2.36, binutils >=
+# 2.38; gold cannot, so the BFD linker, which needs Bazel's start-lib
+# feature off). ld.so then reads 10 KB instead of 1 MB and the exec takes
+# ~40 fewer page faults: 1.3-1.5 ms less per exec here (bench/README.md).
+# ASLR is unchanged (the binary stays PIE). Use both lists together:
+#   linkopts = PACKED_RELOCATIONS_LINKOPTS + ..., features = PACKED_RELOCATIONS_FEATURES
+PACKED_RELOCATIONS_LINKOPTS = [
+    "-fuse-ld=bfd",
+    "-Wl,-z,pack-relative-relocs",
+]
+
+PACKED_RELOCATIONS_FEATURES = ["-supports_start_end_lib"]

@@ -7,7 +7,9 @@
 #   - they carry the runtime they link (libstdc++'s ios_base::Init,
 #     spdlog's logger, fmt's vformat), so the check above is not vacuous;
 #   - the executor and worker, which load modules, keep the shared C++
-#     runtime and spdlog that modules bind to.
+#     runtime and spdlog that modules bind to;
+#   - the guardian's relative relocations are packed (DT_RELR:
+#     PACKED_RELOCATIONS_LINKOPTS), and it stays position-independent.
 set -euo pipefail
 root="${TEST_SRCDIR}/appkit"
 fail=0
@@ -39,5 +41,15 @@ for binary in "$root/executor/executor" "$root/worker/worker"; do
   done
 done
 
-[[ $fail -eq 0 ]] && echo "PASS: guardian and appkitctl need only glibc; executor and worker share the C++ runtime"
+dynamic=$(readelf -d "$root/guardian/guardian")
+if ! grep -q '(RELR)' <<<"$dynamic"; then
+  echo "FAIL: the guardian's relative relocations are not packed (no DT_RELR)"
+  fail=1
+fi
+if ! readelf -h "$root/guardian/guardian" | grep -q 'DYN (Position-Independent Executable'; then
+  echo "FAIL: the guardian is not a position-independent executable"
+  fail=1
+fi
+
+[[ $fail -eq 0 ]] && echo "PASS: guardian and appkitctl need only glibc; executor and worker share the C++ runtime; the guardian's relocations are packed"
 exit $fail

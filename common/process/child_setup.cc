@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -15,6 +16,39 @@ namespace appkit {
 namespace {
 
 using Step = ChildSetupResult::Step;
+
+#if defined(__x86_64__)
+// clone3 for a child on its own stack (glibc 2.36 exports no wrapper): the
+// child returns from the system call on that stack, so it must not come
+// back into C++ frames; it calls child_main(arg) and exits with its
+// result (glibc's sysdeps/unix/sysv/linux/x86_64/clone3.S does the same).
+// The caller gets the pid or -errno. rdi: args, rsi: size, rdx: main,
+// rcx: arg; r8 and r9 survive the system call into the child.
+extern "C" long appkit_clone3_on_stack(clone_args* args, size_t size, int (*child_main)(void*),
+                                       void* arg);
+asm(R"(
+  .text
+  .p2align 4
+  .type appkit_clone3_on_stack, @function
+appkit_clone3_on_stack:
+  mov %rcx, %r8
+  mov %rdx, %r9
+  mov $435, %eax
+  syscall
+  test %rax, %rax
+  jz 1f
+  ret
+1:
+  xor %ebp, %ebp
+  mov %r8, %rdi
+  call *%r9
+  mov %eax, %edi
+  mov $60, %eax
+  syscall
+  hlt
+  .size appkit_clone3_on_stack, .-appkit_clone3_on_stack
+)");
+#endif
 
 // Raw system calls for the glibc wrappers that are cancellation points.
 void RawClose(int fd) { syscall(SYS_close, fd); }
@@ -195,7 +229,7 @@ pid_t ForkChild(bool clone_parent, int cgroup_fd, bool& try_clone3, bool& join) 
     args.exit_signal = clone_parent ? 0 : SIGCHLD;
     args.cgroup = static_cast<uint64_t>(cgroup_fd);
     long pid = syscall(SYS_clone3, &args, sizeof(args));
-    if (pid >= 0 || (errno != ENOSYS && errno != E2BIG && errno != EINVAL)) {
+    if (pid >= 0 || !Clone3Refused(errno)) {
       return static_cast<pid_t>(pid);
     }
     try_clone3 = false;
@@ -205,6 +239,29 @@ pid_t ForkChild(bool clone_parent, int cgroup_fd, bool& try_clone3, bool& join) 
     return static_cast<pid_t>(syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, nullptr, nullptr, 0));
   }
   return fork();
+}
+
+bool Clone3Refused(int error) { return error == ENOSYS || error == E2BIG || error == EINVAL; }
+
+pid_t CloneVforkChild(int (*child_main)(void*), void* arg, char* stack_low, size_t stack_size,
+                      int cgroup_fd) {
+  if (cgroup_fd < 0) {
+    return clone(child_main, stack_low + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+  }
+#if defined(__x86_64__)
+  clone_args args = {};
+  args.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.stack = reinterpret_cast<uint64_t>(stack_low);
+  args.stack_size = stack_size;
+  args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  long pid = appkit_clone3_on_stack(&args, sizeof(args), child_main, arg);
+  if (pid >= 0) return static_cast<pid_t>(pid);
+  errno = static_cast<int>(-pid);
+#else
+  errno = ENOSYS;
+#endif
+  return -1;
 }
 
 }  // namespace appkit

@@ -127,6 +127,26 @@ ChildSetupResult SetUpChild(const ChildSetup& setup);
 // (ChildSetup::join_cgroup_fd). Any other clone3 error is returned.
 pid_t ForkChild(bool clone_parent, int cgroup_fd, bool& try_clone3, bool& join);
 
+// Makes a child that shares the caller's memory until its exec or exit
+// (CLONE_VM | CLONE_VFORK, as posix_spawn does): no page table is copied
+// and the caller takes no copy-on-write faults afterwards, so starting a
+// program costs the same from a large process as from a small one. The
+// child runs `child_main(arg)` on the stack [stack_low, stack_low +
+// stack_size) and must exec or _exit there (SetUpChild, then execve);
+// the calling thread resumes once it did. With `cgroup_fd` >= 0 the child
+// is cloned into that cgroup (clone3 CLONE_INTO_CGROUP; it takes a few
+// lines of assembly, x86-64 only: ENOSYS elsewhere); when that fails with
+// an errno for which Clone3Refused holds, make it without (cgroup_fd -1)
+// and have the child join (ChildSetup::join_cgroup_fd). The caller blocks
+// every signal around the call (SetUpChild step 6). The pid, or -1 and
+// errno.
+pid_t CloneVforkChild(int (*child_main)(void*), void* arg, char* stack_low, size_t stack_size,
+                      int cgroup_fd);
+
+// The errnos with which a kernel refuses clone3 or one of its flags
+// (before 5.7, a seccomp filter): ENOSYS, E2BIG, EINVAL.
+bool Clone3Refused(int error);
+
 }  // namespace appkit
 
 #endif  // APPKIT_COMMON_CHILD_SETUP_H_
