@@ -8,6 +8,7 @@
 #     spdlog's logger, fmt's vformat), so the check above is not vacuous;
 #   - the executor and worker, which load modules, keep the shared C++
 #     runtime and spdlog that modules bind to;
+#   - they carry no OpenSSL (gRPC's unsecure build: they never speak TLS);
 #   - the guardian's relative relocations are packed (DT_RELR:
 #     PACKED_RELOCATIONS_LINKOPTS), and it stays position-independent.
 set -euo pipefail
@@ -24,6 +25,10 @@ for binary in "$root/guardian/guardian" "$root/client/appkitctl"; do
     fail=1
   fi
   symbols=$(nm -C "$binary" 2>/dev/null)
+  if grep -qE ' (SSL_CTX_new|OPENSSL_init_crypto)$' <<<"$symbols"; then
+    echo "FAIL: $name carries OpenSSL (link gRPC's unsecure archives: static_link.bzl)"
+    fail=1
+  fi
   for symbol in 'std::ios_base::Init::Init()' 'spdlog::logger::log_it_(' 'fmt::v9::vformat[abi:cxx11]('; do
     if ! grep -qF "$symbol" <<<"$symbols"; then
       echo "FAIL: $name does not define $symbol (is it linked with :spdlog_static?)"
