@@ -20,6 +20,7 @@
 #include "client/testing.h"
 #include "common/process/pid_file.h"
 #include "gtest/gtest.h"
+#include "proto/wire.h"
 #include "testing/process_helpers.h"
 #include "testing/temp_dir.h"
 
@@ -115,6 +116,32 @@ TEST(CommandDaemonTest, RestartsAfterACrashWithItsPidFileRedirectsEnvironmentAnd
       << ReadFileOrEmpty(record);
   EXPECT_TRUE(daemon.CheckNothingLeft().ok());
   EXPECT_FALSE(FileExists(options.pid_filename));
+}
+
+// A guardian killed by SIGKILL leaves nothing of a command daemon behind:
+// its program dies with it (parent-death signal), and the executor fork
+// server, started once the program had time to start
+// (ExecutorLauncher::kCommandServerDelay), survives it to remove its pid
+// file, status file and socket.
+TEST(CommandDaemonTest, ASigkilledGuardianLeavesNeitherItsProgramNorItsFiles) {
+  TestDaemon daemon;
+  const std::string record = daemon.Path("record.txt");
+  DaemonOptions options = daemon.Options("");
+  options.daemon_entry.clear();
+  options.command = {Program(), "--record", record};
+  ASSERT_TRUE(daemon.Start(options).ok());
+  ASSERT_TRUE(WaitFor([&] { return LinesWithPrefix(record, "started").size() == 1; }));
+  const pid_t program = PidOf(LinesWithPrefix(record, "started")[0]);
+  const pid_t guardian = daemon.guardian_pid();
+  const std::string status_file = wire::GuardianStatusFileFor(options.pid_filename);
+  ASSERT_TRUE(FileExists(status_file));
+  // The survivor: the guardian's second child, beside the program.
+  ASSERT_TRUE(WaitFor([&] { return testing::ChildrenOf(guardian).size() == 2; }));
+
+  kill(guardian, SIGKILL);
+  EXPECT_TRUE(testing::WaitForExit(program, absl::Seconds(3)));
+  EXPECT_TRUE(WaitFor([&] { return !FileExists(status_file); }, absl::Seconds(3)));
+  EXPECT_TRUE(daemon.CheckNothingLeft(absl::Seconds(3)).ok()) << daemon.CheckNothingLeft();
 }
 
 TEST(CommandDaemonTest, SearchesThePathOfItsEnvironment) {

@@ -102,8 +102,8 @@ absl::Status ExecutorLauncher::Prepare() {
   // executor binary (exiting, or not what we expect) is replaced by our
   // own, which says why it cannot start if it cannot.
   if (server_ && !Runs(server_->pid(), executor_path_)) Retire();
-  // A command daemon's starts right after its program (LaunchDirectly),
-  // not on the way to it.
+  // A command daemon's starts after its program (LaunchDirectly), not on
+  // the way to it.
   if (server_ || !direct_.argv.empty()) return absl::OkStatus();
   return StartServer();
 }
@@ -150,10 +150,10 @@ bool ExecutorLauncher::LaunchDirectly() {
   callbacks_.spawned(*pid, std::nullopt);
   callbacks_.entry_running();
   if (!server_ && server_timer_ == 0) {
-    // From the loop, once the program runs: the survivor that removes the
-    // guardian's files if it dies by SIGKILL, and the executor of a
-    // program that cannot be spawned directly.
-    server_timer_ = loop_->AddTimer(absl::InfinitePast(), [this] {
+    // Once the program had time to start (kCommandServerDelay): the
+    // survivor that removes the guardian's files if it dies by SIGKILL,
+    // and the executor of a program that cannot be spawned directly.
+    server_timer_ = loop_->AddTimer(absl::Now() + kCommandServerDelay, [this] {
       server_timer_ = 0;
       if (server_) return;
       if (absl::Status started = StartServer(); !started.ok()) {

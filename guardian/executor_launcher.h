@@ -37,7 +37,14 @@
 // gone, its directory is missing), the launch goes through the executor
 // as for an entry, which records the run as exit 127 with the error
 // naming the program, so that the restart policy applies as it does to
-// any failed run.
+// any failed run. Its executor fork server (the survivor that removes the
+// guardian's files after a SIGKILL, and the executor of a program that
+// cannot be spawned) starts kCommandServerDelay after the program, not at
+// once: its exec (the executor binary and its 41 shared libraries) would
+// compete with the program's own start, which it delayed by ~5 ms here
+// (bench/README.md). A guardian killed by SIGKILL before that leaves its
+// pid file, status file and socket, all stale (no lock, nobody listening),
+// which every reader and the next start recognise as such.
 //
 // Not thread-safe: the loop's thread only. Callbacks may run from within
 // Launch (a fork server that cannot start), or later from the loop.
@@ -72,6 +79,10 @@ std::vector<std::string> ExecutorServerArgs(const v1::DaemonLaunch& launch);
 
 class ExecutorLauncher {
  public:
+  // How long after a command daemon's program its executor fork server
+  // starts (see above): past the start of a typical native program.
+  static constexpr absl::Duration kCommandServerDelay = absl::Milliseconds(100);
+
   struct Callbacks {
     // `gone`: it was reaped already (killed before its answer was read).
     std::function<void(pid_t pid, const std::optional<ProcessExit>& gone)> spawned;

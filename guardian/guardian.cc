@@ -194,7 +194,7 @@ absl::Status Guardian::Setup(v1::GuardianReady& ready) {
   // StartDaemon normally started it already, next to us, so that it loads
   // while we do (ForkServer::Adopt gave none if it died before its exec;
   // one that dies later is replaced on first use). A command daemon's
-  // starts right after its program instead (ExecutorLauncher).
+  // starts after its program instead (ExecutorLauncher).
   if (absl::Status server = launcher_->Prepare(); !server.ok()) return server;
   if (launch_.has_watchdog_timeout()) {
     auto table = HeartbeatTable::Create(1);
