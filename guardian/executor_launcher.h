@@ -27,7 +27,7 @@
 // its wire::kExecutorHeartbeatFd.
 //
 // A command daemon (SPEC §10) skips the executor: its program is spawned
-// straight from the guardian (Spawn: fork and exec, no fork server round
+// straight from the guardian (Spawn: clone and exec, no fork server round
 // trip, no executor binary to load), `spawned` and `entry_running` come
 // from within Launch once the exec succeeded. The child is what the
 // executor would have become: its own process group, SIGKILL when the

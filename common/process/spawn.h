@@ -1,8 +1,13 @@
-// Spawn: start a supervised child process with fork + immediate exec.
+// Spawn: start a supervised child process with a clone + immediate exec.
 //
 // Safe in multi-threaded processes: everything the child needs (argv,
-// envp, fd plan) is prepared before fork(), and the child only makes
-// async-signal-safe system calls until execve(). The child:
+// envp, fd plan) is prepared before the clone, and the child only makes
+// async-signal-safe system calls until execve(). It shares the caller's
+// memory until then (CLONE_VM | CLONE_VFORK, as posix_spawn; its own
+// stack; clone3 CLONE_INTO_CGROUP for a cgroup: common/process/child_setup.h):
+// no page table is copied and the caller takes no copy-on-write faults
+// after, whatever its size; the calling thread waits until the exec. The
+// child:
 //   - becomes leader of a new process group (setpgid) or a new session
 //     (setsid), so its whole tree can be signalled with kill(-pgid, ...);
 //   - gets the parent-death signal when asked, without the classic race:
