@@ -88,6 +88,30 @@ std::optional<uid_t> EffectiveUid(pid_t pid) {
   return std::nullopt;
 }
 
+// The pid `pid` has in the innermost PID namespace it belongs to (the
+// last field of /proc/<pid>/status's NSpid line: `pid` itself unless it
+// runs in a child namespace, such as a container's), or nullopt.
+std::optional<pid_t> InnermostPid(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (!absl::StartsWith(line, "NSpid:")) continue;
+    std::vector<std::string> fields = absl::StrSplit(line, '\t', absl::SkipEmpty());
+    int inner;
+    if (fields.size() >= 2 && absl::SimpleAtoi(fields.back(), &inner)) return inner;
+  }
+  return std::nullopt;
+}
+
+// Whether the pid file's content `named` is `holder` (LockHolder's pid, as
+// this process sees it): the same number, or the number the holder has in
+// its own PID namespace (a daemon run as PID 1's child in a container
+// writes the pid it sees; a reader outside sees another).
+bool NamesHolder(std::optional<pid_t> named, pid_t holder) {
+  if (!named) return false;
+  return *named == holder || (holder >= 2 && InnermostPid(holder) == *named);
+}
+
 // "" when `holder` (from LockHolder) is a live `holder_exe` process that
 // this file names and that owns it; else what is wrong, in words.
 std::string WhyNotOurHolder(int fd, pid_t holder, const std::string& holder_exe) {
@@ -96,7 +120,7 @@ std::string WhyNotOurHolder(int fd, pid_t holder, const std::string& holder_exe)
            "not name (the program of a command worker appkit runs, or not appkit's)";
   }
   std::optional<pid_t> named = ReadPid(fd);
-  if (named != holder) {
+  if (!NamesHolder(named, holder)) {
     return absl::StrCat("it is locked by process ", holder, " but names ",
                         named ? absl::StrCat("process ", *named) : std::string("no valid pid"));
   }
@@ -120,7 +144,9 @@ std::string WhyNotOurHolder(int fd, pid_t holder, const std::string& holder_exe)
 
 // A holder that names another pid may be a starter replacing a stale
 // file (it locks the old file, then unlinks it): that lasts microseconds.
-bool MayBeReplacing(int fd, pid_t holder) { return holder >= 2 && ReadPid(fd) != holder; }
+bool MayBeReplacing(int fd, pid_t holder) {
+  return holder >= 2 && !NamesHolder(ReadPid(fd), holder);
+}
 
 // A new, locked, unnamed file holding "<pid>\n" in the pid file's
 // directory, ready to be linked into place.

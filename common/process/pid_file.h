@@ -13,7 +13,10 @@
 //
 // A pid read from a pid file is never trusted by itself (SPEC §7): a
 // holder is reported only after checking that it holds the lock, is the
-// pid the file names, runs the expected appkit binary and owns the file;
+// pid the file names (or, for a holder in a child PID namespace such as a
+// container's, the pid it has there: its NSpid; the holder is then
+// reported as this process sees it), runs the expected appkit binary and
+// owns the file;
 // anything else is "held by something else", never a pid to signal. The
 // directory must be trusted (common/base/safe_file.h); the file is opened
 // without following symlinks and without blocking.

@@ -2,13 +2,17 @@
 // pid file (never a pid it did not verify).
 #include "common/process/pid_file.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -99,6 +103,66 @@ TEST(PidFileTest, AHeldFileIsReportedWithItsVerifiedHolder) {
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_FALSE(second->file);
   EXPECT_EQ(second->running_pid, holder.pid());
+}
+
+// A holder in a child PID namespace (a daemon in a container) writes the
+// pid it has there; a reader outside finds it through the holder's NSpid
+// and reports the holder as the reader sees it (the pid to signal).
+TEST(PidFileTest, AHolderInAChildPidNamespaceIsIdentifiedFromOutside) {
+  testing::TempDir dir;
+  const std::string path = dir.File("d.pid");
+  int ready[2], release[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(release), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    close(ready[0]);
+    close(release[1]);
+    pid_t outside = 0;
+    if (unshare(CLONE_NEWPID) != 0) {
+      outside = -errno;
+      (void)!write(ready[1], &outside, sizeof(outside));
+      _exit(0);
+    }
+    pid_t init = fork();  // pid 1 in the new namespace
+    if (init == 0) {
+      pid_t holder = fork();  // pid 2 there: a pid file never names 1
+      if (holder == 0) {
+        auto acquired = PidFile::Acquire(path, getpid(), SelfName());
+        char self[32] = {};  // /proc is the outer namespace's: our pid there
+        outside = acquired.ok() && acquired->file && readlink("/proc/self", self, 31) > 0
+                      ? atoi(self)
+                      : 0;
+        (void)!write(ready[1], &outside, sizeof(outside));
+        char byte;
+        (void)!read(release[0], &byte, 1);
+        _exit(0);
+      }
+      waitpid(holder, nullptr, 0);
+      _exit(0);
+    }
+    waitpid(init, nullptr, 0);
+    _exit(0);
+  }
+  close(ready[1]);
+  close(release[0]);
+  pid_t outside = 0;
+  EXPECT_EQ(read(ready[0], &outside, sizeof(outside)), static_cast<ssize_t>(sizeof(outside)));
+  close(ready[0]);
+  if (outside < 0) {
+    close(release[1]);
+    waitpid(child, nullptr, 0);
+    GTEST_SKIP() << "no new PID namespace here: " << strerror(-outside);
+  }
+  ASSERT_GT(outside, 2);
+  EXPECT_EQ(ReadFileOrEmpty(path), "2\n");
+  auto inspected = PidFile::Inspect(path, SelfName());
+  ASSERT_TRUE(inspected.ok()) << inspected.status();
+  EXPECT_EQ(inspected->state, Holder::State::kRunning) << inspected->why;
+  EXPECT_EQ(inspected->pid, outside);
+  EXPECT_TRUE(PidFile::StillHeldBy(path, outside, SelfName()));
+  close(release[1]);
+  waitpid(child, nullptr, 0);
 }
 
 TEST(PidFileTest, AHolderRunningAnotherBinaryIsForeign) {
