@@ -377,6 +377,9 @@ TEST_F(DailyTest, LogsOfAWorkerAndItsErrors) {
               "      - {name: w2, entry: \"" +
               w1 + "\", pid_filename: " + dir_.File("w2.pid") +
               "}\n"
+              "      - {name: w3, entry: \"" +
+              w1 + "\", pid_filename: " + dir_.File("w3.pid") +
+              ", stderr_filename: /dev/stderr}\n"
               "demo2:\n  args: {}\n");
   CommandResult stopped = Run({"logs", "demo1", "--worker", "w1"});
   EXPECT_EQ(stopped.exit_code, 3);
@@ -392,9 +395,19 @@ TEST_F(DailyTest, LogsOfAWorkerAndItsErrors) {
   CommandResult nowhere = Run({"logs", "demo1", "--worker", "w2"});
   EXPECT_EQ(nowhere.exit_code, 1);
   EXPECT_TRUE(Has(nowhere.err, "worker w2 of demo1 sends its stderr to /dev/null")) << nowhere.err;
+  // A worker writing to "/dev/stderr" writes to the daemon's stderr file:
+  // that file is shown (not appkitctl's own stderr), and said so.
+  CommandResult shared;
+  ASSERT_TRUE(WaitFor([&] {
+    shared = Run({"logs", "demo1", "--worker", "w3", "-n", "50"});
+    return shared.exit_code == 0 && Has(shared.out, "stderr line from run_until_quit");
+  })) << shared.out
+      << shared.err;
+  EXPECT_TRUE(Has(shared.err, "worker w3 of demo1 sends its stderr to the daemon's stderr: "))
+      << shared.err;
   CommandResult unknown = Run({"logs", "demo1", "--worker", "w9"});
   EXPECT_EQ(unknown.exit_code, 1);
-  EXPECT_TRUE(Has(unknown.err, "no worker named 'w9' (workers: w1, w2)")) << unknown.err;
+  EXPECT_TRUE(Has(unknown.err, "no worker named 'w9' (workers: w1, w2, w3)")) << unknown.err;
   CommandResult two = Run({"logs", "demo1", "demo2"});
   EXPECT_EQ(two.exit_code, 2);
   EXPECT_TRUE(Has(two.err, "logs needs one daemon name")) << two.err;

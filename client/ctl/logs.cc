@@ -213,6 +213,16 @@ int Logs(const NamedDaemon& daemon, const CtlArgs& args) {
               path.empty() ? "nowhere" : path.c_str());
       return kError;
     }
+    if (path == "/dev/stdout" || path == "/dev/stderr") {
+      // The daemon's own stdout or stderr, which the worker inherits:
+      // its file, where the daemon's lines are too.
+      const std::string& shared = path == "/dev/stdout" ? files.stdout_file : files.stderr_file;
+      fprintf(stderr,
+              "worker %s of %s sends its %s to the daemon's %s: %s (with the daemon's lines)\n",
+              args.worker.c_str(), daemon.name.c_str(), out ? "stdout" : "stderr", path.c_str() + 5,
+              shared.c_str());
+      return TailFile(shared, args.lines, args.follow);
+    }
     return TailFile(path, args.lines, args.follow);
   }
   fprintf(stderr, "daemon %s has no worker named '%s' (workers: %s)\n", daemon.name.c_str(),

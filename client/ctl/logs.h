@@ -1,7 +1,8 @@
 // `appkitctl --config F logs NAME [--worker W] [--stdout|--stderr] [-n N] [-f]`:
 // the last lines of a daemon's log file (or its stdout/stderr file, or a
-// worker's stdout/stderr file, as the running pool reports them; a
-// worker's own log file is its entry's business, not known here, so a
+// worker's stdout/stderr file, as the running pool reports them: the
+// daemon's own file for a worker writing to "/dev/stdout" or "/dev/stderr";
+// a worker's own log file is its entry's business, not known here, so a
 // worker's default is its stderr), then, with -f, what is written next.
 //
 // Following survives log rotation: it watches the file's directory with
