@@ -75,31 +75,33 @@ absl::StatusOr<std::string> ExeName(pid_t pid) {
   return std::string(name.substr(name.rfind('/') + 1));
 }
 
-// The effective uid of `pid`, from /proc/<pid>/status.
-std::optional<uid_t> EffectiveUid(pid_t pid) {
+// The values on the `key` line of /proc/<pid>/status ("Uid:" gives the
+// real, effective, saved and filesystem uids); empty when there is none.
+std::vector<std::string> ProcStatusValues(pid_t pid, absl::string_view key) {
   std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
   while (std::getline(status, line)) {
-    if (!absl::StartsWith(line, "Uid:")) continue;
-    std::vector<std::string> fields = absl::StrSplit(line, '\t', absl::SkipEmpty());
-    unsigned uid;
-    if (fields.size() >= 3 && absl::SimpleAtoi(fields[2], &uid)) return uid;
+    absl::string_view rest = line;
+    if (absl::ConsumePrefix(&rest, key)) return absl::StrSplit(rest, '\t', absl::SkipEmpty());
   }
+  return {};
+}
+
+// The effective uid of `pid`.
+std::optional<uid_t> EffectiveUid(pid_t pid) {
+  std::vector<std::string> uids = ProcStatusValues(pid, "Uid:");
+  unsigned uid;
+  if (uids.size() >= 2 && absl::SimpleAtoi(uids[1], &uid)) return uid;
   return std::nullopt;
 }
 
-// The pid `pid` has in the innermost PID namespace it belongs to (the
-// last field of /proc/<pid>/status's NSpid line: `pid` itself unless it
-// runs in a child namespace, such as a container's), or nullopt.
+// The pid `pid` has in the innermost PID namespace it belongs to (the last
+// NSpid value: `pid` itself unless it runs in a child namespace, such as a
+// container's), or nullopt.
 std::optional<pid_t> InnermostPid(pid_t pid) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (!absl::StartsWith(line, "NSpid:")) continue;
-    std::vector<std::string> fields = absl::StrSplit(line, '\t', absl::SkipEmpty());
-    int inner;
-    if (fields.size() >= 2 && absl::SimpleAtoi(fields.back(), &inner)) return inner;
-  }
+  std::vector<std::string> pids = ProcStatusValues(pid, "NSpid:");
+  int inner;
+  if (!pids.empty() && absl::SimpleAtoi(pids.back(), &inner)) return inner;
   return std::nullopt;
 }
 

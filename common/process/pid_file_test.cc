@@ -38,10 +38,11 @@ std::string SelfName() {
   return path.substr(path.rfind('/') + 1);
 }
 
-// A child process that acquires `path` and holds it until released.
+// A child process that acquires `path` and holds it until released; with
+// `then_euid`, it then takes that effective uid (its real uid unchanged).
 class Holding {
  public:
-  explicit Holding(const std::string& path) {
+  explicit Holding(const std::string& path, uid_t then_euid = static_cast<uid_t>(-1)) {
     int ready[2], release[2];
     EXPECT_EQ(pipe(ready), 0);
     EXPECT_EQ(pipe(release), 0);
@@ -51,6 +52,7 @@ class Holding {
       close(release[1]);
       auto acquired = PidFile::Acquire(path, getpid(), SelfName());
       char ok = acquired.ok() && acquired->file ? 1 : 0;
+      if (then_euid != static_cast<uid_t>(-1) && setresuid(-1, then_euid, -1) != 0) ok = 0;
       (void)!write(ready[1], &ok, 1);
       char byte;
       (void)!read(release[0], &byte, 1);
@@ -163,6 +165,20 @@ TEST(PidFileTest, AHolderInAChildPidNamespaceIsIdentifiedFromOutside) {
   EXPECT_TRUE(PidFile::StillHeldBy(path, outside, SelfName()));
   close(release[1]);
   waitpid(child, nullptr, 0);
+}
+
+// The holder's effective uid must be the file's owner: a process that
+// holds the lock but runs as someone else is not the daemon.
+TEST(PidFileTest, AHolderNotRunningAsTheFilesOwnerIsForeign) {
+  if (geteuid() != 0) GTEST_SKIP() << "changing a holder's uid needs root";
+  testing::TempDir dir;
+  const std::string path = dir.File("d.pid");
+  Holding holder(path, /*then_euid=*/65534);
+  auto inspected = PidFile::Inspect(path, SelfName());
+  ASSERT_TRUE(inspected.ok()) << inspected.status();
+  EXPECT_EQ(inspected->state, Holder::State::kForeign);
+  EXPECT_TRUE(absl::StrContains(inspected->why, "does not run as the file's owner (uid 0)"))
+      << inspected->why;
 }
 
 TEST(PidFileTest, AHolderRunningAnotherBinaryIsForeign) {
