@@ -144,7 +144,8 @@ int ReadExecError(int error_read) {
 // it execs (clone with CLONE_VM | CLONE_VFORK, as posix_spawn does): no
 // page table is copied and the caller takes no copy-on-write faults after,
 // so starting a program costs the same from a 10 GB process as from a
-// small one (and ~1 ms less than fork() from the 32 MB guardian here).
+// small one (from the guardian, ~2 ms less per program start than fork()
+// here: bench/README.md).
 // Each runs on its own small stack and makes system calls only; its caller
 // waits (CLONE_VFORK) until it exec'd or exited.
 constexpr size_t kChildStack = 64 * 1024;
@@ -160,8 +161,9 @@ class ChildStacks {
     void* stacks = mmap(nullptr, count * slot, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stacks == MAP_FAILED) return ErrnoStatus(errno, "mmap for the spawn stacks");
-    for (int i = 0; i < count; ++i)
+    for (int i = 0; i < count; ++i) {
       mprotect(static_cast<char*>(stacks) + i * slot, page, PROT_NONE);
+    }
     return ChildStacks(static_cast<char*>(stacks), count * slot, page);
   }
   ChildStacks(ChildStacks&& other) noexcept
