@@ -424,6 +424,10 @@ TEST_F(FileAttackTest, DebugFileWritesNeverFollowPlantedNames) {
   // it (and says so in the log) instead of replacing the victim's link.
   ASSERT_EQ(unlink(debug.c_str()), 0);
   ASSERT_EQ(symlink(victim_.c_str(), debug.c_str()), 0);
+  // (w2 may start after w1's restart on a loaded machine: until its
+  // "started" line exists its pid reads 0, and kill(0, ...) would hit
+  // this test's own process group.)
+  ASSERT_TRUE(WaitFor([&] { return PidOfEvent(File("pool/w2.events"), "started") != 0; }));
   const pid_t w2 = PidOfEvent(File("pool/w2.events"), "started");
   reaper_.Track(w2);
   kill(w2, SIGKILL);
