@@ -2,11 +2,11 @@
 
 #include <errno.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <cstring>
+#include <vector>
 
 #include "common/base/errno_status.h"
+#include "common/base/fd_io.h"
 
 namespace appkit::controller {
 
@@ -44,26 +44,14 @@ FromWorker ReceiveFromWorker(int channel) {
     n = recvmsg(channel, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
   if (n < 0 && errno == EAGAIN) return {FromWorker::kNothing};
-  // Whatever came with it is ours to close, message or not.
-  UniqueFd fd;
-  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&header); n >= 0 && cmsg != nullptr;
-       cmsg = CMSG_NXTHDR(&header, cmsg)) {
-    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
-    const size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int received;
-      memcpy(&received, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
-      if (!fd) {
-        fd.reset(received);
-      } else {
-        close(received);  // one fd per message; more is not ours to keep
-      }
-    }
-  }
+  // Whatever came with it is ours to close, message or not: one fd per
+  // message is kept, more are not ours to keep.
+  std::vector<UniqueFd> fds;
+  if (n >= 0) fds = TakeReceivedFds(header);
   if (n <= 0) return {FromWorker::kClosed};  // EOF, or a broken channel
   FromWorker got{FromWorker::kMessage, static_cast<wire::Message>(packet[0])};
   if (got.message == wire::Message::kEntryError) got.text.assign(packet + 1, n - 1);
-  got.fd = std::move(fd);
+  if (!fds.empty()) got.fd = std::move(fds.front());
   return got;
 }
 

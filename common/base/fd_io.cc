@@ -79,4 +79,19 @@ bool SendWithFds(int socket, std::string_view data, std::initializer_list<int> f
   return sent == static_cast<ssize_t>(data.size());
 }
 
+std::vector<UniqueFd> TakeReceivedFds(msghdr& message) {
+  std::vector<UniqueFd> fds;
+  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&message); cmsg != nullptr;
+       cmsg = CMSG_NXTHDR(&message, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int received;
+      memcpy(&received, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+      fds.emplace_back(received);
+    }
+  }
+  return fds;
+}
+
 }  // namespace appkit

@@ -1,14 +1,18 @@
 // Whole-buffer reads and writes on file descriptors (retrying EINTR and
-// short transfers), and a packet sent with fds attached. Opening files safely is
+// short transfers), and packets sent and received with fds attached. Opening files safely is
 // common/base/safe_file.h.
 #ifndef APPKIT_COMMON_FD_IO_H_
 #define APPKIT_COMMON_FD_IO_H_
 
+#include <sys/socket.h>
+
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/base/unique_fd.h"
 
 namespace appkit {
 
@@ -22,6 +26,10 @@ absl::Status WriteAll(int fd, std::string_view data);
 // (SCM_RIGHTS, at most 16), retrying EINTR, without SIGPIPE: whether it
 // was sent whole.
 bool SendWithFds(int socket, std::string_view data, std::initializer_list<int> fds);
+// The fds a recvmsg() put in `message` (SCM_RIGHTS, every control
+// message), owned: whichever the caller does not keep is closed with its
+// UniqueFd. Receive with MSG_CMSG_CLOEXEC.
+std::vector<UniqueFd> TakeReceivedFds(msghdr& message);
 
 }  // namespace appkit
 

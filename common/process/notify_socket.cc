@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/base/errno_status.h"
+#include "common/base/fd_io.h"
 
 namespace appkit {
 namespace {
@@ -87,20 +88,13 @@ std::vector<NotifySocket::Message> NotifySocket::ReadPending() {
     Message message;
     for (cmsghdr* cmsg = CMSG_FIRSTHDR(&header); cmsg != nullptr;
          cmsg = CMSG_NXTHDR(&header, cmsg)) {
-      if (cmsg->cmsg_level != SOL_SOCKET) continue;
-      if (cmsg->cmsg_type == SCM_CREDENTIALS) {
+      if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_CREDENTIALS) {
         ucred cred;
         memcpy(&cred, CMSG_DATA(cmsg), sizeof(cred));
         message.sender = cred.pid;
-      } else if (cmsg->cmsg_type == SCM_RIGHTS) {  // FDSTORE: not kept
-        const size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; ++i) {
-          int passed;
-          memcpy(&passed, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
-          close(passed);
-        }
       }
     }
+    (void)TakeReceivedFds(header);  // FDSTORE: not kept (closed here)
     if (static_cast<size_t>(n) > kMaxDatagram || message.sender <= 0) continue;  // truncated
     for (absl::string_view line : absl::StrSplit(absl::string_view(data, n), '\n')) {
       const size_t eq = line.find('=');
