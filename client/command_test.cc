@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -62,6 +63,20 @@ std::vector<int> FdsOf(pid_t pid) {
   }
   std::sort(fds.begin(), fds.end());
   return fds;
+}
+
+// Whether `pid` has a handler for SIGTERM (/proc/<pid>/status SigCgt).
+bool CatchesSigterm(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    uint64_t mask = 0;
+    if (absl::StartsWith(line, "SigCgt:\t") &&
+        absl::SimpleHexAtoi(absl::string_view(line).substr(8), &mask)) {
+      return (mask >> (SIGTERM - 1)) & 1;
+    }
+  }
+  return false;
 }
 
 int Count(const std::string& text, const std::string& what) {
@@ -135,8 +150,14 @@ TEST(CommandDaemonTest, ASigkilledGuardianLeavesNeitherItsProgramNorItsFiles) {
   const pid_t guardian = daemon.guardian_pid();
   const std::string status_file = wire::GuardianStatusFileFor(options.pid_filename);
   ASSERT_TRUE(FileExists(status_file));
-  // The survivor: the guardian's second child, beside the program.
-  ASSERT_TRUE(WaitFor([&] { return testing::ChildrenOf(guardian).size() == 2; }));
+  // The survivor: the guardian's second child, beside the program, once it
+  // serves (it catches SIGTERM, its parent-death signal, from then on).
+  ASSERT_TRUE(WaitFor([&] {
+    for (pid_t child : testing::ChildrenOf(guardian)) {
+      if (child != program && CatchesSigterm(child)) return true;
+    }
+    return false;
+  }));
 
   kill(guardian, SIGKILL);
   EXPECT_TRUE(testing::WaitForExit(program, absl::Seconds(3)));
