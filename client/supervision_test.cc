@@ -281,7 +281,10 @@ TEST_F(SupervisionTest, WorkersReadinessAndWatchdog) {
     pool["workers"].push_back(w);
   };
   worker("hung", "hang_entry", {{"watchdog_timeout_ms", 300}});
-  worker("busy", "busy_beating", {{"watchdog_timeout_ms", 200}});
+  // Busy 1500 ms but beating: never killed. Its timeout stays below
+  // busy_ms (a busy worker that did not beat would be), with room for a
+  // loaded 2-core CI machine that stalls a process 200+ ms.
+  worker("busy", "busy_beating", {{"watchdog_timeout_ms", 1000}});
   worker("late", "never_ready", {{"ready_timeout_ms", 400}});
   worker("ready", "ready_after", {{"ready_timeout_ms", 20000}});
   options_.daemon_args = *Args::FromJson(pool.dump());
